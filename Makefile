@@ -1,0 +1,37 @@
+# Celeste: the two commands are `make dev` and `make test`; both install what is missing first.
+PYTHON ?= python3
+STACK := $(PYTHON) tools/stack.py
+
+.PHONY: dev test setup test-unit test-integration test-e2e test-rules test-deploy lint format typecheck clean
+
+dev: ## run emulators + Redis + seeded demo data until Ctrl-C
+	$(STACK) dev
+
+test: ## every test layer (unit, integration, e2e, rules, deploy)
+	$(STACK) test
+
+setup: ## install what is missing (venv, firebase-tools, Java, Firestore emulator launcher, Redis)
+	$(STACK) setup
+
+test-unit:
+	$(STACK) test unit
+test-integration:
+	$(STACK) test integration
+test-e2e:
+	$(STACK) test e2e
+test-rules:
+	$(STACK) test rules
+test-deploy:
+	$(STACK) test deploy
+
+lint: setup
+	functions/venv/bin/ruff check .
+	functions/venv/bin/ruff format --check .
+	functions/venv/bin/mypy
+
+format: setup
+	functions/venv/bin/ruff format .
+	functions/venv/bin/ruff check --fix .
+
+clean:
+	rm -rf .emulators functions/vendor .firebase.*.json

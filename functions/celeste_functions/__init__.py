@@ -1,0 +1,1 @@
+"""Celeste's Cloud Functions: HTTP resources, Firestore triggers and the adapters behind them."""

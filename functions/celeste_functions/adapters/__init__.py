@@ -1,0 +1,1 @@
+"""Adapters: Firestore repositories and the Redis cache behind the domain's ports."""

@@ -1,0 +1,132 @@
+"""Firestore repository of categories; slugs are claimed in ``category_slugs`` atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from celeste.categories import Category
+from celeste.errors import NotFound
+from celeste.ports import Page, Versioned
+from celeste_functions.adapters.firestore import (
+    QueryShape,
+    decode_cursor,
+    encode_cursor,
+    last_update_time,
+    storage_errors,
+    version_of,
+)
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+CATEGORIES = "categories"
+SLUGS = "category_slugs"
+PRODUCTS = "products"
+
+_ALL = QueryShape(CATEGORIES, order=("sort_order", "__name__"))
+_ACTIVE = QueryShape(CATEGORIES, equals=("active",), order=("sort_order", "__name__"))
+_BY_PARENT = QueryShape(CATEGORIES, equals=("parent_id",), order=("sort_order", "__name__"))
+_ACTIVE_BY_PARENT = QueryShape(
+    CATEGORIES, equals=("active", "parent_id"), order=("sort_order", "__name__")
+)
+_CHILD = QueryShape(CATEGORIES, equals=("parent_id",))
+_PRODUCT_IN = QueryShape(PRODUCTS, equals=("category_id",))
+
+
+class FirestoreCategories:
+    """``CategoryRepository`` on Firestore."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def _col(self, name: str = CATEGORIES) -> firestore.CollectionReference:
+        return self._client().collection(name)
+
+    def get(self, category_id: str) -> Versioned[Category]:
+        snapshot = self._col().document(category_id).get()
+        if not snapshot.exists:
+            raise NotFound(f"no category {category_id}")
+        return Versioned(_category(snapshot.id, snapshot.to_dict() or {}), version_of(snapshot))
+
+    def list(
+        self, *, parent_id: str | None, root_only: bool, active_only: bool, limit: int,
+        cursor: str | None,
+    ) -> Page[Category]:
+        equals: dict[str, Any] = {}
+        if active_only:
+            equals["active"] = True
+        if parent_id is not None or root_only:
+            equals["parent_id"] = parent_id
+        shape = {
+            (): _ALL, ("active",): _ACTIVE, ("parent_id",): _BY_PARENT,
+            ("active", "parent_id"): _ACTIVE_BY_PARENT,
+        }[tuple(sorted(equals))]
+        query = shape.build(self._col(), equals=equals)
+        if cursor:
+            sort_order, last_id = decode_cursor(cursor, arity=2)
+            query = query.start_after({"sort_order": sort_order, "__name__": self._col().document(
+                str(last_id))})
+        snapshots = list(query.limit(limit + 1).stream())
+        items = [_category(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            next_cursor = encode_cursor([items[-1].sort_order, items[-1].id])
+        return Page(items, next_cursor)
+
+    def create(self, category: Category) -> Versioned[Category]:
+        client = self._client()
+        batch = client.batch()
+        batch.create(client.collection(SLUGS).document(category.slug), {"category_id": category.id})
+        ref = self._col().document(category.id)
+        batch.create(ref, _data(category))
+        with storage_errors(conflict=f"slug {category.slug!r} is taken"):
+            batch.commit()
+        return self.get(category.id)
+
+    def replace(
+        self, category: Category, *, previous_slug: str, expected_version: str | None
+    ) -> Versioned[Category]:
+        client = self._client()
+        batch = client.batch()
+        ref = self._col().document(category.id)
+        option = (
+            client.write_option(last_update_time=last_update_time(expected_version))
+            if expected_version else client.write_option(exists=True)
+        )
+        if category.slug != previous_slug:
+            slugs = client.collection(SLUGS)
+            batch.create(slugs.document(category.slug), {"category_id": category.id})
+            batch.delete(slugs.document(previous_slug))
+        batch.update(ref, _data(category), option=option)
+        with storage_errors(conflict=f"slug {category.slug!r} is taken"):
+            batch.commit()
+        return self.get(category.id)
+
+    def delete(self, category_id: str, *, slug: str, expected_version: str | None) -> None:
+        client = self._client()
+        batch = client.batch()
+        option = (
+            client.write_option(last_update_time=last_update_time(expected_version))
+            if expected_version else client.write_option(exists=True)
+        )
+        batch.delete(self._col().document(category_id), option=option)
+        batch.delete(client.collection(SLUGS).document(slug))
+        with storage_errors():
+            batch.commit()
+
+    def has_children(self, category_id: str) -> bool:
+        query = _CHILD.build(self._col(), equals={"parent_id": category_id})
+        return any(True for _ in query.limit(1).stream())
+
+    def has_products(self, category_id: str) -> bool:
+        query = _PRODUCT_IN.build(self._col(PRODUCTS), equals={"category_id": category_id})
+        return any(True for _ in query.limit(1).stream())
+
+
+def _data(category: Category) -> dict[str, Any]:
+    return category.model_dump(exclude={"id"})
+
+
+def _category(category_id: str, data: dict[str, Any]) -> Category:
+    return Category(id=category_id, **data)

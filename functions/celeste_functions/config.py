@@ -1,0 +1,37 @@
+"""Runtime settings, read once from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the functions read from the environment."""
+
+    project_id: str
+    redis_url: str | None
+    redis_timeout_s: float
+    cache_ttl_s: int
+    order_hold_minutes: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read the settings from ``env`` (default: the process environment)."""
+        env = dict(os.environ if env is None else env)
+        project = env.get("GCLOUD_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "demo-celeste"
+        return cls(
+            project_id=project,
+            redis_url=env.get("REDIS_URL") or None,
+            redis_timeout_s=float(env.get("CELESTE_REDIS_TIMEOUT_MS", "50")) / 1000,
+            cache_ttl_s=int(env.get("CELESTE_CACHE_TTL_S", "300")),
+            order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
+        )
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings, read on first use."""
+    return Settings.from_env()

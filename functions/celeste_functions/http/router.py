@@ -1,0 +1,271 @@
+"""The one router: matches a resource's sub-paths and methods, runs the handler, maps errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Request, Response
+from pydantic import BaseModel, ValidationError
+
+from celeste.errors import NotFound, ValidationFailed
+from celeste.ids import is_valid_id
+from celeste_functions.http.auth import Caller, authenticate
+from celeste_functions.http.problems import (
+    MalformedRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    to_problem,
+    validation_errors,
+)
+from celeste_functions.logs import get_logger, request_id
+
+log = get_logger("http")
+M = TypeVar("M", bound=BaseModel)
+
+#: Largest accepted request body (API.md: 413 above 1 MiB).
+MAX_BODY_BYTES = 1024 * 1024
+_PARAM = re.compile(r"{(\w+)}")
+
+
+@dataclass
+class Reply:
+    """What a handler returns: a JSON-able body (or a model), a status and extra headers."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class RequestContext:
+    """The request as handlers see it: caller, parsed body and query, preconditions."""
+
+    def __init__(self, request: Request, *, rid: str) -> None:
+        self.request = request
+        self.request_id = rid
+        self._caller: Caller | None | bool = False
+
+    @property
+    def caller(self) -> Caller | None:
+        """The signed-in caller, ``None`` when anonymous; a bad token is a 401 even where
+        anonymous calls are allowed (a client that sends a token expects it to count)."""
+        if self._caller is False:
+            self._caller = authenticate(self.request.headers.get("Authorization"))
+        return self._caller  # type: ignore[return-value]
+
+    def require_user(self) -> Caller:
+        """The caller, or 401."""
+        from celeste.errors import Unauthenticated
+
+        caller = self.caller
+        if caller is None:
+            raise Unauthenticated("sign in: send Authorization: Bearer <Firebase ID token>")
+        return caller
+
+    def require_admin(self) -> Caller:
+        """The caller if an admin, else 401/403."""
+        from celeste.errors import Forbidden
+
+        caller = self.require_user()
+        if not caller.is_admin:
+            raise Forbidden("this route is for admins")
+        return caller
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller is a signed-in admin (anonymous and customers are not)."""
+        caller = self.caller
+        return caller is not None and caller.is_admin
+
+    def body(self, model: type[M]) -> M:
+        """The JSON body validated against ``model`` (400/413/415 on the way)."""
+        request = self.request
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+        raw = request.get_data(cache=True)
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+        mimetype = (request.mimetype or "").lower()
+        if not (mimetype == "application/json" or mimetype.endswith("+json")):
+            raise UnsupportedMediaType("send the body as application/json")
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+            raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValidationFailed.on("body", "the body must be a JSON object")
+        return model.model_validate(data)
+
+    def query(self, model: type[M]) -> M:
+        """The query string validated against ``model``; unknown or repeated parameters → 400."""
+        args = self.request.args
+        data: dict[str, str] = {}
+        for key in args:
+            values = args.getlist(key)
+            if len(values) > 1:
+                raise ValidationFailed.on(key, "give this parameter once")
+            data[key] = values[0]
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ValidationFailed(
+                "the query string has invalid parameters", validation_errors(exc)
+            ) from None
+
+    @property
+    def if_match(self) -> str | None:
+        """The version named by ``If-Match`` (quotes stripped), or ``None``."""
+        value = self.request.headers.get("If-Match")
+        if value is None or value.strip() == "*":
+            return None
+        return value.strip().removeprefix("W/").strip('"')
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+Handler = Callable[..., Reply]
+
+
+@dataclass
+class _Route:
+    pattern: str
+    regex: re.Pattern[str]
+    params: list[str]
+    methods: dict[str, Handler] = field(default_factory=dict)
+
+
+class Router:
+    """Routes of one HTTP function; also answers with the function name in front of the path."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self._routes: list[_Route] = []
+
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        """Register ``handler(ctx, **params)`` for ``method`` on ``pattern`` (e.g. ``/{id}``)."""
+
+        def register(handler: Handler) -> Handler:
+            route = next((r for r in self._routes if r.pattern == pattern), None)
+            if route is None:
+                params = _PARAM.findall(pattern)
+                regex = re.compile("^" + _PARAM.sub(r"([^/]+)", pattern.rstrip("/")) + "/?$")
+                route = _Route(pattern, regex, params)
+                self._routes.append(route)
+            route.methods[method.upper()] = handler
+            return handler
+
+        return register
+
+    def get(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Register a GET handler (HEAD is served by it too)."""
+        return self.route("GET", pattern)
+
+    def post(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Register a POST handler."""
+        return self.route("POST", pattern)
+
+    def put(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Register a PUT handler."""
+        return self.route("PUT", pattern)
+
+    def patch(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Register a PATCH handler."""
+        return self.route("PATCH", pattern)
+
+    def delete(self, pattern: str) -> Callable[[Handler], Handler]:
+        """Register a DELETE handler."""
+        return self.route("DELETE", pattern)
+
+    def __call__(self, request: Request) -> Response:
+        """Serve one request: route it, run the handler, serialise or map the error."""
+        rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rid):
+            rid = uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            response = self._dispatch(request, rid)
+        except Exception as exc:  # noqa: BLE001 - the one place every error is mapped
+            response = to_problem(exc)
+        finally:
+            request_id.reset(token)
+        response.headers["X-Request-Id"] = rid
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+            },
+        )
+        return response
+
+    def _dispatch(self, request: Request, rid: str) -> Response:
+        path = self._local_path(request.path)
+        for route in self._routes:
+            match = route.regex.match(path)
+            if not match:
+                continue
+            method = request.method.upper()
+            handler = route.methods.get("GET" if method == "HEAD" else method)
+            if handler is None:
+                allow = ", ".join(sorted({*route.methods, "HEAD"} if "GET" in route.methods
+                                         else route.methods))
+                raise MethodNotAllowed(
+                    f"{method} is not served on this path", headers={"Allow": allow}
+                )
+            params = dict(zip(route.params, match.groups(), strict=True))
+            for name, value in params.items():
+                if not is_valid_id(value):
+                    raise NotFound(f"no such {name.removesuffix('_id')}: malformed id")
+            reply = handler(RequestContext(request, rid=rid), **params)
+            return _serialise(reply, head=method == "HEAD")
+        raise NotFound(f"no route {path} in {self.function_name}")
+
+    def _local_path(self, path: str) -> str:
+        # The emulator and Cloud Functions hand us only the sub-path ("/abc"); a Hosting rewrite
+        # hands us "/categories/abc". Both reach the same route.
+        path = "/" + path.strip("/")
+        prefix = "/" + self.function_name
+        if path == prefix or path.startswith(prefix + "/"):
+            path = path[len(prefix):] or "/"
+        return path
+
+
+def _serialise(reply: Reply, *, head: bool) -> Response:
+    body = reply.body
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    if body is None or reply.status == 204:
+        response = Response(status=reply.status, headers=reply.headers)
+    else:
+        payload = json.dumps(body, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+        response = Response(
+            "" if head else payload, status=reply.status, headers=reply.headers,
+            mimetype="application/json",
+        )
+    return response
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def rfc3339(moment: datetime) -> str:
+    """A UTC instant as RFC 3339 with a ``Z``."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""HTTP resources: one module per function, each a router of thin handlers."""

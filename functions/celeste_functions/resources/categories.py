@@ -1,0 +1,93 @@
+"""The ``categories`` function: the public catalogue tree, edited by admins."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from celeste.categories import CategoryCreate, CategoryPatch
+from celeste.ids import ID_PATTERN
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import (
+    ListParams,
+    cached_reply,
+    catalogue_written,
+    page_body,
+    resource_reply,
+)
+
+router = Router("categories")
+SCOPE = "categories"
+
+
+class CategoryListParams(ListParams):
+    """``?parent_id=`` filters by parent; an empty ``parent_id=`` lists the roots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent_id: Annotated[str, StringConstraints(pattern=f"({ID_PATTERN})|^$")] | None = None
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@router.get("/")
+def list_categories(ctx: RequestContext) -> Reply:
+    """Public: categories by ``sort_order``; admins also see inactive ones."""
+    params = ctx.query(CategoryListParams)
+    admin = ctx.is_admin
+
+    def compute() -> Reply:
+        page = services.get().categories.list(
+            parent_id=params.parent_id or None, root_only=params.parent_id == "",
+            include_inactive=admin, limit=params.limit, cursor=params.cursor,
+        )
+        return Reply(page_body(page))
+
+    key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
+    return cached_reply(scope=SCOPE, key=key, compute=compute)
+
+
+@router.get("/{category_id}")
+def get_category(ctx: RequestContext, category_id: str) -> Reply:
+    """Public: one category (an inactive one only for admins)."""
+    ctx.query(_NoParams)
+    admin = ctx.is_admin
+
+    def compute() -> Reply:
+        found = services.get().categories.get(category_id, include_inactive=admin)
+        return resource_reply(found)
+
+    key = f"one:{'admin' if admin else 'public'}:{category_id}"
+    return cached_reply(scope=SCOPE, key=key, compute=compute)
+
+
+@router.post("/")
+def create_category(ctx: RequestContext) -> Reply:
+    """Admin: add a category → 201 with ``Location``."""
+    ctx.require_admin()
+    created = services.get().categories.create(ctx.body(CategoryCreate))
+    catalogue_written("categories")
+    return resource_reply(created, status=201, location=f"categories/{created.value.id}")
+
+
+@router.patch("/{category_id}")
+def update_category(ctx: RequestContext, category_id: str) -> Reply:
+    """Admin: change the fields sent (``If-Match`` honoured)."""
+    ctx.require_admin()
+    patch = ctx.body(CategoryPatch)
+    updated = services.get().categories.update(category_id, patch, expected_version=ctx.if_match)
+    catalogue_written("categories")
+    return resource_reply(updated)
+
+
+@router.delete("/{category_id}")
+def delete_category(ctx: RequestContext, category_id: str) -> Reply:
+    """Admin: delete a category with no children and no products (``If-Match`` honoured)."""
+    ctx.require_admin()
+    services.get().categories.delete(category_id, expected_version=ctx.if_match)
+    catalogue_written("categories")
+    return Reply(status=204)

@@ -1,0 +1,72 @@
+"""Request shapes and replies every resource shares: list parameters, pages, ETags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from celeste.ports import Page, Versioned
+from celeste_functions.catalog import scopes_for
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply
+
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class ListParams(BaseModel):
+    """``?limit=`` (1..100, default 20) and ``?cursor=``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Cursor | None = None
+
+
+def page_body(page: Page[Any]) -> dict[str, Any]:
+    """The list envelope of API.md: ``{"items": [...], "next_cursor": ...}``."""
+    return {
+        "items": [item.model_dump(mode="json") for item in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def etag(version: str) -> str:
+    """The ``ETag`` header value of a version."""
+    return f'"{version}"'
+
+
+def resource_reply(
+    found: Versioned[Any], *, status: int = 200, location: str | None = None
+) -> Reply:
+    """A single resource with its ``ETag`` (and ``Location`` when just created)."""
+    headers = {"ETag": etag(found.version)}
+    if location:
+        headers["Location"] = location
+    return Reply(found.value.model_dump(mode="json"), status=status, headers=headers)
+
+
+def cached_reply(
+    *, scope: str, key: str, compute: Callable[[], Reply], ttl_s: int | None = None
+) -> Reply:
+    """Serve a GET through the cache: body, status and ETag are cached; ``X-Cache`` says which.
+
+    Errors are not cached (they propagate from ``compute``).
+    """
+    def serialisable() -> dict[str, Any]:
+        reply = compute()
+        return {"body": reply.body, "status": reply.status, "etag": reply.headers.get("ETag")}
+
+    lookup = services.get().cache.get_or_compute(
+        scope=scope, key=key, compute=serialisable, ttl_s=ttl_s
+    )
+    headers = {"X-Cache": "hit" if lookup.hit else "miss"}
+    if lookup.value.get("etag"):
+        headers["ETag"] = lookup.value["etag"]
+    return Reply(lookup.value["body"], status=lookup.value["status"], headers=headers)
+
+
+def catalogue_written(collection: str) -> None:
+    """Retire the cache scopes a write to ``collection`` made stale (after the commit)."""
+    services.get().cache.invalidate(scopes_for(collection))

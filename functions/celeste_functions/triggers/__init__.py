@@ -1,0 +1,1 @@
+"""Firestore triggers: the work that follows a write, each idempotent under redelivery."""

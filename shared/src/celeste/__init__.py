@@ -1,0 +1,1 @@
+"""Celeste's domain library: the business rules every Cloud Function imports."""

@@ -1,0 +1,78 @@
+"""Domain errors: each says what went wrong in business terms; the HTTP layer maps them once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input field, addressed like ``lines[0].quantity``."""
+
+    field: str
+    message: str
+
+
+class CelesteError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    title = "Error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ValidationFailed(CelesteError):
+    """Input broke a rule; ``errors`` names each offending field."""
+
+    title = "Invalid input"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors: list[FieldError] = list(errors or [])
+
+    @classmethod
+    def on(cls, field_name: str, message: str) -> ValidationFailed:
+        """Build the error for a single field."""
+        return cls(message, [FieldError(field_name, message)])
+
+
+class Unauthenticated(CelesteError):
+    """No valid credentials were presented."""
+
+    title = "Unauthenticated"
+
+
+class Forbidden(CelesteError):
+    """The caller is known but may not do this."""
+
+    title = "Forbidden"
+
+
+class NotFound(CelesteError):
+    """The resource does not exist (or the caller may not know it exists)."""
+
+    title = "Not found"
+
+
+class Conflict(CelesteError):
+    """The request clashes with the current state: duplicate key, illegal move, still referenced."""
+
+    title = "Conflict"
+
+
+class PreconditionFailed(CelesteError):
+    """``If-Match`` named a version that is no longer current."""
+
+    title = "Precondition failed"
+
+
+class Contention(CelesteError):
+    """Concurrent writers kept colliding; the client may retry after ``retry_after_s`` seconds."""
+
+    title = "Busy, retry later"
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

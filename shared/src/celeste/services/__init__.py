@@ -1,0 +1,1 @@
+"""Application services: each use case as one call, over the ports."""

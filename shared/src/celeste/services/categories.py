@@ -1,0 +1,98 @@
+"""Category use cases: create, change, delete and read the catalogue tree."""
+
+from __future__ import annotations
+
+from celeste.categories import Category, CategoryCreate, CategoryPatch, check_parent
+from celeste.clock import Clock, utcnow
+from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.ids import new_id
+from celeste.ports import CategoryRepository, Page, Versioned
+from celeste.services.concurrency import retry_unless_pinned
+
+
+class CategoryService:
+    """The categories resource's rules, over a ``CategoryRepository``."""
+
+    def __init__(self, *, repository: CategoryRepository, clock: Clock = utcnow) -> None:
+        self._repo = repository
+        self._clock = clock
+
+    def get(self, category_id: str, *, include_inactive: bool) -> Versioned[Category]:
+        """One category; an inactive one exists only for admins."""
+        found = self._repo.get(category_id)
+        if not found.value.active and not include_inactive:
+            raise NotFound(f"no category {category_id}")
+        return found
+
+    def list(
+        self,
+        *,
+        parent_id: str | None,
+        root_only: bool,
+        include_inactive: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Category]:
+        """A page of categories, optionally the children of one parent (or the roots)."""
+        return self._repo.list(
+            parent_id=parent_id,
+            root_only=root_only,
+            active_only=not include_inactive,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def create(self, request: CategoryCreate) -> Versioned[Category]:
+        """Add a category under an existing parent."""
+        category_id = new_id()
+        self._check_parent(category_id=category_id, parent_id=request.parent_id)
+        now = self._clock()
+        category = Category(id=category_id, created_at=now, updated_at=now, **request.model_dump())
+        return self._repo.create(category)
+
+    def update(
+        self, category_id: str, patch: CategoryPatch, *, expected_version: str | None
+    ) -> Versioned[Category]:
+        """Apply the fields sent; moving under a descendant (a cycle) is a conflict."""
+        changes = patch.changes()
+
+        def attempt() -> Versioned[Category]:
+            current = self._read_expecting(category_id, expected_version)
+            if "parent_id" in changes:
+                self._check_parent(category_id=category_id, parent_id=patch.parent_id)
+            updated = current.value.model_copy(update={**changes, "updated_at": self._clock()})
+            return self._repo.replace(
+                updated, previous_slug=current.value.slug, expected_version=current.version
+            )
+
+        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+
+    def delete(self, category_id: str, *, expected_version: str | None) -> None:
+        """Remove a category that nothing refers to any more."""
+
+        def attempt() -> None:
+            current = self._read_expecting(category_id, expected_version)
+            if self._repo.has_children(category_id):
+                raise Conflict(f"category {category_id} still has child categories")
+            if self._repo.has_products(category_id):
+                raise Conflict(f"category {category_id} still has products")
+            self._repo.delete(
+                category_id, slug=current.value.slug, expected_version=current.version
+            )
+
+        retry_unless_pinned(attempt, pinned=expected_version is not None)
+
+    def _read_expecting(self, category_id: str, expected: str | None) -> Versioned[Category]:
+        current = self._repo.get(category_id)
+        if expected is not None and expected != current.version:
+            raise PreconditionFailed(f"category {category_id} changed since it was read")
+        return current
+
+    def _check_parent(self, *, category_id: str, parent_id: str | None) -> None:
+        def parent_of(ancestor_id: str) -> str | None:
+            return self._repo.get(ancestor_id).value.parent_id
+
+        try:
+            check_parent(category_id=category_id, parent_id=parent_id, parent_of=parent_of)
+        except NotFound:
+            raise ValidationFailed.on("parent_id", f"no category {parent_id}") from None

