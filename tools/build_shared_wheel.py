@@ -23,11 +23,25 @@ def build(dest: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         # Build from a copy so no build/ or *.egg-info litter lands in the source tree.
         src = Path(tmp) / "shared"
-        shutil.copytree(ROOT / "shared", src, ignore=shutil.ignore_patterns(
-            "build", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache"))
+        shutil.copytree(
+            ROOT / "shared",
+            src,
+            ignore=shutil.ignore_patterns(
+                "build", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache"
+            ),
+        )
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dest),
-             str(src)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "-w",
+                str(dest),
+                str(src),
+            ],
             check=True,
         )
     (wheel,) = dest.glob("celeste_domain-*.whl")

@@ -38,8 +38,14 @@ class AuthEmulator:
         self.host = host or os.environ["FIREBASE_AUTH_EMULATOR_HOST"]
         self.project = project or os.environ.get("GCLOUD_PROJECT", "demo-celeste")
 
-    def _call(self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST",
-              admin: bool = False) -> dict[str, Any]:
+    def _call(
+        self,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        method: str = "POST",
+        admin: bool = False,
+    ) -> dict[str, Any]:
         url = f"http://{self.host}/{path}"
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
@@ -55,15 +61,18 @@ class AuthEmulator:
 
     def sign_up(self, email: str, password: str) -> SignedIn:
         """Create an email/password user and sign it in."""
-        out = self._call(f"identitytoolkit.googleapis.com/v1/accounts:signUp?key={API_KEY}",
-                         {"email": email, "password": password, "returnSecureToken": True})
+        out = self._call(
+            f"identitytoolkit.googleapis.com/v1/accounts:signUp?key={API_KEY}",
+            {"email": email, "password": password, "returnSecureToken": True},
+        )
         return SignedIn(out["localId"], email, out["idToken"], out["refreshToken"])
 
     def sign_in(self, email: str, password: str) -> SignedIn:
         """Sign an existing user in: a fresh token carrying its current custom claims."""
         out = self._call(
             f"identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key={API_KEY}",
-            {"email": email, "password": password, "returnSecureToken": True})
+            {"email": email, "password": password, "returnSecureToken": True},
+        )
         return SignedIn(out["localId"], email, out["idToken"], out["refreshToken"])
 
     def user(self, email: str, password: str, *, role: str | None = None) -> SignedIn:
@@ -79,13 +88,19 @@ class AuthEmulator:
 
     def set_claims(self, uid: str, claims: dict[str, Any]) -> None:
         """Replace a user's custom claims (next token carries them)."""
-        self._call(f"identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
-                   {"localId": uid, "customAttributes": json.dumps(claims)}, admin=True)
+        self._call(
+            f"identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
+            {"localId": uid, "customAttributes": json.dumps(claims)},
+            admin=True,
+        )
 
     def disable(self, uid: str, disabled: bool = True) -> None:
         """Disable (or enable) an account."""
-        self._call(f"identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
-                   {"localId": uid, "disableUser": disabled}, admin=True)
+        self._call(
+            f"identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
+            {"localId": uid, "disableUser": disabled},
+            admin=True,
+        )
 
     def clear(self) -> None:
         """Delete every account in the emulator project."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tools.devauth import AuthEmulator  # noqa: E402
+from tools.devauth import AuthEmulator
 
 PASSWORD = "celeste-demo"
 CATEGORIES = [  # (slug, name, parent slug)
@@ -31,8 +31,12 @@ CATEGORIES = [  # (slug, name, parent slug)
 def call(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     """One JSON request; returns status and decoded body."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -52,8 +56,12 @@ def main() -> int:
     for slug, name, parent in CATEGORIES:
         if slug in ids:
             continue
-        status, body = call("POST", f"{base}/categories", admin.id_token, {
-            "slug": slug, "name": name, "parent_id": ids.get(parent) if parent else None})
+        status, body = call(
+            "POST",
+            f"{base}/categories",
+            admin.id_token,
+            {"slug": slug, "name": name, "parent_id": ids.get(parent) if parent else None},
+        )
         if status != 201:
             print(f"could not create category {slug}: {status} {body}", file=sys.stderr)
             return 1

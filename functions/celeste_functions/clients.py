@@ -55,7 +55,7 @@ def _make_redis() -> redis.Redis | None:
     import redis
 
     timeout = settings().redis_timeout_s
-    # Short timeouts and no retries: a dead or black-holed Redis must cost milliseconds, not seconds.
+    # Short timeouts, no retries: a dead or black-holed Redis must cost milliseconds, not seconds.
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout,

@@ -1,4 +1,4 @@
-"""The composition root: which adapter backs which port, built once per process, swappable in tests."""
+"""The composition root: which adapter backs which port, built once per process."""
 
 from __future__ import annotations
 
@@ -31,4 +31,4 @@ services: Lazy[Services] = Lazy(_build)
 
 def use(replacement: Services) -> None:
     """Back the functions with ``replacement`` (tests wire in-memory fakes this way)."""
-    services._value = replacement  # noqa: SLF001 - the composition root owns the Lazy
+    services._value = replacement

@@ -78,7 +78,7 @@ class Cache:
                 waited = self._wait_for_peer(r, entry)
                 if waited is not None:
                     return Lookup(waited, hit=True)
-        except Exception as exc:  # noqa: BLE001 - any Redis failure means "no cache"
+        except Exception as exc:
             self._trip(exc)
             return Lookup(compute(), hit=False)
         value = compute()
@@ -87,7 +87,7 @@ class Cache:
             pipe.set(entry, json.dumps(value, separators=(",", ":")), ex=ttl)
             pipe.delete(entry + ":lock")
             pipe.execute()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._trip(exc)
         return Lookup(value, hit=False)
 
@@ -110,7 +110,7 @@ class Cache:
                 pipe.set(f"{NAMESPACE}:{scope}:version", secrets.token_hex(8))
             pipe.execute()
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._trip(exc)
             return False
 

@@ -50,7 +50,12 @@ class FirestoreCategories:
         return Versioned(_category(snapshot.id, snapshot.to_dict() or {}), version_of(snapshot))
 
     def list(
-        self, *, parent_id: str | None, root_only: bool, active_only: bool, limit: int,
+        self,
+        *,
+        parent_id: str | None,
+        root_only: bool,
+        active_only: bool,
+        limit: int,
         cursor: str | None,
     ) -> Page[Category]:
         equals: dict[str, Any] = {}
@@ -59,14 +64,17 @@ class FirestoreCategories:
         if parent_id is not None or root_only:
             equals["parent_id"] = parent_id
         shape = {
-            (): _ALL, ("active",): _ACTIVE, ("parent_id",): _BY_PARENT,
+            (): _ALL,
+            ("active",): _ACTIVE,
+            ("parent_id",): _BY_PARENT,
             ("active", "parent_id"): _ACTIVE_BY_PARENT,
         }[tuple(sorted(equals))]
         query = shape.build(self._col(), equals=equals)
         if cursor:
             sort_order, last_id = decode_cursor(cursor, arity=2)
-            query = query.start_after({"sort_order": sort_order, "__name__": self._col().document(
-                str(last_id))})
+            query = query.start_after(
+                {"sort_order": sort_order, "__name__": self._col().document(str(last_id))}
+            )
         snapshots = list(query.limit(limit + 1).stream())
         items = [_category(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
         next_cursor = None
@@ -92,7 +100,8 @@ class FirestoreCategories:
         ref = self._col().document(category.id)
         option = (
             client.write_option(last_update_time=last_update_time(expected_version))
-            if expected_version else client.write_option(exists=True)
+            if expected_version
+            else client.write_option(exists=True)
         )
         if category.slug != previous_slug:
             slugs = client.collection(SLUGS)
@@ -108,7 +117,8 @@ class FirestoreCategories:
         batch = client.batch()
         option = (
             client.write_option(last_update_time=last_update_time(expected_version))
-            if expected_version else client.write_option(exists=True)
+            if expected_version
+            else client.write_option(exists=True)
         )
         batch.delete(self._col().document(category_id), option=option)
         batch.delete(client.collection(SLUGS).document(slug))

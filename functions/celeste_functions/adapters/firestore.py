@@ -82,7 +82,7 @@ class QueryShape:
     @property
     def needs_composite_index(self) -> bool:
         """Firestore serves single-field queries (and equality-only ones) without a composite."""
-        ordered = self.index_fields[len(self.equals):]
+        ordered = self.index_fields[len(self.equals) :]
         return len(ordered) > 0 and len(self.index_fields) > 1
 
     @property

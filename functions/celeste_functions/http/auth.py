@@ -1,4 +1,4 @@
-"""Who is calling: Firebase ID tokens verified with firebase_admin, the role from the ``role`` claim."""
+"""Who is calling: Firebase ID tokens verified by firebase_admin; the role from the claim."""
 
 from __future__ import annotations
 

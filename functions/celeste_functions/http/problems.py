@@ -1,4 +1,4 @@
-"""The one error mapper: every failure becomes an ``application/problem+json`` response (RFC 9457)."""
+"""The one error mapper: every failure becomes ``application/problem+json`` (RFC 9457)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,12 @@ def validation_errors(exc: ValidationError, *, prefix: str = "") -> list[FieldEr
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, *, headers: dict[str, str] | None = None,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
     errors: list[FieldError] | None = None,
 ) -> Response:
     """Build one problem+json response."""
@@ -120,7 +125,10 @@ def to_problem(exc: BaseException) -> Response:
         return problem(exc.status, exc.slug, exc.title, exc.detail, headers=exc.headers)
     if isinstance(exc, ValidationError):
         return problem(
-            400, "validation", "Invalid input", "the request has invalid fields",
+            400,
+            "validation",
+            "Invalid input",
+            "the request has invalid fields",
             errors=validation_errors(exc),
         )
     if isinstance(exc, CelesteError):

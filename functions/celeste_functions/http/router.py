@@ -6,9 +6,9 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask import Request, Response
@@ -50,7 +50,7 @@ class RequestContext:
     def __init__(self, request: Request, *, rid: str) -> None:
         self.request = request
         self.request_id = rid
-        self._caller: Caller | None | bool = False
+        self._caller: Caller | bool | None = False
 
     @property
     def caller(self) -> Caller | None:
@@ -194,7 +194,7 @@ class Router:
         started = time.perf_counter()
         try:
             response = self._dispatch(request, rid)
-        except Exception as exc:  # noqa: BLE001 - the one place every error is mapped
+        except Exception as exc:
             response = to_problem(exc)
         finally:
             request_id.reset(token)
@@ -222,8 +222,9 @@ class Router:
             method = request.method.upper()
             handler = route.methods.get("GET" if method == "HEAD" else method)
             if handler is None:
-                allow = ", ".join(sorted({*route.methods, "HEAD"} if "GET" in route.methods
-                                         else route.methods))
+                allow = ", ".join(
+                    sorted({*route.methods, "HEAD"} if "GET" in route.methods else route.methods)
+                )
                 raise MethodNotAllowed(
                     f"{method} is not served on this path", headers={"Allow": allow}
                 )
@@ -241,7 +242,7 @@ class Router:
         path = "/" + path.strip("/")
         prefix = "/" + self.function_name
         if path == prefix or path.startswith(prefix + "/"):
-            path = path[len(prefix):] or "/"
+            path = path[len(prefix) :] or "/"
         return path
 
 
@@ -254,7 +255,9 @@ def _serialise(reply: Reply, *, head: bool) -> Response:
     else:
         payload = json.dumps(body, separators=(",", ":"), default=_json_default, ensure_ascii=False)
         response = Response(
-            "" if head else payload, status=reply.status, headers=reply.headers,
+            "" if head else payload,
+            status=reply.status,
+            headers=reply.headers,
             mimetype="application/json",
         )
     return response

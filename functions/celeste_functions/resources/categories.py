@@ -42,8 +42,11 @@ def list_categories(ctx: RequestContext) -> Reply:
 
     def compute() -> Reply:
         page = services.get().categories.list(
-            parent_id=params.parent_id or None, root_only=params.parent_id == "",
-            include_inactive=admin, limit=params.limit, cursor=params.cursor,
+            parent_id=params.parent_id or None,
+            root_only=params.parent_id == "",
+            include_inactive=admin,
+            limit=params.limit,
+            cursor=params.cursor,
         )
         return Reply(page_body(page))
 

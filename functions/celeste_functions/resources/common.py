@@ -54,6 +54,7 @@ def cached_reply(
 
     Errors are not cached (they propagate from ``compute``).
     """
+
     def serialisable() -> dict[str, Any]:
         reply = compute()
         return {"body": reply.body, "status": reply.status, "etag": reply.headers.get("ETag")}

@@ -23,6 +23,12 @@ def on_catalog_written(event: Any) -> None:
     reached = services.get().cache.invalidate(scopes, event_id=str(event.id))
     log.info(
         "catalogue write invalidated cache",
-        extra={"fields": {"document": event.document, "event_id": event.id,
-                          "scopes": list(scopes), "reached_redis": reached}},
+        extra={
+            "fields": {
+                "document": event.document,
+                "event_id": event.id,
+                "scopes": list(scopes),
+                "reached_redis": reached,
+            }
+        },
     )

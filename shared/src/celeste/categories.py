@@ -36,7 +36,7 @@ class CategoryCreate(BaseModel):
 
 
 class CategoryPatch(BaseModel):
-    """Body of ``PATCH /categories/{id}``: only the fields sent change (``parent_id: null`` = root)."""
+    """Body of ``PATCH /categories/{id}``: only fields sent change (``parent_id: null``: root)."""
 
     model_config = ConfigDict(extra="forbid")
 

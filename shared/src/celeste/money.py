@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-#: An amount in minor units (cents). Never a float; bounded so sums cannot overflow a Firestore int64.
+#: An amount in minor units (cents). Never a float; bounded so sums fit a Firestore int64.
 MinorUnits = Annotated[int, Field(ge=0, le=10**12, strict=True)]
 
 #: ISO 4217 code, upper case.
@@ -20,5 +20,5 @@ def round_half_even(value: Decimal) -> int:
 
 
 def percentage_of(amount: int, percent: Decimal | int | str) -> int:
-    """``percent`` % of ``amount`` minor units, rounded half-even (``percentage_of(5, 50) == 2``)."""
+    """``percent`` % of ``amount`` minor units, half-even (``percentage_of(5, 50) == 2``)."""
     return round_half_even(Decimal(amount) * Decimal(percent) / Decimal(100))

@@ -1,0 +1,272 @@
+"""Customer tiers: the tier set's rules, a customer's delivery stats, and which tier they earn."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from celeste.errors import Conflict, NotFound
+from celeste.money import MinorUnits
+
+#: A tier's code: upper case, as customers and admins see it (``GOLD``).
+TierCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")]
+
+#: How far back ``orders_last_30_days`` looks; deliveries older than this are forgotten.
+RECENT_WINDOW = timedelta(days=30)
+
+#: At most this many recent deliveries are remembered (the newest win), so the stats stay small.
+MAX_RECENT_DELIVERIES = 1000
+
+_Count = Annotated[int, Field(ge=0, le=10**9)]
+_MAX_SPEND = 10**12
+
+RequirementName = Literal["min_orders", "min_lifetime_spend", "min_orders_last_30_days"]
+
+
+class TierRequirements(BaseModel):
+    """What a customer's stats must reach to hold a tier; zero means no requirement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_orders: _Count = 0
+    min_lifetime_spend: MinorUnits = 0
+    min_orders_last_30_days: _Count = 0
+
+
+class Tier(BaseModel):
+    """A customer tier: its code, rank (``level``), requirements and advertised benefits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: TierCode
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    level: int = Field(ge=0, le=1000)
+    is_default: bool = False
+    requirements: TierRequirements = Field(default_factory=TierRequirements)
+    benefits: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+
+def validate_tier_set(tiers: Sequence[Tier]) -> None:
+    """Raise Conflict unless there is exactly one default tier and codes and levels are unique."""
+    defaults = [tier.code for tier in tiers if tier.is_default]
+    if len(defaults) != 1:
+        raise Conflict(f"exactly one tier must be the default; found {len(defaults)}: {defaults}")
+    codes = [tier.code for tier in tiers]
+    if len(set(codes)) != len(codes):
+        raise Conflict(f"tier codes must be unique: {_duplicates(codes)}")
+    levels = [tier.level for tier in tiers]
+    if len(set(levels)) != len(levels):
+        raise Conflict(f"tier levels must be unique: {_duplicates(levels)}")
+
+
+def _duplicates(values: Sequence[object]) -> list[str]:
+    return sorted(str(value) for value, count in Counter(values).items() if count > 1)
+
+
+class RecentDelivery(BaseModel):
+    """A delivered order remembered for the 30-day count; ``refunded`` once it was reversed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    delivered_at: AwareDatetime
+    amount: MinorUnits
+    refunded: bool = False
+
+
+class CustomerStats(BaseModel):
+    """A customer's delivered-order totals, plus the deliveries of the last 30 days."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    orders_count: _Count = 0
+    lifetime_spend: MinorUnits = 0
+    recent_deliveries: list[RecentDelivery] = Field(
+        default_factory=list, max_length=MAX_RECENT_DELIVERIES
+    )
+
+
+def _is_recent(moment: datetime, now: datetime) -> bool:
+    return moment >= now - RECENT_WINDOW
+
+
+def _remember(deliveries: Sequence[RecentDelivery], *, now: datetime) -> list[RecentDelivery]:
+    """Keep the deliveries still inside the window, newest last, at most the cap."""
+    kept = sorted((d for d in deliveries if _is_recent(d.delivered_at, now)), key=_delivery_order)
+    return kept[-MAX_RECENT_DELIVERIES:]
+
+
+def _delivery_order(delivery: RecentDelivery) -> tuple[datetime, str]:
+    return delivery.delivered_at, delivery.order_id
+
+
+def record_delivery(
+    stats: CustomerStats, *, order_id: str, amount: int, delivered_at: datetime, now: datetime
+) -> CustomerStats:
+    """Count a delivered order; an order already remembered changes nothing.
+
+    Only the last 30 days of deliveries are remembered, so this guard catches a replayed event
+    for a recent order only. The primary guard is the trigger's own idempotency flag on the order.
+    """
+    if any(d.order_id == order_id for d in stats.recent_deliveries):
+        return stats
+    delivery = RecentDelivery(order_id=order_id, delivered_at=delivered_at, amount=amount)
+    return CustomerStats(
+        orders_count=stats.orders_count + 1,
+        lifetime_spend=min(stats.lifetime_spend + amount, _MAX_SPEND),
+        recent_deliveries=_remember([*stats.recent_deliveries, delivery], now=now),
+    )
+
+
+def reverse_delivery(
+    stats: CustomerStats, *, order_id: str, amount: int, delivered_at: datetime, now: datetime
+) -> CustomerStats:
+    """Take a refunded order back out of the stats, never below zero; a repeat changes nothing.
+
+    A recent order is marked refunded, so a second reversal is a no-op. A recent order not yet
+    counted (its delivery event is late) is remembered as refunded without subtracting, so the
+    late delivery then changes nothing: the two events commute. An order older than the window is
+    no longer remembered; only the trigger's own guard on the order prevents a double refund.
+    """
+    remembered = next((d for d in stats.recent_deliveries if d.order_id == order_id), None)
+    if remembered is not None and remembered.refunded:
+        return stats
+    if remembered is None and _is_recent(delivered_at, now):
+        refunded = RecentDelivery(
+            order_id=order_id, delivered_at=delivered_at, amount=amount, refunded=True
+        )
+        return stats.model_copy(
+            update={"recent_deliveries": _remember([*stats.recent_deliveries, refunded], now=now)}
+        )
+    others = [d for d in stats.recent_deliveries if d.order_id != order_id]
+    marked = [] if remembered is None else [remembered.model_copy(update={"refunded": True})]
+    return CustomerStats(
+        orders_count=max(stats.orders_count - 1, 0),
+        lifetime_spend=max(stats.lifetime_spend - amount, 0),
+        recent_deliveries=_remember([*others, *marked], now=now),
+    )
+
+
+def orders_last_30_days(stats: CustomerStats, *, now: datetime) -> int:
+    """How many delivered, unrefunded orders fall within the 30 days before ``now``."""
+    return sum(
+        1 for d in stats.recent_deliveries if not d.refunded and _is_recent(d.delivered_at, now)
+    )
+
+
+def _measures(stats: CustomerStats, *, now: datetime) -> dict[RequirementName, int]:
+    """The customer's value for each requirement, keyed by the requirement's name."""
+    return {
+        "min_orders": stats.orders_count,
+        "min_lifetime_spend": stats.lifetime_spend,
+        "min_orders_last_30_days": orders_last_30_days(stats, now=now),
+    }
+
+
+def _required(requirements: TierRequirements) -> dict[RequirementName, int]:
+    """Each requirement's threshold, keyed by the requirement's name."""
+    return {
+        "min_orders": requirements.min_orders,
+        "min_lifetime_spend": requirements.min_lifetime_spend,
+        "min_orders_last_30_days": requirements.min_orders_last_30_days,
+    }
+
+
+def _meets(tier: Tier, measures: dict[RequirementName, int]) -> bool:
+    required = _required(tier.requirements)
+    return all(measures[name] >= required[name] for name in measures)
+
+
+def default_tier(tiers: Sequence[Tier]) -> Tier:
+    """The tier everyone holds until they earn another; Conflict when the set has none."""
+    for tier in tiers:
+        if tier.is_default:
+            return tier
+    raise Conflict("no default tier is configured")
+
+
+def evaluate_tier(*, tiers: Sequence[Tier], stats: CustomerStats, now: datetime) -> Tier:
+    """The highest-level tier whose every requirement the stats meet, else the default tier."""
+    measures = _measures(stats, now=now)
+    earned = [tier for tier in tiers if _meets(tier, measures)]
+    return max(earned, key=lambda tier: tier.level) if earned else default_tier(tiers)
+
+
+class RequirementProgress(BaseModel):
+    """How far a customer is along one requirement of the next tier."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: RequirementName
+    current: int
+    required: int
+    percent: int = Field(ge=0, le=100)
+
+
+class TierProgress(BaseModel):
+    """The customer's tier, the next one up (None at the top), and progress towards it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    current: Tier
+    next: Tier | None
+    requirements: list[RequirementProgress]
+
+
+def _percent(current: int, required: int) -> int:
+    return 100 if required <= 0 else min(100, current * 100 // required)
+
+
+def tier_progress(
+    *, tiers: Sequence[Tier], current_code: str, stats: CustomerStats, now: datetime
+) -> TierProgress:
+    """Progress from tier ``current_code`` towards the next level up; NotFound if it is unknown."""
+    current = next((tier for tier in tiers if tier.code == current_code), None)
+    if current is None:
+        raise NotFound(f"tier {current_code} does not exist")
+    higher = [tier for tier in tiers if tier.level > current.level]
+    upcoming = min(higher, key=lambda tier: tier.level) if higher else None
+    if upcoming is None:
+        return TierProgress(current=current, next=None, requirements=[])
+    measures = _measures(stats, now=now)
+    required = _required(upcoming.requirements)
+    return TierProgress(
+        current=current,
+        next=upcoming,
+        requirements=[
+            RequirementProgress(
+                name=name,
+                current=value,
+                required=required[name],
+                percent=_percent(value, required[name]),
+            )
+            for name, value in measures.items()
+        ],
+    )
+
+
+def _demo_tier(code: str, level: int, orders: int, spend: int, recent: int) -> Tier:
+    return Tier(
+        code=code,
+        name=code.title(),
+        level=level,
+        is_default=level == 1,
+        requirements=TierRequirements(
+            min_orders=orders, min_lifetime_spend=spend, min_orders_last_30_days=recent
+        ),
+    )
+
+
+#: Seed tiers for the emulator and tests; BRONZE is the default.
+DEMO_TIERS: tuple[Tier, ...] = (
+    _demo_tier("BRONZE", 1, 0, 0, 0),
+    _demo_tier("SILVER", 2, 5, 10_000, 1),
+    _demo_tier("GOLD", 3, 20, 50_000, 2),
+    _demo_tier("PLATINUM", 4, 50, 200_000, 5),
+)

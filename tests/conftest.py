@@ -1,0 +1,37 @@
+"""Test-wide guards: tests only ever touch a demo project on loopback emulators."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to run against anything but a ``demo-`` project on loopback hosts."""
+    project = os.environ.get("GCLOUD_PROJECT", "demo-celeste")
+    if not project.startswith("demo-"):
+        pytest.exit(f"refusing to run: GCLOUD_PROJECT={project!r} is not a demo- project", 2)
+    for var in (
+        "FIRESTORE_EMULATOR_HOST",
+        "FIREBASE_AUTH_EMULATOR_HOST",
+        "REDIS_URL",
+        "CELESTE_FUNCTIONS_URL",
+    ):
+        value = os.environ.get(var, "")
+        if value and not any(host in value for host in LOOPBACK):
+            pytest.exit(f"refusing to run: {var}={value!r} is not a loopback address", 2)
+
+
+def require_env(*names: str) -> dict[str, str]:
+    """The named variables, or a clear failure saying which command starts the services."""
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} not set: run this layer through `make test` "
+            "(tools/stack.py starts the emulators and Redis)",
+            pytrace=False,
+        )
+    return {n: os.environ[n] for n in names}
