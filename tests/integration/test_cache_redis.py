@@ -1,0 +1,163 @@
+"""The cache helper against a real redis-server: versions, invalidation, stampedes, Redis dying."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+import redis
+
+from celeste_functions.adapters.cache import Cache
+from celeste_functions.composition import Services, services, use
+from celeste_functions.triggers.catalog import on_catalog_written
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.integration
+
+
+def _cache(server: RedisServer, **kw: object) -> Cache:
+    client = redis.Redis.from_url(
+        server.url, socket_timeout=0.05, socket_connect_timeout=0.05, retry=None
+    )
+    return Cache(client=lambda: client, ttl_s=60, **kw)  # type: ignore[arg-type]
+
+
+class Counter:
+    """A compute function that counts its calls."""
+
+    def __init__(self, value: object = "v") -> None:
+        self.calls = 0
+        self.value = value
+        self.lock = threading.Lock()
+
+    def __call__(self) -> object:
+        with self.lock:
+            self.calls += 1
+        return self.value
+
+
+def test_miss_then_hit(redis_server: RedisServer) -> None:
+    cache, compute = _cache(redis_server), Counter({"a": [1, 2]})
+    first = cache.get_or_compute(scope="s", key="k", compute=compute)
+    second = cache.get_or_compute(scope="s", key="k", compute=compute)
+    assert (first.hit, second.hit) == (False, True)
+    assert second.value == {"a": [1, 2]} and compute.calls == 1
+
+
+def test_invalidate_retires_every_entry_of_the_scope_only(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server)
+    cache.get_or_compute(scope="s", key="k1", compute=lambda: 1)
+    cache.get_or_compute(scope="other", key="k1", compute=lambda: 1)
+    assert cache.invalidate(["s"])
+    assert not cache.get_or_compute(scope="s", key="k1", compute=lambda: 2).hit
+    assert cache.get_or_compute(scope="s", key="k1", compute=lambda: 3).value == 2
+    assert cache.get_or_compute(scope="other", key="k1", compute=lambda: 9).hit
+
+
+def test_value_computed_before_a_write_is_never_served_after_it(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server)
+
+    def slow_stale_read() -> str:
+        # The write and its invalidation land while this reader is computing from old data.
+        cache.invalidate(["s"])
+        return "old"
+
+    cache.get_or_compute(scope="s", key="k", compute=slow_stale_read)
+    after = cache.get_or_compute(scope="s", key="k", compute=lambda: "new")
+    assert after.value == "new" and not after.hit
+
+
+def test_duplicate_event_invalidates_once(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server)
+    r = redis.Redis.from_url(redis_server.url)
+    cache.get_or_compute(scope="s", key="k", compute=lambda: 1)
+    cache.invalidate(["s"], event_id="evt-1")
+    version = r.get("celeste:s:version")
+    cache.invalidate(["s"], event_id="evt-1")
+    assert r.get("celeste:s:version") == version
+
+
+def test_one_recompute_per_hot_key(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server)
+    calls = Counter()
+    release = threading.Event()
+
+    def slow() -> object:
+        calls()
+        release.wait(0.2)
+        return "v"
+
+    results: list[object] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                cache.get_or_compute(scope="s", key="hot", compute=slow).value
+            )
+        )
+        for _ in range(12)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["v"] * 12
+    assert calls.calls == 1
+
+
+def test_redis_dying_mid_run_fails_open_and_recovers(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server, cooldown_s=0.0)
+    assert cache.get_or_compute(scope="s", key="k", compute=lambda: 1).value == 1
+    redis_server.stop()
+    for i in range(5):
+        lookup = cache.get_or_compute(scope="s", key="k", compute=lambda i=i: i)
+        assert (lookup.value, lookup.hit) == (i, False)
+    assert cache.invalidate(["s"]) is False
+    redis_server.start()
+    assert not cache.get_or_compute(scope="s", key="k", compute=lambda: 7).hit
+    assert cache.get_or_compute(scope="s", key="k", compute=lambda: 8).value == 7
+
+
+def test_breaker_skips_redis_after_a_failure(redis_server: RedisServer) -> None:
+    calls = Counter(None)
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=0.05)
+    cache = Cache(client=lambda: (calls(), client)[1], ttl_s=60, cooldown_s=60)
+    redis_server.stop()
+    cache.get_or_compute(scope="s", key="k", compute=lambda: 1)
+    asked = calls.calls
+    for _ in range(10):
+        assert cache.get_or_compute(scope="s", key="k", compute=lambda: 2).value == 2
+    assert calls.calls == asked  # the breaker is open: Redis is not even asked
+
+
+def test_no_redis_configured_just_computes() -> None:
+    cache = Cache(client=lambda: None, ttl_s=60)
+    assert cache.get_or_compute(scope="s", key="k", compute=lambda: 5).value == 5
+    assert cache.invalidate(["s"]) is False
+
+
+def test_catalog_trigger_is_idempotent_under_redelivery(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server)
+    use(Services(categories=None, cache=cache))  # type: ignore[arg-type]
+    try:
+        r = redis.Redis.from_url(redis_server.url)
+        cache.get_or_compute(scope="categories", key="k", compute=lambda: "old")
+        event = SimpleNamespace(id="event-42", document="categories/abc")
+        on_catalog_written(event)
+        after_first = (r.get("celeste:categories:version"), r.get("celeste:products:version"))
+        on_catalog_written(event)  # redelivered
+        assert (
+            r.get("celeste:categories:version"),
+            r.get("celeste:products:version"),
+        ) == after_first
+        assert (
+            cache.get_or_compute(scope="categories", key="k", compute=lambda: "new").value == "new"
+        )
+        # An older event arriving late still only retires versions: nothing stale comes back.
+        on_catalog_written(SimpleNamespace(id="event-41", document="categories/abc"))
+        assert cache.get_or_compute(scope="categories", key="k", compute=lambda: "x").value in (
+            "new",
+            "x",
+        )
+    finally:
+        services.reset()
