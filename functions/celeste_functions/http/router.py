@@ -99,6 +99,8 @@ class RequestContext:
             data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
             raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:  # nesting deeper than the parser's stack (fits well within 1 MiB)
+            raise MalformedRequest("the body's JSON is nested too deeply") from None
         if not isinstance(data, dict):
             raise ValidationFailed.on("body", "the body must be a JSON object")
         return model.model_validate(data)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from celeste.errors import Conflict, ValidationFailed
 from celeste.ids import DocId
@@ -32,7 +32,7 @@ class CategoryCreate(BaseModel):
     description: Description = ""
     parent_id: DocId | None = None
     sort_order: SortOrder = 0
-    active: bool = True
+    active: StrictBool = True
 
 
 class CategoryPatch(BaseModel):
@@ -45,7 +45,7 @@ class CategoryPatch(BaseModel):
     description: Description | None = None
     parent_id: DocId | None = None
     sort_order: SortOrder | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
     def changes(self) -> dict[str, object]:
         """The fields the client sent, ``null`` only where ``null`` means something."""
