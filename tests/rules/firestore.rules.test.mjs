@@ -7,20 +7,53 @@ import {
   assertSucceeds,
   initializeTestEnvironment,
 } from "@firebase/rules-unit-testing";
-import { deleteDoc, doc, getDoc, setDoc, updateDoc } from "firebase/firestore";
+import {
+  collection,
+  deleteDoc,
+  doc,
+  getDoc,
+  getDocs,
+  query,
+  setDoc,
+  updateDoc,
+  where,
+} from "firebase/firestore";
 
 const [host, port] = (process.env.FIRESTORE_EMULATOR_HOST ?? "").split(":");
 if (!host || !port) throw new Error("FIRESTORE_EMULATOR_HOST is not set: run `make test-rules`");
 
-// The expected access, one row a collection: which roles may read / write. Until the accounts
-// and security issue opens client reads, every client is refused everything.
-const ROLES = ["anonymous", "owner", "other", "admin"];
-const COLLECTIONS = {
-  categories: { read: [], write: [] },
-  category_slugs: { read: [], write: [] },
-  products: { read: [], write: [] },
-};
 const OWNER = "owner-uid";
+const ROLES = ["anonymous", "owner", "other", "admin"];
+const EVERYONE = ROLES;
+const NOBODY = [];
+
+// One row a document: its path, its data, who may get it, and (optionally) a list query with
+// who may run it. No row lets anyone write: every write goes through the functions.
+const DOCS = [
+  { path: "categories/active", data: { active: true }, get: EVERYONE,
+    list: [(c) => query(c("categories"), where("active", "==", true)), EVERYONE] },
+  { path: "categories/hidden", data: { active: false }, get: ["admin"],
+    list: [(c) => query(c("categories")), ["admin"]] },
+  { path: "products/active", data: { active: true, base_price: 100 }, get: EVERYONE,
+    list: [(c) => query(c("products"), where("active", "==", true)), EVERYONE] },
+  { path: "products/hidden", data: { active: false }, get: ["admin"] },
+  { path: "stores/active", data: { active: true }, get: EVERYONE },
+  { path: "stores/hidden", data: { active: false }, get: ["admin"] },
+  { path: "tiers/GOLD", data: { level: 3 }, get: EVERYONE,
+    list: [(c) => query(c("tiers")), EVERYONE] },
+  { path: `users/${OWNER}`, data: { role: "customer", tier: "BRONZE" }, get: ["owner", "admin"],
+    list: [(c) => query(c("users")), ["admin"]] },
+  { path: `users/${OWNER}/cart/p1`, data: { quantity: 1 }, get: ["owner", "admin"] },
+  { path: "orders/o1", data: { user_id: OWNER, status: "pending" }, get: ["owner", "admin"],
+    // Everyone asks for the owner's orders: only the owner and admins may.
+    list: [(c) => query(c("orders"), where("user_id", "==", OWNER)), ["owner", "admin"]] },
+  { path: "price_lists/pl1", data: { priority: 1 }, get: ["admin"] },
+  { path: "stores/active/inventory/p1", data: { on_hand: 5, reserved: 0 }, get: ["admin"] },
+  { path: "stores/active/inventory/p1/movements/m1", data: { kind: "set" }, get: ["admin"] },
+  { path: "category_slugs/fruit", data: { category_id: "c1" }, get: NOBODY },
+  { path: "product_skus/SKU-1", data: { product_id: "p1" }, get: NOBODY },
+  { path: "idempotency_keys/k1", data: { order_id: "o1" }, get: NOBODY },
+];
 
 let env;
 
@@ -39,33 +72,45 @@ after(async () => {
 beforeEach(async () => {
   await env.clearFirestore();
   await env.withSecurityRulesDisabled(async (ctx) => {
-    for (const name of Object.keys(COLLECTIONS)) {
-      await setDoc(doc(ctx.firestore(), name, "existing"), { owner: OWNER, active: true });
-    }
+    for (const row of DOCS) await setDoc(doc(ctx.firestore(), row.path), row.data);
   });
 });
 
+const UIDS = { owner: OWNER, other: "other-uid", admin: "admin-uid" };
+
 function db(role) {
   if (role === "anonymous") return env.unauthenticatedContext().firestore();
-  if (role === "admin") return env.authenticatedContext("admin-uid", { role: "admin" }).firestore();
-  return env.authenticatedContext(role === "owner" ? OWNER : "other-uid").firestore();
+  const claims = role === "admin" ? { role: "admin" } : {};
+  return env.authenticatedContext(UIDS[role], claims).firestore();
 }
 
-const OPERATIONS = {
-  get: (fs, name) => getDoc(doc(fs, name, "existing")),
-  create: (fs, name) => setDoc(doc(fs, name, "new"), { owner: OWNER }),
-  update: (fs, name) => updateDoc(doc(fs, name, "existing"), { touched: true }),
-  delete: (fs, name) => deleteDoc(doc(fs, name, "existing")),
+const WRITES = {
+  create: (fs, path) => setDoc(doc(fs, `${path}-new`), { active: true, user_id: OWNER }),
+  update: (fs, path) => updateDoc(doc(fs, path), { touched: true }),
+  overwrite: (fs, path) => setDoc(doc(fs, path), { active: true, role: "admin", tier: "GOLD" }),
+  delete: (fs, path) => deleteDoc(doc(fs, path)),
 };
 
-for (const [name, access] of Object.entries(COLLECTIONS)) {
-  describe(name, () => {
+for (const row of DOCS) {
+  describe(row.path, () => {
     for (const role of ROLES) {
-      for (const [op, run] of Object.entries(OPERATIONS)) {
-        const allowed = (op === "get" ? access.read : access.write).includes(role);
-        test(`${role} ${op} ${allowed ? "allowed" : "denied"}`, async () => {
-          const attempt = run(db(role), name);
-          await (allowed ? assertSucceeds(attempt) : assertFails(attempt));
+      const mayGet = row.get.includes(role);
+      test(`${role} get ${mayGet ? "allowed" : "denied"}`, async () => {
+        const attempt = getDoc(doc(db(role), row.path));
+        await (mayGet ? assertSucceeds(attempt) : assertFails(attempt));
+      });
+      if (row.list) {
+        const [makeQuery, listers] = row.list;
+        const mayList = listers.includes(role);
+        test(`${role} list ${mayList ? "allowed" : "denied"}`, async () => {
+          const fs = db(role);
+          const attempt = getDocs(makeQuery((name) => collection(fs, name)));
+          await (mayList ? assertSucceeds(attempt) : assertFails(attempt));
+        });
+      }
+      for (const [op, write] of Object.entries(WRITES)) {
+        test(`${role} ${op} denied`, async () => {
+          await assertFails(write(db(role), row.path));
         });
       }
     }
