@@ -2,7 +2,7 @@
 PYTHON ?= python3
 STACK := $(PYTHON) tools/stack.py
 
-.PHONY: dev test setup test-unit test-integration test-e2e test-rules test-deploy lint format typecheck clean
+.PHONY: dev test setup test-unit test-integration test-e2e test-rules test-deploy lint format typecheck clean admin openapi
 
 dev: ## run emulators + Redis + seeded demo data until Ctrl-C
 	$(STACK) dev
@@ -12,6 +12,10 @@ test: ## every test layer (unit, integration, e2e, rules, deploy)
 
 setup: ## install what is missing (venv, firebase-tools, Java, Firestore emulator launcher, Redis)
 	$(STACK) setup
+
+admin: ## promote an existing user: make admin EMAIL=a@b.c (emulators), or PROJECT=id for a live one
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=someone@example.com [PROJECT=project-id]" >&2; exit 2; }
+	functions/venv/bin/python tools/make_admin.py "$(EMAIL)" $(if $(PROJECT),--project "$(PROJECT)",--emulator)
 
 test-unit:
 	$(STACK) test unit
@@ -23,6 +27,9 @@ test-rules:
 	$(STACK) test rules
 test-deploy:
 	$(STACK) test deploy
+
+openapi: ## regenerate openapi.json (and the copy the openapi function serves) from the routes
+	$(PYTHON) tools/openapi.py
 
 lint: setup
 	functions/venv/bin/ruff check .

@@ -1,13 +1,24 @@
 """Celeste's Cloud Functions registry: global options, then every function; no I/O at import."""
 
-from firebase_functions import firestore_fn, https_fn, options
+from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 
 # Before any handler module is imported (DESIGN.md): the default cpu="gcf_gen1" means a fraction
 # of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
+from celeste_functions.resources import auth as _auth  # noqa: E402
 from celeste_functions.resources import categories as _categories  # noqa: E402
+from celeste_functions.resources import inventory as _inventory  # noqa: E402
+from celeste_functions.resources import me as _me  # noqa: E402
+from celeste_functions.resources import openapi as _openapi  # noqa: E402
+from celeste_functions.resources import orders as _orders  # noqa: E402
+from celeste_functions.resources import pricing as _pricing  # noqa: E402
+from celeste_functions.resources import products as _products  # noqa: E402
+from celeste_functions.resources import stores as _stores  # noqa: E402
+from celeste_functions.resources import tiers as _tiers  # noqa: E402
+from celeste_functions.resources import users as _users  # noqa: E402
 from celeste_functions.triggers import catalog as _catalog  # noqa: E402
+from celeste_functions.triggers import orders as _order_triggers  # noqa: E402
 
 
 @https_fn.on_request()
@@ -16,7 +27,111 @@ def categories(req: https_fn.Request) -> https_fn.Response:
     return _categories.router(req)
 
 
+@https_fn.on_request()
+def products(req: https_fn.Request) -> https_fn.Response:
+    """The priced catalogue (public reads, admin writes)."""
+    return _products.router(req)
+
+
+@https_fn.on_request()
+def pricing(req: https_fn.Request) -> https_fn.Response:
+    """Price lists (admin) and quotes (anyone)."""
+    return _pricing.router(req)
+
+
+@https_fn.on_request()
+def auth(req: https_fn.Request) -> https_fn.Response:
+    """Public registration: the account and its profile."""
+    return _auth.router(req)
+
+
+@https_fn.on_request()
+def me(req: https_fn.Request) -> https_fn.Response:
+    """The signed-in caller's own profile."""
+    return _me.router(req)
+
+
+@https_fn.on_request()
+def users(req: https_fn.Request) -> https_fn.Response:
+    """Admins manage users: list, read, role, tier, disabled."""
+    return _users.router(req)
+
+
+@https_fn.on_request()
+def openapi(req: https_fn.Request) -> https_fn.Response:
+    """The API's OpenAPI 3.1 document (public, cacheable)."""
+    return _openapi.router(req)
+
+
 @firestore_fn.on_document_written(document="categories/{category_id}")
 def on_category_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
     """Retire cached categories and products after any category write."""
     _catalog.on_catalog_written(event)
+
+
+@firestore_fn.on_document_written(document="products/{product_id}")
+def on_product_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached product pages after any product write."""
+    _catalog.on_catalog_written(event)
+
+
+@firestore_fn.on_document_written(document="price_lists/{price_list_id}")
+def on_price_list_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached prices after any price list write."""
+    _catalog.on_catalog_written(event)
+
+
+@https_fn.on_request()
+def stores(req: https_fn.Request) -> https_fn.Response:
+    """Stores and the near search (public reads, admin writes)."""
+    return _stores.router(req)
+
+
+@https_fn.on_request()
+def tiers(req: https_fn.Request) -> https_fn.Response:
+    """The customer tier ladder (public reads, admin writes)."""
+    return _tiers.router(req)
+
+
+@firestore_fn.on_document_written(document="stores/{store_id}")
+def on_store_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached stores after any store write."""
+    _catalog.on_catalog_written(event)
+
+
+@firestore_fn.on_document_written(document="tiers/{code}")
+def on_tier_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached tiers, and the prices computed from them, after any tier write."""
+    _catalog.on_catalog_written(event)
+
+
+@https_fn.on_request()
+def orders(req: https_fn.Request) -> https_fn.Response:
+    """Customers place, read and cancel orders; admins move them along the state machine."""
+    return _orders.router(req)
+
+
+@https_fn.on_request()
+def inventory(req: https_fn.Request) -> https_fn.Response:
+    """Admins keep stock levels and read the movement ledger and the audit."""
+    return _inventory.router(req)
+
+
+@firestore_fn.on_document_created(document="orders/{order_id}")
+def on_order_created(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+    """Reserve a new order's lines at its store (all or nothing) or reject it."""
+    _order_triggers.on_order_created(event)
+
+
+@firestore_fn.on_document_updated(document="orders/{order_id}")
+def on_order_updated(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Release, commit or count what an order's status change calls for, exactly once."""
+    _order_triggers.on_order_updated(event)
+
+
+@scheduler_fn.on_schedule(schedule="every 1 minutes")
+def expire_reservations(event: scheduler_fn.ScheduledEvent) -> None:
+    """Expire unpaid holds and re-drive reservations and stock effects a trigger left undone."""
+    from datetime import UTC, datetime
+
+    _order_triggers.expire_due(datetime.now(UTC))

@@ -12,11 +12,34 @@ import binascii
 import itertools
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
+from celeste import inventory
+from celeste.accounts import Identity, Profile, Role
+from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
-from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import Page, Versioned
+from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
+from celeste.orders import HOLDS_STOCK, OrderStatus
+from celeste.ports import Cached, Page, TierSet, Versioned
+from celeste.pricing import PriceList, PricingSnapshot
+from celeste.products import Product
+from celeste.stock_records import MovementRecord, StockRecord
+from celeste.stores import Store
+from celeste.tiers import Tier
+from celeste.writes import (
+    AddEffectMarker,
+    AddMovement,
+    CreateOrder,
+    PutIdempotencyKey,
+    PutLevel,
+    UpdateCustomer,
+    UpdateOrder,
+    Write,
+)
 
 _versions = itertools.count(1)
 
@@ -164,3 +187,829 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     if not isinstance(sort_order, int) or not isinstance(last_id, str):
         raise ValidationFailed.on("cursor", "not a cursor this list returned")
     return (sort_order, last_id)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+class InMemoryProfiles:
+    """``ProfileRepository`` in a dict; ``tiers`` maps tier code -> ``is_default``.
+
+    ``fail_next_create`` makes the next ``create`` raise it (a storage outage), and
+    ``interleave(fn)`` runs ``fn`` just before the next write, like ``InMemoryCategories``.
+    """
+
+    def __init__(self, tiers: dict[str, bool] | None = None) -> None:
+        self.tiers: dict[str, bool] = dict(tiers or {})
+        self.fail_next_create: BaseException | None = None
+        self.writes = 0
+        self._rows: dict[str, Versioned[Profile]] = {}
+        self._lock = threading.Lock()
+        self._interleaved: list[Callable[[], object]] = []
+        self._interleaving = False
+
+    def interleave(self, write: Callable[[], object]) -> None:
+        """Run ``write`` right before the next write reaches this store (queued: one each)."""
+        self._interleaved.append(write)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, uid: str) -> Versioned[Profile]:
+        row = self._rows.get(uid)
+        if row is None:
+            raise NotFound(f"no user {uid}")
+        return Versioned(row.value.model_copy(deep=True), row.version)
+
+    def create(self, profile: Profile) -> Versioned[Profile]:
+        self._run_interleaved()
+        if self.fail_next_create is not None:
+            failure, self.fail_next_create = self.fail_next_create, None
+            raise failure
+        with self._lock:
+            if profile.uid in self._rows:
+                raise Conflict(f"user {profile.uid} already has a profile")
+            return self._store(profile)
+
+    def update(
+        self, profile: Profile, *, fields: frozenset[str], expected_version: str
+    ) -> Versioned[Profile]:
+        self._run_interleaved()
+        with self._lock:
+            row = self._rows.get(profile.uid)
+            if row is None:
+                raise PreconditionFailed("the resource was deleted since it was read")
+            if expected_version != row.version:
+                raise PreconditionFailed("the resource changed since it was read")
+            changed = {name: getattr(profile, name) for name in fields}
+            return self._store(row.value.model_copy(update=changed, deep=True))
+
+    def list(
+        self, *, role: Role | None, tier: str | None, limit: int, cursor: str | None
+    ) -> Page[Profile]:
+        rows = [row.value for row in self._rows.values()]
+        rows = [p for p in rows if role is None or p.role == role]
+        rows = [p for p in rows if tier is None or p.tier == tier]
+        rows.sort(key=_profile_key)
+        if cursor:
+            after = _decode_profile_cursor(cursor)
+            rows = [p for p in rows if _profile_key(p) > after]
+        items = [p.model_copy(deep=True) for p in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            key = list(_profile_key(items[-1]))
+            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        return Page(items, next_cursor)
+
+    def default_tier_code(self) -> str | None:
+        return next((code for code, is_default in self.tiers.items() if is_default), None)
+
+    def tier_exists(self, code: str) -> bool:
+        return code in self.tiers
+
+    def _store(self, profile: Profile) -> Versioned[Profile]:
+        self.writes += 1
+        row = Versioned(profile.model_copy(deep=True), _next_version())
+        self._rows[profile.uid] = row
+        return Versioned(row.value.model_copy(deep=True), row.version)
+
+    def _run_interleaved(self) -> None:
+        if self._interleaved and not self._interleaving:
+            self._interleaving = True
+            try:
+                self._interleaved.pop(0)()
+            finally:
+                self._interleaving = False
+
+
+def _profile_key(profile: Profile) -> tuple[str, str]:
+    return (profile.created_at.isoformat(), profile.uid)
+
+
+def _decode_profile_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, uid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    if not isinstance(created_at, str) or not isinstance(uid, str):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+    return (created_at, uid)
+
+
+@dataclass
+class FakeAccount:
+    """One sign-in account of ``FakeIdentity``."""
+
+    uid: str
+    email: str
+    password: str
+    display_name: str | None
+    claims: dict[str, object] = field(default_factory=dict)
+    disabled: bool = False
+    tokens_revoked: bool = False
+
+
+class FakeIdentity:
+    """``IdentityProvider`` in a dict, recording every call in ``calls``; ``fail_on`` makes the
+    named method raise the given exception once."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, FakeAccount] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.fail_on: dict[str, BaseException] = {}
+        self._uids = itertools.count(1)
+
+    def add(self, email: str, *, role: str | None = None, display_name: str | None = None) -> str:
+        """An account made outside the service (a client SDK sign-up); returns its uid."""
+        uid = f"user{next(self._uids)}"
+        claims: dict[str, object] = {"role": role} if role else {}
+        self.accounts[uid] = FakeAccount(uid, email, "password-x", display_name, claims)
+        return uid
+
+    def by_email(self, email: str) -> FakeAccount | None:
+        """The account with ``email``, if any."""
+        return next((a for a in self.accounts.values() if a.email == email), None)
+
+    def _called(self, method: str, uid: str) -> None:
+        self.calls.append((method, uid))
+        failure = self.fail_on.pop(method, None)
+        if failure is not None:
+            raise failure
+
+    def create_user(self, *, email: str, password: str, display_name: str) -> str:
+        self._called("create_user", email)
+        if self.by_email(email) is not None:
+            raise Conflict(f"an account with email {email} already exists")
+        uid = f"user{next(self._uids)}"
+        self.accounts[uid] = FakeAccount(uid, email, password, display_name)
+        return uid
+
+    def delete_user(self, uid: str) -> None:
+        self._called("delete_user", uid)
+        self.accounts.pop(uid, None)
+
+    def find_by_email(self, email: str) -> Identity:
+        self._called("find_by_email", email)
+        account = self.by_email(email)
+        if account is None:
+            raise NotFound(f"no account with email {email}")
+        role: Role = "admin" if account.claims.get("role") == "admin" else "customer"
+        return Identity(account.uid, account.email, account.display_name, role)
+
+    def set_role_claim(self, uid: str, *, role: Role) -> None:
+        self._called("set_role_claim", uid)
+        if uid not in self.accounts:
+            raise NotFound(f"no account {uid}")
+        self.accounts[uid].claims["role"] = role
+
+    def set_disabled(self, uid: str, *, disabled: bool) -> None:
+        self._called("set_disabled", uid)
+        if uid not in self.accounts:
+            raise NotFound(f"no account {uid}")
+        self.accounts[uid].disabled = disabled
+        if disabled:
+            self.accounts[uid].tokens_revoked = True
+
+
+class InMemoryStores:
+    """``StoreRepository`` in a dict, listing by name then id like the Firestore adapter.
+
+    ``reads`` counts the calls that would cost Firestore reads (so tests can see the cache work).
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Versioned[Store]] = {}
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def get(self, store_id: str) -> Versioned[Store]:
+        self.reads += 1
+        row = self._rows.get(store_id)
+        if row is None:
+            raise NotFound(f"no store {store_id}")
+        return Versioned(row.value.model_copy(deep=True), row.version)
+
+    def list(self, *, active_only: bool, limit: int, cursor: str | None) -> Page[Store]:
+        self.reads += 1
+        rows = sorted(
+            (r.value for r in self._rows.values() if r.value.active or not active_only),
+            key=lambda s: (s.name, s.id),
+        )
+        if cursor:
+            after = _decode_store_cursor(cursor)
+            rows = [s for s in rows if (s.name, s.id) > after]
+        items = [s.model_copy(deep=True) for s in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            key = [items[-1].name, items[-1].id]
+            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        return Page(items, next_cursor)
+
+    def every(self, *, active_only: bool, limit: int) -> list[Store]:
+        self.reads += 1
+        rows = sorted(self._rows.values(), key=lambda r: r.value.id)
+        return [r.value.model_copy(deep=True) for r in rows if r.value.active or not active_only][
+            :limit
+        ]
+
+    def count(self) -> int:
+        return len(self._rows)
+
+    def create(self, store: Store) -> Versioned[Store]:
+        with self._lock:
+            if store.id in self._rows:
+                raise Conflict(f"store {store.id} already exists")
+            return self._store(store)
+
+    def replace(self, store: Store, *, expected_version: str | None) -> Versioned[Store]:
+        with self._lock:
+            self._current(store.id, expected_version)
+            return self._store(store)
+
+    def delete(self, store_id: str, *, expected_version: str | None) -> None:
+        with self._lock:
+            self._current(store_id, expected_version)
+            del self._rows[store_id]
+
+    def _current(self, store_id: str, expected_version: str | None) -> Versioned[Store]:
+        row = self._rows.get(store_id)
+        if row is None:
+            raise PreconditionFailed("the resource was deleted since it was read")
+        if expected_version is not None and expected_version != row.version:
+            raise PreconditionFailed("the resource changed since it was read")
+        return row
+
+    def _store(self, store: Store) -> Versioned[Store]:
+        row = Versioned(store.model_copy(deep=True), _next_version())
+        self._rows[store.id] = row
+        return Versioned(row.value.model_copy(deep=True), row.version)
+
+
+def _decode_store_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        name, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    if not isinstance(name, str) or not isinstance(last_id, str):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+    return (name, last_id)
+
+
+class InMemoryTiers:
+    """``TierRepository`` in a dict, with the set revision the Firestore adapter keeps.
+
+    ``holders`` maps uid -> tier code (the ``users`` collection's ``tier`` field);
+    ``interleave(fn)`` runs ``fn`` just before the next ``save``, standing in for a concurrent
+    writer that commits between a service's read and its write.
+    """
+
+    def __init__(self, tiers: Sequence[Tier] = ()) -> None:
+        self.holders: dict[str, str] = {}
+        self._rows: dict[str, Versioned[Tier]] = {
+            t.code: Versioned(t, _next_version()) for t in tiers
+        }
+        self._revision: str | None = _next_version() if tiers else None
+        self._lock = threading.Lock()
+        self._interleaved: list[Callable[[], object]] = []
+        self._interleaving = False
+        self.saves = 0
+        self.reads = 0
+
+    def interleave(self, write: Callable[[], object]) -> None:
+        """Run ``write`` right before the next save reaches this store (queued: one each)."""
+        self._interleaved.append(write)
+
+    def get(self, code: str) -> Versioned[Tier]:
+        row = self._rows.get(code)
+        if row is None:
+            raise NotFound(f"no tier {code}")
+        return row
+
+    def tier_set(self) -> TierSet:
+        self.reads += 1
+        rows = sorted(self._rows.values(), key=lambda r: (r.value.level, r.value.code))
+        return TierSet(list(rows), self._revision)
+
+    def save(
+        self,
+        *,
+        revision: str | None,
+        create: Sequence[Tier] = (),
+        update: Sequence[Versioned[Tier]] = (),
+        delete: Sequence[Versioned[Tier]] = (),
+    ) -> None:
+        if self._interleaved and not self._interleaving:
+            self._interleaving = True
+            try:
+                self._interleaved.pop(0)()
+            finally:
+                self._interleaving = False
+        with self._lock:
+            if revision is None:
+                # Like the adapter: the first write starts the revision and asks for a re-read.
+                self._revision = self._revision or _next_version()
+                raise PreconditionFailed("the tier set had no revision yet; read it again")
+            if revision != self._revision:
+                raise PreconditionFailed("the tier set changed since it was read")
+            for found in (*update, *delete):
+                row = self._rows.get(found.value.code)
+                if row is None or row.version != found.version:
+                    raise PreconditionFailed("the tier changed since it was read")
+            if any(t.code in self._rows for t in create):
+                raise Conflict("a tier with this code already exists")
+            for tier in (*create, *(found.value for found in update)):
+                self._rows[tier.code] = Versioned(tier, _next_version())
+            for found in delete:
+                del self._rows[found.value.code]
+            self._revision = _next_version()
+            self.saves += 1
+
+    def is_held(self, code: str) -> bool:
+        return code in self.holders.values()
+
+
+class InMemoryCache:
+    """A ``ReadCache`` in a dict with the adapter's scope semantics: ``invalidate(scopes)``
+    retires every entry of those scopes. ``lookups`` records (scope, key, hit)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, int, str], Any] = {}
+        self._generation: dict[str, int] = {}
+        self.lookups: list[tuple[str, str, bool]] = []
+
+    def get_or_compute(
+        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: object = None
+    ) -> Cached[Any]:
+        entry = (scope, self._generation.get(scope, 0), key)
+        if entry in self._entries:
+            self.lookups.append((scope, key, True))
+            return Cached(json.loads(self._entries[entry]), hit=True)
+        value = compute()
+        self._entries[entry] = json.dumps(value)  # JSON-able, as Redis requires
+        self.lookups.append((scope, key, False))
+        return Cached(value, hit=False)
+
+    def invalidate(self, scopes: Sequence[str], *, event_id: str | None = None) -> bool:
+        for scope in scopes:
+            self._generation[scope] = self._generation.get(scope, 0) + 1
+        return True
+
+
+# --- orders and inventory ---------------------------------------------------------------------
+
+
+class InMemoryCommerce:
+    """``OrderStore``, ``InventoryStore``, ``StoreDirectory`` and ``AtomicWriter`` over dicts.
+
+    ``commit`` checks every write's precondition before applying any (all or nothing), like the
+    Firestore batch: a moved version, a vanished document or an existing create is
+    ``PreconditionFailed``. ``interleave(fn)`` runs ``fn`` just before the next commit (a
+    concurrent writer winning the race); ``fail_commits(n)`` makes the next ``n`` commits fail
+    as if the database aborted them. ``commits``/``lost_races`` count what happened.
+    """
+
+    def __init__(self) -> None:
+        self.orders: dict[str, Versioned[Order]] = {}
+        self.levels: dict[tuple[str, str], Versioned[StockRecord]] = {}
+        self.movements: dict[tuple[str, str, str], MovementRecord] = {}
+        self.markers: set[tuple[str, str]] = set()
+        self.keys: dict[str, Versioned[IdempotencyRecord]] = {}
+        self.customers: dict[str, Versioned[CustomerStanding]] = {}
+        self.tier_list: list[Tier] = []
+        self.stores: dict[str, bool] = {}
+        self.commits = 0
+        self.lost_races = 0
+        self._failures = 0
+        self._lock = threading.RLock()
+        self._interleaved: list[Callable[[], object]] = []
+        self._interleaving = False
+
+    # --- test helpers ------------------------------------------------------------------------
+
+    def interleave(self, write: Callable[[], object]) -> None:
+        """Run ``write`` right before the next commit (queued: one per commit)."""
+        self._interleaved.append(write)
+
+    def fail_commits(self, count: int) -> None:
+        """The next ``count`` commits raise ``Contention`` (the database aborted them)."""
+        self._failures += count
+
+    def stock(self, store_id: str, product_id: str, on_hand: int, threshold: int = 0) -> None:
+        """Put ``on_hand`` units at a store, through the ledger like an admin count."""
+        now = datetime.now(UTC)
+        current = self.levels.get((store_id, product_id))
+        record = (
+            current.value
+            if current
+            else StockRecord.empty(store_id=store_id, product_id=product_id, at=now)
+        )
+        level, movement = inventory.set_on_hand(
+            level=record.level(), on_hand=on_hand, low_stock_threshold=threshold, reason="count"
+        )
+        after = record.with_level(level, at=now)
+        writes: list[Write] = [PutLevel(after, current.version if current else None)]
+        if movement.delta_on_hand:
+            writes.append(
+                AddMovement(
+                    MovementRecord.of(
+                        movement,
+                        movement_id=f"m{_next_version()}",
+                        after=after,
+                        actor="test",
+                        at=now,
+                    )
+                )
+            )
+        self.commit(writes)
+
+    def level(self, store_id: str, product_id: str) -> StockRecord:
+        """The stored level (test assertions)."""
+        return self.levels[(store_id, product_id)].value
+
+    def ledger(self, store_id: str, product_id: str) -> list[MovementRecord]:
+        """The level's ledger rows in the order written."""
+        return [m for (s, p, _), m in self.movements.items() if (s, p) == (store_id, product_id)]
+
+    def add_customer(self, uid: str, *, tier: str | None = "BRONZE", locked: bool = False) -> None:
+        """A profile with empty stats."""
+        standing = CustomerStanding(uid=uid, tier=tier, tier_locked=locked)
+        self.customers[uid] = Versioned(standing, _next_version())
+
+    # --- StoreDirectory ----------------------------------------------------------------------
+
+    def store_active(self, store_id: str) -> bool | None:
+        return self.stores.get(store_id)
+
+    # --- OrderStore --------------------------------------------------------------------------
+
+    def get(self, order_id: str) -> Versioned[Order]:
+        row = self.orders.get(order_id)
+        if row is None:
+            raise NotFound(f"no order {order_id}")
+        return row
+
+    def page(
+        self,
+        *,
+        user_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Order]:
+        rows = [
+            row.value
+            for row in self.orders.values()
+            if (user_id is None or row.value.user_id == user_id)
+            and (status is None or row.value.status == status)
+        ]
+        rows.sort(key=_order_key, reverse=True)
+        if cursor:
+            after = tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+            rows = [o for o in rows if _order_key(o) < after]
+        items = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = base64.urlsafe_b64encode(
+                json.dumps(list(_order_key(items[-1]))).encode()
+            ).decode()
+        return Page(items, next_cursor)
+
+    def due_for_expiry(self, *, now: datetime, limit: int) -> list[Order]:
+        due = [
+            row.value
+            for row in self.orders.values()
+            if row.value.status == OrderStatus.CONFIRMED
+            and row.value.hold_expires_at is not None
+            and row.value.hold_expires_at < now
+        ]
+        return sorted(due, key=lambda o: o.hold_expires_at or now)[:limit]
+
+    def pending_since(self, *, before: datetime, limit: int) -> list[Order]:
+        stale = [
+            row.value
+            for row in self.orders.values()
+            if row.value.status == OrderStatus.PENDING and row.value.created_at < before
+        ]
+        return sorted(stale, key=lambda o: o.created_at)[:limit]
+
+    def awaiting_stock(self, *, limit: int) -> list[Order]:
+        return [row.value for row in self.orders.values() if row.value.stock_target()][:limit]
+
+    def holding_stock(self) -> list[Order]:
+        return [row.value for row in self.orders.values() if row.value.status in HOLDS_STOCK]
+
+    def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
+        return self.keys.get(record_id)
+
+    def effect_applied(self, order_id: str, effect: str) -> bool:
+        return (order_id, effect) in self.markers
+
+    def customer(self, uid: str) -> Versioned[CustomerStanding] | None:
+        return self.customers.get(uid)
+
+    def tiers(self) -> list[Tier]:
+        return list(self.tier_list)
+
+    # --- InventoryStore ----------------------------------------------------------------------
+
+    def levels_at(self, store_id: str) -> dict[str, StockRecord]:
+        """Every level of a store by product (test assertions)."""
+        return {p: row.value for (s, p), row in self.levels.items() if s == store_id}
+
+    def every_level(self) -> list[StockRecord]:
+        """Every stored level."""
+        return [row.value for row in self.levels.values()]
+
+    def every_movement(self) -> list[MovementRecord]:
+        """Every ledger row."""
+        return list(self.movements.values())
+
+    # ``InventoryStore``'s ``get``/``page``/``levels``/``movements`` would clash with the order
+    # methods and the dicts above: services get ``InventoryView(commerce)`` for that port.
+
+    # --- AtomicWriter ------------------------------------------------------------------------
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        if self._interleaved and not self._interleaving:
+            self._interleaving = True
+            try:
+                self._interleaved.pop(0)()
+            finally:
+                self._interleaving = False
+        with self._lock:
+            if self._failures:
+                self._failures -= 1
+                self.lost_races += 1
+                raise Contention("the database aborted the commit")
+            try:
+                for write in writes:
+                    self._check(write)
+            except PreconditionFailed:
+                self.lost_races += 1
+                raise
+            for write in writes:
+                self._apply(write)
+            self.commits += 1
+
+    def _check(self, write: Write) -> None:
+        def expect(row: Versioned[Any] | None, version: str | None) -> None:
+            if version is None:
+                if row is not None:
+                    raise PreconditionFailed("the document already exists")
+            elif row is None or row.version != version:
+                raise PreconditionFailed("the document changed since it was read")
+
+        match write:
+            case CreateOrder(order=order):
+                expect(self.orders.get(order.id), None)
+            case UpdateOrder(order=order, expected_version=version):
+                expect(self.orders.get(order.id), version)
+            case PutLevel(level=record, expected_version=version):
+                expect(self.levels.get((record.store_id, record.product_id)), version)
+            case AddMovement(movement=row):
+                if (row.store_id, row.product_id, row.id) in self.movements:
+                    raise PreconditionFailed("the movement already exists")
+            case AddEffectMarker(order_id=order_id, effect=effect):
+                if (order_id, effect) in self.markers:
+                    raise PreconditionFailed("the marker already exists")
+            case UpdateCustomer(uid=uid, expected_version=version):
+                expect(self.customers.get(uid), version)
+            case PutIdempotencyKey(record=record, expected_version=version):
+                expect(self.keys.get(record.id), version)
+
+    def _apply(self, write: Write) -> None:
+        match write:
+            case CreateOrder(order=order) | UpdateOrder(order=order):
+                self.orders[order.id] = Versioned(order, _next_version())
+            case PutLevel(level=record):
+                self.levels[(record.store_id, record.product_id)] = Versioned(
+                    record, _next_version()
+                )
+            case AddMovement(movement=row):
+                self.movements[(row.store_id, row.product_id, row.id)] = row
+            case AddEffectMarker(order_id=order_id, effect=effect):
+                self.markers.add((order_id, effect))
+            case UpdateCustomer(uid=uid, stats=stats, tier=tier):
+                current = self.customers[uid].value
+                changes: dict[str, Any] = {"stats": stats}
+                if tier is not None:
+                    changes["tier"] = tier
+                self.customers[uid] = Versioned(current.model_copy(update=changes), _next_version())
+            case PutIdempotencyKey(record=record):
+                self.keys[record.id] = Versioned(record, _next_version())
+
+
+class InventoryView:
+    """``InventoryStore`` over an ``InMemoryCommerce`` (whose own ``get``/``page`` are orders')."""
+
+    def __init__(self, commerce: InMemoryCommerce) -> None:
+        self._c = commerce
+
+    def levels(
+        self, *, store_id: str, product_ids: Sequence[str]
+    ) -> dict[str, Versioned[StockRecord]]:
+        return {
+            pid: self._c.levels[(store_id, pid)]
+            for pid in product_ids
+            if (store_id, pid) in self._c.levels
+        }
+
+    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
+        row = self._c.levels.get((store_id, product_id))
+        if row is None:
+            raise NotFound(f"no stock of product {product_id} at store {store_id}")
+        return row
+
+    def page(
+        self,
+        *,
+        store_id: str | None,
+        product_id: str | None,
+        low_stock: bool | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[StockRecord]:
+        rows = sorted(
+            (
+                row.value
+                for row in self._c.levels.values()
+                if (store_id is None or row.value.store_id == store_id)
+                and (product_id is None or row.value.product_id == product_id)
+                and (low_stock is None or row.value.low_stock == low_stock)
+            ),
+            key=lambda r: (r.store_id, r.product_id),
+        )
+        if cursor:
+            after = tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+            rows = [r for r in rows if (r.store_id, r.product_id) > after]
+        items = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            key = [items[-1].store_id, items[-1].product_id]
+            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        return Page(items, next_cursor)
+
+    def movements(
+        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+    ) -> Page[MovementRecord]:
+        rows = list(reversed(self._c.ledger(store_id, product_id)))
+        start = int(cursor) if cursor else 0
+        items = rows[start : start + limit]
+        next_cursor = str(start + limit) if len(rows) > start + limit else None
+        return Page(items, next_cursor)
+
+    def every_level(self) -> list[StockRecord]:
+        return self._c.every_level()
+
+    def every_movement(self) -> list[MovementRecord]:
+        return self._c.every_movement()
+
+
+def _order_key(order: Order) -> tuple[str, str]:
+    return (order.created_at.isoformat(), order.id)
+
+
+class InMemoryCatalogue:
+    """What ``PricingService`` reads, in dicts: products (``ProductRepository.get_many``), the
+    pricing snapshot (no price lists: base prices) and each customer's tier."""
+
+    def __init__(self, default_tier: str = "BRONZE") -> None:
+        self.products: dict[str, Product] = {}
+        self.tier_of_uid: dict[str, str] = {}
+        self.price_lists: list[PriceList] = []
+        self.default_tier = default_tier
+
+    def add(self, product_id: str, *, price: int, active: bool = True) -> Product:
+        """A product in category ``cat`` priced ``price`` EUR cents."""
+        product = Product(
+            id=product_id,
+            sku=f"SKU-{product_id}",
+            name=product_id.title(),
+            category_id="cat",
+            base_price=price,
+            currency="EUR",
+            active=active,
+            created_at=datetime.now(UTC),
+            updated_at=datetime.now(UTC),
+        )
+        self.products[product_id] = product
+        return product
+
+    def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        return {pid: self.products[pid] for pid in product_ids if pid in self.products}
+
+    def snapshot(self) -> PricingSnapshot:
+        return PricingSnapshot(
+            price_lists=list(self.price_lists),
+            parents={"cat": None},
+            default_tier=self.default_tier,
+        )
+
+    def tier_of(self, uid: str) -> str | None:
+        return self.tier_of_uid.get(uid)
+
+
+# --- cart and wishlist ------------------------------------------------------------------------
+
+
+class _InMemoryProductDocuments:
+    """Per-customer documents keyed by product id, as ``users/{uid}/{cart|wishlist}/{id}``.
+
+    ``interleave(fn)`` runs ``fn`` just before the next ``create`` (a concurrent request that
+    wins the race between the service's check and its write); ``writes`` counts the writes.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], Versioned[Any]] = {}
+        self.writes = 0
+        self._lock = threading.Lock()
+        self._interleaved: list[Callable[[], object]] = []
+        self._interleaving = False
+
+    def interleave(self, write: Callable[[], object]) -> None:
+        """Run ``write`` right before the next create reaches this store (queued: one each)."""
+        self._interleaved.append(write)
+
+    def _of(self, uid: str) -> list[Any]:
+        with self._lock:
+            return [row.value for (owner, _), row in self.rows.items() if owner == uid]
+
+    def count(self, uid: str) -> int:
+        return len(self._of(uid))
+
+    def _create(self, uid: str, product_id: str, value: Any) -> str:
+        if self._interleaved and not self._interleaving:
+            self._interleaving = True
+            try:
+                self._interleaved.pop(0)()
+            finally:
+                self._interleaving = False
+        with self._lock:
+            if (uid, product_id) in self.rows:
+                raise Conflict(f"product {product_id} is already there")
+            return self._put(uid, product_id, value)
+
+    def _put(self, uid: str, product_id: str, value: Any) -> str:
+        self.writes += 1
+        version = _next_version()
+        self.rows[(uid, product_id)] = Versioned(value, version)
+        return version
+
+    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+        with self._lock:
+            row = self.rows.get((uid, product_id))
+            if expected_version is not None and (row is None or row.version != expected_version):
+                raise PreconditionFailed("the document changed since it was written")
+            if row is not None:
+                self.writes += 1
+                del self.rows[(uid, product_id)]
+
+
+class InMemoryCart(_InMemoryProductDocuments):
+    """``CartRepository`` in a dict."""
+
+    def lines(self, uid: str, *, limit: int) -> list[CartLine]:
+        rows: list[CartLine] = self._of(uid)
+        return sorted(rows, key=lambda line: (line.added_at, line.product_id))[:limit]
+
+    def create(self, uid: str, line: CartLine) -> str:
+        return self._create(uid, line.product_id, line)
+
+    def set_quantity(
+        self, uid: str, product_id: str, *, quantity: int, updated_at: datetime
+    ) -> CartLine | None:
+        with self._lock:
+            row = self.rows.get((uid, product_id))
+            if row is None:
+                return None
+            line = row.value.model_copy(update={"quantity": quantity, "updated_at": updated_at})
+            self._put(uid, product_id, line)
+            return line
+
+    def clear(self, uid: str) -> None:
+        with self._lock:
+            for key in [key for key in self.rows if key[0] == uid]:
+                self.writes += 1
+                del self.rows[key]
+
+
+class InMemoryWishlist(_InMemoryProductDocuments):
+    """``WishlistRepository`` in a dict, newest first with an offset cursor."""
+
+    def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistEntry]:
+        rows: list[WishlistEntry] = self._of(uid)
+        rows.sort(key=lambda entry: (entry.added_at, entry.product_id), reverse=True)
+        try:
+            start = int(cursor) if cursor else 0
+        except ValueError:
+            raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+        items = rows[start : start + limit]
+        next_cursor = str(start + limit) if len(rows) > start + limit else None
+        return Page(items, next_cursor)
+
+    def get(self, uid: str, product_id: str) -> WishlistEntry | None:
+        row = self.rows.get((uid, product_id))
+        return None if row is None else row.value
+
+    def create(self, uid: str, entry: WishlistEntry) -> str:
+        return self._create(uid, entry.product_id, entry)

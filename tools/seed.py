@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from celeste.tiers import DEMO_TIERS
 from tools.devauth import AuthEmulator
 
 PASSWORD = "celeste-demo"
@@ -25,6 +26,44 @@ CATEGORIES = [  # (slug, name, parent slug)
     ("vegetables", "Vegetables", "groceries"),
     ("bakery", "Bakery", "groceries"),
     ("household", "Household", None),
+]
+
+
+STORES = [  # three demo stores with real coordinates (WGS 84)
+    {
+        "name": "Celeste Lisboa Baixa",
+        "address": {
+            "line1": "Rua Augusta 100",
+            "city": "Lisboa",
+            "postal_code": "1100-053",
+            "country": "PT",
+        },
+        "location": {"lat": 38.7106, "lng": -9.1379},
+        "phone": "+351 21 000 0100",
+    },
+    {
+        "name": "Celeste Porto Santa Catarina",
+        "address": {
+            "line1": "Rua de Santa Catarina 312",
+            "city": "Porto",
+            "postal_code": "4000-443",
+            "country": "PT",
+        },
+        "location": {"lat": 41.1492, "lng": -8.6066},
+        "phone": "+351 22 000 0200",
+    },
+    {
+        "name": "Celeste Madrid Sol",
+        "address": {
+            "line1": "Calle de Preciados 9",
+            "city": "Madrid",
+            "region": "Comunidad de Madrid",
+            "postal_code": "28013",
+            "country": "ES",
+        },
+        "location": {"lat": 40.4180, "lng": -3.7060},
+        "phone": "+34 910 000 300",
+    },
 ]
 
 
@@ -67,6 +106,144 @@ def main() -> int:
             return 1
         ids[slug] = body["id"]
     print(f"categories: {', '.join(ids)}")
+    return (
+        seed_tiers(base, admin.id_token)
+        or seed_stores(base, admin.id_token)
+        or seed_products(base, admin.id_token, ids)
+        or seed_price_lists(base, admin.id_token, ids)
+        or seed_stock(base, admin.id_token)
+    )
+
+
+PRODUCTS = [  # (sku, name, category slug, base price in cents)
+    ("FRU-APPLE", "Apples (1 kg)", "fruit", 349),
+    ("FRU-BANANA", "Bananas (1 kg)", "fruit", 199),
+    ("FRU-ORANGE", "Oranges (1 kg)", "fruit", 279),
+    ("VEG-CARROT", "Carrots (1 kg)", "vegetables", 129),
+    ("VEG-TOMATO", "Tomatoes (500 g)", "vegetables", 249),
+    ("BAK-SOURDOUGH", "Sourdough loaf", "bakery", 450),
+    ("BAK-CROISSANT", "Croissant", "bakery", 135),
+    ("HOU-SOAP", "Dish soap", "household", 299),
+]
+
+
+def seed_products(base: str, token: str, categories: dict[str, str]) -> int:
+    """A small priced catalogue in EUR, matched by SKU."""
+    _, existing = call("GET", f"{base}/products?limit=100", token)
+    skus = {p["sku"] for p in existing["items"]}
+    for sku, name, slug, price in PRODUCTS:
+        if sku in skus:
+            continue
+        body = {
+            "sku": sku,
+            "name": name,
+            "category_id": categories[slug],
+            "base_price": price,
+            "currency": "EUR",
+        }
+        status, answer = call("POST", f"{base}/products", token, body)
+        if status != 201:
+            print(f"could not create product {sku}: {status} {answer}", file=sys.stderr)
+            return 1
+        skus.add(sku)
+    print(f"products: {len(skus)}")
+    return 0
+
+
+def seed_price_lists(base: str, token: str, categories: dict[str, str]) -> int:
+    """Two price lists that show tier pricing and quantity bands, matched by name."""
+    lists = [
+        {
+            "name": "Gold and Platinum 10%",
+            "priority": 10,
+            "tiers": ["GOLD", "PLATINUM"],
+            "rules": [{"scope": "all", "kind": "percentage", "value": 10}],
+        },
+        {
+            "name": "Fruit by the box",
+            "priority": 5,
+            "rules": [
+                {
+                    "scope": "category",
+                    "target_id": categories["fruit"],
+                    "kind": "fixed",
+                    "value": 50,
+                    "min_quantity": 10,
+                }
+            ],
+        },
+    ]
+    _, existing = call("GET", f"{base}/pricing/price-lists", token)
+    names = {p["name"] for p in existing["items"]}
+    for body in lists:
+        if body["name"] in names:
+            continue
+        status, answer = call("POST", f"{base}/pricing/price-lists", token, body)
+        if status != 201:
+            print(f"could not create price list {body['name']}: {status} {answer}", file=sys.stderr)
+            return 1
+        names.add(str(body["name"]))
+    print(f"price lists: {', '.join(sorted(names))}")
+    return 0
+
+
+def seed_tiers(base: str, token: str) -> int:
+    """The demo tier ladder (BRONZE, the default, first); tiers that exist are left alone, and
+    a set that already has a default keeps it."""
+    _, existing = call("GET", f"{base}/tiers", token)
+    have = {t["code"]: t for t in existing["items"]}
+    has_default = any(t["is_default"] for t in have.values())
+    for tier in DEMO_TIERS:
+        if tier.code in have:
+            continue
+        body = tier.model_dump(mode="json")
+        body["is_default"] = tier.is_default and not has_default
+        status, answer = call("POST", f"{base}/tiers", token, body)
+        if status == 409:  # a level another (custom) tier holds: leave the admin's set be
+            print(f"skipped tier {tier.code}: {answer.get('detail')}", file=sys.stderr)
+            continue
+        if status != 201:
+            print(f"could not create tier {tier.code}: {status} {answer}", file=sys.stderr)
+            return 1
+        has_default = has_default or body["is_default"]
+        have[tier.code] = answer
+    print(f"tiers: {', '.join(sorted(have, key=lambda code: have[code]['level']))}")
+    return 0
+
+
+def seed_stores(base: str, token: str) -> int:
+    """The demo stores, matched by name (an admin's list includes inactive ones)."""
+    _, existing = call("GET", f"{base}/stores?limit=100", token)
+    names = {s["name"] for s in existing["items"]}
+    for store in STORES:
+        if store["name"] in names:
+            continue
+        status, answer = call("POST", f"{base}/stores", token, store)
+        if status != 201:
+            print(f"could not create store {store['name']}: {status} {answer}", file=sys.stderr)
+            return 1
+        names.add(str(store["name"]))
+    print(f"stores: {', '.join(sorted(names))}")
+    return 0
+
+
+def seed_stock(base: str, token: str) -> int:
+    """Stock of every demo product in every store, where the store has none counted yet."""
+    _, stores = call("GET", f"{base}/stores?limit=100", token)
+    _, products = call("GET", f"{base}/products?limit=100", token)
+    counted = 0
+    for store in stores["items"]:
+        for product in products["items"]:
+            path = f"{base}/inventory/{store['id']}/{product['id']}"
+            status, level = call("GET", path, token)
+            if status == 200 and level.get("on_hand", 0) > 0:
+                continue
+            status, answer = call("PUT", path, token, {"on_hand": 50, "low_stock_threshold": 5})
+            if status not in (200, 201):
+                print(f"could not count stock at {path}: {status} {answer}", file=sys.stderr)
+                return 1
+            counted += 1
+    print(f"stock: {counted} levels counted (50 units each)")
     return 0
 
 

@@ -242,6 +242,10 @@ class Toolchain:
         if self.launcher:
             env["FIRESTORE_EMULATOR_BINARY_PATH"] = str(self.launcher)
         env.setdefault("NO_UPDATE_NOTIFIER", "1")
+        # The functions emulator starts one Python worker per concurrent request or event and
+        # gives up on a worker (dropping its request or event) after 30 s; a burst of concurrent
+        # checkouts on a small machine starts dozens at once, which takes longer.
+        env.setdefault("FUNCTIONS_DISCOVERY_TIMEOUT", "180")
         env["GCLOUD_PROJECT"] = PROJECT
         return env
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 #: collection written -> cache scopes to retire. Products are priced from categories (descendant
 #: filters), price lists and tiers, so writes to any of those retire product entries too.
 INVALIDATES: dict[str, tuple[str, ...]] = {
-    "categories": ("categories", "products"),
+    "categories": ("categories", "products", "pricing"),
+    "products": ("products",),
+    "price_lists": ("products", "pricing"),
+    "stores": ("stores",),
+    "tiers": ("tiers", "products", "pricing"),
 }
 
 

@@ -2,28 +2,153 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
 
+from celeste.services.accounts import AccountService
+from celeste.services.cart import CartService, WishlistService
 from celeste.services.categories import CategoryService
+from celeste.services.inventory import InventoryService, StockAuditor
+from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.services.pricing import PriceListService, PricingService
+from celeste.services.products import ProductService
+from celeste.services.stores import StoreService
+from celeste.services.tier_standing import TierStandingService
+from celeste.services.tiers import TierService
+from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
 from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
-from celeste_functions.clients import Lazy, firestore_client, redis_client
+from celeste_functions.adapters.inventory import FirestoreInventory
+from celeste_functions.adapters.orders import (
+    FirestoreOrders,
+    FirestoreStoreDirectory,
+    FirestoreWriter,
+)
+from celeste_functions.adapters.pricing import (
+    CachedPricingSource,
+    FirestoreCustomerTiers,
+    FirestorePriceLists,
+    FirestoreStock,
+)
+from celeste_functions.adapters.products import FirestoreProducts
+from celeste_functions.adapters.stores import FirestoreStores
+from celeste_functions.adapters.tiers import FirestoreTiers
+from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
 from celeste_functions.config import settings
+
+
+class _Unwired:
+    """Stands where a test wired no service; any use says which one is missing."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise RuntimeError(f"service {self._name!r} is not wired in this composition")
+
+
+def _unwired(name: str) -> Callable[[], Any]:
+    return lambda: cast(Any, _Unwired(name))
 
 
 @dataclass(frozen=True)
 class Services:
-    """Everything the handlers and triggers call."""
+    """Everything the handlers and triggers call (tests wire only what they use)."""
 
-    categories: CategoryService
     cache: Cache
+    categories: CategoryService = field(default_factory=_unwired("categories"))
+    products: ProductService = field(default_factory=_unwired("products"))
+    price_lists: PriceListService = field(default_factory=_unwired("price_lists"))
+    pricing: PricingService = field(default_factory=_unwired("pricing"))
+    accounts: AccountService = field(default_factory=_unwired("accounts"))
+    stores: StoreService = field(default_factory=_unwired("stores"))
+    tiers: TierService = field(default_factory=_unwired("tiers"))
+    orders: OrderService = field(default_factory=_unwired("orders"))
+    fulfilment: OrderFulfilment = field(default_factory=_unwired("fulfilment"))
+    inventory: InventoryService = field(default_factory=_unwired("inventory"))
+    auditor: StockAuditor = field(default_factory=_unwired("auditor"))
+    cart: CartService = field(default_factory=_unwired("cart"))
+    wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
+    tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
 
 
 def _build() -> Services:
-    return Services(
-        categories=CategoryService(repository=FirestoreCategories(client=firestore_client.get)),
-        cache=Cache(client=redis_client.get, ttl_s=settings().cache_ttl_s),
+    db = firestore_client.get
+    ttl = settings().cache_ttl_s
+    cache = Cache(client=redis_client.get, ttl_s=ttl)
+    categories = FirestoreCategories(client=db)
+    products = FirestoreProducts(client=db)
+    pricing = PricingService(
+        source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
+        products=products,
+        tiers=FirestoreCustomerTiers(client=db),
     )
+    return Services(
+        cache=cache,
+        categories=CategoryService(repository=categories),
+        products=ProductService(
+            repository=products,
+            categories=categories,
+            pricing=pricing,
+            stock=FirestoreStock(client=db),
+            cache_ceiling_s=ttl,
+        ),
+        price_lists=PriceListService(repository=FirestorePriceLists(client=db)),
+        pricing=pricing,
+        accounts=AccountService(
+            profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
+        ),
+        stores=StoreService(repository=FirestoreStores(client=db), cache=cache),
+        tiers=TierService(repository=FirestoreTiers(client=db), cache=cache),
+        **_commerce(db, pricing=pricing, products=products),
+        **_me(db, cache=cache, pricing=pricing, products=products),
+    )
+
+
+def _commerce(
+    db: Callable[[], Any], *, pricing: PricingService, products: FirestoreProducts
+) -> dict[str, Any]:
+    """Orders, their triggers, inventory and the auditor; one writer commits for them all."""
+    orders = FirestoreOrders(client=db)
+    inventory = FirestoreInventory(client=db)
+    writer = FirestoreWriter(client=db)
+    stores = FirestoreStoreDirectory(client=db)
+    accounts = AccountService(
+        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
+    )
+    return {
+        "orders": OrderService(
+            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
+        ),
+        "fulfilment": OrderFulfilment(
+            orders=orders,
+            inventory=inventory,
+            writer=writer,
+            hold=timedelta(minutes=settings().order_hold_minutes),
+        ),
+        "inventory": InventoryService(
+            inventory=inventory, writer=writer, stores=stores, products=products
+        ),
+        "auditor": StockAuditor(inventory=inventory, orders=orders),
+    }
+
+
+def _me(
+    db: Callable[[], Any], *, cache: Cache, pricing: PricingService, products: FirestoreProducts
+) -> dict[str, Any]:
+    """The caller's own cart, wishlist and tier standing (the ``me`` function)."""
+    accounts = AccountService(
+        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
+    )
+    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
+    return {
+        "cart": CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
+        "wishlist": WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
+        "tier_standing": TierStandingService(accounts=accounts, tiers=tiers),
+    }
 
 
 services: Lazy[Services] = Lazy(_build)
@@ -31,4 +156,4 @@ services: Lazy[Services] = Lazy(_build)
 
 def use(replacement: Services) -> None:
     """Back the functions with ``replacement`` (tests wire in-memory fakes this way)."""
-    services._value = replacement
+    services._value = replacement  # the composition root owns the Lazy; reset() undoes this

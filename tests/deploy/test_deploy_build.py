@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.functions import ALL_FUNCTIONS
+
 ROOT = Path(__file__).resolve().parents[2]
-EXPECTED = {"categories", "on_category_written"}
+EXPECTED = set(ALL_FUNCTIONS)
 
 
 def _offline(cmd: list[str]) -> list[str]:

@@ -17,7 +17,7 @@ from celeste_functions.adapters.firestore import QUERY_SHAPES, QueryShape
 ROOT = Path(__file__).resolve().parents[2]
 INDEXES_FILE = ROOT / "firestore.indexes.json"
 
-IndexKey = tuple[str, tuple[str, ...]]
+IndexKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 def _import_every_module() -> list[str]:
@@ -35,12 +35,22 @@ MODULES = _import_every_module()
 SHAPES = tuple(QUERY_SHAPES)
 
 
+def _scope(shape: QueryShape) -> str:
+    return "COLLECTION_GROUP" if shape.group else "COLLECTION"
+
+
 def _key(shape: QueryShape) -> IndexKey:
-    return (shape.collection, shape.index_fields)
+    filtered = {*shape.equals, *shape.members}
+    ordered = "DESCENDING" if shape.descending else "ASCENDING"
+    fields = tuple(
+        (name, "ASCENDING" if name in filtered else ordered) for name in shape.index_fields
+    )
+    return (shape.collection, _scope(shape), fields)
 
 
 def _index_key(index: dict[str, Any]) -> IndexKey:
-    return (index["collectionGroup"], tuple(f["fieldPath"] for f in index["fields"]))
+    fields = tuple((f["fieldPath"], f["order"]) for f in index["fields"])
+    return (index["collectionGroup"], index["queryScope"], fields)
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +95,11 @@ def test_which_shapes_need_a_composite_index(
 def test_indexes_are_well_formed(indexes: list[dict[str, Any]]) -> None:
     for index in indexes:
         assert set(index) <= {"collectionGroup", "queryScope", "fields", "density"}, index
-        assert index["queryScope"] == "COLLECTION", index
+        assert index["queryScope"] in ("COLLECTION", "COLLECTION_GROUP"), index
         assert len(index["fields"]) >= 2, index
         for field in index["fields"]:
             assert set(field) == {"fieldPath", "order"}, index
-            assert field["order"] == "ASCENDING", index
+            assert field["order"] in ("ASCENDING", "DESCENDING"), index
     keys = [_index_key(index) for index in indexes]
     assert len(keys) == len(set(keys)), "duplicate index"
 
@@ -102,12 +112,41 @@ def test_indexes_are_well_formed(indexes: list[dict[str, Any]]) -> None:
 def test_every_composite_shape_has_its_index(
     indexes: list[dict[str, Any]], shape: QueryShape
 ) -> None:
+    collection, scope, fields = _key(shape)
     assert _key(shape) in {_index_key(index) for index in indexes}, (
-        f"firestore.indexes.json lacks {{'collectionGroup': {shape.collection!r}, "
-        f"'queryScope': 'COLLECTION', 'fields': {list(shape.index_fields)} ASCENDING}}"
+        f"firestore.indexes.json lacks {{'collectionGroup': {collection!r}, "
+        f"'queryScope': {scope!r}, 'fields': {list(fields)}}}"
     )
 
 
 def test_no_stale_indexes(indexes: list[dict[str, Any]]) -> None:
     stale = {_index_key(index) for index in indexes} - needed()
     assert stale == set(), f"indexes no query shape needs: {sorted(stale)}"
+
+
+def _group_overrides() -> set[tuple[str, str]]:
+    document = json.loads(INDEXES_FILE.read_text(encoding="utf-8"))
+    return {
+        (override["collectionGroup"], override["fieldPath"])
+        for override in document["fieldOverrides"]
+        if any(
+            index.get("queryScope") == "COLLECTION_GROUP" and index.get("order") == "ASCENDING"
+            for index in override.get("indexes", [])
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [shape for shape in SHAPES if shape.group and (shape.equals or shape.members)],
+    ids=lambda s: f"{s.collection}:{'+'.join((*s.equals, *s.members))}",
+)
+def test_every_collection_group_filter_has_its_field_index(shape: QueryShape) -> None:
+    # Firestore keeps single-field indexes per collection only; a collection-group query needs
+    # each filtered field enabled for COLLECTION_GROUP scope in fieldOverrides.
+    missing = [
+        name
+        for name in (*shape.equals, *shape.members)
+        if (shape.collection, name) not in _group_overrides()
+    ]
+    assert missing == [], f"fieldOverrides lacks COLLECTION_GROUP indexes for {missing}"

@@ -60,11 +60,19 @@ class Cache:
         self._lock = threading.Lock()
 
     def get_or_compute(
-        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: int | None = None
+        self,
+        *,
+        scope: str,
+        key: str,
+        compute: Callable[[], Any],
+        ttl_s: int | Callable[[Any], int] | None = None,
     ) -> Lookup:
         """The value for ``key`` in ``scope``; ``compute()`` (JSON-able) runs on a miss, at most
-        once at a time per key across instances (others wait briefly for its result)."""
-        ttl = max(1, min(ttl_s or self._ttl_s, self._ttl_s))
+        once at a time per key across instances (others wait briefly for its result).
+
+        ``ttl_s`` (at most the configured TTL) may be a function of the computed value, for
+        entries that go stale at a known moment (a price list starting or ending).
+        """
         r = self._redis()
         if r is None:
             return Lookup(compute(), hit=False)
@@ -82,6 +90,8 @@ class Cache:
             self._trip(exc)
             return Lookup(compute(), hit=False)
         value = compute()
+        wanted = ttl_s(value) if callable(ttl_s) else ttl_s
+        ttl = max(1, min(wanted or self._ttl_s, self._ttl_s))
         try:
             pipe = r.pipeline(transaction=False)
             pipe.set(entry, json.dumps(value, separators=(",", ":")), ex=ttl)

@@ -10,9 +10,8 @@ from celeste.errors import NotFound
 from celeste.ports import Page, Versioned
 from celeste_functions.adapters.firestore import (
     QueryShape,
-    decode_cursor,
-    encode_cursor,
-    last_update_time,
+    keyset_page,
+    precondition,
     storage_errors,
     version_of,
 )
@@ -69,18 +68,15 @@ class FirestoreCategories:
             ("parent_id",): _BY_PARENT,
             ("active", "parent_id"): _ACTIVE_BY_PARENT,
         }[tuple(sorted(equals))]
-        query = shape.build(self._col(), equals=equals)
-        if cursor:
-            sort_order, last_id = decode_cursor(cursor, arity=2)
-            query = query.start_after(
-                {"sort_order": sort_order, "__name__": self._col().document(str(last_id))}
-            )
-        snapshots = list(query.limit(limit + 1).stream())
-        items = [_category(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
-        next_cursor = None
-        if len(snapshots) > limit:
-            next_cursor = encode_cursor([items[-1].sort_order, items[-1].id])
-        return Page(items, next_cursor)
+        return keyset_page(
+            shape.build(self._col(), equals=equals),
+            collection=self._col(),
+            order_field="sort_order",
+            limit=limit,
+            cursor=cursor,
+            parse=_category,
+            key=lambda c: c.sort_order,
+        )
 
     def create(self, category: Category) -> Versioned[Category]:
         client = self._client()
@@ -98,11 +94,7 @@ class FirestoreCategories:
         client = self._client()
         batch = client.batch()
         ref = self._col().document(category.id)
-        option = (
-            client.write_option(last_update_time=last_update_time(expected_version))
-            if expected_version
-            else client.write_option(exists=True)
-        )
+        option = precondition(client, expected_version)
         if category.slug != previous_slug:
             slugs = client.collection(SLUGS)
             batch.create(slugs.document(category.slug), {"category_id": category.id})
@@ -115,11 +107,7 @@ class FirestoreCategories:
     def delete(self, category_id: str, *, slug: str, expected_version: str | None) -> None:
         client = self._client()
         batch = client.batch()
-        option = (
-            client.write_option(last_update_time=last_update_time(expected_version))
-            if expected_version
-            else client.write_option(exists=True)
-        )
+        option = precondition(client, expected_version, delete=True)
         batch.delete(self._col().document(category_id), option=option)
         batch.delete(client.collection(SLUGS).document(slug))
         with storage_errors():

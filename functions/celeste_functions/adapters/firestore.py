@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celeste.errors import Conflict, Contention, PreconditionFailed, ValidationFailed
+from celeste.ports import Page
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import DocumentSnapshot, Query
+    from google.cloud.firestore import CollectionReference, DocumentSnapshot, Query
+
+T = TypeVar("T")
 
 
 def version_of(snapshot: DocumentSnapshot) -> str:
@@ -31,6 +35,15 @@ def last_update_time(version: str) -> Any:
     except ValueError:
         raise PreconditionFailed("If-Match does not name a version of this resource") from None
     return Timestamp(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
+
+
+def precondition(client: Any, expected_version: str | None, *, delete: bool = False) -> Any:
+    """The write option guarding a write: the version read (``If-Match`` or the service's own
+    read), else for a delete that the document exists. ``None`` for an unversioned update,
+    which Firestore already refuses on a missing document (and takes no ``exists`` option)."""
+    if expected_version:
+        return client.write_option(last_update_time=last_update_time(expected_version))
+    return client.write_option(exists=True) if delete else None
 
 
 @contextmanager
@@ -51,8 +64,9 @@ def storage_errors(*, conflict: str = "the resource already exists") -> Iterator
 
 
 def encode_cursor(values: list[Any]) -> str:
-    """An opaque cursor for the last item of a page: its order-by values."""
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    """An opaque cursor for the last item of a page: its order-by values (datetimes kept)."""
+    plain = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
@@ -60,47 +74,92 @@ def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
+        if not isinstance(values, list) or len(values) != arity:
+            raise ValueError(cursor)
+        return [
+            datetime.fromisoformat(v["t"]) if isinstance(v, dict) and set(v) == {"t"} else v
+            for v in values
+        ]
+    except (ValueError, TypeError, UnicodeDecodeError):
         raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
-    if not isinstance(values, list) or len(values) != arity:
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
-    return values
+
+
+def keyset_page(
+    query: Query,
+    *,
+    collection: CollectionReference,
+    order_field: str,
+    limit: int,
+    cursor: str | None,
+    parse: Callable[[str, dict[str, Any]], T],
+    key: Callable[[T], Any],
+) -> Page[T]:
+    """One page of ``query`` (ordered by ``order_field``, then document id) after ``cursor``.
+
+    Reads ``limit + 1`` documents: the extra one only tells whether another page exists.
+    """
+    if cursor:
+        value, last_id = decode_cursor(cursor, arity=2)
+        if not isinstance(last_id, str):
+            raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        query = query.start_after({order_field: value, "__name__": collection.document(last_id)})
+    snapshots = list(query.limit(limit + 1).stream())
+    items = [parse(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
+    next_cursor = None
+    if len(snapshots) > limit:
+        next_cursor = encode_cursor([key(items[-1]), snapshots[limit - 1].id])
+    return Page(items, next_cursor)
 
 
 @dataclass(frozen=True)
 class QueryShape:
-    """A query the code runs: equality filters, then range/order fields. Composite ones need an
-    entry in ``firestore.indexes.json``; ``tests/unit/test_indexes.py`` checks every shape."""
+    """A query the code runs: equality filters, ``in`` filters, then order fields. Composite ones
+    need an entry in ``firestore.indexes.json``; ``tests/unit/test_indexes.py`` checks each."""
 
     collection: str
     equals: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
+    #: The order fields run largest first (newest first); their index fields are DESCENDING.
+    descending: bool = False
+    #: A collection-group query: its indexes have scope COLLECTION_GROUP, and each filtered
+    #: field needs a ``fieldOverrides`` entry with that scope (Firestore makes none by itself).
+    group: bool = False
 
     def __post_init__(self) -> None:
         QUERY_SHAPES.append(self)
 
     @property
-    def needs_composite_index(self) -> bool:
-        """Firestore serves single-field queries (and equality-only ones) without a composite."""
-        ordered = self.index_fields[len(self.equals) :]
-        return len(ordered) > 0 and len(self.index_fields) > 1
-
-    @property
     def index_fields(self) -> tuple[str, ...]:
         """The fields of the composite index, in order (document id ordering is implicit)."""
-        ordered = tuple(f for f in self.order if f != "__name__" and f not in self.equals)
-        return (*self.equals, *ordered)
+        filtered = (*self.equals, *self.members)
+        ordered = tuple(f for f in self.order if f != "__name__" and f not in filtered)
+        return (*filtered, *ordered)
 
-    def build(self, query: Query, *, equals: dict[str, Any], descending: bool = False) -> Query:
-        """Apply this shape to ``query``: ``equals`` must name exactly the shape's filters."""
+    @property
+    def needs_composite_index(self) -> bool:
+        """Firestore serves single-field queries (and equality-only ones) without a composite."""
+        filtered = len(self.equals) + len(self.members)
+        return len(self.index_fields) > filtered and len(self.index_fields) > 1
+
+    def build(
+        self,
+        query: Query,
+        *,
+        equals: dict[str, Any] | None = None,
+        members: dict[str, list[Any]] | None = None,
+    ) -> Query:
+        """Apply this shape to ``query``; the filters given must be exactly the shape's."""
         from google.cloud.firestore import FieldFilter
-        from google.cloud.firestore import Query as Q
 
-        if set(equals) != set(self.equals):
-            raise AssertionError(f"query {self} built with filters {sorted(equals)}")
+        equals, members = equals or {}, members or {}
+        if set(equals) != set(self.equals) or set(members) != set(self.members):
+            raise AssertionError(f"query {self} built with {sorted(equals)} {sorted(members)}")
         for name in self.equals:
             query = query.where(filter=FieldFilter(name, "==", equals[name]))
-        direction = Q.DESCENDING if descending else Q.ASCENDING
+        for name in self.members:
+            query = query.where(filter=FieldFilter(name, "in", members[name]))
+        direction = "DESCENDING" if self.descending else "ASCENDING"
         for name in self.order:
             query = query.order_by(name, direction=direction)
         return query

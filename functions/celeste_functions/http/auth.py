@@ -13,11 +13,12 @@ log = get_logger("auth")
 
 @dataclass(frozen=True)
 class Caller:
-    """A verified caller: uid, email and role (``admin`` or ``customer``)."""
+    """A verified caller: uid, email, role (``admin`` or ``customer``) and the token's name."""
 
     uid: str
     email: str | None
     role: str
+    name: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -49,4 +50,10 @@ def authenticate(header: str | None) -> Caller | None:
         log.info("token rejected", extra={"fields": {"reason": type(exc).__name__}})
         raise Unauthenticated("the token is not a valid Firebase ID token") from None
     role = "admin" if claims.get("role") == "admin" else "customer"
-    return Caller(uid=str(claims["uid"]), email=claims.get("email"), role=role)
+    name = claims.get("name")
+    return Caller(
+        uid=str(claims["uid"]),
+        email=claims.get("email"),
+        role=role,
+        name=name if isinstance(name, str) else None,
+    )

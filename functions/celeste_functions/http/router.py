@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
@@ -42,6 +42,8 @@ class Reply:
     body: Any = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    #: How long a cached copy stays right (e.g. until a price list starts); None: the default TTL.
+    fresh_for_s: int | None = None
 
 
 class RequestContext:
@@ -135,6 +137,21 @@ def _reject_constant(name: str) -> None:
 
 
 Handler = Callable[..., Reply]
+#: Who may call a route: anyone, any signed-in user, or admins only.
+Auth = Literal["public", "user", "admin"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a route declares about itself (for the OpenAPI document); dispatch ignores it."""
+
+    method: str
+    handler: Handler
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: Auth = "public"
 
 
 @dataclass
@@ -143,6 +160,7 @@ class _Route:
     regex: re.Pattern[str]
     params: list[str]
     methods: dict[str, Handler] = field(default_factory=dict)
+    operations: dict[str, Operation] = field(default_factory=dict)
 
 
 class Router:
@@ -152,8 +170,27 @@ class Router:
         self.function_name = function_name
         self._routes: list[_Route] = []
 
-    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
-        """Register ``handler(ctx, **params)`` for ``method`` on ``pattern`` (e.g. ``/{id}``)."""
+    @property
+    def routes(self) -> list[tuple[str, list[str], list[Operation]]]:
+        """Every route as ``(pattern, path parameters, operations)``, in registration order."""
+        return [(r.pattern, list(r.params), list(r.operations.values())) for r in self._routes]
+
+    def route(
+        self,
+        method: str,
+        pattern: str,
+        *,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        auth: Auth = "public",
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler(ctx, **params)`` for ``method`` on ``pattern`` (e.g. ``/{id}``).
+
+        ``body``, ``query``, ``response``, ``status`` (on success) and ``auth`` describe the
+        route for the OpenAPI document; the handler still validates and authorises itself.
+        """
 
         def register(handler: Handler) -> Handler:
             route = next((r for r in self._routes if r.pattern == pattern), None)
@@ -163,29 +200,32 @@ class Router:
                 route = _Route(pattern, regex, params)
                 self._routes.append(route)
             route.methods[method.upper()] = handler
+            route.operations[method.upper()] = Operation(
+                method.upper(), handler, body, query, response, status, auth
+            )
             return handler
 
         return register
 
-    def get(self, pattern: str) -> Callable[[Handler], Handler]:
+    def get(self, pattern: str, **meta: Any) -> Callable[[Handler], Handler]:
         """Register a GET handler (HEAD is served by it too)."""
-        return self.route("GET", pattern)
+        return self.route("GET", pattern, **meta)
 
-    def post(self, pattern: str) -> Callable[[Handler], Handler]:
+    def post(self, pattern: str, **meta: Any) -> Callable[[Handler], Handler]:
         """Register a POST handler."""
-        return self.route("POST", pattern)
+        return self.route("POST", pattern, **meta)
 
-    def put(self, pattern: str) -> Callable[[Handler], Handler]:
+    def put(self, pattern: str, **meta: Any) -> Callable[[Handler], Handler]:
         """Register a PUT handler."""
-        return self.route("PUT", pattern)
+        return self.route("PUT", pattern, **meta)
 
-    def patch(self, pattern: str) -> Callable[[Handler], Handler]:
+    def patch(self, pattern: str, **meta: Any) -> Callable[[Handler], Handler]:
         """Register a PATCH handler."""
-        return self.route("PATCH", pattern)
+        return self.route("PATCH", pattern, **meta)
 
-    def delete(self, pattern: str) -> Callable[[Handler], Handler]:
+    def delete(self, pattern: str, **meta: Any) -> Callable[[Handler], Handler]:
         """Register a DELETE handler."""
-        return self.route("DELETE", pattern)
+        return self.route("DELETE", pattern, **meta)
 
     def __call__(self, request: Request) -> Response:
         """Serve one request: route it, run the handler, serialise or map the error."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from celeste.categories import CategoryCreate, CategoryPatch
+from celeste.categories import Category, CategoryCreate, CategoryPatch
 from celeste.ids import ID_PATTERN
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
@@ -34,7 +34,7 @@ class _NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-@router.get("/")
+@router.get("/", query=CategoryListParams)
 def list_categories(ctx: RequestContext) -> Reply:
     """Public: categories by ``sort_order``; admins also see inactive ones."""
     params = ctx.query(CategoryListParams)
@@ -54,7 +54,7 @@ def list_categories(ctx: RequestContext) -> Reply:
     return cached_reply(scope=SCOPE, key=key, compute=compute)
 
 
-@router.get("/{category_id}")
+@router.get("/{category_id}", query=_NoParams, response=Category)
 def get_category(ctx: RequestContext, category_id: str) -> Reply:
     """Public: one category (an inactive one only for admins)."""
     ctx.query(_NoParams)
@@ -68,7 +68,7 @@ def get_category(ctx: RequestContext, category_id: str) -> Reply:
     return cached_reply(scope=SCOPE, key=key, compute=compute)
 
 
-@router.post("/")
+@router.post("/", body=CategoryCreate, response=Category, status=201, auth="admin")
 def create_category(ctx: RequestContext) -> Reply:
     """Admin: add a category → 201 with ``Location``."""
     ctx.require_admin()
@@ -77,7 +77,7 @@ def create_category(ctx: RequestContext) -> Reply:
     return resource_reply(created, status=201, location=f"categories/{created.value.id}")
 
 
-@router.patch("/{category_id}")
+@router.patch("/{category_id}", body=CategoryPatch, response=Category, auth="admin")
 def update_category(ctx: RequestContext, category_id: str) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
     ctx.require_admin()
@@ -87,7 +87,7 @@ def update_category(ctx: RequestContext, category_id: str) -> Reply:
     return resource_reply(updated)
 
 
-@router.delete("/{category_id}")
+@router.delete("/{category_id}", status=204, auth="admin")
 def delete_category(ctx: RequestContext, category_id: str) -> Reply:
     """Admin: delete a category with no children and no products (``If-Match`` honoured)."""
     ctx.require_admin()

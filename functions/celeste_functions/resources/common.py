@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from celeste.accounts import Profile
 from celeste.ports import Page, Versioned
 from celeste_functions.catalog import scopes_for
 from celeste_functions.composition import services
@@ -47,20 +48,36 @@ def resource_reply(
     return Reply(found.value.model_dump(mode="json"), status=status, headers=headers)
 
 
+def profile_reply(found: Versioned[Profile], *, status: int = 200) -> Reply:
+    """A profile as the API shows it (``GET /me``, ``/users``), with its ``ETag``."""
+    view = services.get().accounts.view(found.value)
+    return Reply(view.model_dump(mode="json"), status=status, headers={"ETag": etag(found.version)})
+
+
 def cached_reply(
-    *, scope: str, key: str, compute: Callable[[], Reply], ttl_s: int | None = None
+    *, scope: str, key: str, compute: Callable[[], Reply], enabled: bool = True
 ) -> Reply:
     """Serve a GET through the cache: body, status and ETag are cached; ``X-Cache`` says which.
 
-    Errors are not cached (they propagate from ``compute``).
+    Errors are not cached (they propagate from ``compute``). A reply's ``fresh_for_s`` bounds
+    its entry's TTL. With ``enabled=False`` (live data such as stock) it always computes.
     """
+    if not enabled:
+        reply = compute()
+        reply.headers["X-Cache"] = "miss"
+        return reply
 
     def serialisable() -> dict[str, Any]:
         reply = compute()
-        return {"body": reply.body, "status": reply.status, "etag": reply.headers.get("ETag")}
+        return {
+            "body": reply.body,
+            "status": reply.status,
+            "etag": reply.headers.get("ETag"),
+            "ttl": reply.fresh_for_s,
+        }
 
     lookup = services.get().cache.get_or_compute(
-        scope=scope, key=key, compute=serialisable, ttl_s=ttl_s
+        scope=scope, key=key, compute=serialisable, ttl_s=lambda value: value["ttl"]
     )
     headers = {"X-Cache": "hit" if lookup.hit else "miss"}
     if lookup.value.get("etag"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated
 
@@ -91,3 +91,28 @@ def check_parent(
         if depth > MAX_DEPTH:
             raise ValidationFailed.on("parent_id", f"the tree may be at most {MAX_DEPTH} deep")
         ancestor = parent_of(ancestor)
+
+
+def ancestry(parents: Mapping[str, str | None], category_id: str) -> tuple[str, ...]:
+    """``category_id`` followed by its ancestors, nearest first (stops at a broken link)."""
+    path: list[str] = []
+    current: str | None = category_id
+    while current is not None and current not in path and len(path) < MAX_DEPTH:
+        path.append(current)
+        current = parents.get(current)
+    return tuple(path)
+
+
+def descendants(parents: Mapping[str, str | None], root: str) -> set[str]:
+    """``root`` and every category below it."""
+    children: dict[str | None, list[str]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    found = {root}
+    frontier = [root]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
+from celeste.accounts import Identity, Profile, Role
+from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
+from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
+from celeste.orders import OrderStatus, StatsEffect
+from celeste.pricing import PriceList, PricingSnapshot
+from celeste.products import Product
+from celeste.stock_records import MovementRecord, StockRecord
+from celeste.stores import Store
+from celeste.tiers import Tier
+from celeste.writes import Write
 
 T = TypeVar("T")
 
@@ -65,4 +77,429 @@ class CategoryRepository(Protocol):
 
     def has_products(self, category_id: str) -> bool:
         """Whether any product is filed under this category."""
+        ...
+
+
+class ProductRepository(Protocol):
+    """Storage of products; SKU uniqueness is enforced atomically by the store."""
+
+    def get(self, product_id: str) -> Versioned[Product]:
+        """The product, or ``NotFound``."""
+        ...
+
+    def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        """The products that exist among ``product_ids`` (one batched read)."""
+        ...
+
+    def page(
+        self,
+        *,
+        category_ids: Sequence[str] | None,
+        active_only: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Product]:
+        """Products by case-folded name then id; ``category_ids`` (≤ 30) filters by category."""
+        ...
+
+    def scan(
+        self, *, category_ids: Sequence[str] | None, active_only: bool, limit: int
+    ) -> list[Product]:
+        """Up to ``limit`` matching products by name (for filters computed in memory)."""
+        ...
+
+    def create(self, product: Product) -> Versioned[Product]:
+        """Store a new product; ``Conflict`` if its SKU is taken."""
+        ...
+
+    def replace(
+        self, product: Product, *, previous_sku: str, expected_version: str | None
+    ) -> Versioned[Product]:
+        """Overwrite; ``Conflict`` on a taken SKU, ``PreconditionFailed`` on a stale version."""
+        ...
+
+
+class PriceListRepository(Protocol):
+    """Storage of price lists (a bounded, small collection)."""
+
+    def get(self, price_list_id: str) -> Versioned[PriceList]:
+        """The list, or ``NotFound``."""
+        ...
+
+    def all(self) -> list[PriceList]:
+        """Every price list (at most ``MAX_PRICE_LISTS``)."""
+        ...
+
+    def create(self, price_list: PriceList) -> Versioned[PriceList]:
+        """Store a new list."""
+        ...
+
+    def replace(
+        self, price_list: PriceList, *, expected_version: str | None
+    ) -> Versioned[PriceList]:
+        """Overwrite; ``PreconditionFailed`` on a stale version."""
+        ...
+
+    def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
+        """Remove; ``PreconditionFailed`` on a stale version."""
+        ...
+
+
+class PricingSource(Protocol):
+    """What pricing needs besides the products: lists, the category tree, the default tier.
+
+    Adapters serve it from the cache, so pricing a page costs a bounded number of reads.
+    """
+
+    def snapshot(self) -> PricingSnapshot:
+        """The current pricing inputs."""
+        ...
+
+
+class CustomerTiers(Protocol):
+    """The tier a signed-in customer holds."""
+
+    def tier_of(self, uid: str) -> str | None:
+        """The tier code on the customer's profile, ``None`` without a profile."""
+        ...
+
+
+class StockReader(Protocol):
+    """Availability per product at a store (``on_hand - reserved``)."""
+
+    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
+        """Available units for each product (0 where the store has no record)."""
+        ...
+
+
+class ProfileRepository(Protocol):
+    """Storage of profiles (``users/{uid}``), plus the one fact about tiers accounts need."""
+
+    def get(self, uid: str) -> Versioned[Profile]:
+        """The profile, or ``NotFound``."""
+        ...
+
+    def create(self, profile: Profile) -> Versioned[Profile]:
+        """Store a new profile atomically; ``Conflict`` if the uid already has one."""
+        ...
+
+    def update(
+        self, profile: Profile, *, fields: frozenset[str], expected_version: str
+    ) -> Versioned[Profile]:
+        """Write only ``fields`` of ``profile``; ``PreconditionFailed`` on a stale version."""
+        ...
+
+    def list(
+        self, *, role: Role | None, tier: str | None, limit: int, cursor: str | None
+    ) -> Page[Profile]:
+        """Profiles by ``created_at`` then uid, optionally of one role and/or tier."""
+        ...
+
+    def default_tier_code(self) -> str | None:
+        """The code of the tier marked ``is_default``, ``None`` while there is none."""
+        ...
+
+    def tier_exists(self, code: str) -> bool:
+        """Whether a tier with this code exists."""
+        ...
+
+
+class IdentityProvider(Protocol):
+    """The sign-in accounts (Firebase Auth): credentials, the ``role`` claim, disabling."""
+
+    def create_user(self, *, email: str, password: str, display_name: str) -> str:
+        """Create an email/password account and return its uid; ``Conflict`` on a taken email."""
+        ...
+
+    def delete_user(self, uid: str) -> None:
+        """Delete the account; an account already gone is not an error."""
+        ...
+
+    def find_by_email(self, email: str) -> Identity:
+        """The account with this email, or ``NotFound``."""
+        ...
+
+    def set_role_claim(self, uid: str, *, role: Role) -> None:
+        """Set the ``role`` custom claim, keeping the account's other claims."""
+        ...
+
+    def set_disabled(self, uid: str, *, disabled: bool) -> None:
+        """Disable or enable the account; disabling also revokes its refresh tokens."""
+        ...
+
+
+@dataclass(frozen=True)
+class Cached(Generic[T]):
+    """A value read through a cache, and whether the cache had it (``X-Cache: hit``)."""
+
+    value: T
+    hit: bool
+
+
+class CacheLookup(Protocol):
+    """What a ``ReadCache`` answers: the value and whether it was cached."""
+
+    @property
+    def value(self) -> Any:
+        """The cached or freshly computed (JSON-able) value."""
+        ...
+
+    @property
+    def hit(self) -> bool:
+        """Whether the value came from the cache."""
+        ...
+
+
+class ReadCache(Protocol):
+    """Cache-aside for read models, invalidated by scope after writes (the Redis adapter)."""
+
+    def get_or_compute(
+        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: int | None = None
+    ) -> CacheLookup:
+        """The value for ``key`` in ``scope``; ``compute()`` (JSON-able) runs on a miss."""
+        ...
+
+
+class NoCache:
+    """A ``ReadCache`` that caches nothing: every lookup computes (tests, scripts)."""
+
+    def get_or_compute(
+        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: int | None = None
+    ) -> Cached[Any]:
+        """Always a miss."""
+        return Cached(compute(), hit=False)
+
+
+class StoreRepository(Protocol):
+    """Storage of stores."""
+
+    def get(self, store_id: str) -> Versioned[Store]:
+        """The store, or ``NotFound``."""
+        ...
+
+    def list(self, *, active_only: bool, limit: int, cursor: str | None) -> Page[Store]:
+        """Stores by ``name`` then id."""
+        ...
+
+    def every(self, *, active_only: bool, limit: int) -> Sequence[Store]:
+        """Up to ``limit`` stores (the near search reads them all and measures in memory)."""
+        ...
+
+    def count(self) -> int:
+        """How many stores exist, active or not."""
+        ...
+
+    def create(self, store: Store) -> Versioned[Store]:
+        """Store a new store."""
+        ...
+
+    def replace(self, store: Store, *, expected_version: str | None) -> Versioned[Store]:
+        """Overwrite; ``PreconditionFailed`` on a stale version or a vanished store."""
+        ...
+
+    def delete(self, store_id: str, *, expected_version: str | None) -> None:
+        """Remove the store; ``PreconditionFailed`` on a stale version or a vanished store."""
+        ...
+
+
+@dataclass(frozen=True)
+class TierSet:
+    """Every tier (by level) and the opaque revision of the set as a whole (``None`` before the
+    set was first written through the repository)."""
+
+    tiers: list[Versioned[Tier]]
+    revision: str | None
+
+
+class TierRepository(Protocol):
+    """Storage of the tier set; every write is one atomic batch guarded by the set's revision."""
+
+    def get(self, code: str) -> Versioned[Tier]:
+        """The tier, or ``NotFound``."""
+        ...
+
+    def tier_set(self) -> TierSet:
+        """Every tier, by level, with the set's revision read before the tiers."""
+        ...
+
+    def save(
+        self,
+        *,
+        revision: str | None,
+        create: Sequence[Tier] = (),
+        update: Sequence[Versioned[Tier]] = (),
+        delete: Sequence[Versioned[Tier]] = (),
+    ) -> None:
+        """Apply all changes at once, or none: ``PreconditionFailed`` when the set's revision or
+        an updated or deleted tier's version moved, ``Conflict`` when a created code exists.
+        ``update`` and ``delete`` carry the version each tier was read at."""
+        ...
+
+    def is_held(self, code: str) -> bool:
+        """Whether any user holds the tier."""
+        ...
+
+
+class OrderStore(Protocol):
+    """Reads of orders, idempotency keys and customer standing; writes go through
+    ``AtomicWriter`` so an order always changes in the same commit as its stock and ledger."""
+
+    def get(self, order_id: str) -> Versioned[Order]:
+        """The order, or ``NotFound``."""
+        ...
+
+    def page(
+        self,
+        *,
+        user_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Order]:
+        """Orders newest first, optionally of one customer and/or one status."""
+        ...
+
+    def due_for_expiry(self, *, now: datetime, limit: int) -> list[Order]:
+        """``confirmed`` orders whose hold ended before ``now``, the oldest hold first."""
+        ...
+
+    def pending_since(self, *, before: datetime, limit: int) -> list[Order]:
+        """``pending`` orders placed before ``before`` (their reservation is overdue)."""
+        ...
+
+    def awaiting_stock(self, *, limit: int) -> list[Order]:
+        """Orders still holding stock although their status released or shipped it."""
+        ...
+
+    def holding_stock(self) -> Iterable[Order]:
+        """Every order whose status holds stock (``HOLDS_STOCK``), for the auditor."""
+        ...
+
+    def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
+        """The key record, ``None`` if the key was never used (or has been deleted)."""
+        ...
+
+    def effect_applied(self, order_id: str, effect: StatsEffect) -> bool:
+        """Whether the stats effect's marker ``orders/{id}/effects/{effect}`` exists."""
+        ...
+
+    def customer(self, uid: str) -> Versioned[CustomerStanding] | None:
+        """Stats, tier and lock of ``users/{uid}``, ``None`` without a profile."""
+        ...
+
+    def tiers(self) -> list[Tier]:
+        """Every tier (for re-evaluation after a delivery or a refund)."""
+        ...
+
+
+class InventoryStore(Protocol):
+    """Reads of stock levels and their movement ledgers."""
+
+    def levels(
+        self, *, store_id: str, product_ids: Sequence[str]
+    ) -> dict[str, Versioned[StockRecord]]:
+        """The stored levels among ``product_ids`` at the store (absent ones are left out)."""
+        ...
+
+    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
+        """One level, or ``NotFound``."""
+        ...
+
+    def page(
+        self,
+        *,
+        store_id: str | None,
+        product_id: str | None,
+        low_stock: bool | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[StockRecord]:
+        """Levels by store then product, filtered by any of the three."""
+        ...
+
+    def movements(
+        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+    ) -> Page[MovementRecord]:
+        """One level's ledger, newest first."""
+        ...
+
+    def every_level(self) -> Iterable[StockRecord]:
+        """Every level of every store (the auditor)."""
+        ...
+
+    def every_movement(self) -> Iterable[MovementRecord]:
+        """Every ledger row of every level (the auditor)."""
+        ...
+
+
+class StoreDirectory(Protocol):
+    """The one fact orders and inventory need about a store."""
+
+    def store_active(self, store_id: str) -> bool | None:
+        """Whether ``stores/{id}`` is active; ``None`` when there is no such store."""
+        ...
+
+
+class AtomicWriter(Protocol):
+    """One optimistic commit: every write applies, or none does."""
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` atomically; ``PreconditionFailed`` when an expected version moved, a
+        document to update is gone, or a document to create exists (another writer won)."""
+        ...
+
+
+class CartRepository(Protocol):
+    """A customer's cart, one document per line (``users/{uid}/cart/{product_id}``): lines of
+    different products never contend, and each change of a line is one single-document write."""
+
+    def lines(self, uid: str, *, limit: int) -> list[CartLine]:
+        """Up to ``limit`` lines, the earliest added first (then by product id)."""
+        ...
+
+    def count(self, uid: str) -> int:
+        """How many lines the cart holds."""
+        ...
+
+    def create(self, uid: str, line: CartLine) -> str:
+        """Store a new line and return its version; ``Conflict`` if the product has a line."""
+        ...
+
+    def set_quantity(
+        self, uid: str, product_id: str, *, quantity: int, updated_at: datetime
+    ) -> CartLine | None:
+        """Change an existing line's quantity (one write); ``None`` when there is no such line."""
+        ...
+
+    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+        """Delete the line; a missing line is no error. With ``expected_version`` the line
+        must still be at that version (else ``PreconditionFailed``, also when it is gone)."""
+        ...
+
+    def clear(self, uid: str) -> None:
+        """Delete every line of the cart."""
+        ...
+
+
+class WishlistRepository(Protocol):
+    """A customer's wishlist, one document per product (``users/{uid}/wishlist/{product_id}``)."""
+
+    def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistEntry]:
+        """Entries newest first (then by product id, descending)."""
+        ...
+
+    def get(self, uid: str, product_id: str) -> WishlistEntry | None:
+        """The entry, ``None`` when the product is not on the wishlist."""
+        ...
+
+    def count(self, uid: str) -> int:
+        """How many entries the wishlist holds."""
+        ...
+
+    def create(self, uid: str, entry: WishlistEntry) -> str:
+        """Store a new entry and return its version; ``Conflict`` if the product is listed."""
+        ...
+
+    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+        """Delete the entry; as ``CartRepository.remove``."""
         ...

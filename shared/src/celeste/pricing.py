@@ -14,11 +14,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
+from celeste.categories import ancestry
 from celeste.errors import ValidationFailed
 from celeste.money import Currency, MinorUnits, round_half_even
 from celeste.tiers import TierCode
@@ -152,15 +154,14 @@ class PriceRule(BaseModel):
         return max(exact, Decimal(0))
 
 
-class PriceList(BaseModel):
-    """A named set of rules, open to some tiers (all when empty) during a validity window."""
+class PriceListBody(BaseModel):
+    """A price list as an admin sends it (``POST /pricing/price-lists``): everything but the id."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Id
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     priority: int = Field(ge=0, le=1_000_000)
-    active: bool = True
+    active: StrictBool = True
     valid_from: UtcDatetime | None = None
     valid_until: UtcDatetime | None = None
     tiers: list[TierCode] = Field(default_factory=list, max_length=100)
@@ -187,6 +188,36 @@ class PriceList(BaseModel):
         if self.tiers and tier not in self.tiers:
             return "tier"
         return None
+
+
+class PriceList(PriceListBody):
+    """A stored price list: a named set of rules, open to some tiers (all when empty) during a
+    validity window."""
+
+    id: Id
+
+
+class PriceListPatch(BaseModel):
+    """``PATCH /pricing/price-lists/{id}``: the fields sent replace the stored ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    priority: int | None = Field(default=None, ge=0, le=1_000_000)
+    active: StrictBool | None = None
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    tiers: list[TierCode] | None = Field(default=None, max_length=100)
+    rules: list[PriceRule] | None = Field(default=None, max_length=MAX_RULES_PER_LIST)
+
+    def apply(self, current: PriceList) -> PriceList:
+        """The list with this patch applied, validated as a whole (window, rules)."""
+        sent = self.model_dump(exclude_unset=True)
+        for name in ("name", "priority", "active", "tiers", "rules"):
+            if name in sent and sent[name] is None:
+                raise ValidationFailed.on(name, "may not be null")
+        merged = {**current.model_dump(), **sent}
+        return PriceList.model_validate(merged)
 
 
 class AppliedRule(BaseModel):
@@ -410,3 +441,35 @@ def next_price_boundary(*, price_lists: Sequence[PriceList], now: datetime) -> d
         if moment is not None and moment > now
     ]
     return min(moments, default=None)
+
+
+#: Price lists are few by nature; pricing loads them all, so their number is bounded.
+MAX_PRICE_LISTS = 500
+
+
+class PricingSnapshot(BaseModel):
+    """Everything that prices a product besides the product itself, loaded once per request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    price_lists: list[PriceList]
+    parents: dict[str, str | None]
+    default_tier: str
+
+    def product_input(
+        self, *, product_id: str, base_price: int, currency: str, category_id: str
+    ) -> PricedProduct:
+        """The engine's view of a product: its price and its category with every ancestor."""
+        return PricedProduct(
+            product_id=product_id,
+            base_price=base_price,
+            currency=currency,
+            category_path=ancestry(self.parents, category_id),
+        )
+
+    def expires_in_s(self, *, now: datetime, ceiling_s: int) -> int:
+        """Seconds a price computed now stays right: until the next list starts or ends."""
+        boundary = next_price_boundary(price_lists=self.price_lists, now=now)
+        if boundary is None:
+            return ceiling_s
+        return max(1, min(ceiling_s, int((boundary - now).total_seconds())))

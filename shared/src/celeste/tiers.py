@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from celeste.errors import Conflict, NotFound
+from celeste.errors import Conflict, NotFound, ValidationFailed
 from celeste.money import MinorUnits
 
 #: A tier's code: upper case, as customers and admins see it (``GOLD``).
@@ -50,6 +50,52 @@ class Tier(BaseModel):
     benefits: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=20
     )
+
+
+class _StrictRequirements(TierRequirements):
+    """``TierRequirements`` as clients send them: integers only (no ``"5"``, no ``true``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TierCreate(Tier):
+    """Body of ``POST /tiers``: a ``Tier``, validated strictly (``level: "3"`` is invalid)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    requirements: _StrictRequirements = Field(default_factory=_StrictRequirements)
+
+    def tier(self) -> Tier:
+        """The tier to store."""
+        return Tier.model_validate(self.model_dump())
+
+
+_PatchName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+_PatchBenefit = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class TierPatch(BaseModel):
+    """Body of ``PATCH /tiers/{code}``: only fields sent change. ``requirements`` are merged
+    field by field; ``benefits`` replace the list; the code (the document id) never changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: _PatchName | None = None
+    level: Annotated[int, Field(ge=0, le=1000)] | None = None
+    is_default: StrictBool | None = None
+    requirements: _StrictRequirements | None = None
+    benefits: list[_PatchBenefit] | None = Field(default=None, max_length=20)
+
+    def apply(self, tier: Tier) -> Tier:
+        """``tier`` with the sent fields changed; ``null`` is refused for every field."""
+        sent = self.model_dump(exclude_unset=True)
+        for name, value in sent.items():
+            if value is None:
+                raise ValidationFailed.on(name, "may not be null")
+        if self.requirements is not None:
+            merged = self.requirements.model_dump(exclude_unset=True)
+            sent["requirements"] = tier.requirements.model_copy(update=merged)
+        return Tier.model_validate({**tier.model_dump(), **sent})
 
 
 def validate_tier_set(tiers: Sequence[Tier]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celeste.categories import Category, CategoryCreate, CategoryPatch, check_parent
 from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.errors import Conflict, NotFound, ValidationFailed
 from celeste.ids import new_id
 from celeste.ports import CategoryRepository, Page, Versioned
-from celeste.services.concurrency import retry_unless_pinned
+from celeste.services.concurrency import check_version, retry_unless_pinned
 
 
 class CategoryService:
@@ -84,8 +84,7 @@ class CategoryService:
 
     def _read_expecting(self, category_id: str, expected: str | None) -> Versioned[Category]:
         current = self._repo.get(category_id)
-        if expected is not None and expected != current.version:
-            raise PreconditionFailed(f"category {category_id} changed since it was read")
+        check_version(current=current.version, expected=expected, what=f"category {category_id}")
         return current
 
     def _check_parent(self, *, category_id: str, parent_id: str | None) -> None:

@@ -26,3 +26,9 @@ def retry_unless_pinned(attempt: Callable[[], T], *, pinned: bool) -> T:
             if pinned:
                 raise
     raise Contention("the resource kept changing while we wrote it", retry_after_s=1)
+
+
+def check_version(*, current: str, expected: str | None, what: str) -> None:
+    """Answer 412 early when ``If-Match`` named another version (the store checks it again)."""
+    if expected is not None and expected != current:
+        raise PreconditionFailed(f"{what} changed since it was read")

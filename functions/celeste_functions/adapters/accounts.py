@@ -1,0 +1,212 @@
+"""Accounts on Firebase: profiles in Firestore (``users/{uid}``) and sign-in accounts in Auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from celeste.accounts import Identity, Profile, Role
+from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
+from celeste.ids import is_valid_id
+from celeste.ports import Page, Versioned
+from celeste_functions.adapters.firestore import (
+    QueryShape,
+    decode_cursor,
+    encode_cursor,
+    last_update_time,
+    storage_errors,
+    version_of,
+)
+
+if TYPE_CHECKING:
+    import firebase_admin
+    from google.cloud import firestore
+
+USERS = "users"
+TIERS = "tiers"
+
+_ALL = QueryShape(USERS, order=("created_at", "__name__"))
+_BY_ROLE = QueryShape(USERS, equals=("role",), order=("created_at", "__name__"))
+_BY_TIER = QueryShape(USERS, equals=("tier",), order=("created_at", "__name__"))
+_BY_ROLE_AND_TIER = QueryShape(USERS, equals=("role", "tier"), order=("created_at", "__name__"))
+_DEFAULT_TIER = QueryShape(TIERS, equals=("is_default",))
+
+
+class FirestoreProfiles:
+    """``ProfileRepository`` on Firestore; the default tier is read from ``tiers``."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def _col(self, name: str = USERS) -> firestore.CollectionReference:
+        return self._client().collection(name)
+
+    def get(self, uid: str) -> Versioned[Profile]:
+        snapshot = self._col().document(uid).get()
+        if not snapshot.exists:
+            raise NotFound(f"no user {uid}")
+        return Versioned(_profile(snapshot.id, snapshot.to_dict() or {}), version_of(snapshot))
+
+    def create(self, profile: Profile) -> Versioned[Profile]:
+        with storage_errors(conflict=f"user {profile.uid} already has a profile"):
+            self._col().document(profile.uid).create(_data(profile))
+        return self.get(profile.uid)
+
+    def update(
+        self, profile: Profile, *, fields: frozenset[str], expected_version: str
+    ) -> Versioned[Profile]:
+        client = self._client()
+        data = profile.model_dump(include=set(fields), exclude={"uid"})
+        option = client.write_option(last_update_time=last_update_time(expected_version))
+        with storage_errors():
+            self._col().document(profile.uid).update(data, option=option)
+        return self.get(profile.uid)
+
+    def list(
+        self, *, role: Role | None, tier: str | None, limit: int, cursor: str | None
+    ) -> Page[Profile]:
+        equals: dict[str, Any] = {}
+        if role is not None:
+            equals["role"] = role
+        if tier is not None:
+            equals["tier"] = tier
+        shape = {
+            (): _ALL,
+            ("role",): _BY_ROLE,
+            ("tier",): _BY_TIER,
+            ("role", "tier"): _BY_ROLE_AND_TIER,
+        }[tuple(sorted(equals))]
+        query = shape.build(self._col(), equals=equals)
+        if cursor:
+            created_at, last_uid = _decode(cursor)
+            query = query.start_after(
+                {"created_at": created_at, "__name__": self._col().document(last_uid)}
+            )
+        snapshots = list(query.limit(limit + 1).stream())
+        items = [_profile(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            last = items[-1]
+            next_cursor = encode_cursor([last.created_at.isoformat(), last.uid])
+        return Page(items, next_cursor)
+
+    def default_tier_code(self) -> str | None:
+        query = _DEFAULT_TIER.build(self._col(TIERS), equals={"is_default": True})
+        for snapshot in query.limit(1).stream():
+            return str(snapshot.id)
+        return None
+
+    def tier_exists(self, code: str) -> bool:
+        return bool(self._col(TIERS).document(code).get().exists)
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    created_at, last_uid = decode_cursor(cursor, arity=2)
+    try:
+        moment = datetime.fromisoformat(created_at)
+    except (TypeError, ValueError):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    if moment.tzinfo is None or not isinstance(last_uid, str) or not is_valid_id(last_uid):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+    return moment, last_uid
+
+
+def _data(profile: Profile) -> dict[str, Any]:
+    return profile.model_dump(exclude={"uid"})
+
+
+def _profile(uid: str, data: dict[str, Any]) -> Profile:
+    return Profile.model_validate({**data, "uid": uid})
+
+
+class FirebaseIdentity:
+    """``IdentityProvider`` on Firebase Auth (the Auth emulator when its host is set)."""
+
+    def __init__(self, *, app: Callable[[], firebase_admin.App]) -> None:
+        self._app = app
+
+    def create_user(self, *, email: str, password: str, display_name: str) -> str:
+        from firebase_admin import auth
+
+        with _auth_errors():
+            try:
+                user = auth.create_user(
+                    email=email, password=password, display_name=display_name, app=self._app()
+                )
+            except auth.EmailAlreadyExistsError:
+                raise Conflict(f"an account with email {email} already exists") from None
+        return str(user.uid)
+
+    def delete_user(self, uid: str) -> None:
+        from firebase_admin import auth
+
+        with _auth_errors(), suppress(auth.UserNotFoundError):
+            auth.delete_user(uid, app=self._app())
+
+    def find_by_email(self, email: str) -> Identity:
+        from firebase_admin import auth
+
+        with _auth_errors():
+            try:
+                user = auth.get_user_by_email(email, app=self._app())
+            except auth.UserNotFoundError:
+                raise NotFound(f"no account with email {email}") from None
+        claims = user.custom_claims or {}
+        role: Role = "admin" if claims.get("role") == "admin" else "customer"
+        return Identity(uid=user.uid, email=user.email, display_name=user.display_name, role=role)
+
+    def set_role_claim(self, uid: str, *, role: Role) -> None:
+        # Read-modify-write of the claims: other claims survive; two admins changing the same
+        # user's claims in the same instant could lose one (claims change rarely, by hand).
+        from firebase_admin import auth
+
+        app = self._app()
+        with _auth_errors():
+            try:
+                claims = dict(auth.get_user(uid, app=app).custom_claims or {})
+                claims["role"] = role
+                auth.set_custom_user_claims(uid, claims, app=app)
+            except auth.UserNotFoundError:
+                raise NotFound(f"no account {uid}") from None
+
+    def set_disabled(self, uid: str, *, disabled: bool) -> None:
+        from firebase_admin import auth
+
+        app = self._app()
+        with _auth_errors():
+            try:
+                auth.update_user(uid, disabled=disabled, app=app)
+                if disabled:
+                    # ID tokens minted before now fail verify_id_token(check_revoked=True).
+                    auth.revoke_refresh_tokens(uid, app=app)
+            except auth.UserNotFoundError:
+                raise NotFound(f"no account {uid}") from None
+
+
+@contextmanager
+def _auth_errors() -> Iterator[None]:
+    """Translate Firebase Auth's failures into domain errors (input refused, busy)."""
+    from firebase_admin import exceptions
+
+    try:
+        yield
+    except ValueError as exc:  # firebase_admin's own argument checks
+        raise _refused(str(exc)) from None
+    except exceptions.InvalidArgumentError as exc:  # the Auth service refused an argument
+        raise _refused(str(exc)) from None
+    except (
+        exceptions.ResourceExhaustedError,
+        exceptions.UnavailableError,
+        exceptions.DeadlineExceededError,
+    ):
+        raise Contention("the sign-in service is busy; retry shortly", retry_after_s=2) from None
+
+
+def _refused(message: str) -> ValidationFailed:
+    lowered = message.lower()
+    for name in ("email", "password", "display_name"):
+        if name.replace("_", " ") in lowered or name.replace("_", "") in lowered:
+            return ValidationFailed.on(name, f"the sign-in service refused this {name}")
+    return ValidationFailed("the sign-in service refused the request")

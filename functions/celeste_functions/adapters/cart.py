@@ -1,0 +1,176 @@
+"""Carts and wishlists on Firestore: one document per product under ``users/{uid}``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from celeste.cart import CartLine, WishlistEntry
+from celeste.errors import Contention, ValidationFailed
+from celeste.ids import is_valid_id
+from celeste.ports import Page
+from celeste_functions.adapters.firestore import (
+    QueryShape,
+    decode_cursor,
+    encode_cursor,
+    last_update_time,
+    storage_errors,
+)
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+USERS = "users"
+CART = "cart"
+WISHLIST = "wishlist"
+
+_CART_LINES = QueryShape(CART, order=("added_at", "__name__"))
+_CART_ALL = QueryShape(CART)
+_WISHLIST_NEWEST = QueryShape(WISHLIST, order=("added_at", "__name__"), descending=True)
+_WISHLIST_ALL = QueryShape(WISHLIST)
+
+#: Deletes per batch when a cart is emptied (Firestore allows 500 writes in one commit).
+_DELETE_BATCH = 500
+#: Rounds of deletes before ``clear`` gives up on a cart that concurrent PUTs keep filling.
+_CLEAR_ROUNDS = 10
+
+
+def _version(update_time: Any) -> str:
+    """The version (as ``firestore.version_of``) of a write result's update time."""
+    stamp = update_time.timestamp_pb()
+    return str(stamp.seconds * 1_000_000_000 + stamp.nanos)
+
+
+class _ProductDocuments:
+    """A per-customer subcollection keyed by product id."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client], name: str) -> None:
+        self._client = client
+        self._name = name
+
+    def _col(self, uid: str) -> firestore.CollectionReference:
+        return self._client().collection(USERS).document(uid).collection(self._name)
+
+    def _count(self, uid: str, shape: QueryShape) -> int:
+        with storage_errors():
+            results = shape.build(self._col(uid)).count().get()
+        return int(results[0][0].value)
+
+    def _create(self, uid: str, product_id: str, data: dict[str, Any]) -> str:
+        with storage_errors(conflict=f"product {product_id} is already in the {self._name}"):
+            result = self._col(uid).document(product_id).create(data)
+        return _version(result.update_time)
+
+    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+        document = self._col(uid).document(product_id)
+        with storage_errors():
+            if expected_version is None:
+                document.delete()
+            else:
+                client = self._client()
+                option = client.write_option(last_update_time=last_update_time(expected_version))
+                document.delete(option=option)
+
+
+class FirestoreCart(_ProductDocuments):
+    """``CartRepository`` on Firestore: ``users/{uid}/cart/{product_id}``."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        super().__init__(client=client, name=CART)
+
+    def lines(self, uid: str, *, limit: int) -> list[CartLine]:
+        query = _CART_LINES.build(self._col(uid)).limit(limit)
+        return [_line(s.id, s.to_dict() or {}) for s in query.stream()]
+
+    def count(self, uid: str) -> int:
+        return self._count(uid, _CART_ALL)
+
+    def create(self, uid: str, line: CartLine) -> str:
+        return self._create(uid, line.product_id, line.model_dump())
+
+    def set_quantity(
+        self, uid: str, product_id: str, *, quantity: int, updated_at: datetime
+    ) -> CartLine | None:
+        from google.api_core import exceptions as gexc
+
+        document = self._col(uid).document(product_id)
+        with storage_errors():
+            try:
+                document.update({"quantity": quantity, "updated_at": updated_at})
+            except gexc.NotFound:
+                return None
+        # The update names only its own fields; read back when the line was first added.
+        snapshot = document.get(field_paths=["added_at"])
+        added_at = (snapshot.to_dict() or {}).get("added_at") if snapshot.exists else None
+        return CartLine(
+            product_id=product_id,
+            quantity=quantity,
+            added_at=added_at or updated_at,
+            updated_at=updated_at,
+        )
+
+    def clear(self, uid: str) -> None:
+        client = self._client()
+        for _ in range(_CLEAR_ROUNDS):
+            query = _CART_ALL.build(self._col(uid)).select([]).limit(_DELETE_BATCH)
+            snapshots = list(query.stream())
+            if not snapshots:
+                return
+            batch = client.batch()
+            for snapshot in snapshots:
+                batch.delete(snapshot.reference)
+            with storage_errors():
+                batch.commit()
+        raise Contention("the cart kept filling while it was emptied", retry_after_s=1)
+
+
+class FirestoreWishlist(_ProductDocuments):
+    """``WishlistRepository`` on Firestore: ``users/{uid}/wishlist/{product_id}``."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        super().__init__(client=client, name=WISHLIST)
+
+    def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistEntry]:
+        query = _WISHLIST_NEWEST.build(self._col(uid))
+        if cursor:
+            added_at, product_id = _decode(cursor)
+            query = query.start_after(
+                {"added_at": added_at, "__name__": self._col(uid).document(product_id)}
+            )
+        snapshots = list(query.limit(limit + 1).stream())
+        items = [_entry(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            last = items[-1]
+            next_cursor = encode_cursor([last.added_at.isoformat(), last.product_id])
+        return Page(items, next_cursor)
+
+    def get(self, uid: str, product_id: str) -> WishlistEntry | None:
+        snapshot = self._col(uid).document(product_id).get()
+        return _entry(snapshot.id, snapshot.to_dict() or {}) if snapshot.exists else None
+
+    def count(self, uid: str) -> int:
+        return self._count(uid, _WISHLIST_ALL)
+
+    def create(self, uid: str, entry: WishlistEntry) -> str:
+        return self._create(uid, entry.product_id, entry.model_dump())
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    added_at, product_id = decode_cursor(cursor, arity=2)
+    try:
+        moment = datetime.fromisoformat(added_at)
+    except (TypeError, ValueError):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    if moment.tzinfo is None or not isinstance(product_id, str) or not is_valid_id(product_id):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+    return moment, product_id
+
+
+def _line(product_id: str, data: dict[str, Any]) -> CartLine:
+    return CartLine.model_validate({**data, "product_id": product_id})
+
+
+def _entry(product_id: str, data: dict[str, Any]) -> WishlistEntry:
+    return WishlistEntry.model_validate({**data, "product_id": product_id})

@@ -1,0 +1,174 @@
+"""Firestore repository of stock: ``stores/{store_id}/inventory/{product_id}`` and its ledger
+``.../movements/{movement_id}`` (the layout ``FirestoreStock`` reads for catalogue availability)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from celeste.errors import NotFound, ValidationFailed
+from celeste.ids import is_valid_id
+from celeste.ports import Page, Versioned
+from celeste.stock_records import MovementRecord, StockRecord
+from celeste_functions.adapters.firestore import (
+    QueryShape,
+    decode_cursor,
+    encode_cursor,
+    version_of,
+)
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+STORES = "stores"
+INVENTORY = "inventory"
+MOVEMENTS = "movements"
+
+_ID_ORDER = ("__name__",)
+#: With a store: a query on that store's ``inventory`` (single-field indexes serve equalities).
+_AT_STORE = {
+    filters: QueryShape(INVENTORY, equals=filters, order=_ID_ORDER)
+    for filters in [(), ("product_id",), ("low_stock",), ("product_id", "low_stock")]
+}
+#: Across stores: a collection-group query (each filter needs a COLLECTION_GROUP field index).
+_ACROSS_STORES = {
+    filters: QueryShape(INVENTORY, equals=filters, order=_ID_ORDER, group=True)
+    for filters in [(), ("product_id",), ("low_stock",), ("product_id", "low_stock")]
+}
+_LEDGER = QueryShape(MOVEMENTS, order=("at", "__name__"), descending=True)
+
+
+def level_ref(client: firestore.Client, store_id: str, product_id: str) -> Any:
+    """The level document of a product at a store."""
+    return client.collection(STORES).document(store_id).collection(INVENTORY).document(product_id)
+
+
+def movement_ref(client: firestore.Client, row: MovementRecord) -> Any:
+    """The ledger document of a movement."""
+    return level_ref(client, row.store_id, row.product_id).collection(MOVEMENTS).document(row.id)
+
+
+def level_data(record: StockRecord) -> dict[str, Any]:
+    """A level as stored: ``available`` and ``low_stock`` are kept for queries."""
+    return {
+        **record.model_dump(),
+        "available": record.available,
+        "low_stock": record.low_stock,
+    }
+
+
+def movement_data(row: MovementRecord) -> dict[str, Any]:
+    """A ledger row as stored (the id is the document id)."""
+    return row.model_dump(exclude={"id"})
+
+
+def _record(snapshot: Any) -> StockRecord:
+    data = snapshot.to_dict() or {}
+    store_id = snapshot.reference.parent.parent.id
+    return StockRecord.model_validate({**data, "store_id": store_id, "product_id": snapshot.id})
+
+
+def _movement(snapshot: Any) -> MovementRecord:
+    data = snapshot.to_dict() or {}
+    level = snapshot.reference.parent.parent
+    return MovementRecord.model_validate(
+        {
+            **data,
+            "id": snapshot.id,
+            "product_id": level.id,
+            "store_id": level.parent.parent.id,
+        }
+    )
+
+
+class FirestoreInventory:
+    """``InventoryStore`` on Firestore."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def levels(
+        self, *, store_id: str, product_ids: Sequence[str]
+    ) -> dict[str, Versioned[StockRecord]]:
+        client = self._client()
+        refs = [level_ref(client, store_id, pid) for pid in dict.fromkeys(product_ids)]
+        return {
+            snapshot.id: Versioned(_record(snapshot), version_of(snapshot))
+            for snapshot in client.get_all(refs)
+            if snapshot.exists
+        }
+
+    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
+        snapshot = level_ref(self._client(), store_id, product_id).get()
+        if not snapshot.exists:
+            raise NotFound(f"no stock of product {product_id} at store {store_id}")
+        return Versioned(_record(snapshot), version_of(snapshot))
+
+    def page(
+        self,
+        *,
+        store_id: str | None,
+        product_id: str | None,
+        low_stock: bool | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[StockRecord]:
+        client = self._client()
+        equals: dict[str, Any] = {}
+        if product_id is not None:
+            equals["product_id"] = product_id
+        if low_stock is not None:
+            equals["low_stock"] = low_stock
+        filters = tuple(name for name in ("product_id", "low_stock") if name in equals)
+        if store_id is not None:
+            base = client.collection(STORES).document(store_id).collection(INVENTORY)
+            query = _AT_STORE[filters].build(base, equals=equals)
+        else:
+            query = _ACROSS_STORES[filters].build(client.collection_group(INVENTORY), equals=equals)
+        if cursor:
+            last_store, last_product = _decode_level_cursor(cursor)
+            query = query.start_after({"__name__": level_ref(client, last_store, last_product)})
+        snapshots = list(query.limit(limit + 1).stream())
+        items = [_record(s) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            next_cursor = encode_cursor([items[-1].store_id, items[-1].product_id])
+        return Page(items, next_cursor)
+
+    def movements(
+        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+    ) -> Page[MovementRecord]:
+        client = self._client()
+        ledger = level_ref(client, store_id, product_id).collection(MOVEMENTS)
+        query = _LEDGER.build(ledger)
+        if cursor:
+            at, last_id = decode_cursor(cursor, arity=2)
+            try:
+                moment = datetime.fromisoformat(str(at))
+            except ValueError:
+                raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+            if not isinstance(last_id, str) or not is_valid_id(last_id):
+                raise ValidationFailed.on("cursor", "not a cursor this list returned")
+            query = query.start_after({"at": moment, "__name__": ledger.document(last_id)})
+        snapshots = list(query.limit(limit + 1).stream())
+        items = [_movement(s) for s in snapshots[:limit]]
+        next_cursor = None
+        if len(snapshots) > limit:
+            next_cursor = encode_cursor([items[-1].at.isoformat(), items[-1].id])
+        return Page(items, next_cursor)
+
+    def every_level(self) -> Iterator[StockRecord]:
+        for snapshot in self._client().collection_group(INVENTORY).stream():
+            yield _record(snapshot)
+
+    def every_movement(self) -> Iterator[MovementRecord]:
+        for snapshot in self._client().collection_group(MOVEMENTS).stream():
+            yield _movement(snapshot)
+
+
+def _decode_level_cursor(cursor: str) -> tuple[str, str]:
+    store_id, product_id = decode_cursor(cursor, arity=2)
+    if not all(isinstance(v, str) and is_valid_id(v) for v in (store_id, product_id)):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+    return str(store_id), str(product_id)

@@ -1,0 +1,130 @@
+"""Firestore repository of products; SKUs are claimed in ``product_skus`` atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeste.errors import NotFound
+from celeste.ports import Page, Versioned
+from celeste.products import Product
+from celeste_functions.adapters.firestore import (
+    QueryShape,
+    keyset_page,
+    precondition,
+    storage_errors,
+    version_of,
+)
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+PRODUCTS = "products"
+SKUS = "product_skus"
+_ORDER = ("name_key", "__name__")
+_SHAPES = {
+    (False, False): QueryShape(PRODUCTS, order=_ORDER),
+    (True, False): QueryShape(PRODUCTS, equals=("active",), order=_ORDER),
+    (False, True): QueryShape(PRODUCTS, members=("category_id",), order=_ORDER),
+    (True, True): QueryShape(PRODUCTS, equals=("active",), members=("category_id",), order=_ORDER),
+}
+IN_LIMIT = 30
+
+
+class FirestoreProducts:
+    """``ProductRepository`` on Firestore."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def _col(self) -> firestore.CollectionReference:
+        return self._client().collection(PRODUCTS)
+
+    def get(self, product_id: str) -> Versioned[Product]:
+        snapshot = self._col().document(product_id).get()
+        if not snapshot.exists:
+            raise NotFound(f"no product {product_id}")
+        return Versioned(_product(snapshot.id, snapshot.to_dict() or {}), version_of(snapshot))
+
+    def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        refs = [self._col().document(pid) for pid in dict.fromkeys(product_ids)]
+        found: dict[str, Product] = {}
+        for snapshot in self._client().get_all(refs):
+            if snapshot.exists:
+                found[snapshot.id] = _product(snapshot.id, snapshot.to_dict() or {})
+        return found
+
+    def _query(self, *, category_ids: Sequence[str] | None, active_only: bool) -> Any:
+        shape = _SHAPES[(active_only, category_ids is not None)]
+        equals = {"active": True} if active_only else {}
+        members = {"category_id": list(category_ids)} if category_ids is not None else {}
+        return shape.build(self._col(), equals=equals, members=members)
+
+    def page(
+        self,
+        *,
+        category_ids: Sequence[str] | None,
+        active_only: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Product]:
+        if category_ids is not None and len(category_ids) > IN_LIMIT:
+            raise ValueError(f"at most {IN_LIMIT} categories in one page query")
+        return keyset_page(
+            self._query(category_ids=category_ids, active_only=active_only),
+            collection=self._col(),
+            order_field="name_key",
+            limit=limit,
+            cursor=cursor,
+            parse=_product,
+            key=lambda p: p.name_key,
+        )
+
+    def scan(
+        self, *, category_ids: Sequence[str] | None, active_only: bool, limit: int
+    ) -> list[Product]:
+        chunks: list[Sequence[str] | None] = [None]
+        if category_ids is not None:
+            ids = list(category_ids)
+            chunks = [ids[i : i + IN_LIMIT] for i in range(0, len(ids), IN_LIMIT)] or [[]]
+        found: list[Product] = []
+        for chunk in chunks:
+            if chunk is not None and not chunk:
+                continue
+            query = self._query(category_ids=chunk, active_only=active_only)
+            found += [_product(s.id, s.to_dict() or {}) for s in query.limit(limit).stream()]
+        found.sort(key=lambda p: (p.name_key, p.id))
+        return found[:limit]
+
+    def create(self, product: Product) -> Versioned[Product]:
+        client = self._client()
+        batch = client.batch()
+        batch.create(client.collection(SKUS).document(product.sku), {"product_id": product.id})
+        batch.create(self._col().document(product.id), _data(product))
+        with storage_errors(conflict=f"sku {product.sku!r} is taken"):
+            batch.commit()
+        return self.get(product.id)
+
+    def replace(
+        self, product: Product, *, previous_sku: str, expected_version: str | None
+    ) -> Versioned[Product]:
+        client = self._client()
+        batch = client.batch()
+        option = precondition(client, expected_version)
+        if product.sku != previous_sku:
+            skus = client.collection(SKUS)
+            batch.create(skus.document(product.sku), {"product_id": product.id})
+            batch.delete(skus.document(previous_sku))
+        batch.update(self._col().document(product.id), _data(product), option=option)
+        with storage_errors(conflict=f"sku {product.sku!r} is taken"):
+            batch.commit()
+        return self.get(product.id)
+
+
+def _data(product: Product) -> dict[str, Any]:
+    return {**product.model_dump(exclude={"id"}), "name_key": product.name_key}
+
+
+def _product(product_id: str, data: dict[str, Any]) -> Product:
+    data.pop("name_key", None)
+    return Product(id=product_id, **data)

@@ -1,0 +1,100 @@
+"""Firestore repository of stores (``stores/{id}``; the location is a ``{lat, lng}`` map)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from celeste.errors import NotFound
+from celeste.ports import Page, Versioned
+from celeste.stores import Store
+from celeste_functions.adapters.firestore import (
+    QueryShape,
+    keyset_page,
+    last_update_time,
+    precondition,
+    storage_errors,
+    version_of,
+)
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+STORES = "stores"
+
+_BY_NAME = QueryShape(STORES, order=("name", "__name__"))
+_ACTIVE_BY_NAME = QueryShape(STORES, equals=("active",), order=("name", "__name__"))
+_EVERY = QueryShape(STORES)
+_EVERY_ACTIVE = QueryShape(STORES, equals=("active",))
+
+
+class FirestoreStores:
+    """``StoreRepository`` on Firestore."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def _col(self) -> firestore.CollectionReference:
+        return self._client().collection(STORES)
+
+    def get(self, store_id: str) -> Versioned[Store]:
+        snapshot = self._col().document(store_id).get()
+        if not snapshot.exists:
+            raise NotFound(f"no store {store_id}")
+        return Versioned(_store(snapshot.id, snapshot.to_dict() or {}), version_of(snapshot))
+
+    def list(self, *, active_only: bool, limit: int, cursor: str | None) -> Page[Store]:
+        if active_only:
+            query = _ACTIVE_BY_NAME.build(self._col(), equals={"active": True})
+        else:
+            query = _BY_NAME.build(self._col())
+        return keyset_page(
+            query,
+            collection=self._col(),
+            order_field="name",
+            limit=limit,
+            cursor=cursor,
+            parse=_store,
+            key=lambda store: store.name,
+        )
+
+    def every(self, *, active_only: bool, limit: int) -> list[Store]:
+        if active_only:
+            query = _EVERY_ACTIVE.build(self._col(), equals={"active": True})
+        else:
+            query = _EVERY.build(self._col())
+        return [_store(s.id, s.to_dict() or {}) for s in query.limit(limit).stream()]
+
+    def count(self) -> int:
+        results = self._col().count().get()
+        return int(results[0][0].value)
+
+    def create(self, store: Store) -> Versioned[Store]:
+        with storage_errors(conflict=f"store {store.id} already exists"):
+            self._col().document(store.id).create(_data(store))
+        return self.get(store.id)
+
+    def replace(self, store: Store, *, expected_version: str | None) -> Versioned[Store]:
+        client = self._client()
+        option = (  # an update without a version still requires the document to exist
+            client.write_option(last_update_time=last_update_time(expected_version))
+            if expected_version
+            else None
+        )
+        with storage_errors():
+            self._col().document(store.id).update(_data(store), option=option)
+        return self.get(store.id)
+
+    def delete(self, store_id: str, *, expected_version: str | None) -> None:
+        client = self._client()
+        option = precondition(client, expected_version, delete=True)
+        with storage_errors():
+            self._col().document(store_id).delete(option=option)
+
+
+def _data(store: Store) -> dict[str, Any]:
+    return store.model_dump(exclude={"id"})
+
+
+def _store(store_id: str, data: dict[str, Any]) -> Store:
+    return Store(id=store_id, **data)

@@ -1,0 +1,135 @@
+"""The ``inventory`` function (admin): stock levels per store and product, their movement
+ledger, adjustments, and the auditor. Stock is live data: nothing here is cached."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from celeste.ids import DocId
+from celeste.ports import Versioned
+from celeste.stock_records import StockAdjustment, StockPut, StockRecord
+from celeste_functions.composition import services
+from celeste_functions.http.auth import Caller
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import ListParams, etag
+
+router = Router("inventory")
+
+
+class InventoryListParams(ListParams):
+    """``GET /inventory?store_id=&product_id=&low_stock=``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: DocId | None = None
+    product_id: DocId | None = None
+    low_stock: Literal["true", "false"] | None = None
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def level_view(record: StockRecord) -> dict[str, Any]:
+    """A level as the API shows it, ``available`` and ``low_stock`` included."""
+    return {
+        **record.model_dump(mode="json"),
+        "available": record.available,
+        "low_stock": record.low_stock,
+    }
+
+
+def _level_reply(found: Versioned[StockRecord], *, status: int = 200) -> Reply:
+    return Reply(level_view(found.value), status=status, headers={"ETag": etag(found.version)})
+
+
+def _actor(caller: Caller) -> str:
+    return f"admin:{caller.uid}"
+
+
+@router.get("/", query=InventoryListParams, auth="admin")
+def list_levels(ctx: RequestContext) -> Reply:
+    """Admin: levels across stores, by store then product, filtered."""
+    ctx.require_admin()
+    params = ctx.query(InventoryListParams)
+    page = services.get().inventory.list(
+        store_id=params.store_id,
+        product_id=params.product_id,
+        low_stock=None if params.low_stock is None else params.low_stock == "true",
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+    return Reply({"items": [level_view(r) for r in page.items], "next_cursor": page.next_cursor})
+
+
+@router.get("/audit", query=_NoParams, auth="admin")
+def audit(ctx: RequestContext) -> Reply:
+    """Admin: recompute every level from its ledger and the open orders; report any drift."""
+    ctx.require_admin()
+    ctx.query(_NoParams)
+    report = services.get().auditor.run()
+    return Reply({**report.model_dump(mode="json"), "clean": report.clean})
+
+
+@router.get("/{store_id}/{product_id}", query=_NoParams, auth="admin")
+def get_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+    """Admin: one level."""
+    ctx.require_admin()
+    ctx.query(_NoParams)
+    return _level_reply(services.get().inventory.get(store_id=store_id, product_id=product_id))
+
+
+@router.put("/{store_id}/{product_id}", body=StockPut, auth="admin")
+def put_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+    """Admin: set ``on_hand`` (and ``low_stock_threshold``); below ``reserved`` → 409.
+    Creates the level on first use (201)."""
+    caller = ctx.require_admin()
+    body = ctx.body(StockPut)
+    found, created = services.get().inventory.put(
+        store_id=store_id,
+        product_id=product_id,
+        body=body,
+        actor=_actor(caller),
+        expected_version=ctx.if_match,
+    )
+    reply = _level_reply(found, status=201 if created else 200)
+    if created:
+        reply.headers["Location"] = f"inventory/{store_id}/{product_id}"
+    return reply
+
+
+@router.post("/{store_id}/{product_id}/adjustments", body=StockAdjustment, status=201, auth="admin")
+def adjust_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+    """Admin: add ``delta`` units (negative removes) with a ``reason`` → 201 with the level and
+    the ledger row."""
+    caller = ctx.require_admin()
+    body = ctx.body(StockAdjustment)
+    adjusted = services.get().inventory.adjust(
+        store_id=store_id, product_id=product_id, body=body, actor=_actor(caller)
+    )
+    return Reply(
+        {
+            "level": level_view(adjusted.level.value),
+            "movement": adjusted.movement.model_dump(mode="json"),
+        },
+        status=201,
+        headers={"ETag": etag(adjusted.level.version)},
+    )
+
+
+@router.get("/{store_id}/{product_id}/movements", query=ListParams, auth="admin")
+def list_movements(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+    """Admin: the level's ledger, newest first."""
+    ctx.require_admin()
+    params = ctx.query(ListParams)
+    page = services.get().inventory.movements(
+        store_id=store_id, product_id=product_id, limit=params.limit, cursor=params.cursor
+    )
+    return Reply(
+        {
+            "items": [m.model_dump(mode="json") for m in page.items],
+            "next_cursor": page.next_cursor,
+        }
+    )

@@ -1,0 +1,152 @@
+"""The ``me`` function: the signed-in caller's own profile, tier standing, cart and wishlist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from celeste.accounts import Identity, ProfilePatch, ProfileView, Role
+from celeste.cart import CartEntry, CartItemRequest, CartLine, PricedCart, WishlistEntry
+from celeste.tier_standing import TierStanding
+from celeste_functions.composition import services
+from celeste_functions.http.auth import Caller
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import ListParams, page_body, profile_reply
+from celeste_functions.resources.products import pricing_view
+
+router = Router("me")
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def identity_of(caller: Caller) -> Identity:
+    """The caller as the account service knows users (role from the token's claim)."""
+    role: Role = "admin" if caller.is_admin else "customer"
+    return Identity(uid=caller.uid, email=caller.email, display_name=caller.name, role=role)
+
+
+@router.get("/", query=_NoParams, response=ProfileView, auth="user")
+def get_me(ctx: RequestContext) -> Reply:
+    """Signed in: the caller's profile, made with the default tier on the first call."""
+    caller = ctx.require_user()
+    ctx.query(_NoParams)
+    return profile_reply(services.get().accounts.me(identity_of(caller)))
+
+
+@router.patch("/", body=ProfilePatch, response=ProfileView, auth="user")
+def update_me(ctx: RequestContext) -> Reply:
+    """Signed in: change ``display_name``, ``phone``, ``addresses``; anything else → 400."""
+    caller = ctx.require_user()
+    patch = ctx.body(ProfilePatch)
+    updated = services.get().accounts.update_me(
+        identity_of(caller), patch, expected_version=ctx.if_match
+    )
+    return profile_reply(updated)
+
+
+@router.get("/tier", query=_NoParams, response=TierStanding, auth="user")
+def get_my_tier(ctx: RequestContext) -> Reply:
+    """Signed in: the caller's tier, the next one up and per-requirement progress towards it."""
+    caller = ctx.require_user()
+    ctx.query(_NoParams)
+    return Reply(services.get().tier_standing.standing(identity_of(caller)))
+
+
+# --- cart -------------------------------------------------------------------------------------
+
+
+def cart_line_view(entry: CartEntry) -> dict[str, Any]:
+    """One cart line: its product's name and SKU, and its pricing unless ``unavailable``."""
+    line, product, pricing = entry.line, entry.product, entry.pricing
+    return {
+        "product_id": line.product_id,
+        "quantity": line.quantity,
+        "name": product.name if product else None,
+        "sku": product.sku if product else None,
+        "image_url": product.image_url if product else None,
+        "unavailable": entry.unavailable is not None,
+        "unavailable_reason": entry.unavailable,
+        "pricing": pricing_view(pricing) if pricing else None,
+        "line_total": pricing.line_total if pricing else None,
+        "added_at": line.added_at,
+        "updated_at": line.updated_at,
+    }
+
+
+def cart_view(cart: PricedCart) -> dict[str, Any]:
+    """The priced cart: lines (the earliest added first) and totals of the available ones."""
+    return {
+        "lines": [cart_line_view(entry) for entry in cart.entries],
+        "subtotal": cart.subtotal,
+        "discount_total": cart.discount_total,
+        "total": cart.total,
+        "currency": cart.currency,
+        "tier": cart.tier,
+    }
+
+
+@router.get("/cart", query=_NoParams, auth="user")
+def get_cart(ctx: RequestContext) -> Reply:
+    """Signed in: the caller's cart priced for their tier; unavailable lines are flagged and
+    left out of the totals."""
+    caller = ctx.require_user()
+    ctx.query(_NoParams)
+    return Reply(cart_view(services.get().cart.priced(caller.uid)))
+
+
+@router.put("/cart/items/{product_id}", body=CartItemRequest, response=CartLine, auth="user")
+def put_cart_item(ctx: RequestContext, product_id: str) -> Reply:
+    """Signed in: hold ``quantity`` (1..1000) of an active product → 201 with the new line, 200
+    when the line existed; an unknown or inactive product → 404, a full cart → 409."""
+    caller = ctx.require_user()
+    request = ctx.body(CartItemRequest)
+    line, created = services.get().cart.set_quantity(caller.uid, product_id, request.quantity)
+    return Reply(line, status=201 if created else 200)
+
+
+@router.delete("/cart/items/{product_id}", status=204, auth="user")
+def delete_cart_item(ctx: RequestContext, product_id: str) -> Reply:
+    """Signed in: take the product out of the cart → 204 (also when it was not in it)."""
+    caller = ctx.require_user()
+    services.get().cart.remove(caller.uid, product_id)
+    return Reply(status=204)
+
+
+@router.delete("/cart", status=204, auth="user")
+def clear_cart(ctx: RequestContext) -> Reply:
+    """Signed in: empty the cart → 204."""
+    caller = ctx.require_user()
+    services.get().cart.clear(caller.uid)
+    return Reply(status=204)
+
+
+# --- wishlist ---------------------------------------------------------------------------------
+
+
+@router.get("/wishlist", query=ListParams, auth="user")
+def get_wishlist(ctx: RequestContext) -> Reply:
+    """Signed in: the caller's wishlist, newest first, each with its product's summary."""
+    caller = ctx.require_user()
+    params = ctx.query(ListParams)
+    page = services.get().wishlist.page(caller.uid, limit=params.limit, cursor=params.cursor)
+    return Reply(page_body(page))
+
+
+@router.put("/wishlist/{product_id}", response=WishlistEntry, auth="user")
+def put_wishlist_item(ctx: RequestContext, product_id: str) -> Reply:
+    """Signed in: keep an active product → 201 the first time, 200 after (no body needed);
+    an unknown or inactive product → 404, a full wishlist → 409."""
+    caller = ctx.require_user()
+    entry, created = services.get().wishlist.add(caller.uid, product_id)
+    return Reply(entry, status=201 if created else 200)
+
+
+@router.delete("/wishlist/{product_id}", status=204, auth="user")
+def delete_wishlist_item(ctx: RequestContext, product_id: str) -> Reply:
+    """Signed in: forget the product → 204 (also when it was not on the wishlist)."""
+    caller = ctx.require_user()
+    services.get().wishlist.remove(caller.uid, product_id)
+    return Reply(status=204)

@@ -1,0 +1,151 @@
+"""The ``orders`` function: customers place, read and cancel orders; admins move them along."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from celeste.errors import ValidationFailed
+from celeste.ids import DocId
+from celeste.order_records import Order
+from celeste.orders import OrderRequest, OrderStatus
+from celeste.ports import Versioned
+from celeste.services.orders import MAX_WAIT_S
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import ListParams, etag
+from celeste_functions.resources.me import identity_of
+
+router = Router("orders")
+
+#: Stripe's rule: up to 255 characters; we also keep to visible ASCII.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_WAIT = re.compile(r"^\s*wait\s*=\s*\"?(\d{1,6})\"?\s*$", re.IGNORECASE)
+
+
+class OrderListParams(ListParams):
+    """``GET /orders?status=&user_id=`` (``user_id`` is for admins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: OrderStatus | None = None
+    user_id: DocId | None = None
+
+
+class StatusChangeRequest(BaseModel):
+    """Body of ``POST /orders/{id}/status``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: OrderStatus
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """An order as the API shows it."""
+    return order.model_dump(mode="json")
+
+
+def _order_reply(found: Versioned[Order], *, status: int = 200) -> Reply:
+    return Reply(order_view(found.value), status=status, headers={"ETag": etag(found.version)})
+
+
+def idempotency_key(ctx: RequestContext) -> str | None:
+    """The ``Idempotency-Key`` header, validated (1-255 visible ASCII characters)."""
+    value = ctx.request.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise ValidationFailed.on(
+            "Idempotency-Key", "must be 1 to 255 visible ASCII characters (a UUID is ideal)"
+        )
+    return value
+
+
+def wait_preference(ctx: RequestContext) -> int:
+    """``Prefer: wait=N`` (RFC 7240) in seconds, at most ``MAX_WAIT_S``; 0 when absent.
+
+    Like any preference it is advisory: an unreadable one is ignored, a longer one shortened.
+    """
+    for header in ctx.request.headers.getlist("Prefer"):
+        for preference in header.split(","):
+            match = _WAIT.match(preference.split(";", 1)[0])
+            if match:
+                return min(int(match[1]), MAX_WAIT_S)
+    return 0
+
+
+@router.post("/", body=OrderRequest, response=Order, status=202, auth="user")
+def place_order(ctx: RequestContext) -> Reply:
+    """Signed in: price and store a ``pending`` order → 202 (201 once settled within
+    ``Prefer: wait``); an ``Idempotency-Key`` replay → the same order (200 once settled)."""
+    caller = ctx.require_user()
+    request = ctx.body(OrderRequest)
+    key = idempotency_key(ctx)
+    wait = wait_preference(ctx)
+    placed = services.get().orders.place(
+        request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
+    )
+    order = placed.order.value
+    settled = order.status is not OrderStatus.PENDING
+    status = 202  # accepted: the reservation is still running
+    if settled and placed.replayed:
+        status = 200
+    elif settled and wait:
+        status = 201
+    reply = _order_reply(placed.order, status=status)
+    reply.headers["Location"] = f"orders/{order.id}"
+    if wait:
+        reply.headers["Preference-Applied"] = f"wait={wait}"
+    if placed.replayed:
+        reply.headers["Idempotent-Replayed"] = "true"
+    return reply
+
+
+@router.get("/", query=OrderListParams, auth="user")
+def list_orders(ctx: RequestContext) -> Reply:
+    """Signed in: the caller's orders newest first; admins see everyone's (``user_id=``)."""
+    caller = ctx.require_user()
+    params = ctx.query(OrderListParams)
+    page = services.get().orders.list(
+        uid=caller.uid,
+        is_admin=caller.is_admin,
+        user_id=params.user_id,
+        status=params.status,
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+    return Reply({"items": [order_view(o) for o in page.items], "next_cursor": page.next_cursor})
+
+
+@router.get("/{order_id}", query=_NoParams, response=Order, auth="user")
+def get_order(ctx: RequestContext, order_id: str) -> Reply:
+    """The owner or an admin: one order (anyone else: 404)."""
+    caller = ctx.require_user()
+    ctx.query(_NoParams)
+    found = services.get().orders.get(order_id, uid=caller.uid, is_admin=caller.is_admin)
+    return _order_reply(found)
+
+
+@router.post("/{order_id}/cancel", response=Order, auth="user")
+def cancel_order(ctx: RequestContext, order_id: str) -> Reply:
+    """The owner while ``pending``/``confirmed``, an admin until shipped; otherwise 409."""
+    caller = ctx.require_user()
+    cancelled = services.get().orders.cancel(
+        order_id, uid=caller.uid, is_admin=caller.is_admin, expected_version=ctx.if_match
+    )
+    return _order_reply(cancelled)
+
+
+@router.post("/{order_id}/status", body=StatusChangeRequest, response=Order, auth="admin")
+def set_order_status(ctx: RequestContext, order_id: str) -> Reply:
+    """Admin: move the order along the state machine; any other move → 409."""
+    ctx.require_admin()
+    body = ctx.body(StatusChangeRequest)
+    moved = services.get().orders.set_status(order_id, body.status, expected_version=ctx.if_match)
+    return _order_reply(moved)

@@ -1,0 +1,136 @@
+"""The ``products`` function: the priced catalogue (public) and its upkeep (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from celeste.ids import DocId
+from celeste.pricing import MAX_QUANTITY, PricedLine
+from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
+from celeste.services.products import CatalogueItem
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import (
+    ListParams,
+    cached_reply,
+    catalogue_written,
+    etag,
+    resource_reply,
+)
+
+router = Router("products")
+SCOPE = "products"
+
+
+class ProductListParams(ListParams, ProductFilters):
+    """``GET /products`` query: filters, sort and paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProductParams(BaseModel):
+    """``GET /products/{id}`` query: the quantity to price and an optional store for stock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)] = 1
+    store_id: DocId | None = None
+
+
+def pricing_view(line: PricedLine) -> dict[str, Any]:
+    """The ``pricing`` object of API.md for one priced line."""
+    return {
+        "base_price": line.unit_base_price,
+        "final_price": line.unit_final_price,
+        "currency": line.currency,
+        "discount": line.unit_base_price - line.unit_final_price,
+        "tier": line.tier,
+        "applied_rule": line.applied_rule.model_dump(mode="json") if line.applied_rule else None,
+        "quantity": line.quantity,
+        "line_total": line.line_total,
+    }
+
+
+def item_view(item: CatalogueItem) -> dict[str, Any]:
+    """A product as the catalogue shows it."""
+    body = item.product.model_dump(mode="json")
+    body["pricing"] = pricing_view(item.pricing)
+    if item.available is not None:
+        body["available"] = item.available
+    return body
+
+
+def _tier(ctx: RequestContext) -> str:
+    caller = ctx.caller
+    return services.get().pricing.tier_for(caller.uid if caller else None)
+
+
+@router.get("/", query=ProductListParams)
+def list_products(ctx: RequestContext) -> Reply:
+    """Public: the catalogue priced for the caller's tier (anonymous: the default tier)."""
+    params = ctx.query(ProductListParams)
+    admin, tier = ctx.is_admin, _tier(ctx)
+    filters = ProductFilters.model_validate(params.model_dump(exclude={"limit", "cursor"}))
+
+    def compute() -> Reply:
+        result = services.get().products.catalogue(
+            filters, tier=tier, include_inactive=admin, limit=params.limit, cursor=params.cursor
+        )
+        body = {
+            "items": [item_view(i) for i in result.page.items],
+            "next_cursor": result.page.next_cursor,
+        }
+        return Reply(body, fresh_for_s=result.fresh_for_s)
+
+    key = f"list:{tier}:{'admin' if admin else 'public'}:{params.model_dump_json()}"
+    return cached_reply(scope=SCOPE, key=key, compute=compute, enabled=params.store_id is None)
+
+
+@router.get("/{product_id}", query=ProductParams, response=Product)
+def get_product(ctx: RequestContext, product_id: str) -> Reply:
+    """Public: one product priced for the caller at ``quantity``."""
+    params = ctx.query(ProductParams)
+    admin, tier = ctx.is_admin, _tier(ctx)
+
+    def compute() -> Reply:
+        found, item, fresh_for = services.get().products.item(
+            product_id,
+            tier=tier,
+            include_inactive=admin,
+            quantity=params.quantity,
+            store_id=params.store_id,
+        )
+        return Reply(item_view(item), headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
+
+    key = f"one:{tier}:{'admin' if admin else 'public'}:{product_id}:{params.quantity}"
+    return cached_reply(scope=SCOPE, key=key, compute=compute, enabled=params.store_id is None)
+
+
+@router.post("/", body=ProductCreate, response=Product, status=201, auth="admin")
+def create_product(ctx: RequestContext) -> Reply:
+    """Admin: add a product → 201 with ``Location``."""
+    ctx.require_admin()
+    created = services.get().products.create(ctx.body(ProductCreate))
+    catalogue_written("products")
+    return resource_reply(created, status=201, location=f"products/{created.value.id}")
+
+
+@router.patch("/{product_id}", body=ProductPatch, response=Product, auth="admin")
+def update_product(ctx: RequestContext, product_id: str) -> Reply:
+    """Admin: change the fields sent (``If-Match`` honoured)."""
+    ctx.require_admin()
+    patch = ctx.body(ProductPatch)
+    updated = services.get().products.update(product_id, patch, expected_version=ctx.if_match)
+    catalogue_written("products")
+    return resource_reply(updated)
+
+
+@router.delete("/{product_id}", status=204, auth="admin")
+def delete_product(ctx: RequestContext, product_id: str) -> Reply:
+    """Admin: soft delete (``active=false``); orders keep referring to the product."""
+    ctx.require_admin()
+    services.get().products.deactivate(product_id, expected_version=ctx.if_match)
+    catalogue_written("products")
+    return Reply(status=204)

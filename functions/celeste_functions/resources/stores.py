@@ -1,0 +1,155 @@
+"""The ``stores`` function: the public store list and near search, kept by admins."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from celeste.errors import ValidationFailed
+from celeste.stores import (
+    DEFAULT_RADIUS_KM,
+    MAX_RADIUS_KM,
+    GeoPoint,
+    Store,
+    StoreCreate,
+    StorePatch,
+)
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import (
+    ListParams,
+    cached_reply,
+    catalogue_written,
+    page_body,
+    resource_reply,
+)
+
+router = Router("stores")
+SCOPE = "stores"
+
+_NUMBER = r"[+-]?\d{1,3}(?:\.\d{1,15})?"
+_NEAR = re.compile(rf"^\s*({_NUMBER})\s*,\s*({_NUMBER})\s*$")
+_NEAR_FORMAT = "give near as 'lat,lng' in decimal degrees, e.g. near=38.7223,-9.1393"
+
+
+def _point(value: object) -> GeoPoint:
+    """``near=lat,lng`` as a point; every flaw is reported on the ``near`` parameter itself."""
+    match = _NEAR.match(value) if isinstance(value, str) and len(value) <= 64 else None
+    if match is None:
+        raise PydanticCustomError("near", _NEAR_FORMAT)
+    try:
+        return GeoPoint(lat=float(match[1]), lng=float(match[2]))
+    except ValidationError:
+        raise PydanticCustomError(
+            "near", "latitude must be within [-90, 90] and longitude within [-180, 180]"
+        ) from None
+
+
+class StoreListParams(ListParams):
+    """``?near=lat,lng&radius_km=`` for a near search (nearest first), else the list by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    near: (
+        Annotated[
+            GeoPoint,
+            BeforeValidator(_point),
+            # In the query string it is text; the OpenAPI document describes that, not the point.
+            WithJsonSchema(
+                {
+                    "type": "string",
+                    "pattern": rf"^\s*{_NUMBER}\s*,\s*{_NUMBER}\s*$",
+                    "description": _NEAR_FORMAT,
+                    "examples": ["38.7223,-9.1393"],
+                },
+                mode="validation",
+            ),
+        ]
+        | None
+    ) = None
+    radius_km: Annotated[float, Field(gt=0, le=MAX_RADIUS_KM, allow_inf_nan=False)] | None = None
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@router.get("/", query=StoreListParams)
+def list_stores(ctx: RequestContext) -> Reply:
+    """Public: stores by name, or with ``near`` the stores within ``radius_km`` (default 50)
+    nearest first, each with ``distance_km``; admins also see inactive stores."""
+    params = ctx.query(StoreListParams)
+    admin = ctx.is_admin
+    if params.near is None:
+        if params.radius_km is not None:
+            raise ValidationFailed.on("radius_km", "radius_km needs near=lat,lng")
+
+        def compute() -> Reply:
+            page = services.get().stores.list(
+                include_inactive=admin, limit=params.limit, cursor=params.cursor
+            )
+            return Reply(page_body(page))
+
+        key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
+        return cached_reply(scope=SCOPE, key=key, compute=compute)
+    # A near search is measured per request from the cached set of stores (coordinates are too
+    # varied for replies to repeat), so X-Cache reports whether that set came from the cache.
+    found = services.get().stores.near(
+        origin=params.near,
+        radius_km=params.radius_km if params.radius_km is not None else DEFAULT_RADIUS_KM,
+        include_inactive=admin,
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+    return Reply(page_body(found.value), headers={"X-Cache": "hit" if found.hit else "miss"})
+
+
+@router.get("/{store_id}", query=_NoParams, response=Store)
+def get_store(ctx: RequestContext, store_id: str) -> Reply:
+    """Public: one store (an inactive one only for admins)."""
+    ctx.query(_NoParams)
+    admin = ctx.is_admin
+
+    def compute() -> Reply:
+        return resource_reply(services.get().stores.get(store_id, include_inactive=admin))
+
+    key = f"one:{'admin' if admin else 'public'}:{store_id}"
+    return cached_reply(scope=SCOPE, key=key, compute=compute)
+
+
+@router.post("/", body=StoreCreate, response=Store, status=201, auth="admin")
+def create_store(ctx: RequestContext) -> Reply:
+    """Admin: add a store → 201 with ``Location``."""
+    ctx.require_admin()
+    created = services.get().stores.create(ctx.body(StoreCreate))
+    catalogue_written("stores")
+    return resource_reply(created, status=201, location=f"stores/{created.value.id}")
+
+
+@router.patch("/{store_id}", body=StorePatch, response=Store, auth="admin")
+def update_store(ctx: RequestContext, store_id: str) -> Reply:
+    """Admin: change the fields sent (``If-Match`` honoured)."""
+    ctx.require_admin()
+    patch = ctx.body(StorePatch)
+    updated = services.get().stores.update(store_id, patch, expected_version=ctx.if_match)
+    catalogue_written("stores")
+    return resource_reply(updated)
+
+
+@router.delete("/{store_id}", status=204, auth="admin")
+def delete_store(ctx: RequestContext, store_id: str) -> Reply:
+    """Admin: delete a store (``If-Match`` honoured)."""
+    ctx.require_admin()
+    services.get().stores.delete(store_id, expected_version=ctx.if_match)
+    catalogue_written("stores")
+    return Reply(status=204)

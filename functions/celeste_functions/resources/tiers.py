@@ -1,0 +1,68 @@
+"""The ``tiers`` function: the public tier ladder, kept valid by admins."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from celeste.tiers import Tier, TierCreate, TierPatch
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply
+
+router = Router("tiers")
+SCOPE = "tiers"
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@router.get("/", query=_NoParams)
+def list_tiers(ctx: RequestContext) -> Reply:
+    """Public: every tier by level, in the list envelope (one page: the set is small)."""
+    ctx.query(_NoParams)
+
+    def compute() -> Reply:
+        tiers = services.get().tiers.by_level()
+        return Reply({"items": [t.model_dump(mode="json") for t in tiers], "next_cursor": None})
+
+    return cached_reply(scope=SCOPE, key="list", compute=compute)
+
+
+@router.get("/{code}", query=_NoParams, response=Tier)
+def get_tier(ctx: RequestContext, code: str) -> Reply:
+    """Public: one tier."""
+    ctx.query(_NoParams)
+
+    def compute() -> Reply:
+        return resource_reply(services.get().tiers.get(code))
+
+    return cached_reply(scope=SCOPE, key=f"one:{code}", compute=compute)
+
+
+@router.post("/", body=TierCreate, response=Tier, status=201, auth="admin")
+def create_tier(ctx: RequestContext) -> Reply:
+    """Admin: add a tier → 201 with ``Location``; ``is_default: true`` moves the default."""
+    ctx.require_admin()
+    created = services.get().tiers.create(ctx.body(TierCreate))
+    catalogue_written("tiers")
+    return resource_reply(created, status=201, location=f"tiers/{created.value.code}")
+
+
+@router.patch("/{code}", body=TierPatch, response=Tier, auth="admin")
+def update_tier(ctx: RequestContext, code: str) -> Reply:
+    """Admin: change the fields sent (``If-Match`` honoured)."""
+    ctx.require_admin()
+    patch = ctx.body(TierPatch)
+    updated = services.get().tiers.update(code, patch, expected_version=ctx.if_match)
+    catalogue_written("tiers")
+    return resource_reply(updated)
+
+
+@router.delete("/{code}", status=204, auth="admin")
+def delete_tier(ctx: RequestContext, code: str) -> Reply:
+    """Admin: delete a tier that is not the default and that no user holds."""
+    ctx.require_admin()
+    services.get().tiers.delete(code, expected_version=ctx.if_match)
+    catalogue_written("tiers")
+    return Reply(status=204)

@@ -1,0 +1,185 @@
+"""Orders as stored: frozen priced lines, status history, stock state and idempotency keys."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from celeste.orders import Actor, OrderRequest, OrderStatus, ShippingAddress
+from celeste.pricing import Quote
+from celeste.tiers import CustomerStats
+
+#: Where an order's reservation stands; written in the same commit as the ledger row that moved
+#: it, so ``held`` is true exactly when a ``{order_id}-reserve`` movement has no release/commit.
+StockState = Literal["none", "held", "released", "committed"]
+
+#: How long an ``Idempotency-Key`` is remembered (a Firestore TTL policy on ``expires_at``
+#: deletes the record some time after this).
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+#: Statuses whose arrival gives held stock back, and those that ship it out.
+RELEASES_STOCK = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
+COMMITS_STOCK = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED})
+
+
+class OrderLine(BaseModel):
+    """One line with the price frozen when the order was placed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    product_id: str
+    quantity: int
+    currency: str
+    unit_base_price: int
+    unit_final_price: int
+    line_subtotal: int
+    line_discount: int
+    line_total: int
+    applied_rule: dict[str, Any] | None = None
+
+
+class OrderShortfall(BaseModel):
+    """A line the store could not cover when the order was rejected."""
+
+    model_config = ConfigDict(frozen=True)
+
+    product_id: str
+    requested: int
+    available: int
+
+
+class StatusChange(BaseModel):
+    """One step of an order's history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: OrderStatus
+    at: datetime
+    actor: Actor
+
+
+class Order(BaseModel):
+    """The stored order ``orders/{id}``; unknown stored fields are ignored on read."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    user_id: str
+    store_id: str
+    status: OrderStatus
+    lines: list[OrderLine]
+    currency: str | None
+    tier: str
+    subtotal: int
+    discount_total: int
+    total: int
+    shipping_address: ShippingAddress | None = None
+    stock_state: StockState = "none"
+    shortfalls: list[OrderShortfall] = Field(default_factory=list)
+    hold_expires_at: datetime | None = None
+    history: list[StatusChange] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def placed(
+        cls, *, order_id: str, user_id: str, request: OrderRequest, quote: Quote, now: datetime
+    ) -> Order:
+        """A new ``pending`` order priced by ``quote`` (prices are frozen from here on)."""
+        return cls(
+            id=order_id,
+            user_id=user_id,
+            store_id=request.store_id,
+            status=OrderStatus.PENDING,
+            lines=[
+                OrderLine(
+                    product_id=line.product_id,
+                    quantity=line.quantity,
+                    currency=line.currency,
+                    unit_base_price=line.unit_base_price,
+                    unit_final_price=line.unit_final_price,
+                    line_subtotal=line.line_subtotal,
+                    line_discount=line.line_discount,
+                    line_total=line.line_total,
+                    applied_rule=(
+                        line.applied_rule.model_dump(mode="json") if line.applied_rule else None
+                    ),
+                )
+                for line in quote.lines
+            ],
+            currency=quote.currency,
+            tier=quote.tier,
+            subtotal=quote.subtotal,
+            discount_total=quote.discount_total,
+            total=quote.total,
+            shipping_address=request.shipping_address,
+            history=[StatusChange(status=OrderStatus.PENDING, at=now, actor="customer")],
+            created_at=now,
+            updated_at=now,
+        )
+
+    def moved(self, status: OrderStatus, *, at: datetime, actor: Actor, **changes: Any) -> Order:
+        """This order in ``status`` (the caller checked the move), with ``changes`` applied."""
+        history = [*self.history, StatusChange(status=status, at=at, actor=actor)]
+        if status is not OrderStatus.CONFIRMED:  # only an unpaid, confirmed order can expire
+            changes.setdefault("hold_expires_at", None)
+        return self.model_copy(
+            update={"status": status, "history": history, "updated_at": at, **changes}
+        )
+
+    def with_stock_state(self, state: StockState, *, at: datetime) -> Order:
+        """This order after its reservation was released or committed."""
+        return self.model_copy(update={"stock_state": state, "updated_at": at})
+
+    def reached_at(self, status: OrderStatus) -> datetime | None:
+        """When the order last moved to ``status``."""
+        return next((c.at for c in reversed(self.history) if c.status == status), None)
+
+    def quantities(self) -> dict[str, int]:
+        """Units per product (lines of one product are summed), in line order."""
+        wanted: dict[str, int] = {}
+        for line in self.lines:
+            wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+        return wanted
+
+    def stock_target(self) -> StockState | None:
+        """What its held reservation should become now: released, committed, or None to keep."""
+        if self.stock_state != "held":
+            return None
+        if self.status in RELEASES_STOCK:
+            return "released"
+        if self.status in COMMITS_STOCK:
+            return "committed"
+        return None
+
+
+class IdempotencyRecord(BaseModel):
+    """``idempotency_keys/{uid}-{sha256(key)[:32]}``: which order a key made, for which body."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    user_id: str
+    order_id: str
+    fingerprint: str
+    created_at: datetime
+    expires_at: datetime
+
+    @staticmethod
+    def id_for(*, user_id: str, key: str) -> str:
+        """The record's document id: per user, the key hashed (any bytes become a safe id)."""
+        return f"{user_id}-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+class CustomerStanding(BaseModel):
+    """What the delivery effect reads and writes on ``users/{uid}``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    uid: str
+    tier: str | None = None
+    tier_locked: bool = False
+    stats: CustomerStats = Field(default_factory=CustomerStats)

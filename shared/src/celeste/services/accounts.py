@@ -1,0 +1,184 @@
+"""Account use cases: register, the caller's own profile, and admins managing users."""
+
+from __future__ import annotations
+
+from celeste.accounts import (
+    AdminUserPatch,
+    Identity,
+    Profile,
+    ProfilePatch,
+    ProfileView,
+    RegisterRequest,
+    Role,
+    fallback_display_name,
+)
+from celeste.clock import Clock, utcnow
+from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.ports import IdentityProvider, Page, ProfileRepository, Versioned
+from celeste.services.concurrency import retry_unless_pinned
+from celeste.tiers import DEMO_TIERS, default_tier
+
+#: The default tier when the ``tiers`` collection holds none yet (the demo set's default).
+FALLBACK_TIER = default_tier(DEMO_TIERS).code
+
+
+class AccountService:
+    """The ``auth``, ``me`` and ``users`` resources' rules, over profiles and an identity provider.
+
+    The identity provider (Firebase Auth) owns credentials and the ``role`` custom claim, which is
+    what authorisation reads; the profile mirrors the role for display and filtering.
+    """
+
+    def __init__(
+        self, *, profiles: ProfileRepository, identity: IdentityProvider, clock: Clock = utcnow
+    ) -> None:
+        self._profiles = profiles
+        self._identity = identity
+        self._clock = clock
+
+    # --- registration and the caller's own profile -----------------------------------------
+
+    def register(self, request: RegisterRequest) -> Versioned[Profile]:
+        """Create the sign-in account, then its profile; if the profile cannot be written the
+        account is deleted again (so no account is left without a profile) and the error raised.
+
+        A duplicate email is a ``Conflict`` from the identity provider, before anything is written.
+        """
+        uid = self._identity.create_user(
+            email=request.email, password=request.password, display_name=request.display_name
+        )
+        identity = Identity(uid=uid, email=request.email, display_name=request.display_name)
+        try:
+            return self._profiles.create(self._new_profile(identity))
+        except Conflict:
+            # The new user's own first GET /me won the race and made the profile: keep both.
+            return self._profiles.get(uid)
+        except BaseException as exc:
+            try:
+                self._identity.delete_user(uid)
+            except Exception as cleanup:  # the profile error stays the one raised
+                exc.add_note(f"compensation failed, account {uid} remains: {cleanup!r}")
+            raise
+
+    def me(self, identity: Identity) -> Versioned[Profile]:
+        """The caller's profile, created on the first call for a user made outside ``register``.
+
+        Create-if-absent: two racing first calls store one profile and both return it.
+        """
+        try:
+            return self._profiles.get(identity.uid)
+        except NotFound:
+            pass
+        try:
+            return self._profiles.create(self._new_profile(identity))
+        except Conflict:
+            return self._profiles.get(identity.uid)
+
+    def update_me(
+        self, identity: Identity, patch: ProfilePatch, *, expected_version: str | None
+    ) -> Versioned[Profile]:
+        """Change the caller's display name, phone or addresses (the profile is made if absent)."""
+        changes = patch.changes()
+        self.me(identity)
+        return self._update(identity.uid, changes, expected_version=expected_version)
+
+    def view(self, profile: Profile) -> ProfileView:
+        """The API's view of ``profile`` now (``orders_last_30_days`` counted at read time)."""
+        return ProfileView.of(profile, now=self._clock())
+
+    # --- admins ------------------------------------------------------------------------------
+
+    def get(self, uid: str) -> Versioned[Profile]:
+        """One user's profile, or ``NotFound``."""
+        return self._profiles.get(uid)
+
+    def list(
+        self, *, role: Role | None, tier: str | None, limit: int, cursor: str | None
+    ) -> Page[Profile]:
+        """A page of profiles, oldest first, optionally of one role and/or tier."""
+        return self._profiles.list(role=role, tier=tier, limit=limit, cursor=cursor)
+
+    def update_user(
+        self,
+        uid: str,
+        patch: AdminUserPatch,
+        *,
+        actor_uid: str | None,
+        expected_version: str | None,
+    ) -> Versioned[Profile]:
+        """Set a user's role, tier, tier lock or disabled flag.
+
+        The profile is written first, then the identity provider: ``role`` sets the custom claim,
+        which takes effect on the user's next ID token (a refresh, at most an hour, or signing in
+        again); ``disabled`` disables the account and, when disabling, revokes its refresh
+        tokens, so existing ID tokens are refused at once. Both are re-applied whenever the field
+        is sent, so repeating a request heals a half-applied one. An admin cannot demote or
+        disable themselves (``actor_uid``), so the last admin cannot lock everyone out.
+        """
+        changes = patch.changes()
+        if actor_uid == uid and (changes.get("role") == "customer" or changes.get("disabled")):
+            raise Conflict("admins cannot demote or disable themselves; ask another admin")
+        tier = changes.get("tier")
+        if isinstance(tier, str) and not self._tier_is_known(tier):
+            raise ValidationFailed.on("tier", f"no tier {tier}")
+        updated = self._update(uid, changes, expected_version=expected_version)
+        if "role" in changes:
+            self._identity.set_role_claim(uid, role=updated.value.role)
+        if "disabled" in changes:
+            self._identity.set_disabled(uid, disabled=updated.value.disabled)
+        return updated
+
+    def make_admin(self, email: str) -> Versioned[Profile]:
+        """Promote the existing account with ``email`` to admin (the first-admin command).
+
+        Makes the profile when the user never called the API, then sets role and claim.
+        """
+        identity = self._identity.find_by_email(email)
+        self.me(identity)
+        return self.update_user(
+            identity.uid, AdminUserPatch(role="admin"), actor_uid=None, expected_version=None
+        )
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def default_tier_code(self) -> str:
+        """The ``tiers`` collection's default tier; ``BRONZE`` (``FALLBACK_TIER``) while the
+        collection holds no default tier yet, so profiles can be made before tiers are seeded."""
+        return self._profiles.default_tier_code() or FALLBACK_TIER
+
+    def _tier_is_known(self, code: str) -> bool:
+        return self._profiles.tier_exists(code) or code == self.default_tier_code()
+
+    def _new_profile(self, identity: Identity) -> Profile:
+        now = self._clock()
+        return Profile(
+            uid=identity.uid,
+            email=identity.email,
+            display_name=fallback_display_name(identity),
+            role=identity.role,
+            tier=self.default_tier_code(),
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _update(
+        self, uid: str, changes: dict[str, object], *, expected_version: str | None
+    ) -> Versioned[Profile]:
+        if not changes:
+            return self._read_expecting(uid, expected_version)
+
+        def attempt() -> Versioned[Profile]:
+            current = self._read_expecting(uid, expected_version)
+            updated = Profile.model_validate(
+                {**current.value.model_dump(), **changes, "updated_at": self._clock()}
+            )
+            fields = frozenset({*changes, "updated_at"})
+            return self._profiles.update(updated, fields=fields, expected_version=current.version)
+
+        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+
+    def _read_expecting(self, uid: str, expected: str | None) -> Versioned[Profile]:
+        current = self._profiles.get(uid)
+        if expected is not None and expected != current.version:
+            raise PreconditionFailed(f"the profile of {uid} changed since it was read")
+        return current

@@ -1,0 +1,235 @@
+"""Cart and wishlist use cases: keep a customer's saved products, price the cart for their tier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from celeste.cart import (
+    MAX_CART_LINES,
+    MAX_WISHLIST_ITEMS,
+    CartEntry,
+    CartLine,
+    PricedCart,
+    WishlistEntry,
+    WishlistItem,
+    unavailable_lines,
+)
+from celeste.clock import Clock, utcnow
+from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.ports import CartRepository, Page, ProductRepository, WishlistRepository
+from celeste.products import Product
+from celeste.services.concurrency import ATTEMPTS
+from celeste.services.pricing import PricingService, QuoteLine
+
+
+def active_product(products: ProductRepository, product_id: str) -> Product:
+    """The product if it is on sale; ``NotFound`` for an unknown or deactivated one (a customer
+    cannot see a deactivated product in the catalogue either)."""
+    product = products.get_many([product_id]).get(product_id)
+    if product is None or not product.active:
+        raise NotFound(f"no active product {product_id}")
+    return product
+
+
+def admit(
+    *,
+    count: Callable[[], int],
+    create: Callable[[], str],
+    undo: Callable[[str], None],
+    cap: int,
+    what: str,
+) -> None:
+    """Add one document to a bounded collection without a shared counter to contend on.
+
+    The size is checked before the write and again after it: when concurrent adds took the
+    collection past ``cap``, each one that sees the excess takes its own document back (at the
+    version it wrote, so a later change by someone else is kept) and reports the collection full.
+    Two adds racing for the last place may both be refused (the client may simply retry). The
+    one way past ``cap``: a concurrent PUT of the same product changes the new document before it
+    is taken back; it is then theirs and stays (one over, until a line is removed).
+    """
+    if count() >= cap:
+        raise Conflict(f"the {what} is full: it holds at most {cap}")
+    version = create()
+    if count() > cap:
+        try:
+            undo(version)
+        except PreconditionFailed:
+            return  # changed since by a concurrent PUT of the same product: theirs now
+        raise Conflict(f"the {what} is full: it holds at most {cap}")
+
+
+class _LineExists(Exception):
+    """Another request created the document first (not the collection being full)."""
+
+
+def _creating(create: Callable[[], str]) -> Callable[[], str]:
+    """``create``, with the store's ``Conflict`` (the document exists) told apart."""
+
+    def attempt() -> str:
+        try:
+            return create()
+        except Conflict:
+            raise _LineExists from None
+
+    return attempt
+
+
+class CartService:
+    """The caller's cart: lines keyed by product, priced on every read by ``PricingService``."""
+
+    def __init__(
+        self,
+        *,
+        cart: CartRepository,
+        products: ProductRepository,
+        pricing: PricingService,
+        clock: Clock = utcnow,
+        max_lines: int = MAX_CART_LINES,
+    ) -> None:
+        self._cart = cart
+        self._products = products
+        self._pricing = pricing
+        self._clock = clock
+        self._max_lines = max_lines
+
+    def set_quantity(self, uid: str, product_id: str, quantity: int) -> tuple[CartLine, bool]:
+        """Hold ``quantity`` of an active product (``NotFound`` otherwise); returns the line and
+        whether it was created. Each attempt is one single-document write: an existing line is
+        updated in place, a new one created (``Conflict`` when the cart is full). Concurrent PUTs
+        of one product leave one line holding one of the quantities sent."""
+        active_product(self._products, product_id)
+        now = self._clock()
+        for _ in range(ATTEMPTS):
+            updated = self._cart.set_quantity(uid, product_id, quantity=quantity, updated_at=now)
+            if updated is not None:
+                return updated, False
+            line = CartLine(product_id=product_id, quantity=quantity, added_at=now, updated_at=now)
+            if self._add(uid, line):
+                return line, True
+        raise Contention("the cart line kept changing while we wrote it", retry_after_s=1)
+
+    def _add(self, uid: str, line: CartLine) -> bool:
+        """Create the line within the cart's bound; ``False`` when another PUT created it first."""
+        try:
+            admit(
+                count=lambda: self._cart.count(uid),
+                create=_creating(lambda: self._cart.create(uid, line)),
+                undo=lambda version: self._cart.remove(
+                    uid, line.product_id, expected_version=version
+                ),
+                cap=self._max_lines,
+                what="cart",
+            )
+        except _LineExists:
+            return False
+        return True
+
+    def remove(self, uid: str, product_id: str) -> None:
+        """Take the product out of the cart; a product not in it is no error."""
+        self._cart.remove(uid, product_id)
+
+    def clear(self, uid: str) -> None:
+        """Empty the cart."""
+        self._cart.clear(uid)
+
+    def priced(self, uid: str) -> PricedCart:
+        """The cart priced for the caller's tier by the pricing engine.
+
+        Lines whose product was deactivated or removed, or is priced in another currency, are
+        flagged and left out of the totals, so the cart always stays readable. Pricing reads the
+        products again; when one changed in between, the whole cart is read again.
+        """
+        for _ in range(ATTEMPTS):
+            lines = self._cart.lines(uid, limit=self._max_lines)
+            products = self._products.get_many([line.product_id for line in lines])
+            reasons = unavailable_lines(lines, products)
+            sellable = [line for line in lines if line.product_id not in reasons]
+            if not sellable:
+                entries = [
+                    CartEntry(line, products.get(line.product_id), None, reasons[line.product_id])
+                    for line in lines
+                ]
+                return PricedCart(entries, 0, 0, 0, None, self._pricing.tier_for(uid))
+            try:
+                quote = self._pricing.quote(
+                    [QuoteLine(line.product_id, line.quantity) for line in sellable], uid=uid
+                )
+            except ValidationFailed:
+                continue  # a product was deactivated (or re-priced in another currency) meanwhile
+            pricing = {priced.product_id: priced for priced in quote.lines}
+            entries = [
+                CartEntry(
+                    line,
+                    products.get(line.product_id),
+                    pricing.get(line.product_id),
+                    reasons.get(line.product_id),
+                )
+                for line in lines
+            ]
+            return PricedCart(
+                entries,
+                quote.subtotal,
+                quote.discount_total,
+                quote.total,
+                quote.currency,
+                quote.tier,
+            )
+        raise Contention("the cart's products kept changing while we priced it", retry_after_s=1)
+
+
+class WishlistService:
+    """The caller's wishlist: products kept for later, newest first."""
+
+    def __init__(
+        self,
+        *,
+        wishlist: WishlistRepository,
+        products: ProductRepository,
+        clock: Clock = utcnow,
+        max_items: int = MAX_WISHLIST_ITEMS,
+    ) -> None:
+        self._wishlist = wishlist
+        self._products = products
+        self._clock = clock
+        self._max_items = max_items
+
+    def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistItem]:
+        """A page of the wishlist, each entry with its product's summary while it exists."""
+        entries = self._wishlist.page(uid, limit=limit, cursor=cursor)
+        products = self._products.get_many([entry.product_id for entry in entries.items])
+        items = [WishlistItem.of(entry, products.get(entry.product_id)) for entry in entries.items]
+        return Page(items, entries.next_cursor)
+
+    def add(self, uid: str, product_id: str) -> tuple[WishlistEntry, bool]:
+        """Keep an active product (``NotFound`` otherwise); returns the entry and whether it was
+        added now. Adding a product already kept changes nothing (its ``added_at`` stays)."""
+        active_product(self._products, product_id)
+        for _ in range(ATTEMPTS):
+            existing = self._wishlist.get(uid, product_id)
+            if existing is not None:
+                return existing, False
+            entry = WishlistEntry(product_id=product_id, added_at=self._clock())
+            if self._add(uid, entry):
+                return entry, True
+        raise Contention("the wishlist kept changing while we wrote it", retry_after_s=1)
+
+    def _add(self, uid: str, entry: WishlistEntry) -> bool:
+        """Create the entry within the bound; ``False`` when another PUT created it first."""
+        try:
+            admit(
+                count=lambda: self._wishlist.count(uid),
+                create=_creating(lambda: self._wishlist.create(uid, entry)),
+                undo=lambda version: self._wishlist.remove(
+                    uid, entry.product_id, expected_version=version
+                ),
+                cap=self._max_items,
+                what="wishlist",
+            )
+        except _LineExists:
+            return False
+        return True
+
+    def remove(self, uid: str, product_id: str) -> None:
+        """Forget the product; a product not on the wishlist is no error."""
+        self._wishlist.remove(uid, product_id)

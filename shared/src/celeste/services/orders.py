@@ -1,0 +1,587 @@
+"""Order use cases: placing and moving orders, and the stock and stats effects each move has.
+
+Every write is optimistic (DESIGN.md): read, decide with the pure rules, then one atomic commit
+whose writes carry the versions they read (the order's included); a lost race re-reads and
+decides again, with jittered backoff. Order effects write ledger rows with deterministic ids
+(``{order_id}-reserve``/``-release``/``-commit``) created in the same commit, so a redelivered or
+raced effect cannot apply twice: the row is the idempotency record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celeste import inventory
+from celeste.accounts import Identity
+from celeste.clock import Clock, utcnow
+from celeste.errors import (
+    Conflict,
+    Contention,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from celeste.ids import new_id
+from celeste.order_records import (
+    IDEMPOTENCY_TTL,
+    IdempotencyRecord,
+    Order,
+    OrderShortfall,
+)
+from celeste.orders import (
+    ADMIN_SETTABLE,
+    DEFAULT_HOLD,
+    Actor,
+    OrderRequest,
+    OrderStatus,
+    StatsEffect,
+    hold_expires_at,
+    idempotency_fingerprint,
+    is_expired,
+    stats_effect,
+    stock_effect,
+    transition,
+)
+from celeste.ports import AtomicWriter, InventoryStore, OrderStore, Page, StoreDirectory, Versioned
+from celeste.services.accounts import AccountService
+from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
+from celeste.services.concurrency import check_version
+from celeste.services.pricing import PricingService, QuoteLine
+from celeste.stock_records import MovementRecord, order_movement_id
+from celeste.tiers import CustomerStats, evaluate_tier, record_delivery, reverse_delivery
+from celeste.writes import (
+    AddEffectMarker,
+    AddMovement,
+    CreateOrder,
+    PutIdempotencyKey,
+    PutLevel,
+    UpdateCustomer,
+    UpdateOrder,
+    Write,
+)
+
+log = logging.getLogger("celeste.orders")
+
+#: A ``pending`` order older than this is re-driven by ``expire_due`` (its trigger lost every
+#: race, or never ran); the same age marks a stock effect as overdue.
+STALE_AFTER = timedelta(seconds=30)
+#: The longest ``Prefer: wait`` a client may ask for.
+MAX_WAIT_S = 10
+_SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The order a ``POST /orders`` made, or found again for a replayed ``Idempotency-Key``."""
+
+    order: Versioned[Order]
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class ExpiryReport:
+    """What one run of ``expire_due`` did."""
+
+    expired: int = 0
+    reservations_redriven: int = 0
+    stock_effects_redriven: int = 0
+    failed: int = 0
+
+
+def _retrying(
+    attempt: Callable[[], Versioned[Order]],
+    *,
+    pinned: bool,
+    what: str,
+    backoff: Backoff,
+    sleep: Callable[[float], None],
+) -> Versioned[Order]:
+    # With If-Match a moved version is the client's answer (412), not ours to retry.
+    if pinned:
+        return attempt()
+    return optimistic(attempt, backoff=backoff, what=what, sleep=sleep)
+
+
+class OrderService:
+    """What the ``orders`` function offers: place, read, list, cancel, move."""
+
+    def __init__(
+        self,
+        *,
+        orders: OrderStore,
+        writer: AtomicWriter,
+        pricing: PricingService,
+        stores: StoreDirectory,
+        accounts: AccountService | None = None,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._orders = orders
+        self._accounts = accounts
+        self._writer = writer
+        self._pricing = pricing
+        self._stores = stores
+        self._clock = clock
+        self._backoff = backoff
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    def place(
+        self,
+        request: OrderRequest,
+        *,
+        identity: Identity,
+        idempotency_key: str | None,
+        wait_s: float = 0,
+    ) -> Placed:
+        """Validate, price (frozen on the order) and store a ``pending`` order; the trigger
+        reserves it. A known key with the same body returns its order; another body is 409.
+        With ``wait_s`` the order is returned once settled, or as it is when the wait ends."""
+        placed = self._place(request, identity=identity, idempotency_key=idempotency_key)
+        if wait_s > 0 and placed.order.value.status is OrderStatus.PENDING:
+            settled = self.wait_settled(placed.order.value.id, timeout_s=wait_s)
+            return Placed(settled, replayed=placed.replayed)
+        return placed
+
+    def _place(
+        self, request: OrderRequest, *, identity: Identity, idempotency_key: str | None
+    ) -> Placed:
+        uid = identity.uid
+        now = self._clock()
+        record_id = fingerprint = None
+        existing: Versioned[IdempotencyRecord] | None = None
+        if idempotency_key is not None:
+            record_id = IdempotencyRecord.id_for(user_id=uid, key=idempotency_key)
+            fingerprint = idempotency_fingerprint(request)
+            existing = self._orders.idempotency(record_id)
+            if existing is not None and existing.value.expires_at > now:
+                return self._replay(existing.value, fingerprint)
+
+        self._require_open_store(request.store_id)
+        if self._accounts is not None:
+            # The delivery effect counts the order on the profile: make sure there is one.
+            self._accounts.me(identity)
+        quote = self._pricing.quote(
+            [QuoteLine(line.product_id, line.quantity) for line in request.lines], uid=uid
+        )
+        order = Order.placed(order_id=new_id(), user_id=uid, request=request, quote=quote, now=now)
+        writes: list[Write] = [CreateOrder(order)]
+        if record_id is not None and fingerprint is not None:
+            record = IdempotencyRecord(
+                id=record_id,
+                user_id=uid,
+                order_id=order.id,
+                fingerprint=fingerprint,
+                created_at=now,
+                expires_at=now + IDEMPOTENCY_TTL,
+            )
+            writes.append(
+                PutIdempotencyKey(record, expected_version=existing.version if existing else None)
+            )
+        try:
+            self._writer.commit(writes)
+        except PreconditionFailed:
+            # Only the key can collide (order ids are random): a concurrent request with the
+            # same key won. Answer as its replay.
+            raced = self._orders.idempotency(record_id) if record_id else None
+            if raced is None or fingerprint is None or raced.value.expires_at <= now:
+                raise Contention("the order could not be stored; retry", retry_after_s=1) from None
+            return self._replay(raced.value, fingerprint)
+        log.info("order placed", extra={"fields": {"order_id": order.id, "uid": uid}})
+        return Placed(self._orders.get(order.id), replayed=False)
+
+    def _replay(self, record: IdempotencyRecord, fingerprint: str) -> Placed:
+        if record.fingerprint != fingerprint:
+            raise Conflict("this Idempotency-Key was already used with a different request body")
+        return Placed(self._orders.get(record.order_id), replayed=True)
+
+    def _require_open_store(self, store_id: str) -> None:
+        active = self._stores.store_active(store_id)
+        if not active:
+            reason = "is not open for orders" if active is False else "does not exist"
+            raise ValidationFailed.on("store_id", f"store {store_id} {reason}")
+
+    def get(self, order_id: str, *, uid: str, is_admin: bool) -> Versioned[Order]:
+        """The order, for its owner or an admin; anyone else learns nothing (404)."""
+        found = self._orders.get(order_id)
+        if not is_admin and found.value.user_id != uid:
+            raise NotFound(f"no order {order_id}")
+        return found
+
+    def list(
+        self,
+        *,
+        uid: str,
+        is_admin: bool,
+        user_id: str | None,
+        status: OrderStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Order]:
+        """Newest first: a customer's own orders; an admin's view of everyone's (or one user's)."""
+        if not is_admin:
+            if user_id is not None and user_id != uid:
+                raise Forbidden("customers list only their own orders")
+            user_id = uid
+        return self._orders.page(user_id=user_id, status=status, limit=limit, cursor=cursor)
+
+    def wait_settled(self, order_id: str, *, timeout_s: float) -> Versioned[Order]:
+        """The order once it left ``pending`` (reserved or rejected), or as it is at the timeout."""
+        deadline = self._monotonic() + min(timeout_s, MAX_WAIT_S)
+        pause = 0.05
+        while True:
+            found = self._orders.get(order_id)
+            if found.value.status is not OrderStatus.PENDING or self._monotonic() >= deadline:
+                return found
+            self._sleep(min(pause, max(deadline - self._monotonic(), 0)))
+            pause = min(pause * 1.5, 0.25)
+
+    def cancel(
+        self, order_id: str, *, uid: str, is_admin: bool, expected_version: str | None
+    ) -> Versioned[Order]:
+        """The owner cancels while ``pending``/``confirmed``, an admin until it ships; else 409.
+        Of concurrent cancels exactly one commits; the others then see it cancelled (409)."""
+        actor: Actor = "admin" if is_admin else "customer"
+
+        def attempt() -> Versioned[Order]:
+            found = self.get(order_id, uid=uid, is_admin=is_admin)
+            check_version(current=found.version, expected=expected_version, what="the order")
+            order = found.value
+            try:
+                transition(
+                    current=order.status,
+                    target=OrderStatus.CANCELLED,
+                    actor=actor,
+                    is_owner=order.user_id == uid,
+                )
+            except Forbidden:
+                raise Conflict(
+                    f"the order is {order.status}: a customer may cancel only while it is "
+                    "pending or confirmed"
+                ) from None
+            moved = order.moved(OrderStatus.CANCELLED, at=self._clock(), actor=actor)
+            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            return self._orders.get(order_id)
+
+        return _retrying(
+            attempt,
+            pinned=expected_version is not None,
+            what=f"cancelling order {order_id}",
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
+
+    def set_status(
+        self, order_id: str, status: OrderStatus, *, expected_version: str | None
+    ) -> Versioned[Order]:
+        """An admin moves the order along the machine; the system's own moves are 409."""
+        if status not in ADMIN_SETTABLE:
+            raise Conflict(f"{status} is set by the system, not by an admin")
+
+        def attempt() -> Versioned[Order]:
+            found = self._orders.get(order_id)
+            check_version(current=found.version, expected=expected_version, what="the order")
+            order = found.value
+            transition(current=order.status, target=status, actor="admin", is_owner=False)
+            moved = order.moved(status, at=self._clock(), actor="admin")
+            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            return self._orders.get(order_id)
+
+        return _retrying(
+            attempt,
+            pinned=expected_version is not None,
+            what=f"moving order {order_id}",
+            backoff=self._backoff,
+            sleep=self._sleep,
+        )
+
+
+class OrderFulfilment:
+    """The triggers' work: reserve a new order, apply each move's stock and stats effect once,
+    expire unpaid holds and re-drive whatever a lost or out-raced trigger left undone."""
+
+    def __init__(
+        self,
+        *,
+        orders: OrderStore,
+        inventory: InventoryStore,
+        writer: AtomicWriter,
+        clock: Clock = utcnow,
+        hold: timedelta = DEFAULT_HOLD,
+        backoff: Backoff = TRIGGER,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._orders = orders
+        self._inventory = inventory
+        self._writer = writer
+        self._clock = clock
+        self._hold = hold
+        self._backoff = backoff
+        self._sleep = sleep
+
+    # --- on_order_created ----------------------------------------------------------------
+
+    def reserve(self, order_id: str) -> str:
+        """Reserve every line of a ``pending`` order at its store, all or nothing: ``confirmed``
+        with a hold, or ``rejected`` with the short lines and stock untouched. Anything but a
+        pending order is left alone, so a redelivered event does nothing. Returns the outcome."""
+
+        def attempt() -> str:
+            try:
+                found = self._orders.get(order_id)
+            except NotFound:
+                return "missing"
+            order = found.value
+            if order.status is not OrderStatus.PENDING:
+                return f"already {order.status}"
+            wanted = order.quantities()
+            stored = self._inventory.levels(store_id=order.store_id, product_ids=list(wanted))
+            levels = {pid: record.value.level() for pid, record in stored.items()}
+            result = inventory.reserve(levels=levels, lines=list(wanted.items()), order_id=order.id)
+            now = self._clock()
+            if not result.ok:
+                transition(
+                    current=order.status,
+                    target=OrderStatus.REJECTED,
+                    actor="system",
+                    is_owner=False,
+                )
+                shortfalls = [
+                    OrderShortfall(product_id=s.key, requested=s.requested, available=s.available)
+                    for s in result.shortfalls
+                ]
+                rejected = order.moved(
+                    OrderStatus.REJECTED, at=now, actor="system", shortfalls=shortfalls
+                )
+                self._writer.commit([UpdateOrder(rejected, expected_version=found.version)])
+                return "rejected"
+
+            transition(
+                current=order.status, target=OrderStatus.CONFIRMED, actor="system", is_owner=False
+            )
+            writes: list[Write] = []
+            for pid, level in result.levels.items():
+                record = stored[pid]
+                after = record.value.with_level(level, at=now)
+                writes.append(PutLevel(after, expected_version=record.version))
+                writes.append(
+                    AddMovement(
+                        MovementRecord.of(
+                            result.movements[pid],
+                            movement_id=order_movement_id(order.id, "reserve"),
+                            after=after,
+                            actor=_SYSTEM,
+                            at=now,
+                        )
+                    )
+                )
+            confirmed = order.moved(
+                OrderStatus.CONFIRMED,
+                at=now,
+                actor="system",
+                stock_state="held",
+                hold_expires_at=hold_expires_at(confirmed_at=now, hold=self._hold),
+            )
+            writes.append(UpdateOrder(confirmed, expected_version=found.version))
+            self._writer.commit(writes)
+            return "confirmed"
+
+        outcome = optimistic(
+            attempt, backoff=self._backoff, what=f"reserving order {order_id}", sleep=self._sleep
+        )
+        log.info("reservation", extra={"fields": {"order_id": order_id, "outcome": outcome}})
+        return outcome
+
+    # --- on_order_updated ----------------------------------------------------------------
+
+    def on_status_change(
+        self, order_id: str, *, before: OrderStatus, after: OrderStatus
+    ) -> list[str]:
+        """Apply what the move ``before -> after`` does (the reservation itself is done by
+        ``reserve`` in the commit that confirms). Each effect is applied at most once whatever
+        the delivery order or repetition of events; returns what was done."""
+        done: list[str] = []
+        if stock_effect(before=before, after=after) in ("release", "commit"):
+            done.append(self.settle_stock(order_id))
+        effect = stats_effect(before=before, after=after)
+        if effect is not None:
+            done.append(self.apply_stats(order_id, effect))
+        return done
+
+    def settle_stock(self, order_id: str) -> str:
+        """Release (cancelled, expired) or commit (shipped and later) the order's held stock.
+
+        Decided from the order's stored state, not the event: ``stock_state`` says whether the
+        stock is still held, and it changes in the same commit as the levels and the
+        ``{order_id}-release``/``-commit`` ledger rows, which are created (never overwritten).
+        """
+
+        def attempt() -> str:
+            try:
+                found = self._orders.get(order_id)
+            except NotFound:
+                return "missing"
+            order = found.value
+            target = order.stock_target()
+            if target is None:
+                return f"nothing to settle ({order.status}, stock {order.stock_state})"
+            kind: inventory.MovementKind = "release" if target == "released" else "commit"
+            apply = inventory.release if kind == "release" else inventory.commit
+            wanted = order.quantities()
+            stored = self._inventory.levels(store_id=order.store_id, product_ids=list(wanted))
+            now = self._clock()
+            writes: list[Write] = []
+            for pid, quantity in wanted.items():
+                record = stored.get(pid)
+                if record is None:
+                    raise Conflict(
+                        f"stock {order.store_id}/{pid} vanished while order {order.id} held it"
+                    )
+                level, movement = apply(
+                    level=record.value.level(), quantity=quantity, order_id=order.id
+                )
+                after = record.value.with_level(level, at=now)
+                writes.append(PutLevel(after, expected_version=record.version))
+                writes.append(
+                    AddMovement(
+                        MovementRecord.of(
+                            movement,
+                            movement_id=order_movement_id(order.id, kind),
+                            after=after,
+                            actor=_SYSTEM,
+                            at=now,
+                        )
+                    )
+                )
+            writes.append(
+                UpdateOrder(order.with_stock_state(target, at=now), expected_version=found.version)
+            )
+            self._writer.commit(writes)
+            return target
+
+        outcome = optimistic(
+            attempt, backoff=self._backoff, what=f"settling order {order_id}", sleep=self._sleep
+        )
+        log.info("stock settled", extra={"fields": {"order_id": order_id, "outcome": outcome}})
+        return outcome
+
+    def apply_stats(self, order_id: str, effect: StatsEffect) -> str:
+        """Count a delivered order in its customer's stats (or take a refunded one back out) and
+        re-evaluate their tier unless it is locked. The marker ``orders/{id}/effects/{effect}``
+        is created in the same commit as the profile update, so it happens once."""
+
+        def attempt() -> str:
+            if self._orders.effect_applied(order_id, effect):
+                return f"{effect} already applied"
+            try:
+                order = self._orders.get(order_id).value
+            except NotFound:
+                return "missing"
+            standing = self._orders.customer(order.user_id)
+            if standing is None:
+                log.warning(
+                    "delivery effect skipped: the customer has no profile",
+                    extra={"fields": {"order_id": order_id, "uid": order.user_id}},
+                )
+                return "no profile"
+            now = self._clock()
+            delivered_at = order.reached_at(OrderStatus.DELIVERED) or now
+            change = record_delivery if effect == "count" else reverse_delivery
+            stats = change(
+                standing.value.stats,
+                order_id=order.id,
+                amount=order.total,
+                delivered_at=delivered_at,
+                now=now,
+            )
+            tier = None if standing.value.tier_locked else self._earned_tier(stats, now=now)
+            if tier == standing.value.tier:
+                tier = None
+            self._writer.commit(
+                [
+                    AddEffectMarker(order_id=order.id, effect=effect, at=now),
+                    UpdateCustomer(
+                        uid=order.user_id,
+                        stats=stats,
+                        tier=tier,
+                        at=now,
+                        expected_version=standing.version,
+                    ),
+                ]
+            )
+            return f"{effect} applied" + (f", tier now {tier}" if tier else "")
+
+        outcome = optimistic(
+            attempt, backoff=self._backoff, what=f"stats of order {order_id}", sleep=self._sleep
+        )
+        log.info("stats effect", extra={"fields": {"order_id": order_id, "outcome": outcome}})
+        return outcome
+
+    def _earned_tier(self, stats: CustomerStats, *, now: datetime) -> str | None:
+        tiers = self._orders.tiers()
+        if not tiers:
+            return None
+        try:
+            return evaluate_tier(tiers=tiers, stats=stats, now=now).code
+        except Conflict:  # no default tier configured: keep the customer's tier
+            return None
+
+    # --- expire_reservations -------------------------------------------------------------
+
+    def expire_due(self, now: datetime, *, limit: int = 500) -> ExpiryReport:
+        """Expire ``confirmed`` orders whose hold ended before ``now`` (their trigger releases
+        the stock), and first re-drive work a trigger left undone: ``pending`` orders older than
+        ``STALE_AFTER`` are reserved again, releases and commits overdue by as much are settled.
+        (Orders expired by this run are left to their trigger; the next run re-drives them.)"""
+        expired = redriven = settled = failed = 0
+        for order in self._orders.pending_since(before=now - STALE_AFTER, limit=limit):
+            try:
+                self.reserve(order.id)
+                redriven += 1
+            except Contention:
+                failed += 1
+        for order in self._orders.awaiting_stock(limit=limit):
+            if order.updated_at > now - STALE_AFTER:
+                continue  # its trigger is most likely still running
+            try:
+                self.settle_stock(order.id)
+                settled += 1
+            except (Contention, Conflict):
+                failed += 1
+        for order in self._orders.due_for_expiry(now=now, limit=limit):
+            try:
+                expired += self._expire(order.id, now=now)
+            except Contention:
+                failed += 1
+        report = ExpiryReport(
+            expired=expired,
+            reservations_redriven=redriven,
+            stock_effects_redriven=settled,
+            failed=failed,
+        )
+        log.info("expiry run", extra={"fields": {**report.__dict__, "now": now.isoformat()}})
+        return report
+
+    def _expire(self, order_id: str, *, now: datetime) -> int:
+        def attempt() -> int:
+            found = self._orders.get(order_id)
+            order = found.value
+            if not is_expired(status=order.status, hold_expires_at=order.hold_expires_at, now=now):
+                return 0
+            transition(
+                current=order.status, target=OrderStatus.EXPIRED, actor="system", is_owner=False
+            )
+            moved = order.moved(OrderStatus.EXPIRED, at=self._clock(), actor="system")
+            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            return 1
+
+        return optimistic(
+            attempt, backoff=self._backoff, what=f"expiring order {order_id}", sleep=self._sleep
+        )

@@ -1,0 +1,162 @@
+"""Pricing use cases: price lists kept by admins, quotes and prices for a caller's tier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from celeste.clock import Clock, utcnow
+from celeste.errors import Conflict, ValidationFailed
+from celeste.ids import new_id
+from celeste.ports import (
+    CustomerTiers,
+    PriceListRepository,
+    PricingSource,
+    ProductRepository,
+    Versioned,
+)
+from celeste.pricing import (
+    MAX_PRICE_LISTS,
+    PricedLine,
+    PricedProduct,
+    PriceList,
+    PriceListBody,
+    PriceListPatch,
+    PricingSnapshot,
+    Quote,
+    price_line,
+    quote,
+)
+from celeste.products import Product
+from celeste.services.concurrency import check_version, retry_unless_pinned
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    """One line asked for: a product and a quantity."""
+
+    product_id: str
+    quantity: int
+
+
+class PriceListService:
+    """Admin upkeep of price lists."""
+
+    def __init__(self, *, repository: PriceListRepository) -> None:
+        self._repo = repository
+
+    def list(self) -> list[PriceList]:
+        """Every list, by priority then id."""
+        return sorted(self._repo.all(), key=lambda p: (p.priority, p.id))
+
+    def get(self, price_list_id: str) -> Versioned[PriceList]:
+        """One list."""
+        return self._repo.get(price_list_id)
+
+    def create(self, body: PriceListBody) -> Versioned[PriceList]:
+        """Add a list (at most ``MAX_PRICE_LISTS`` exist)."""
+        if len(self._repo.all()) >= MAX_PRICE_LISTS:
+            raise Conflict(f"at most {MAX_PRICE_LISTS} price lists may exist")
+        return self._repo.create(PriceList(id=new_id(), **body.model_dump()))
+
+    def update(
+        self, price_list_id: str, patch: PriceListPatch, *, expected_version: str | None
+    ) -> Versioned[PriceList]:
+        """Apply the fields sent; the result is validated as a whole."""
+
+        def attempt() -> Versioned[PriceList]:
+            current = self._repo.get(price_list_id)
+            check_version(
+                current=current.version,
+                expected=expected_version,
+                what=f"price list {price_list_id}",
+            )
+            return self._repo.replace(patch.apply(current.value), expected_version=current.version)
+
+        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+
+    def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
+        """Remove a list."""
+
+        def attempt() -> None:
+            current = self._repo.get(price_list_id)
+            check_version(
+                current=current.version,
+                expected=expected_version,
+                what=f"price list {price_list_id}",
+            )
+            self._repo.delete(price_list_id, expected_version=current.version)
+
+        retry_unless_pinned(attempt, pinned=expected_version is not None)
+
+
+class PricingService:
+    """Prices for a caller: the tier they hold, the lists open to it, the engine's choice."""
+
+    def __init__(
+        self,
+        *,
+        source: PricingSource,
+        products: ProductRepository,
+        tiers: CustomerTiers,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._source = source
+        self._products = products
+        self._tiers = tiers
+        self._clock = clock
+
+    def tier_for(self, uid: str | None, *, snapshot: PricingSnapshot | None = None) -> str:
+        """The caller's tier; anonymous callers and customers without one get the default."""
+        snapshot = snapshot or self._source.snapshot()
+        held = self._tiers.tier_of(uid) if uid else None
+        return held or snapshot.default_tier
+
+    def snapshot(self) -> PricingSnapshot:
+        """The pricing inputs now (lists, category tree, default tier)."""
+        return self._source.snapshot()
+
+    def price_products(
+        self,
+        products: Sequence[Product],
+        *,
+        tier: str,
+        snapshot: PricingSnapshot,
+        quantity: int = 1,
+    ) -> list[PricedLine]:
+        """Each product priced for ``tier`` (no further reads: all inputs are in hand)."""
+        now = self._clock()
+        return [
+            price_line(
+                product=_engine_input(snapshot, p),
+                quantity=quantity,
+                tier=tier,
+                price_lists=snapshot.price_lists,
+                now=now,
+            )
+            for p in products
+        ]
+
+    def quote(self, lines: Sequence[QuoteLine], *, uid: str | None) -> Quote:
+        """Price every line for the caller: unknown or inactive products are invalid fields."""
+        snapshot = self._source.snapshot()
+        tier = self.tier_for(uid, snapshot=snapshot)
+        found = self._products.get_many([line.product_id for line in lines])
+        priced = []
+        for index, line in enumerate(lines):
+            product = found.get(line.product_id)
+            if product is None or not product.active:
+                raise ValidationFailed.on(
+                    f"lines[{index}].product_id", f"no active product {line.product_id}"
+                )
+            priced.append((_engine_input(snapshot, product), line.quantity))
+        return quote(lines=priced, tier=tier, price_lists=snapshot.price_lists, now=self._clock())
+
+
+def _engine_input(snapshot: PricingSnapshot, product: Product) -> PricedProduct:
+    return snapshot.product_input(
+        product_id=product.id,
+        base_price=product.base_price,
+        currency=product.currency,
+        category_id=product.category_id,
+    )

@@ -1,0 +1,246 @@
+"""Product use cases: admin upkeep and the priced catalogue a shopper browses."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from celeste.categories import descendants
+from celeste.clock import Clock, utcnow
+from celeste.errors import NotFound, ValidationFailed
+from celeste.ids import new_id
+from celeste.ports import CategoryRepository, Page, ProductRepository, StockReader, Versioned
+from celeste.pricing import PricedLine, PricingSnapshot
+from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
+from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.pricing import PricingService
+
+#: Most products a computed filter (text, price, stock) looks at; beyond it, use a search index.
+SCAN_LIMIT = 1000
+#: Firestore's limit on the values of one ``in`` filter.
+IN_LIMIT = 30
+_OFFSET_PREFIX = "o."
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """A product as a shopper sees it: priced for their tier, with stock when a store is named."""
+
+    product: Product
+    pricing: PricedLine
+    available: int | None = None
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A priced page and how long its prices stay right (until a price list starts or ends)."""
+
+    page: Page[CatalogueItem]
+    fresh_for_s: int
+
+
+class ProductService:
+    """The products resource's rules."""
+
+    def __init__(
+        self,
+        *,
+        repository: ProductRepository,
+        categories: CategoryRepository,
+        pricing: PricingService,
+        stock: StockReader,
+        clock: Clock = utcnow,
+        cache_ceiling_s: int = 300,
+    ) -> None:
+        self._repo = repository
+        self._categories = categories
+        self._pricing = pricing
+        self._stock = stock
+        self._clock = clock
+        self._ceiling_s = cache_ceiling_s
+
+    # -- admin ------------------------------------------------------------------------------
+
+    def create(self, request: ProductCreate) -> Versioned[Product]:
+        """Add a product under an existing category; the SKU must be free."""
+        self._require_category(request.category_id)
+        now = self._clock()
+        product = Product(id=new_id(), created_at=now, updated_at=now, **request.model_dump())
+        return self._repo.create(product)
+
+    def update(
+        self, product_id: str, patch: ProductPatch, *, expected_version: str | None
+    ) -> Versioned[Product]:
+        """Apply the fields sent."""
+        changes = patch.changes()
+        if "category_id" in changes:
+            self._require_category(str(changes["category_id"]))
+        return self._write(product_id, changes, expected_version=expected_version)
+
+    def deactivate(self, product_id: str, *, expected_version: str | None) -> Versioned[Product]:
+        """Soft delete: the product stays (orders refer to it) but leaves the catalogue."""
+        return self._write(product_id, {"active": False}, expected_version=expected_version)
+
+    def _write(
+        self, product_id: str, changes: dict[str, object], *, expected_version: str | None
+    ) -> Versioned[Product]:
+        def attempt() -> Versioned[Product]:
+            current = self._repo.get(product_id)
+            check_version(
+                current=current.version, expected=expected_version, what=f"product {product_id}"
+            )
+            updated = current.value.model_copy(update={**changes, "updated_at": self._clock()})
+            return self._repo.replace(
+                updated, previous_sku=current.value.sku, expected_version=current.version
+            )
+
+        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+
+    def _require_category(self, category_id: str) -> None:
+        try:
+            self._categories.get(category_id)
+        except NotFound:
+            raise ValidationFailed.on("category_id", f"no category {category_id}") from None
+
+    # -- catalogue --------------------------------------------------------------------------
+
+    def item(
+        self,
+        product_id: str,
+        *,
+        tier: str,
+        include_inactive: bool,
+        quantity: int = 1,
+        store_id: str | None = None,
+    ) -> tuple[Versioned[Product], CatalogueItem, int]:
+        """One product priced for ``tier`` at ``quantity``, and how long the price holds."""
+        found = self._repo.get(product_id)
+        if not found.value.active and not include_inactive:
+            raise NotFound(f"no product {product_id}")
+        snapshot = self._pricing.snapshot()
+        (line,) = self._pricing.price_products(
+            [found.value], tier=tier, snapshot=snapshot, quantity=quantity
+        )
+        available = None
+        if store_id is not None:
+            available = self._stock.available(store_id=store_id, product_ids=[product_id])[
+                product_id
+            ]
+        item = CatalogueItem(found.value, line, available)
+        return found, item, self._fresh_for(snapshot)
+
+    def catalogue(
+        self,
+        filters: ProductFilters,
+        *,
+        tier: str,
+        include_inactive: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Catalogue:
+        """A page of the catalogue, priced for ``tier``.
+
+        Filters Firestore can answer (active, category subtree) run as one indexed page query:
+        ``limit + 1`` product reads. Text, price and stock filters and price sorting run over at
+        most ``SCAN_LIMIT`` products. Prices come from the cached snapshot either way: no read
+        per product per rule.
+        """
+        filters.check()
+        snapshot = self._pricing.snapshot()
+        category_ids = self._category_subtree(filters.category_id, snapshot)
+        if not filters.needs_scan and (category_ids is None or len(category_ids) <= IN_LIMIT):
+            if cursor is not None and cursor.startswith(_OFFSET_PREFIX):
+                raise ValidationFailed.on("cursor", "not a cursor this list returned")
+            page = self._repo.page(
+                category_ids=category_ids,
+                active_only=not include_inactive,
+                limit=limit,
+                cursor=cursor,
+            )
+            items = self._price(page.items, tier=tier, snapshot=snapshot, store=filters.store_id)
+            return Catalogue(Page(items, page.next_cursor), self._fresh_for(snapshot))
+        scanned = self._repo.scan(
+            category_ids=category_ids, active_only=not include_inactive, limit=SCAN_LIMIT
+        )
+        matching = [p for p in scanned if filters.matches_text(p)]
+        items = self._price(matching, tier=tier, snapshot=snapshot, store=filters.store_id)
+        items = [i for i in items if _passes(i, filters)]
+        items.sort(key=_sort_key(filters.sort), reverse=filters.sort.startswith("-"))
+        start = _decode_offset(cursor)
+        chunk = items[start : start + limit]
+        more = start + limit < len(items)
+        next_cursor = _encode_offset(start + limit) if more else None
+        return Catalogue(Page(chunk, next_cursor), self._fresh_for(snapshot))
+
+    def _price(
+        self,
+        products: Sequence[Product],
+        *,
+        tier: str,
+        snapshot: PricingSnapshot,
+        store: str | None,
+    ) -> list[CatalogueItem]:
+        lines = self._pricing.price_products(products, tier=tier, snapshot=snapshot)
+        stock: dict[str, int] = {}
+        if store is not None and products:
+            stock = self._stock.available(store_id=store, product_ids=[p.id for p in products])
+        return [
+            CatalogueItem(p, line, stock.get(p.id, 0) if store is not None else None)
+            for p, line in zip(products, lines, strict=True)
+        ]
+
+    def _category_subtree(
+        self, category_id: str | None, snapshot: PricingSnapshot
+    ) -> list[str] | None:
+        if category_id is None:
+            return None
+        if category_id not in snapshot.parents:
+            raise ValidationFailed.on("category_id", f"no category {category_id}")
+        return sorted(descendants(snapshot.parents, category_id))
+
+    def _fresh_for(self, snapshot: PricingSnapshot) -> int:
+        return snapshot.expires_in_s(now=self._clock(), ceiling_s=self._ceiling_s)
+
+
+def _passes(item: CatalogueItem, filters: ProductFilters) -> bool:
+    price = item.pricing.unit_final_price
+    if filters.min_price is not None and price < filters.min_price:
+        return False
+    if filters.max_price is not None and price > filters.max_price:
+        return False
+    if filters.in_stock is not None:
+        return ((item.available or 0) > 0) == filters.in_stock
+    return True
+
+
+def _sort_key(sort: str) -> Callable[[CatalogueItem], tuple[Any, ...]]:
+    field = sort.lstrip("-")
+    if field == "price":
+        return lambda i: (i.pricing.unit_final_price, i.product.name_key, i.product.id)
+    if field == "created_at":
+        return lambda i: (i.product.created_at, i.product.id)
+    return lambda i: (i.product.name_key, i.product.id)
+
+
+def _encode_offset(offset: int) -> str:
+    raw = json.dumps({"offset": offset}).encode()
+    return _OFFSET_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        if not cursor.startswith(_OFFSET_PREFIX):
+            raise ValueError(cursor)
+        body = cursor[len(_OFFSET_PREFIX) :]
+        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        offset = int(data["offset"])
+        if not 0 <= offset <= SCAN_LIMIT:
+            raise ValueError(offset)
+        return offset
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None

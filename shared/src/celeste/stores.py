@@ -1,0 +1,181 @@
+"""Stores: where they are, how far a shopper is from each, and which are near enough."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
+
+from celeste.errors import ValidationFailed
+
+#: Mean Earth radius (IUGG), the sphere the great-circle distance is measured on.
+EARTH_RADIUS_KM = 6371.0088
+#: Radius of a near search when the caller gives none.
+DEFAULT_RADIUS_KM = 50.0
+#: Largest radius a near search accepts (half the Earth's circumference is about 20 015 km).
+MAX_RADIUS_KM = 20_000.0
+#: Distances are served rounded to this many decimals of a kilometre (a metre).
+DISTANCE_DECIMALS = 3
+
+# ISO 3166-1 alpha-2, every officially assigned code (ISO/TC 46 N1108, 2023-04-05).
+_ASSIGNED_CODES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR
+    BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ
+    EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW
+    GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY
+    KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV
+    MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY
+    QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG
+    TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM
+    ZW
+"""
+_ISO_3166_ALPHA_2 = frozenset(_ASSIGNED_CODES.split())
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _assigned_country(code: str) -> str:
+    if code not in _ISO_3166_ALPHA_2:
+        raise ValueError("not an assigned ISO 3166-1 alpha-2 country code")
+    return code
+
+
+#: An ISO 3166-1 alpha-2 country code; accepted in any case, stored upper case (``PT``).
+CountryCode = Annotated[
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(pattern=r"^[A-Z]{2}$"),
+    AfterValidator(_assigned_country),
+]
+StoreName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PostalCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
+    ),
+]
+#: A phone number as people write it: digits, spaces, ``-``, ``.``, ``(``, ``)``, a leading ``+``.
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ().-]{2,29}$"),
+]
+Latitude = Annotated[float, Field(ge=-90, le=90, strict=True, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, strict=True, allow_inf_nan=False)]
+
+
+class Address(BaseModel):
+    """A postal address; ``line2`` and ``region`` are optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line1: AddressLine
+    line2: AddressLine | None = None
+    city: City
+    region: Region | None = None
+    postal_code: PostalCode
+    country: CountryCode
+
+
+class GeoPoint(BaseModel):
+    """A point on the Earth in decimal degrees (WGS 84): finite, ``lat`` in [-90, 90], ``lng`` in
+    [-180, 180]. JSON integers are accepted; strings and booleans are not."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: Latitude
+    lng: Longitude
+
+
+class StoreCreate(BaseModel):
+    """Body of ``POST /stores``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StoreName
+    address: Address
+    location: GeoPoint
+    phone: Phone | None = None
+    active: StrictBool = True
+
+
+class StorePatch(BaseModel):
+    """Body of ``PATCH /stores/{id}``: only fields sent change. ``address`` and ``location`` are
+    replaced whole (a partial address is invalid); ``phone: null`` removes the phone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StoreName | None = None
+    address: Address | None = None
+    location: GeoPoint | None = None
+    phone: Phone | None = None
+    active: StrictBool | None = None
+
+    def changes(self) -> dict[str, object]:
+        """The fields the client sent, ``null`` only where ``null`` means something."""
+        sent = self.model_dump(exclude_unset=True)
+        for name in ("name", "address", "location", "active"):
+            if name in sent and sent[name] is None:
+                raise ValidationFailed.on(name, "may not be null")
+        return sent
+
+
+class Store(BaseModel):
+    """A stored store."""
+
+    id: str
+    name: str
+    address: Address
+    location: GeoPoint
+    phone: str | None = None
+    active: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+
+class NearbyStore(Store):
+    """A store found by a near search, with its great-circle distance from the search origin,
+    rounded to the metre."""
+
+    distance_km: float
+
+
+def distance_km(a: GeoPoint, b: GeoPoint) -> float:
+    """The great-circle distance between two points in kilometres (haversine, spherical Earth of
+    radius ``EARTH_RADIUS_KM``; within about 0.5 % of the ellipsoidal distance)."""
+    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
+    dlat = lat2 - lat1
+    dlng = math.radians(b.lng - a.lng)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
+    # Rounding can push h a hair outside [0, 1] for antipodal points; asin would then fail.
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, h))))
+
+
+def nearby(stores: Iterable[Store], origin: GeoPoint, radius_km: float) -> list[NearbyStore]:
+    """The stores within ``radius_km`` of ``origin`` (inclusive), nearest first.
+
+    The radius is compared with the exact distance; the order is by the served (rounded)
+    distance, then by id, so ties are stable and a page cursor of (distance, id) is exact.
+    """
+    found = []
+    for store in stores:
+        exact = distance_km(origin, store.location)
+        if exact <= radius_km:
+            found.append(NearbyStore(**dict(store), distance_km=round(exact, DISTANCE_DECIMALS)))
+    found.sort(key=lambda s: (s.distance_km, s.id))
+    return found

@@ -1,0 +1,80 @@
+"""Atomic write sets: every change one optimistic commit makes, each with the version it expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from celeste.order_records import IdempotencyRecord, Order
+from celeste.orders import StatsEffect
+from celeste.stock_records import MovementRecord, StockRecord
+from celeste.tiers import CustomerStats
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    """Store a new order (fails if the id exists)."""
+
+    order: Order
+
+
+@dataclass(frozen=True)
+class UpdateOrder:
+    """Overwrite an order read at ``expected_version``."""
+
+    order: Order
+    expected_version: str
+
+
+@dataclass(frozen=True)
+class PutLevel:
+    """Write a stock level read at ``expected_version``; ``None`` creates it (must not exist)."""
+
+    level: StockRecord
+    expected_version: str | None
+
+
+@dataclass(frozen=True)
+class AddMovement:
+    """Append a ledger row; its id must be new (an order effect's id says it was applied)."""
+
+    movement: MovementRecord
+
+
+@dataclass(frozen=True)
+class AddEffectMarker:
+    """Record ``orders/{order_id}/effects/{effect}``; it must be new (the effect ran once)."""
+
+    order_id: str
+    effect: StatsEffect
+    at: datetime
+
+
+@dataclass(frozen=True)
+class UpdateCustomer:
+    """Write a customer's stats (and tier, unless ``None``) read at ``expected_version``."""
+
+    uid: str
+    stats: CustomerStats
+    tier: str | None
+    at: datetime
+    expected_version: str
+
+
+@dataclass(frozen=True)
+class PutIdempotencyKey:
+    """Store a key record; ``expected_version`` replaces an expired one, ``None`` creates."""
+
+    record: IdempotencyRecord
+    expected_version: str | None
+
+
+Write = (
+    CreateOrder
+    | UpdateOrder
+    | PutLevel
+    | AddMovement
+    | AddEffectMarker
+    | UpdateCustomer
+    | PutIdempotencyKey
+)

@@ -1,0 +1,248 @@
+"""The cart and wishlist adapters against the Firestore emulator, alone and under the services
+with concurrent requests (the pricing inputs stay in memory: only storage is under test)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from google.cloud import firestore
+
+from celeste.cart import CartLine, WishlistEntry
+from celeste.errors import Conflict, PreconditionFailed, ValidationFailed
+from celeste.services.cart import CartService, WishlistService
+from celeste.services.pricing import PricingService
+from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
+from tests.fakes import InMemoryCatalogue
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+UID = "cust-1"
+OTHER = "cust-2"
+
+
+@pytest.fixture
+def carts(db: firestore.Client) -> FirestoreCart:
+    return FirestoreCart(client=lambda: db)
+
+
+@pytest.fixture
+def wishlists(db: firestore.Client) -> FirestoreWishlist:
+    return FirestoreWishlist(client=lambda: db)
+
+
+@pytest.fixture
+def catalogue() -> InMemoryCatalogue:
+    catalogue = InMemoryCatalogue()
+    for i in range(25):
+        catalogue.add(f"p{i:02d}", price=100 + i)
+    return catalogue
+
+
+def line(product_id: str, quantity: int = 1, minute: int = 0) -> CartLine:
+    at = T0 + timedelta(minutes=minute)
+    return CartLine(product_id=product_id, quantity=quantity, added_at=at, updated_at=at)
+
+
+def cart_service(carts: FirestoreCart, catalogue: InMemoryCatalogue, **kw: int) -> CartService:
+    pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
+    return CartService(cart=carts, products=catalogue, pricing=pricing, **kw)
+
+
+def together(calls: list[Callable[[], object]]) -> list[BaseException]:
+    """Run every call at once on its own thread; the errors they raised."""
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+        except BaseException as exc:  # collected for the test to judge
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return errors
+
+
+# --- FirestoreCart ----------------------------------------------------------------------------
+
+
+def test_lines_live_under_the_user_one_document_per_product(
+    carts: FirestoreCart, db: firestore.Client
+) -> None:
+    version = carts.create(UID, line("p02", 3, minute=2))
+    assert version.isdigit()
+    carts.create(UID, line("p01", 1, minute=1))
+    carts.create(UID, line("p00", 1, minute=1))
+    carts.create(OTHER, line("p09", 9))
+    stored = db.collection("users").document(UID).collection("cart").document("p02").get()
+    assert stored.to_dict() == {
+        "product_id": "p02",
+        "quantity": 3,
+        "added_at": T0 + timedelta(minutes=2),
+        "updated_at": T0 + timedelta(minutes=2),
+    }
+    assert [x.product_id for x in carts.lines(UID, limit=10)] == ["p00", "p01", "p02"]
+    assert [x.product_id for x in carts.lines(UID, limit=2)] == ["p00", "p01"]
+    assert (carts.count(UID), carts.count(OTHER), carts.count("nobody")) == (3, 1, 0)
+    assert carts.lines(UID, limit=10)[2] == line("p02", 3, minute=2)
+
+
+def test_create_refuses_an_existing_line(carts: FirestoreCart) -> None:
+    carts.create(UID, line("p00", 2))
+    with pytest.raises(Conflict):
+        carts.create(UID, line("p00", 5))
+    assert carts.lines(UID, limit=10)[0].quantity == 2
+
+
+def test_set_quantity_updates_only_an_existing_line(carts: FirestoreCart) -> None:
+    assert carts.set_quantity(UID, "p00", quantity=4, updated_at=T0) is None
+    assert carts.count(UID) == 0
+    carts.create(UID, line("p00", 2))
+    later = T0 + timedelta(hours=1)
+    updated = carts.set_quantity(UID, "p00", quantity=7, updated_at=later)
+    assert updated == CartLine(product_id="p00", quantity=7, added_at=T0, updated_at=later)
+    assert carts.lines(UID, limit=10) == [updated]
+
+
+def test_remove_is_idempotent_and_guarded_by_a_version(carts: FirestoreCart) -> None:
+    version = carts.create(UID, line("p00"))
+    carts.set_quantity(UID, "p00", quantity=3, updated_at=T0)
+    with pytest.raises(PreconditionFailed):
+        carts.remove(UID, "p00", expected_version=version)  # changed since: kept
+    assert carts.count(UID) == 1
+    carts.remove(UID, "p00")
+    carts.remove(UID, "p00")
+    with pytest.raises(PreconditionFailed):
+        carts.remove(UID, "p00", expected_version=version)  # gone
+    fresh = carts.create(UID, line("p01"))
+    carts.remove(UID, "p01", expected_version=fresh)
+    assert carts.count(UID) == 0
+
+
+def test_clear_empties_only_that_cart(carts: FirestoreCart) -> None:
+    for i in range(12):
+        carts.create(UID, line(f"p{i:02d}"))
+    carts.create(OTHER, line("p00"))
+    carts.clear(UID)
+    carts.clear(UID)
+    assert (carts.count(UID), carts.count(OTHER)) == (0, 1)
+
+
+# --- the cart service on Firestore, concurrently ----------------------------------------------
+
+
+def test_twenty_concurrent_puts_of_different_products_make_twenty_lines(
+    carts: FirestoreCart, catalogue: InMemoryCatalogue
+) -> None:
+    service = cart_service(carts, catalogue)
+    ids = [f"p{i:02d}" for i in range(20)]
+    calls: list[Callable[[], object]] = [
+        lambda pid=pid: service.set_quantity(UID, pid, 2)  # type: ignore[misc]
+        for pid in ids
+    ]
+    assert together(calls) == []
+    lines = carts.lines(UID, limit=100)
+    assert sorted(x.product_id for x in lines) == ids
+    assert {x.quantity for x in lines} == {2}
+
+
+def test_twenty_concurrent_puts_of_one_product_leave_one_line(
+    carts: FirestoreCart, catalogue: InMemoryCatalogue
+) -> None:
+    service = cart_service(carts, catalogue)
+    quantities = list(range(1, 21))
+    calls: list[Callable[[], object]] = [
+        lambda q=q: service.set_quantity(UID, "p00", q)  # type: ignore[misc]
+        for q in quantities
+    ]
+    assert together(calls) == []
+    lines = carts.lines(UID, limit=100)
+    assert len(lines) == 1 and lines[0].quantity in quantities
+
+
+def test_concurrent_adds_never_overfill_the_cart(
+    carts: FirestoreCart, catalogue: InMemoryCatalogue
+) -> None:
+    service = cart_service(carts, catalogue, max_lines=5)
+    for i in range(3):
+        service.set_quantity(UID, f"p{i:02d}", 1)
+    calls: list[Callable[[], object]] = [
+        lambda pid=f"p{i:02d}": service.set_quantity(UID, pid, 1)  # type: ignore[misc]
+        for i in range(3, 15)
+    ]
+    errors = together(calls)
+    assert all(isinstance(error, Conflict) for error in errors), errors
+    assert 3 <= carts.count(UID) <= 5
+    assert len(errors) == 12 - (carts.count(UID) - 3)
+
+
+def test_the_priced_cart_reads_the_stored_lines(
+    carts: FirestoreCart, catalogue: InMemoryCatalogue
+) -> None:
+    service = cart_service(carts, catalogue)
+    service.set_quantity(UID, "p01", 2)
+    service.set_quantity(UID, "p03", 1)
+    priced = service.priced(UID)
+    assert [(e.line.product_id, e.line.quantity) for e in priced.entries] == [
+        ("p01", 2),
+        ("p03", 1),
+    ]
+    assert priced.total == 2 * 101 + 103
+
+
+# --- FirestoreWishlist ------------------------------------------------------------------------
+
+
+def test_wishlist_pages_newest_first(wishlists: FirestoreWishlist, db: firestore.Client) -> None:
+    for i in range(5):
+        wishlists.create(UID, WishlistEntry(product_id=f"p{i:02d}", added_at=T0 + timedelta(i)))
+    wishlists.create(UID, WishlistEntry(product_id="p09", added_at=T0 + timedelta(4)))  # a tie
+    wishlists.create(OTHER, WishlistEntry(product_id="p00", added_at=T0))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = wishlists.page(UID, limit=2, cursor=cursor)
+        seen += [entry.product_id for entry in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == ["p09", "p04", "p03", "p02", "p01", "p00"]
+    assert wishlists.count(UID) == 6
+    stored = db.collection("users").document(UID).collection("wishlist").document("p00").get()
+    assert stored.to_dict() == {"product_id": "p00", "added_at": T0}
+    with pytest.raises(ValidationFailed):
+        wishlists.page(UID, limit=2, cursor="garbage")
+
+
+def test_wishlist_get_create_remove(wishlists: FirestoreWishlist) -> None:
+    entry = WishlistEntry(product_id="p00", added_at=T0)
+    assert wishlists.get(UID, "p00") is None
+    version = wishlists.create(UID, entry)
+    assert wishlists.get(UID, "p00") == entry
+    with pytest.raises(Conflict):
+        wishlists.create(UID, WishlistEntry(product_id="p00", added_at=T0 + timedelta(1)))
+    wishlists.remove(UID, "p00", expected_version=version)
+    wishlists.remove(UID, "p00")
+    assert wishlists.get(UID, "p00") is None
+
+
+def test_concurrent_wishlist_puts_of_one_product_keep_one_entry(
+    wishlists: FirestoreWishlist, catalogue: InMemoryCatalogue
+) -> None:
+    service = WishlistService(wishlist=wishlists, products=catalogue)
+    results: list[bool] = []
+    calls: list[Callable[[], object]] = [
+        lambda: results.append(service.add(UID, "p00")[1]) for _ in range(10)
+    ]
+    assert together(calls) == []
+    assert sorted(results) == [False] * 9 + [True]
+    assert wishlists.count(UID) == 1

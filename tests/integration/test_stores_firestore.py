@@ -1,0 +1,150 @@
+"""The stores repository (and the near search over it) against the Firestore emulator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import redis
+from google.cloud import firestore
+
+from celeste.errors import NotFound, PreconditionFailed, ValidationFailed
+from celeste.services.stores import StoreService
+from celeste.stores import Address, GeoPoint, Store, StoreCreate, StorePatch
+from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.stores import FirestoreStores
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.integration
+
+ADDRESS = Address(line1="Rua Augusta 1", city="Lisboa", postal_code="1100-048", country="PT")
+LISBON = GeoPoint(lat=38.7223, lng=-9.1393)
+
+
+@pytest.fixture
+def repo(db: firestore.Client) -> FirestoreStores:
+    return FirestoreStores(client=lambda: db)
+
+
+def _store(sid: str, name: str, lat: float, lng: float, **kw: object) -> Store:
+    now = datetime.now(UTC)
+    return Store(
+        id=sid,
+        name=name,
+        address=ADDRESS,
+        location=GeoPoint(lat=lat, lng=lng),
+        created_at=now,
+        updated_at=now,
+        **kw,
+    )
+
+
+def test_create_get_roundtrip_keeps_every_field(repo: FirestoreStores) -> None:
+    full = Address(
+        line1="Av. da Liberdade 1",
+        line2="3º",
+        city="Lisboa",
+        region="Lisboa",
+        postal_code="1250-096",
+        country="PT",
+    )
+    made = _store("s1", "Liberdade", 38.72, -9.145, phone="+351 21 000 0000").model_copy(
+        update={"address": full}
+    )
+    created = repo.create(made)
+    got = repo.get("s1")
+    assert got.value == created.value
+    assert got.value.address == full and got.value.location == GeoPoint(lat=38.72, lng=-9.145)
+    assert got.value.phone == "+351 21 000 0000"
+    assert got.version == created.version and got.version.isdigit()
+
+
+def test_replace_and_delete_check_the_version(repo: FirestoreStores) -> None:
+    created = repo.create(_store("s1", "A", 0, 0))
+    second = repo.replace(created.value.model_copy(update={"name": "B"}), expected_version=None)
+    assert second.version != created.version and second.value.name == "B"
+    with pytest.raises(PreconditionFailed):
+        repo.replace(created.value, expected_version=created.version)
+    with pytest.raises(PreconditionFailed):
+        repo.delete("s1", expected_version=created.version)
+    repo.delete("s1", expected_version=second.version)
+    with pytest.raises(NotFound):
+        repo.get("s1")
+    with pytest.raises(PreconditionFailed):  # a vanished store is a failed precondition
+        repo.replace(created.value, expected_version=None)
+    with pytest.raises(PreconditionFailed):
+        repo.delete("s1", expected_version=None)
+
+
+def test_replace_clears_optional_fields(repo: FirestoreStores) -> None:
+    repo.create(_store("s1", "A", 0, 0, phone="+351 1"))
+    cleared = repo.replace(_store("s1", "A", 0, 0), expected_version=None)
+    assert cleared.value.phone is None
+    assert repo.get("s1").value.phone is None
+
+
+@pytest.mark.parametrize("active_only", [False, True])
+def test_pagination_by_name_walks_every_store_once(
+    repo: FirestoreStores, active_only: bool
+) -> None:
+    names = ["delta", "alpha", "charlie", "alpha", "bravo", "echo", "alpha"]
+    for i, name in enumerate(names):
+        repo.create(_store(f"s{i}", name, 0, 0, active=i % 3 != 1))
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        page = repo.list(active_only=active_only, limit=2, cursor=cursor)
+        seen += [(s.name, s.id) for s in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    expected = sorted(
+        (name, f"s{i}") for i, name in enumerate(names) if not active_only or i % 3 != 1
+    )
+    assert seen == expected
+
+
+def test_every_and_count(repo: FirestoreStores) -> None:
+    for i in range(5):
+        repo.create(_store(f"s{i}", f"n{i}", 0, 0, active=i != 2))
+    assert repo.count() == 5
+    assert {s.id for s in repo.every(active_only=True, limit=100)} == {"s0", "s1", "s3", "s4"}
+    assert len(repo.every(active_only=False, limit=3)) == 3
+
+
+def test_foreign_cursor_is_400(repo: FirestoreStores) -> None:
+    with pytest.raises(ValidationFailed):
+        repo.list(active_only=True, limit=2, cursor="garbage")
+
+
+def test_near_search_reads_the_store_set_through_redis(
+    repo: FirestoreStores, redis_server: RedisServer
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    cache = Cache(client=lambda: client, ttl_s=60)
+    service = StoreService(repository=repo, cache=cache)
+    places = {
+        "Baixa": (38.7104, -9.1366),
+        "Porto": (41.1496, -8.6057),
+        "Madrid": (40.4168, -3.7038),
+    }
+    for name, (lat, lng) in places.items():
+        location = GeoPoint(lat=lat, lng=lng)
+        service.create(StoreCreate(name=name, address=ADDRESS, location=location))
+    first = service.near(
+        origin=LISBON, radius_km=600, include_inactive=False, limit=20, cursor=None
+    )
+    assert [s.name for s in first.value.items] == ["Baixa", "Porto", "Madrid"]
+    assert first.value.items[0].distance_km == 1.344
+    again = service.near(
+        origin=LISBON, radius_km=300, include_inactive=False, limit=20, cursor=None
+    )
+    assert (first.hit, again.hit) == (False, True)
+    assert [s.name for s in again.value.items] == ["Baixa", "Porto"]
+    porto = again.value.items[1]
+    service.update(porto.id, StorePatch(active=False), expected_version=None)
+    cache.invalidate(["stores"])
+    after = service.near(
+        origin=LISBON, radius_km=300, include_inactive=False, limit=20, cursor=None
+    )
+    assert not after.hit and [s.name for s in after.value.items] == ["Baixa"]

@@ -1,0 +1,26 @@
+"""Every function main.py must register: the HTTP resources of API.md and the triggers."""
+
+HTTP_FUNCTIONS = (
+    "auth",
+    "categories",
+    "inventory",
+    "me",
+    "openapi",
+    "orders",
+    "pricing",
+    "products",
+    "stores",
+    "tiers",
+    "users",
+)
+TRIGGERS = (
+    "expire_reservations",
+    "on_category_written",
+    "on_order_created",
+    "on_order_updated",
+    "on_price_list_written",
+    "on_product_written",
+    "on_store_written",
+    "on_tier_written",
+)
+ALL_FUNCTIONS = tuple(sorted(HTTP_FUNCTIONS + TRIGGERS))
