@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.accounts import Identity, Profile, Role
 from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
-from celeste.ids import is_valid_id
 from celeste.ports import Page, Versioned
 from celeste_functions.adapters.firestore import (
     QueryShape,
-    decode_cursor,
-    encode_cursor,
+    keyset_page,
     last_update_time,
     storage_errors,
     version_of,
@@ -78,19 +76,16 @@ class FirestoreProfiles:
             ("tier",): _BY_TIER,
             ("role", "tier"): _BY_ROLE_AND_TIER,
         }[tuple(sorted(equals))]
-        query = shape.build(self._col(), equals=equals)
-        if cursor:
-            created_at, last_uid = _decode(cursor)
-            query = query.start_after(
-                {"created_at": created_at, "__name__": self._col().document(last_uid)}
-            )
-        snapshots = list(query.limit(limit + 1).stream())
-        items = [_profile(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
-        next_cursor = None
-        if len(snapshots) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor([last.created_at.isoformat(), last.uid])
-        return Page(items, next_cursor)
+        return keyset_page(
+            shape.build(self._col(), equals=equals),
+            collection=self._col(),
+            order_field="created_at",
+            limit=limit,
+            cursor=cursor,
+            parse=lambda s: _profile(s.id, s.to_dict() or {}),
+            key=lambda profile: profile.created_at,
+            value_type=datetime,
+        )
 
     def default_tier_code(self) -> str | None:
         query = _DEFAULT_TIER.build(self._col(TIERS), equals={"is_default": True})
@@ -100,17 +95,6 @@ class FirestoreProfiles:
 
     def tier_exists(self, code: str) -> bool:
         return bool(self._col(TIERS).document(code).get().exists)
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    created_at, last_uid = decode_cursor(cursor, arity=2)
-    try:
-        moment = datetime.fromisoformat(created_at)
-    except (TypeError, ValueError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
-    if moment.tzinfo is None or not isinstance(last_uid, str) or not is_valid_id(last_uid):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
-    return moment, last_uid
 
 
 def _data(profile: Profile) -> dict[str, Any]:

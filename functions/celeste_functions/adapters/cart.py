@@ -7,13 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celeste.cart import CartLine, WishlistEntry
-from celeste.errors import Contention, ValidationFailed
-from celeste.ids import is_valid_id
+from celeste.errors import Contention
 from celeste.ports import Page
 from celeste_functions.adapters.firestore import (
     QueryShape,
-    decode_cursor,
-    encode_cursor,
+    keyset_page,
     last_update_time,
     storage_errors,
 )
@@ -132,19 +130,16 @@ class FirestoreWishlist(_ProductDocuments):
         super().__init__(client=client, name=WISHLIST)
 
     def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistEntry]:
-        query = _WISHLIST_NEWEST.build(self._col(uid))
-        if cursor:
-            added_at, product_id = _decode(cursor)
-            query = query.start_after(
-                {"added_at": added_at, "__name__": self._col(uid).document(product_id)}
-            )
-        snapshots = list(query.limit(limit + 1).stream())
-        items = [_entry(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
-        next_cursor = None
-        if len(snapshots) > limit:
-            last = items[-1]
-            next_cursor = encode_cursor([last.added_at.isoformat(), last.product_id])
-        return Page(items, next_cursor)
+        return keyset_page(
+            _WISHLIST_NEWEST.build(self._col(uid)),
+            collection=self._col(uid),
+            order_field="added_at",
+            limit=limit,
+            cursor=cursor,
+            parse=lambda s: _entry(s.id, s.to_dict() or {}),
+            key=lambda entry: entry.added_at,
+            value_type=datetime,
+        )
 
     def get(self, uid: str, product_id: str) -> WishlistEntry | None:
         snapshot = self._col(uid).document(product_id).get()
@@ -155,17 +150,6 @@ class FirestoreWishlist(_ProductDocuments):
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
         return self._create(uid, entry.product_id, entry.model_dump())
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    added_at, product_id = decode_cursor(cursor, arity=2)
-    try:
-        moment = datetime.fromisoformat(added_at)
-    except (TypeError, ValueError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
-    if moment.tzinfo is None or not isinstance(product_id, str) or not is_valid_id(product_id):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
-    return moment, product_id
 
 
 def _line(product_id: str, data: dict[str, Any]) -> CartLine:

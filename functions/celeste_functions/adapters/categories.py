@@ -74,8 +74,9 @@ class FirestoreCategories:
             order_field="sort_order",
             limit=limit,
             cursor=cursor,
-            parse=_category,
+            parse=lambda s: _category(s.id, s.to_dict() or {}),
             key=lambda c: c.sort_order,
+            value_type=int,
         )
 
     def create(self, category: Category) -> Versioned[Category]:

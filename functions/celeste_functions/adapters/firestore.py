@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from celeste.errors import Conflict, Contention, PreconditionFailed, ValidationFailed
+from celeste.ids import is_valid_id
 from celeste.ports import Page
 
 if TYPE_CHECKING:
@@ -91,20 +92,24 @@ def keyset_page(
     order_field: str,
     limit: int,
     cursor: str | None,
-    parse: Callable[[str, dict[str, Any]], T],
+    parse: Callable[[DocumentSnapshot], T],
     key: Callable[[T], Any],
+    value_type: type | tuple[type, ...] = object,
 ) -> Page[T]:
     """One page of ``query`` (ordered by ``order_field``, then document id) after ``cursor``.
 
-    Reads ``limit + 1`` documents: the extra one only tells whether another page exists.
+    Reads ``limit + 1`` documents: the extra one only tells whether another page exists. A
+    cursor whose order value is not a ``value_type`` (or a naive datetime) is a 400.
     """
     if cursor:
         value, last_id = decode_cursor(cursor, arity=2)
-        if not isinstance(last_id, str):
+        naive = isinstance(value, datetime) and value.tzinfo is None
+        wrong = not isinstance(value, value_type) or isinstance(value, bool) or naive
+        if wrong or not isinstance(last_id, str) or not is_valid_id(last_id):
             raise ValidationFailed.on("cursor", "not a cursor this list returned")
         query = query.start_after({order_field: value, "__name__": collection.document(last_id)})
     snapshots = list(query.limit(limit + 1).stream())
-    items = [parse(s.id, s.to_dict() or {}) for s in snapshots[:limit]]
+    items = [parse(s) for s in snapshots[:limit]]
     next_cursor = None
     if len(snapshots) > limit:
         next_cursor = encode_cursor([key(items[-1]), snapshots[limit - 1].id])

@@ -15,6 +15,7 @@ from celeste_functions.adapters.firestore import (
     QueryShape,
     decode_cursor,
     encode_cursor,
+    keyset_page,
     version_of,
 )
 
@@ -141,22 +142,16 @@ class FirestoreInventory:
     ) -> Page[MovementRecord]:
         client = self._client()
         ledger = level_ref(client, store_id, product_id).collection(MOVEMENTS)
-        query = _LEDGER.build(ledger)
-        if cursor:
-            at, last_id = decode_cursor(cursor, arity=2)
-            try:
-                moment = datetime.fromisoformat(str(at))
-            except ValueError:
-                raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
-            if not isinstance(last_id, str) or not is_valid_id(last_id):
-                raise ValidationFailed.on("cursor", "not a cursor this list returned")
-            query = query.start_after({"at": moment, "__name__": ledger.document(last_id)})
-        snapshots = list(query.limit(limit + 1).stream())
-        items = [_movement(s) for s in snapshots[:limit]]
-        next_cursor = None
-        if len(snapshots) > limit:
-            next_cursor = encode_cursor([items[-1].at.isoformat(), items[-1].id])
-        return Page(items, next_cursor)
+        return keyset_page(
+            _LEDGER.build(ledger),
+            collection=ledger,
+            order_field="at",
+            limit=limit,
+            cursor=cursor,
+            parse=_movement,
+            key=lambda movement: movement.at,
+            value_type=datetime,
+        )
 
     def every_level(self) -> Iterator[StockRecord]:
         for snapshot in self._client().collection_group(INVENTORY).stream():

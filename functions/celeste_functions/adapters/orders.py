@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import Contention, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ids import is_valid_id
+from celeste.errors import Contention, NotFound, PreconditionFailed
 from celeste.order_records import (
     COMMITS_STOCK,
     RELEASES_STOCK,
@@ -33,8 +32,7 @@ from celeste.writes import (
 )
 from celeste_functions.adapters.firestore import (
     QueryShape,
-    decode_cursor,
-    encode_cursor,
+    keyset_page,
     last_update_time,
     version_of,
 )
@@ -123,18 +121,16 @@ class FirestoreOrders:
         if status is not None:
             equals["status"] = str(status)
         filters = tuple(name for name in ("user_id", "status") if name in equals)
-        query = _LISTS[filters].build(self._col(), equals=equals)
-        if cursor:
-            created_at, last_id = _decode_cursor(cursor)
-            query = query.start_after(
-                {"created_at": created_at, "__name__": self._col().document(last_id)}
-            )
-        snapshots = list(query.limit(limit + 1).stream())
-        items = [_order(s) for s in snapshots[:limit]]
-        next_cursor = None
-        if len(snapshots) > limit:
-            next_cursor = encode_cursor([items[-1].created_at.isoformat(), items[-1].id])
-        return Page(items, next_cursor)
+        return keyset_page(
+            _LISTS[filters].build(self._col(), equals=equals),
+            collection=self._col(),
+            order_field="created_at",
+            limit=limit,
+            cursor=cursor,
+            parse=_order,
+            key=lambda order: order.created_at,
+            value_type=datetime,
+        )
 
     def due_for_expiry(self, *, now: datetime, limit: int) -> list[Order]:
         from google.cloud.firestore import FieldFilter
@@ -254,14 +250,3 @@ class FirestoreWriter:
                     raise TypeError(f"unknown write {write!r}")
         with race_errors():
             batch.commit()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    created_at, last_id = decode_cursor(cursor, arity=2)
-    try:
-        moment = datetime.fromisoformat(str(created_at))
-    except ValueError:
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
-    if moment.tzinfo is None or not isinstance(last_id, str) or not is_valid_id(last_id):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
-    return moment, last_id

@@ -76,8 +76,9 @@ class FirestoreProducts:
             order_field="name_key",
             limit=limit,
             cursor=cursor,
-            parse=_product,
+            parse=lambda s: _product(s.id, s.to_dict() or {}),
             key=lambda p: p.name_key,
+            value_type=str,
         )
 
     def scan(

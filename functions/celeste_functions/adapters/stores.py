@@ -54,8 +54,9 @@ class FirestoreStores:
             order_field="name",
             limit=limit,
             cursor=cursor,
-            parse=_store,
+            parse=lambda s: _store(s.id, s.to_dict() or {}),
             key=lambda store: store.name,
+            value_type=str,
         )
 
     def every(self, *, active_only: bool, limit: int) -> list[Store]:
