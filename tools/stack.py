@@ -460,18 +460,27 @@ def running(toolchain: Toolchain, ports: Ports, *, emulators: bool) -> Iterator[
     stack = Stack(toolchain, ports)
     STATE.mkdir(exist_ok=True)
 
-    def on_signal(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+    interrupted = False
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    def on_signal(signum: int, _frame: object) -> None:
+        # The first Ctrl-C or SIGTERM stops the stack; later ones (make forwards a second one,
+        # impatient users press twice) are ignored so clean-up is never cut short.
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack.start_redis()
         if emulators:
             stack.start_emulators()
         yield stack
     finally:
+        interrupted = True
         stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------------------------
