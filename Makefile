@@ -2,7 +2,7 @@
 PYTHON ?= python3
 STACK := $(PYTHON) tools/stack.py
 
-.PHONY: dev test setup test-unit test-integration test-e2e test-rules test-deploy lint format typecheck clean admin openapi
+.PHONY: bench-catalogue bench-orders dev test setup test-unit test-integration test-e2e test-rules test-deploy lint format typecheck clean admin openapi
 
 dev: ## run emulators + Redis + seeded demo data until Ctrl-C
 	$(STACK) dev
@@ -42,3 +42,9 @@ format: setup
 
 clean:
 	rm -rf .emulators functions/vendor .firebase.*.json
+
+bench-catalogue: setup ## catalogue read latency (hit/miss/Redis down) and reads per request
+	functions/venv/bin/python benchmarks/catalogue.py
+
+bench-orders: setup ## order placement -> settled latency and throughput
+	functions/venv/bin/python benchmarks/orders.py

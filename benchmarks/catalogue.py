@@ -10,7 +10,8 @@ function and a bare function with functions-framework on loopback and measures, 
 - Firestore document reads per request on a miss and on a hit (counted in-process);
 - p50/p95 with Redis killed mid-run (fail-open), against a miss with Redis up.
 
-Run on demand: `python3 benchmarks/catalogue.py [--requests N]`. Prints figures; asserts nothing.
+Run on demand: `make bench-catalogue` (or `functions/venv/bin/python benchmarks/catalogue.py
+[--requests N]`). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 
 Run on demand, not a test:
 
-    python3 benchmarks/orders.py                 starts its own stack (tools/stack.py: free ports,
+    make bench-orders  (functions/venv/bin/python benchmarks/orders.py)
+                                                 starts its own stack (tools/stack.py: free ports,
                                                  emulators + Redis), runs, stops everything
-    python3 benchmarks/orders.py --orders 80 --concurrency 16
+    functions/venv/bin/python benchmarks/orders.py --orders 80 --concurrency 16
 
 With ``CELESTE_FUNCTIONS_URL``, ``FIRESTORE_EMULATOR_HOST`` and ``FIREBASE_AUTH_EMULATOR_HOST``
 already set (e.g. inside ``make dev``'s environment) and ``--reuse``, it uses that stack instead.
