@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, cast
 
 import pytest
@@ -23,15 +24,15 @@ AS_CUSTOMER = {"Authorization": "Bearer customer-token"}
 NO_BODY = object()
 
 
-def use_test_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bearer tokens from ``TOKENS``; any other bearer token is forged (401); no token at all
+def use_test_tokens(monkeypatch: pytest.MonkeyPatch, tokens: Mapping[str, Caller] = TOKENS) -> None:
+    """Bearer tokens from ``tokens``; any other bearer token is forged (401); no token at all
     goes through the real ``authenticate`` (which answers without reaching Firebase)."""
     real = router_module.authenticate
 
     def authenticate(header: str | None) -> Caller | None:
         scheme, _, token = (header or "").strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            caller = TOKENS.get(token.strip())
+            caller = tokens.get(token.strip())
             if caller is None:
                 raise Unauthenticated("the token is not a valid Firebase ID token")
             return caller
@@ -75,7 +76,10 @@ def assert_problem(response: Response, status: int) -> dict[str, Any]:
     assert {"type", "title", "status", "detail"} <= set(problem)
     assert problem["status"] == status
     assert problem["type"].startswith(PROBLEM_BASE)
+    assert isinstance(problem["title"], str) and problem["title"]
+    assert isinstance(problem["detail"], str) and problem["detail"]
     assert "Traceback" not in text and 'File "' not in text
+    assert response.headers.get("X-Request-Id")
     for error in problem.get("errors", []):
         assert set(error) == {"field", "message"}
     return problem

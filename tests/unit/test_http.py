@@ -8,7 +8,6 @@ through the real function.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any, cast
@@ -34,9 +33,6 @@ from celeste.services.categories import CategoryService
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services
-from celeste_functions.http import auth as auth_module
-from celeste_functions.http import router as router_module
-from celeste_functions.http.auth import Caller
 from celeste_functions.http.problems import (
     PROBLEM_BASE,
     MalformedRequest,
@@ -49,14 +45,17 @@ from celeste_functions.http.problems import (
 from celeste_functions.http.router import MAX_BODY_BYTES, Reply, RequestContext, Router
 from celeste_functions.resources.categories import router
 from tests.fakes import InMemoryCategories
+from tests.support.handlers import (
+    AS_ADMIN,
+    AS_CUSTOMER,
+    assert_problem,
+    body_of,
+    error_fields,
+    use_test_tokens,
+)
+from tests.support.handlers import call as serve
 
-ADMIN = Caller(uid="admin-1", email="admin@unit.test", role="admin")
-CUSTOMER = Caller(uid="customer-1", email="customer@unit.test", role="customer")
-TOKENS = {"admin-token": ADMIN, "customer-token": CUSTOMER}
-AS_ADMIN = {"Authorization": "Bearer admin-token"}
-AS_CUSTOMER = {"Authorization": "Bearer customer-token"}
 GENERATED_RID = re.compile(r"[0-9a-f]{32}")
-_NO_BODY = object()
 
 
 # --- fixtures and helpers -------------------------------------------------------------------
@@ -78,20 +77,8 @@ def repo() -> Iterator[InMemoryCategories]:
 
 @pytest.fixture(autouse=True)
 def test_tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Bearer tokens from ``TOKENS``; any other bearer token is forged (401)."""
-    real = auth_module.authenticate
-
-    def authenticate(header: str | None) -> Caller | None:
-        scheme, _, token = (header or "").strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            caller = TOKENS.get(token.strip())
-            if caller is None:
-                raise Unauthenticated("the token is not a valid Firebase ID token")
-            return caller
-        # No token at all: the real function answers without ever reaching Firebase.
-        return real(header)
-
-    monkeypatch.setattr(router_module, "authenticate", authenticate)
+    """Test bearer tokens (``tests.support.handlers.TOKENS``), and proof Firebase was never hit."""
+    use_test_tokens(monkeypatch)
     yield
     assert clients.firebase_app._value is clients._UNSET, "a unit test reached Firebase"
 
@@ -101,50 +88,9 @@ def request_for(**kwargs: Any) -> Request:
     return cast(Request, EnvironBuilder(**kwargs).get_request(Request))
 
 
-def call(
-    method: str = "GET",
-    path: str = "/",
-    *,
-    json_body: Any = _NO_BODY,
-    data: bytes | None = None,
-    content_type: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+def call(method: str = "GET", path: str = "/", **kwargs: Any) -> Response:
     """Serve one request through the categories router."""
-    kwargs: dict[str, Any] = {"path": path, "method": method, "headers": headers or {}}
-    if json_body is not _NO_BODY:
-        kwargs["json"] = json_body
-    if data is not None:
-        kwargs["data"] = data
-    if content_type is not None:
-        kwargs["content_type"] = content_type
-    return router(request_for(**kwargs))
-
-
-def body_of(response: Response) -> Any:
-    return json.loads(response.get_data(as_text=True))
-
-
-def assert_problem(response: Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with ``status`` and no internals; returns its body."""
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, text
-    assert response.mimetype == "application/problem+json"
-    problem: dict[str, Any] = json.loads(text)
-    assert {"type", "title", "status", "detail"} <= set(problem)
-    assert problem["status"] == status
-    assert problem["type"].startswith(PROBLEM_BASE)
-    assert isinstance(problem["title"], str) and problem["title"]
-    assert isinstance(problem["detail"], str) and problem["detail"]
-    assert "Traceback" not in text and 'File "' not in text
-    assert response.headers.get("X-Request-Id")
-    for error in problem.get("errors", []):
-        assert set(error) == {"field", "message"}
-    return problem
-
-
-def error_fields(response: Response) -> list[str]:
-    return [e["field"] for e in assert_problem(response, 400).get("errors", [])]
+    return serve(router, method, path, **kwargs)
 
 
 def seed(slug: str, **fields: Any) -> Versioned[Category]:
