@@ -6,26 +6,22 @@ real ``flask.Request`` objects and everything else is the real router, mapper an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
-from flask import Request, Response
-from werkzeug.test import EnvironBuilder
+from flask import Response
 
-from celeste.errors import Unauthenticated
 from celeste.services.accounts import AccountService
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services
-from celeste_functions.http import router as router_module
 from celeste_functions.http.auth import Caller
-from celeste_functions.http.router import Router
 from celeste_functions.resources import auth as auth_resource
 from celeste_functions.resources import me as me_resource
 from celeste_functions.resources import users as users_resource
 from tests.fakes import FakeIdentity, InMemoryProfiles
+from tests.support.handlers import assert_problem, body_of, call, use_test_tokens
 
 ADMIN = Caller(uid="admin-1", email="admin@unit.test", role="admin", name="Ada Admin")
 CUSTOMER = Caller(uid="customer-1", email="customer@unit.test", role="customer")
@@ -50,7 +46,6 @@ PROFILE_FIELDS = {
     "created_at",
     "updated_at",
 }
-_NO_BODY = object()
 
 
 @pytest.fixture
@@ -78,34 +73,9 @@ def wired(profiles: InMemoryProfiles, identity: FakeIdentity) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def test_tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Bearer tokens from ``TOKENS``; any other bearer token is forged (401)."""
-    real = router_module.authenticate
-
-    def authenticate(header: str | None) -> Caller | None:
-        scheme, _, token = (header or "").strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            caller = TOKENS.get(token.strip())
-            if caller is None:
-                raise Unauthenticated("the token is not a valid Firebase ID token")
-            return caller
-        return real(header)
-
-    monkeypatch.setattr(router_module, "authenticate", authenticate)
+    use_test_tokens(monkeypatch, TOKENS)
     yield
     assert clients.firebase_app._value is clients._UNSET, "a unit test reached Firebase"
-
-
-def call(
-    router: Router,
-    method: str,
-    path: str,
-    *,
-    json_body: Any = _NO_BODY,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    kwargs: dict[str, Any] = {"path": path, "method": method, "headers": headers or {}}
-    if json_body is not _NO_BODY:
-        kwargs["json"] = json_body
-    return router(cast(Request, EnvironBuilder(**kwargs).get_request(Request)))
 
 
 def auth_call(method: str, path: str, **kw: Any) -> Response:
@@ -120,16 +90,10 @@ def users_call(method: str, path: str = "/", **kw: Any) -> Response:
     return call(users_resource.router, method, path, **kw)
 
 
-def body_of(response: Response) -> Any:
-    return json.loads(response.get_data(as_text=True))
-
-
 def problem(response: Response, status: int) -> dict[str, Any]:
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, text
-    assert response.mimetype == "application/problem+json"
-    assert PASSWORD not in text and "Traceback" not in text
-    return cast(dict[str, Any], json.loads(text))
+    """A problem response that never echoes the password."""
+    assert PASSWORD not in response.get_data(as_text=True)
+    return assert_problem(response, status)
 
 
 def error_fields(response: Response) -> list[str]:
