@@ -4,7 +4,6 @@ validation (nothing written on a 400), who may see and move what, idempotency an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,10 +11,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from flask import Request, Response
-from werkzeug.test import EnvironBuilder
+from flask import Response
 
-from celeste.errors import Unauthenticated
 from celeste.orders import OrderStatus
 from celeste.services.accounts import AccountService
 from celeste.services.backoff import Backoff
@@ -26,9 +23,7 @@ from celeste.stock_records import StockPut
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services
-from celeste_functions.http import router as router_module
 from celeste_functions.http.auth import Caller
-from celeste_functions.http.router import Router
 from celeste_functions.resources import inventory as inventory_resource
 from celeste_functions.resources import orders as orders_resource
 from celeste_functions.triggers import orders as order_triggers
@@ -39,6 +34,7 @@ from tests.fakes import (
     InMemoryProfiles,
     InventoryView,
 )
+from tests.support.handlers import assert_problem, body_of, call, use_test_tokens
 
 ADMIN = Caller(uid="admin-1", email="admin@unit.test", role="admin")
 ALICE = Caller(uid="alice", email="alice@unit.test", role="customer")
@@ -46,7 +42,6 @@ BOB = Caller(uid="bob", email="bob@unit.test", role="customer")
 TOKENS = {"admin": ADMIN, "alice": ALICE, "bob": BOB}
 STORE = "store-1"
 FAST = Backoff(attempts=20, base_s=0.0, cap_s=0.0, budget_s=60.0)
-_NO_BODY = object()
 
 
 def as_(who: str, **extra: str) -> dict[str, str]:
@@ -102,35 +97,10 @@ def wired() -> Iterator[Wired]:
 
 @pytest.fixture(autouse=True)
 def test_tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    real = router_module.authenticate
-
-    def authenticate(header: str | None) -> Caller | None:
-        scheme, _, token = (header or "").strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            caller = TOKENS.get(token.strip())
-            if caller is None:
-                raise Unauthenticated("the token is not a valid Firebase ID token")
-            return caller
-        return real(header)
-
-    monkeypatch.setattr(router_module, "authenticate", authenticate)
+    use_test_tokens(monkeypatch, TOKENS)
     yield
     assert clients.firebase_app._value is clients._UNSET, "a unit test reached Firebase"
     assert clients.firestore_client._value is clients._UNSET, "a unit test reached Firestore"
-
-
-def call(
-    router: Router,
-    method: str,
-    path: str,
-    *,
-    json_body: Any = _NO_BODY,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    kwargs: dict[str, Any] = {"path": path, "method": method, "headers": headers or {}}
-    if json_body is not _NO_BODY:
-        kwargs["json"] = json_body
-    return router(cast(Request, EnvironBuilder(**kwargs).get_request(Request)))
 
 
 def orders(method: str, path: str = "/", **kw: Any) -> Response:
@@ -141,16 +111,7 @@ def inventory(method: str, path: str = "/", **kw: Any) -> Response:
     return call(inventory_resource.router, method, path, **kw)
 
 
-def body_of(response: Response) -> Any:
-    return json.loads(response.get_data(as_text=True))
-
-
-def problem(response: Response, status: int) -> dict[str, Any]:
-    text = response.get_data(as_text=True)
-    assert response.status_code == status, text
-    assert response.mimetype == "application/problem+json"
-    assert "Traceback" not in text
-    return cast(dict[str, Any], json.loads(text))
+problem = assert_problem
 
 
 def fields(response: Response) -> list[str]:
