@@ -49,7 +49,27 @@ def _next_version() -> str:
     return str(next(_versions))
 
 
-class InMemoryCategories:
+class _Interleaving:
+    """A fake that can let one concurrent write in right before its own next write, as a racing
+    writer would (queued: one per write; the interleaved write itself does not trigger another)."""
+
+    _interleaving = False
+
+    def interleave(self, write: Callable[[], object]) -> None:
+        """Run ``write`` right before the next write reaches this fake."""
+        self.__dict__.setdefault("_interleaved", []).append(write)
+
+    def _run_interleaved(self) -> None:
+        queue: list[Callable[[], object]] = self.__dict__.get("_interleaved", [])
+        if queue and not self._interleaving:
+            self._interleaving = True
+            try:
+                queue.pop(0)()
+            finally:
+                self._interleaving = False
+
+
+class InMemoryCategories(_Interleaving):
     """``CategoryRepository`` in a dict; ``products`` maps product id -> category id.
 
     ``interleave(fn)`` runs ``fn`` just before the next write, standing in for a concurrent
@@ -61,14 +81,8 @@ class InMemoryCategories:
         self._rows: dict[str, Versioned[Category]] = {}
         self._slugs: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._interleaved: list[Callable[[], object]] = []
-        self._interleaving = False
 
     # --- test helpers ------------------------------------------------------------------------
-
-    def interleave(self, write: Callable[[], object]) -> None:
-        """Run ``write`` right before the next write reaches this store (queued: one each)."""
-        self._interleaved.append(write)
 
     def slug_owner(self, slug: str) -> str | None:
         """The id of the category holding ``slug``, if any."""
@@ -161,15 +175,6 @@ class InMemoryCategories:
         self._rows[category.id] = row
         return Versioned(row.value.model_copy(deep=True), row.version)
 
-    def _run_interleaved(self) -> None:
-        # One interleaved write per write of the code under test (not for its own writes).
-        if self._interleaved and not self._interleaving:
-            self._interleaving = True
-            try:
-                self._interleaved.pop(0)()
-            finally:
-                self._interleaving = False
-
 
 def _sort_key(category: Category) -> tuple[int, str]:
     return (category.sort_order, category.id)
@@ -192,7 +197,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 # --- accounts ---------------------------------------------------------------------------------
 
 
-class InMemoryProfiles:
+class InMemoryProfiles(_Interleaving):
     """``ProfileRepository`` in a dict; ``tiers`` maps tier code -> ``is_default``.
 
     ``fail_next_create`` makes the next ``create`` raise it (a storage outage), and
@@ -205,12 +210,6 @@ class InMemoryProfiles:
         self.writes = 0
         self._rows: dict[str, Versioned[Profile]] = {}
         self._lock = threading.Lock()
-        self._interleaved: list[Callable[[], object]] = []
-        self._interleaving = False
-
-    def interleave(self, write: Callable[[], object]) -> None:
-        """Run ``write`` right before the next write reaches this store (queued: one each)."""
-        self._interleaved.append(write)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -272,14 +271,6 @@ class InMemoryProfiles:
         row = Versioned(profile.model_copy(deep=True), _next_version())
         self._rows[profile.uid] = row
         return Versioned(row.value.model_copy(deep=True), row.version)
-
-    def _run_interleaved(self) -> None:
-        if self._interleaved and not self._interleaving:
-            self._interleaving = True
-            try:
-                self._interleaved.pop(0)()
-            finally:
-                self._interleaving = False
 
 
 def _profile_key(profile: Profile) -> tuple[str, str]:
@@ -455,7 +446,7 @@ def _decode_store_cursor(cursor: str) -> tuple[str, str]:
     return (name, last_id)
 
 
-class InMemoryTiers:
+class InMemoryTiers(_Interleaving):
     """``TierRepository`` in a dict, with the set revision the Firestore adapter keeps.
 
     ``holders`` maps uid -> tier code (the ``users`` collection's ``tier`` field);
@@ -470,14 +461,8 @@ class InMemoryTiers:
         }
         self._revision: str | None = _next_version() if tiers else None
         self._lock = threading.Lock()
-        self._interleaved: list[Callable[[], object]] = []
-        self._interleaving = False
         self.saves = 0
         self.reads = 0
-
-    def interleave(self, write: Callable[[], object]) -> None:
-        """Run ``write`` right before the next save reaches this store (queued: one each)."""
-        self._interleaved.append(write)
 
     def get(self, code: str) -> Versioned[Tier]:
         row = self._rows.get(code)
@@ -498,12 +483,7 @@ class InMemoryTiers:
         update: Sequence[Versioned[Tier]] = (),
         delete: Sequence[Versioned[Tier]] = (),
     ) -> None:
-        if self._interleaved and not self._interleaving:
-            self._interleaving = True
-            try:
-                self._interleaved.pop(0)()
-            finally:
-                self._interleaving = False
+        self._run_interleaved()
         with self._lock:
             if revision is None:
                 # Like the adapter: the first write starts the revision and asks for a re-read.
@@ -558,7 +538,7 @@ class InMemoryCache:
 # --- orders and inventory ---------------------------------------------------------------------
 
 
-class InMemoryCommerce:
+class InMemoryCommerce(_Interleaving):
     """``OrderStore``, ``InventoryStore``, ``StoreDirectory`` and ``AtomicWriter`` over dicts.
 
     ``commit`` checks every write's precondition before applying any (all or nothing), like the
@@ -581,14 +561,8 @@ class InMemoryCommerce:
         self.lost_races = 0
         self._failures = 0
         self._lock = threading.RLock()
-        self._interleaved: list[Callable[[], object]] = []
-        self._interleaving = False
 
     # --- test helpers ------------------------------------------------------------------------
-
-    def interleave(self, write: Callable[[], object]) -> None:
-        """Run ``write`` right before the next commit (queued: one per commit)."""
-        self._interleaved.append(write)
 
     def fail_commits(self, count: int) -> None:
         """The next ``count`` commits raise ``Contention`` (the database aborted them)."""
@@ -730,12 +704,7 @@ class InMemoryCommerce:
     # --- AtomicWriter ------------------------------------------------------------------------
 
     def commit(self, writes: Sequence[Write]) -> None:
-        if self._interleaved and not self._interleaving:
-            self._interleaving = True
-            try:
-                self._interleaved.pop(0)()
-            finally:
-                self._interleaving = False
+        self._run_interleaved()
         with self._lock:
             if self._failures:
                 self._failures -= 1
@@ -912,7 +881,7 @@ class InMemoryCatalogue:
 # --- cart and wishlist ------------------------------------------------------------------------
 
 
-class _InMemoryProductDocuments:
+class _InMemoryProductDocuments(_Interleaving):
     """Per-customer documents keyed by product id, as ``users/{uid}/{cart|wishlist}/{id}``.
 
     ``interleave(fn)`` runs ``fn`` just before the next ``create`` (a concurrent request that
@@ -923,12 +892,6 @@ class _InMemoryProductDocuments:
         self.rows: dict[tuple[str, str], Versioned[Any]] = {}
         self.writes = 0
         self._lock = threading.Lock()
-        self._interleaved: list[Callable[[], object]] = []
-        self._interleaving = False
-
-    def interleave(self, write: Callable[[], object]) -> None:
-        """Run ``write`` right before the next create reaches this store (queued: one each)."""
-        self._interleaved.append(write)
 
     def _of(self, uid: str) -> list[Any]:
         with self._lock:
@@ -938,12 +901,7 @@ class _InMemoryProductDocuments:
         return len(self._of(uid))
 
     def _create(self, uid: str, product_id: str, value: Any) -> str:
-        if self._interleaved and not self._interleaving:
-            self._interleaving = True
-            try:
-                self._interleaved.pop(0)()
-            finally:
-                self._interleaving = False
+        self._run_interleaved()
         with self._lock:
             if (uid, product_id) in self.rows:
                 raise Conflict(f"product {product_id} is already there")
