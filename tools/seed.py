@@ -129,24 +129,22 @@ PRODUCTS = [  # (sku, name, category slug, base price in cents)
 
 def seed_products(base: str, token: str, categories: dict[str, str]) -> int:
     """A small priced catalogue in EUR, matched by SKU."""
-    _, existing = call("GET", f"{base}/products?limit=100", token)
-    skus = {p["sku"] for p in existing["items"]}
-    for sku, name, slug, price in PRODUCTS:
-        if sku in skus:
-            continue
-        body = {
+    bodies = [
+        {
             "sku": sku,
             "name": name,
             "category_id": categories[slug],
             "base_price": price,
             "currency": "EUR",
         }
-        status, answer = call("POST", f"{base}/products", token, body)
-        if status != 201:
-            print(f"could not create product {sku}: {status} {answer}", file=sys.stderr)
-            return 1
-        skus.add(sku)
-    print(f"products: {len(skus)}")
+        for sku, name, slug, price in PRODUCTS
+    ]
+    have = create_missing(
+        base, token, path="products", listing="products?limit=100", key="sku", bodies=bodies
+    )
+    if have is None:
+        return 1
+    print(f"products: {len(have)}")
     return 0
 
 
@@ -173,17 +171,17 @@ def seed_price_lists(base: str, token: str, categories: dict[str, str]) -> int:
             ],
         },
     ]
-    _, existing = call("GET", f"{base}/pricing/price-lists", token)
-    names = {p["name"] for p in existing["items"]}
-    for body in lists:
-        if body["name"] in names:
-            continue
-        status, answer = call("POST", f"{base}/pricing/price-lists", token, body)
-        if status != 201:
-            print(f"could not create price list {body['name']}: {status} {answer}", file=sys.stderr)
-            return 1
-        names.add(str(body["name"]))
-    print(f"price lists: {', '.join(sorted(names))}")
+    have = create_missing(
+        base,
+        token,
+        path="pricing/price-lists",
+        listing="pricing/price-lists",
+        key="name",
+        bodies=lists,
+    )
+    if have is None:
+        return 1
+    print(f"price lists: {', '.join(sorted(have))}")
     return 0
 
 
@@ -213,18 +211,34 @@ def seed_tiers(base: str, token: str) -> int:
 
 def seed_stores(base: str, token: str) -> int:
     """The demo stores, matched by name (an admin's list includes inactive ones)."""
-    _, existing = call("GET", f"{base}/stores?limit=100", token)
-    names = {s["name"] for s in existing["items"]}
-    for store in STORES:
-        if store["name"] in names:
-            continue
-        status, answer = call("POST", f"{base}/stores", token, store)
-        if status != 201:
-            print(f"could not create store {store['name']}: {status} {answer}", file=sys.stderr)
-            return 1
-        names.add(str(store["name"]))
-    print(f"stores: {', '.join(sorted(names))}")
+    have = create_missing(
+        base, token, path="stores", listing="stores?limit=100", key="name", bodies=STORES
+    )
+    if have is None:
+        return 1
+    print(f"stores: {', '.join(sorted(have))}")
     return 0
+
+
+def create_missing(
+    base: str, token: str, *, path: str, listing: str, key: str, bodies: list[dict[str, Any]]
+) -> dict[str, str] | None:
+    """POST each body whose ``key`` is not listed yet (idempotent seeding).
+
+    Returns ``{key value: id}`` of everything that exists afterwards, ``None`` after a failure
+    (already reported on stderr).
+    """
+    _, existing = call("GET", f"{base}/{listing}", token)
+    have = {str(item[key]): str(item["id"]) for item in existing["items"]}
+    for body in bodies:
+        if str(body[key]) in have:
+            continue
+        status, answer = call("POST", f"{base}/{path}", token, body)
+        if status != 201:
+            print(f"could not create {path} {body[key]}: {status} {answer}", file=sys.stderr)
+            return None
+        have[str(body[key])] = str(answer["id"])
+    return have
 
 
 def seed_stock(base: str, token: str) -> int:
