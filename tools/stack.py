@@ -113,7 +113,7 @@ def ensure_node_modules() -> None:
     if shutil.which("npm") is None:
         sys.exit("stack: npm is missing: install Node.js 20+ (Debian: apt-get install nodejs npm)")
     say("installing firebase-tools from package-lock.json (npm ci)")
-    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"])
+    run(["npm", "ci", "--omit=optional", "--no-audit", "--no-fund", "--loglevel=error"])
     stamp.write_text(want)
 
 
