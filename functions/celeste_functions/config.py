@@ -6,6 +6,27 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+#: The Stripe keys of ``demo-`` projects (the local Stripe accepts any test key; tools sign
+#: test webhook events with the same secret).
+DEMO_STRIPE_SECRET_KEY = "sk_test_celeste_dev"
+DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_celeste_dev"
+DEMO_STRIPE_WEBHOOK_SECRET = "whsec_celeste_dev"
+#: Set with ``firebase functions:secrets:set NAME`` in a real project (never in the repo).
+STRIPE_SECRETS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+
+
+def is_demo(project_id: str) -> bool:
+    """Whether the project is a local ``demo-`` one (emulators only, never real money)."""
+    return project_id.startswith("demo-")
+
+
+def payment_secrets(env: dict[str, str] | None = None) -> list[str]:
+    """The Firebase secrets the paying functions declare: none in ``demo-`` projects (the
+    emulator would try to reach Secret Manager), the Stripe keys everywhere else."""
+    env = dict(os.environ if env is None else env)
+    project = env.get("GCLOUD_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "demo-celeste"
+    return [] if is_demo(project) else list(STRIPE_SECRETS)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -16,6 +37,12 @@ class Settings:
     redis_timeout_s: float
     cache_ttl_s: int
     order_hold_minutes: int
+    #: ``None`` outside ``demo-`` projects when unset: such a deployment refuses to take payment.
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    #: Only for the local Stripe; unset in production (the library's default is Stripe's API).
+    stripe_api_base: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -28,7 +55,18 @@ class Settings:
             redis_timeout_s=float(env.get("CELESTE_REDIS_TIMEOUT_MS", "50")) / 1000,
             cache_ttl_s=int(env.get("CELESTE_CACHE_TTL_S", "300")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
+            **_stripe(env, demo=is_demo(project)),
         )
+
+
+def _stripe(env: dict[str, str], *, demo: bool) -> dict[str, str | None]:
+    defaults = {
+        "stripe_secret_key": DEMO_STRIPE_SECRET_KEY if demo else None,
+        "stripe_publishable_key": DEMO_STRIPE_PUBLISHABLE_KEY if demo else None,
+        "stripe_webhook_secret": DEMO_STRIPE_WEBHOOK_SECRET if demo else None,
+        "stripe_api_base": None,
+    }
+    return {name: env.get(name.upper()) or default for name, default in defaults.items()}
 
 
 @cache

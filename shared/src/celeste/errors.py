@@ -76,3 +76,9 @@ class Contention(CelesteError):
     def __init__(self, detail: str, retry_after_s: int = 1) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(CelesteError):
+    """This deployment cannot do it at all right now (e.g. a provider is not configured)."""
+
+    title = "Service unavailable"

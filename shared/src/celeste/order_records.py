@@ -6,9 +6,10 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from celeste.orders import Actor, OrderRequest, OrderStatus, ShippingAddress
+from celeste.payments import Payment, PaymentDue, payment_due
 from celeste.pricing import Quote
 from celeste.tiers import CustomerStats
 
@@ -22,7 +23,14 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 #: Statuses whose arrival gives held stock back, and those that ship it out.
 RELEASES_STOCK = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
-COMMITS_STOCK = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED})
+COMMITS_STOCK = frozenset(
+    {
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.REFUNDED,
+    }
+)
 
 
 class OrderLine(BaseModel):
@@ -81,8 +89,15 @@ class Order(BaseModel):
     shortfalls: list[OrderShortfall] = Field(default_factory=list)
     hold_expires_at: datetime | None = None
     history: list[StatusChange] = Field(default_factory=list)
+    payment: Payment | None = None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def payment_due(self) -> PaymentDue | None:
+        """What the payment still needs (stored, so a sweep finds unfinished payment work)."""
+        return payment_due(status=self.status, payment=self.payment)
 
     @classmethod
     def placed(
