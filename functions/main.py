@@ -6,12 +6,14 @@ from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 # of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
+from celeste_functions.config import payment_secrets  # noqa: E402
 from celeste_functions.resources import auth as _auth  # noqa: E402
 from celeste_functions.resources import categories as _categories  # noqa: E402
 from celeste_functions.resources import inventory as _inventory  # noqa: E402
 from celeste_functions.resources import me as _me  # noqa: E402
 from celeste_functions.resources import openapi as _openapi  # noqa: E402
 from celeste_functions.resources import orders as _orders  # noqa: E402
+from celeste_functions.resources import payments as _payments  # noqa: E402
 from celeste_functions.resources import pricing as _pricing  # noqa: E402
 from celeste_functions.resources import products as _products  # noqa: E402
 from celeste_functions.resources import stores as _stores  # noqa: E402
@@ -105,7 +107,11 @@ def on_tier_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # 
     _catalog.on_catalog_written(event)
 
 
-@https_fn.on_request()
+#: The Stripe keys as Firebase secrets in real projects (none in demo- ones: see config).
+_PAYMENT_SECRETS = payment_secrets()
+
+
+@https_fn.on_request(secrets=_PAYMENT_SECRETS)
 def orders(req: https_fn.Request) -> https_fn.Response:
     """Customers place, read and cancel orders; admins move them along the state machine."""
     return _orders.router(req)
@@ -123,13 +129,19 @@ def on_order_created(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | N
     _order_triggers.on_order_created(event)
 
 
-@firestore_fn.on_document_updated(document="orders/{order_id}")
+@https_fn.on_request(secrets=_PAYMENT_SECRETS)
+def payments(req: https_fn.Request) -> https_fn.Response:
+    """Stripe's signed webhook and the app's payment configuration."""
+    return _payments.router(req)
+
+
+@firestore_fn.on_document_updated(document="orders/{order_id}", secrets=_PAYMENT_SECRETS)
 def on_order_updated(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
     """Release, commit or count what an order's status change calls for, exactly once."""
     _order_triggers.on_order_updated(event)
 
 
-@scheduler_fn.on_schedule(schedule="every 1 minutes")
+@scheduler_fn.on_schedule(schedule="every 1 minutes", secrets=_PAYMENT_SECRETS)
 def expire_reservations(event: scheduler_fn.ScheduledEvent) -> None:
     """Expire unpaid holds and re-drive reservations and stock effects a trigger left undone."""
     from datetime import UTC, datetime

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from celeste.payments import PaymentProvider, PaymentsNotConfigured
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.categories import CategoryService
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.services.payments import PaymentService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
 from celeste.services.stores import StoreService
@@ -27,6 +29,7 @@ from celeste_functions.adapters.orders import (
     FirestoreStoreDirectory,
     FirestoreWriter,
 )
+from celeste_functions.adapters.payments import FirestorePaymentRecords
 from celeste_functions.adapters.pricing import (
     CachedPricingSource,
     FirestoreCustomerTiers,
@@ -73,6 +76,7 @@ class Services:
     cart: CartService = field(default_factory=_unwired("cart"))
     wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
+    payments: PaymentService = field(default_factory=_unwired("payments"))
 
 
 def _build() -> Services:
@@ -133,7 +137,46 @@ def _commerce(
             inventory=inventory, writer=writer, stores=stores, products=products
         ),
         "auditor": StockAuditor(inventory=inventory, orders=orders),
+        "payments": PaymentService(
+            orders=orders,
+            writer=writer,
+            inventory=inventory,
+            records=FirestorePaymentRecords(client=db),
+            provider=stripe_provider.get,
+        ),
     }
+
+
+def _make_stripe() -> PaymentProvider:
+    """The Stripe adapter, or a clear refusal where the keys are missing (never a free order)."""
+    from celeste_functions.adapters.stripe_payments import StripePayments
+
+    config = settings()
+    missing = [
+        name
+        for name, value in (
+            ("STRIPE_SECRET_KEY", config.stripe_secret_key),
+            ("STRIPE_PUBLISHABLE_KEY", config.stripe_publishable_key),
+            ("STRIPE_WEBHOOK_SECRET", config.stripe_webhook_secret),
+        )
+        if not value
+    ]
+    if missing:
+        raise PaymentsNotConfigured(
+            f"project {config.project_id} takes no payment: {', '.join(missing)} not set "
+            "(firebase functions:secrets:set NAME; see the README)"
+        )
+    assert config.stripe_secret_key and config.stripe_publishable_key
+    assert config.stripe_webhook_secret
+    return StripePayments(
+        secret_key=config.stripe_secret_key,
+        publishable_key=config.stripe_publishable_key,
+        webhook_secret=config.stripe_webhook_secret,
+        api_base=config.stripe_api_base,
+    )
+
+
+stripe_provider: Lazy[PaymentProvider] = Lazy(_make_stripe)
 
 
 def _me(

@@ -49,24 +49,27 @@ class Settings:
         """Read the settings from ``env`` (default: the process environment)."""
         env = dict(os.environ if env is None else env)
         project = env.get("GCLOUD_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "demo-celeste"
+        demo = is_demo(project)
         return cls(
             project_id=project,
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_s=float(env.get("CELESTE_REDIS_TIMEOUT_MS", "50")) / 1000,
             cache_ttl_s=int(env.get("CELESTE_CACHE_TTL_S", "300")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
-            **_stripe(env, demo=is_demo(project)),
+            stripe_secret_key=_or_demo(env, "STRIPE_SECRET_KEY", DEMO_STRIPE_SECRET_KEY, demo),
+            stripe_publishable_key=_or_demo(
+                env, "STRIPE_PUBLISHABLE_KEY", DEMO_STRIPE_PUBLISHABLE_KEY, demo
+            ),
+            stripe_webhook_secret=_or_demo(
+                env, "STRIPE_WEBHOOK_SECRET", DEMO_STRIPE_WEBHOOK_SECRET, demo
+            ),
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
         )
 
 
-def _stripe(env: dict[str, str], *, demo: bool) -> dict[str, str | None]:
-    defaults = {
-        "stripe_secret_key": DEMO_STRIPE_SECRET_KEY if demo else None,
-        "stripe_publishable_key": DEMO_STRIPE_PUBLISHABLE_KEY if demo else None,
-        "stripe_webhook_secret": DEMO_STRIPE_WEBHOOK_SECRET if demo else None,
-        "stripe_api_base": None,
-    }
-    return {name: env.get(name.upper()) or default for name, default in defaults.items()}
+def _or_demo(env: dict[str, str], name: str, demo_default: str, demo: bool) -> str | None:
+    # A demo- project falls back to the local Stripe's keys; any other project has none.
+    return env.get(name) or (demo_default if demo else None)
 
 
 @cache

@@ -7,6 +7,7 @@ HTTP_FUNCTIONS = (
     "me",
     "openapi",
     "orders",
+    "payments",
     "pricing",
     "products",
     "stores",

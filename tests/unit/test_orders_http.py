@@ -18,6 +18,7 @@ from celeste.services.accounts import AccountService
 from celeste.services.backoff import Backoff
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.services.payments import PaymentService
 from celeste.services.pricing import PricingService
 from celeste.stock_records import StockPut
 from celeste_functions import clients, composition
@@ -29,8 +30,10 @@ from celeste_functions.resources import orders as orders_resource
 from celeste_functions.triggers import orders as order_triggers
 from tests.fakes import (
     FakeIdentity,
+    FakeStripe,
     InMemoryCatalogue,
     InMemoryCommerce,
+    InMemoryPaymentRecords,
     InMemoryProfiles,
     InventoryView,
 )
@@ -68,6 +71,7 @@ def wired() -> Iterator[Wired]:
     view = InventoryView(commerce)
     pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
     fulfilment = OrderFulfilment(orders=commerce, inventory=view, writer=commerce, backoff=FAST)
+    stripe = FakeStripe()
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
@@ -89,6 +93,15 @@ def wired() -> Iterator[Wired]:
                 backoff=FAST,
             ),
             auditor=StockAuditor(inventory=view, orders=commerce),
+            payments=PaymentService(
+                orders=commerce,
+                writer=commerce,
+                inventory=view,
+                records=InMemoryPaymentRecords(),
+                provider=lambda: stripe,
+                backoff=FAST,
+                request_backoff=FAST,
+            ),
         )
     )
     yield Wired(commerce, catalogue, profiles, fulfilment)

@@ -60,6 +60,8 @@ _BY_HOLD_END = QueryShape(ORDERS, equals=("status",), order=("hold_expires_at",)
 _BY_AGE = QueryShape(ORDERS, equals=("status",), order=("created_at",))
 _AWAITING_STOCK = QueryShape(ORDERS, equals=("stock_state",), members=("status",))
 _HOLDING = QueryShape(ORDERS, members=("status",))
+#: Payment work left undone (``Order.payment_due`` is stored with every write of the order).
+_PAYMENT_DUE = QueryShape(ORDERS, members=("payment_due",))
 _TIERS_CAP = 100
 
 
@@ -177,6 +179,12 @@ class FirestoreOrders:
         return Versioned(
             CustomerStanding.model_validate({**data, "uid": uid}), version_of(snapshot)
         )
+
+    def payments_due(self, *, limit: int) -> list[Order]:
+        query = _PAYMENT_DUE.build(
+            self._col(), members={"payment_due": ["cancel", "intent", "refund"]}
+        )
+        return [_order(s) for s in query.limit(limit).stream()]
 
     def tiers(self) -> list[Tier]:
         tiers = []

@@ -33,6 +33,10 @@ COMMITS_STOCK = frozenset(
 )
 
 
+#: Statuses a refund leaves (their stock effect depends on whether the order had shipped).
+REFUNDS = frozenset({OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED})
+
+
 class OrderLine(BaseModel):
     """One line with the price frozen when the order was placed."""
 
@@ -164,6 +168,8 @@ class Order(BaseModel):
         """What its held reservation should become now: released, committed, or None to keep."""
         if self.stock_state != "held":
             return None
+        if self.status in REFUNDS:  # shipped goods stay out; unshipped ones go back
+            return "committed" if self.reached_at(OrderStatus.SHIPPED) else "released"
         if self.status in RELEASES_STOCK:
             return "released"
         if self.status in COMMITS_STOCK:

@@ -72,6 +72,9 @@ _STOCK_EFFECTS: dict[tuple[OrderStatus, OrderStatus], StockEffect] = {
     (_S.CONFIRMED, _S.EXPIRED): "release",
     (_S.PROCESSING, _S.CANCELLED): "release",
     (_S.PROCESSING, _S.SHIPPED): "commit",
+    # Refunded before shipping: the goods never left, the reservation goes back.
+    (_S.PROCESSING, _S.PARTIALLY_REFUNDED): "release",
+    (_S.PROCESSING, _S.REFUNDED): "release",
 }
 
 _STATS_EFFECTS: dict[tuple[OrderStatus, OrderStatus], StatsEffect] = {

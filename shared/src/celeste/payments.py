@@ -1,4 +1,4 @@
-"""Payment rules: the order's payment record, the provider port, and when to charge, cancel or refund."""
+"""Payment rules: the order's payment record, the provider port, when to charge, cancel, refund."""
 
 from __future__ import annotations
 
@@ -283,6 +283,7 @@ def plan_refund(
     request: RefundRequest,
     quantities: dict[str, int],
     restocked: dict[str, int],
+    shipped: bool,
 ) -> int:
     """The amount an admin's refund takes back, after checking it may happen at all.
 
@@ -301,6 +302,10 @@ def plan_refund(
     if amount > left:
         raise ValidationFailed.on(
             "amount", f"at most {left} may be refunded ({payment.amount_received} paid)"
+        )
+    if request.restock and not shipped:
+        raise ValidationFailed.on(
+            "restock", "the order never shipped: its reserved stock is released, not restocked"
         )
     asked: dict[str, int] = {}
     for index, line in enumerate(request.restock):
@@ -336,7 +341,9 @@ def after_refund(payment: Payment, *, key: str, refund_id: str, at: datetime) ->
     ]
     done = sum(r.amount for r in refunds if r.state == "succeeded")
     status: PaymentStatus = "refunded" if done >= payment.amount_received else "partially_refunded"
-    return payment.model_copy(update={"refunds": refunds, "amount_refunded": done, "status": status})
+    return payment.model_copy(
+        update={"refunds": refunds, "amount_refunded": done, "status": status}
+    )
 
 
 def refunded_status(payment: Payment) -> OrderStatus:
@@ -344,3 +351,35 @@ def refunded_status(payment: Payment) -> OrderStatus:
     if payment.amount_refunded >= payment.amount_received:
         return OrderStatus.REFUNDED
     return OrderStatus.PARTIALLY_REFUNDED
+
+
+@dataclass(frozen=True)
+class PaymentSecret:
+    """``payment_secrets/{order_id}``: the intent's client secret, for the order's owner only."""
+
+    order_id: str
+    user_id: str
+    intent_id: str
+    client_secret: str
+
+
+class PaymentRecords(Protocol):
+    """What payments keep beside the orders: client secrets and the webhook events seen."""
+
+    def put_secret(self, secret: PaymentSecret) -> None:
+        """Store (or overwrite with the same value) an order's client secret."""
+        ...
+
+    def secret(self, order_id: str) -> PaymentSecret | None:
+        """The order's client secret, if an intent was made."""
+        ...
+
+    def event_seen(self, event_id: str) -> bool:
+        """Whether the webhook event ``event_id`` was handled already."""
+        ...
+
+    def record_event(
+        self, *, event: PaymentEvent, order_id: str | None, outcome: str, at: datetime
+    ) -> None:
+        """Remember a handled event (a second record of the same id changes nothing)."""
+        ...

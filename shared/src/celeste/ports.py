@@ -391,6 +391,10 @@ class OrderStore(Protocol):
         """Every tier (for re-evaluation after a delivery or a refund)."""
         ...
 
+    def payments_due(self, *, limit: int) -> list[Order]:
+        """Orders whose ``payment_due`` says payment work is unfinished (any order)."""
+        ...
+
 
 class InventoryStore(Protocol):
     """Reads of stock levels and their movement ledgers."""

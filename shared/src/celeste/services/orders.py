@@ -289,6 +289,8 @@ class OrderService:
             found = self._orders.get(order_id)
             check_version(current=found.version, expected=expected_version, what="the order")
             order = found.value
+            if status is OrderStatus.REFUNDED and order.payment and order.payment.amount_received:
+                raise Conflict("this order was paid through Stripe: POST /orders/{id}/refund")
             transition(current=order.status, target=status, actor="admin", is_owner=False)
             moved = order.moved(status, at=self._clock(), actor="admin")
             self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
