@@ -998,6 +998,8 @@ class FakeStripe:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.down = False
+        #: Like the local Stripe: ``Idempotency-Key`` ignored, every create makes a new intent.
+        self.ignore_keys = False
         self._ids = itertools.count(1)
 
     @property
@@ -1023,7 +1025,7 @@ class FakeStripe:
 
     def create_intent(self, *, order_id: str, amount: int, currency: str) -> Intent:
         self._call("create_intent")
-        if order_id not in self.by_key:
+        if order_id not in self.by_key or self.ignore_keys:
             intent_id = f"pi_{next(self._ids)}"
             self.intents[intent_id] = {
                 "status": "requires_payment_method",

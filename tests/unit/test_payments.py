@@ -339,6 +339,18 @@ def test_a_crash_after_the_intent_was_made_reuses_it(world: World) -> None:
     assert len(world.stripe.intents) == 1  # the order id is the idempotency key
 
 
+def test_racing_intent_creations_leave_one_intent_and_its_secret(world: World) -> None:
+    world.stripe.ignore_keys = True  # as the local Stripe: two creates, two intents
+    oid = world.confirmed()
+    world.commerce.interleave(lambda: world.payments.settle(oid))  # a re-drive runs meanwhile
+    assert world.payments.settle(oid) == "intent exists"
+    order = world.order(oid)
+    held = order.payment.intent_id
+    others = {k: v["status"] for k, v in world.stripe.intents.items() if k != held}
+    assert list(others.values()) == ["canceled"]  # the orphan can never be paid
+    assert world.payments.client_secret(order, uid="alice") == f"{held}_secret"
+
+
 def test_paid_webhook_moves_to_processing_once(world: World) -> None:
     oid = world.confirmed()
     world.payments.settle(oid)

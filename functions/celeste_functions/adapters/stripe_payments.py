@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from celeste.errors import Conflict, NotFound
 from celeste.payments import (
     Intent,
     InvalidSignature,
     PaymentEvent,
+    PaymentsNotConfigured,
     ProviderRefund,
     ProviderUnavailable,
 )
@@ -83,14 +85,19 @@ class StripePayments:
         return self._client
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call the library, translating its errors into domain ones (never a bare 500)."""
         import stripe
 
         try:
             return fn(*args, **kwargs)
-        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        except (stripe.AuthenticationError, stripe.PermissionError):
+            raise PaymentsNotConfigured(f"Stripe refused the secret key ({what})") from None
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                raise NotFound(f"Stripe knows no such object ({what})") from None
+            raise Conflict(f"Stripe refused {what}: {exc.user_message or exc}") from None
+        except stripe.StripeError as exc:  # connection, rate limit, API errors: retry later
             raise ProviderUnavailable(f"Stripe did not answer ({what}): {exc}") from None
-        except stripe.APIError as exc:
-            raise ProviderUnavailable(f"Stripe failed ({what}): {exc.user_message}") from None
 
     def create_intent(self, *, order_id: str, amount: int, currency: str) -> Intent:
         client = self._stripe()
@@ -114,16 +121,14 @@ class StripePayments:
         )
 
     def cancel_intent(self, intent_id: str) -> Intent:
-        import stripe
-
         client = self._stripe()
         try:
-            obj = client.v1.payment_intents.cancel(intent_id)
-        except stripe.InvalidRequestError:
+            obj = self._call(
+                "cancelling a PaymentIntent", client.v1.payment_intents.cancel, intent_id
+            )
+        except Conflict:
             # Not cancellable any more (it succeeded, or was cancelled already): say how it is.
             return self.retrieve_intent(intent_id)
-        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
-            raise ProviderUnavailable(f"Stripe did not cancel {intent_id}: {exc}") from None
         return _intent(obj)
 
     def refund(self, *, intent_id: str, amount: int, key: str) -> ProviderRefund:

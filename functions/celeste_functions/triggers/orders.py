@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celeste.errors import Contention, Unavailable
+from celeste.errors import CelesteError, Contention, Unavailable
 from celeste.orders import OrderStatus
 from celeste.services.orders import STALE_AFTER, ExpiryReport
 from celeste_functions.composition import services
@@ -94,6 +94,12 @@ def _payment_effect(event: Any, order_id: str) -> str:
             extra={"fields": {"order_id": order_id, "detail": exc.detail}},
         )
         return "payments not configured"
+    except CelesteError as exc:  # e.g. Stripe refused a call: the order says what is still due
+        log.warning(
+            "payment effect failed; left for expire_reservations",
+            extra={"fields": {"order_id": order_id, "error": exc.detail}},
+        )
+        return "payment left for expire_reservations"
 
 
 def _left_for_expiry(event: Any, order_id: str, what: str) -> None:

@@ -146,9 +146,45 @@ class PaymentService:
         if order.currency is None or order.total <= 0:
             log.warning("nothing to charge", extra={"fields": {"order_id": order.id}})
             return "nothing to charge"
-        intent = self._provider().create_intent(
+        provider = self._provider()
+        intent = provider.create_intent(
             order_id=order.id, amount=order.total, currency=order.currency
         )
+        self._keep_secret(order, intent)
+
+        def attach() -> str:
+            found = self._orders.get(order.id)
+            current = found.value
+            if current.payment is not None:
+                return current.payment.intent_id
+            payment = Payment(
+                intent_id=intent.id, amount=intent.amount, currency=intent.currency.upper()
+            )
+            changed = current.model_copy(update={"payment": payment, "updated_at": self._clock()})
+            self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+            return intent.id
+
+        held = optimistic(
+            attach, backoff=self._backoff, what=f"intent of {order.id}", sleep=self._sleep
+        )
+        outcome = "intent created"
+        if held != intent.id:
+            # A racing run attached another intent first (only where the provider ignores the
+            # idempotency key): ours is an orphan; the order's is the one to pay.
+            provider.cancel_intent(intent.id)
+            self._keep_secret(order, provider.retrieve_intent(held))
+            outcome = "intent exists"
+        log.info(
+            "payment intent",
+            extra={"fields": {"order_id": order.id, "intent": held, "outcome": outcome}},
+        )
+        # The order may have been cancelled or expired while the intent was being made.
+        after = self._orders.get(order.id).value
+        if after.payment_due == "cancel":
+            return f"{outcome}, then {self._cancel_intent(after)}"
+        return outcome
+
+    def _keep_secret(self, order: Order, intent: Intent) -> None:
         if intent.client_secret:
             self._records.put_secret(
                 PaymentSecret(
@@ -158,31 +194,6 @@ class PaymentService:
                     client_secret=intent.client_secret,
                 )
             )
-
-        def attach() -> str:
-            found = self._orders.get(order.id)
-            current = found.value
-            if current.payment is not None:
-                return "intent exists"
-            payment = Payment(
-                intent_id=intent.id, amount=intent.amount, currency=intent.currency.upper()
-            )
-            changed = current.model_copy(update={"payment": payment, "updated_at": self._clock()})
-            self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
-            return "intent created"
-
-        outcome = optimistic(
-            attach, backoff=self._backoff, what=f"intent of {order.id}", sleep=self._sleep
-        )
-        log.info(
-            "payment intent",
-            extra={"fields": {"order_id": order.id, "intent": intent.id, "outcome": outcome}},
-        )
-        # The order may have been cancelled or expired while the intent was being made.
-        after = self._orders.get(order.id).value
-        if after.payment_due == "cancel":
-            return f"{outcome}, then {self._cancel_intent(after)}"
-        return outcome
 
     def _cancel_intent(self, order: Order) -> str:
         payment = order.payment
@@ -238,7 +249,10 @@ class PaymentService:
     def _apply(self, event: PaymentEvent) -> tuple[str | None, str]:
         if event.type not in (SUCCEEDED, FAILED) or event.intent_id is None:
             return None, "ignored"
-        intent = self._provider().retrieve_intent(event.intent_id)
+        try:
+            intent = self._provider().retrieve_intent(event.intent_id)
+        except NotFound:
+            return None, "unknown intent"
         if intent.order_id is None:
             return None, "not an order's intent"
         try:
