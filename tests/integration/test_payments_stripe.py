@@ -20,7 +20,7 @@ from celeste_functions.adapters.orders import FirestoreOrders, FirestoreWriter
 from celeste_functions.adapters.payments import FirestorePaymentRecords
 from celeste_functions.adapters.stripe_payments import StripePayments, sign_payload
 from tests.conftest import require_env
-from tests.integration.test_orders_firestore import Stack
+from tests.integration.test_orders_firestore import STORE, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def pay(provider: StripePayments, intent_id: str) -> None:
     method = client.v1.payment_methods.create(
         {
             "type": "card",
-            "card": {"number": "4242424242424242", "exp_month": 1, "exp_year": 2035, "cvc": "1"},
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
         }
     )
     client.v1.payment_intents.update(intent_id, {"payment_method": method.id})
@@ -132,9 +132,11 @@ def test_payment_records_on_firestore(db: firestore.Client) -> None:
 def test_service_over_firestore_and_the_local_stripe(
     db: firestore.Client, provider: StripePayments
 ) -> None:
+    db.collection("stores").document(STORE).set({"name": "IT", "active": True})
     stack = Stack(db)
     stack.count("apple", 5)
     order = stack.place([("apple", 2)])
+    db.collection("orders").document(order.id).update({"subtotal": 200, "total": 200})
     assert stack.fulfilment.reserve(order.id) == "confirmed"
     orders = FirestoreOrders(client=lambda: db)
     assert [o.id for o in orders.payments_due(limit=10)] == [order.id]  # an intent is due
