@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -84,13 +85,18 @@ def wait_order(
     return eventually(probe, timeout_s=timeout_s, what=f"order {order_id}: {what}")
 
 
-def pay(client: stripe.StripeClient, intent_id: str) -> None:
+#: The test card that pays; and one the local Stripe declines when charged.
+CARD_OK = "4242424242424242"
+CARD_DECLINED = "4000000000000341"
+
+
+def pay(client: stripe.StripeClient, intent_id: str, card: str = CARD_OK) -> None:
     """What Stripe.js does: a card PaymentMethod, set on the intent, then confirm (the local
     Stripe does not implement confirm with a ``payment_method`` argument)."""
     method = client.v1.payment_methods.create(
         {
             "type": "card",
-            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+            "card": {"number": card, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
         }
     )
     client.v1.payment_intents.update(intent_id, {"payment_method": method.id})
@@ -241,6 +247,29 @@ def test_success_for_the_wrong_amount_does_not_mark_the_order_paid(
     assert refunded_at_stripe(stripe_client, intent_id) == 1  # all that was taken went back
 
 
+def test_a_declined_card_is_recorded_and_the_order_can_still_be_paid(
+    api: Api,
+    customer: SignedIn,
+    shop: Callable[..., Shop],  # noqa: F811
+    stripe_client: stripe.StripeClient,
+) -> None:
+    store = shop({"apple": 3})
+    placed = place_confirmed(api, customer, order_body(store, ("apple", 1)))
+    intent_id = placed["payment"]["intent_id"]
+    with pytest.raises(stripe.CardError):
+        pay(stripe_client, intent_id, card=CARD_DECLINED)
+    failed = wait_order(
+        api,
+        customer,
+        placed["id"],
+        lambda o: [n["kind"] for n in o["payment"]["notes"]] == ["payment_failed"],
+        "the failure recorded",
+    )
+    assert failed["status"] == "confirmed" and failed["payment"]["client_secret"]
+    pay(stripe_client, intent_id)  # another card, same intent
+    wait_order(api, customer, placed["id"], lambda o: o["status"] == "processing", "paid")
+
+
 def test_other_event_types_are_200_and_ignored(api: Api) -> None:
     payload = json.dumps(
         {"id": "evt_other", "type": "customer.created", "data": {"object": {"object": "x"}}}
@@ -277,6 +306,46 @@ def test_cancel_of_an_unpaid_order_cancels_its_intent_and_releases_stock(
 
 #: How each run of the race ended (printed in the summary: ``-rA`` or ``-s`` shows it).
 RACE_OUTCOMES: list[str] = []
+
+
+def test_an_expired_hold_cancels_its_intent_and_a_late_payment_is_refunded(
+    api: Api,
+    admin: SignedIn,
+    customer: SignedIn,
+    shop: Callable[..., Shop],  # noqa: F811
+    stripe_client: stripe.StripeClient,
+) -> None:
+    from celeste_functions.triggers.orders import expire_due
+
+    store = shop({"apple": 3})
+    unpaid = place_confirmed(api, customer, order_body(store, ("apple", 1)))
+    late = place_confirmed(api, customer, order_body(store, ("apple", 1)))
+    # The customer's card is charged just before the hold ends; the webhook is still on its way.
+    pay(stripe_client, late["payment"]["intent_id"])
+    report = expire_due(datetime.now(UTC) + timedelta(minutes=16))
+    assert report.expired >= 1
+    gone = wait_order(
+        api, customer, unpaid["id"], lambda o: o["payment"]["status"] == "canceled", "cancel"
+    )
+    assert gone["status"] == "expired"
+    assert stripe_client.v1.payment_intents.retrieve(gone["payment"]["intent_id"]).status == (
+        "canceled"
+    )
+    final = wait_order(
+        api,
+        customer,
+        late["id"],
+        lambda o: o["status"] == "processing" or o["payment"]["status"] == "refunded",
+        "paid in time, or expired and refunded",
+    )
+    taken = late["total"] if final["status"] == "expired" else 0
+    assert final["status"] in ("expired", "processing")
+    assert refunded_at_stripe(stripe_client, late["payment"]["intent_id"]) == taken
+    eventually(
+        lambda: level(api, admin, store, "apple")["reserved"] == (1 if not taken else 0),
+        timeout_s=60,
+        what="the expired holds released",
+    )
 
 
 @pytest.mark.parametrize("run", range(RACE_RUNS))
