@@ -14,7 +14,7 @@ from tests.fakes import InMemoryCatalogue
 
 
 class _ScanOnly:
-    """The ``ProductRepository`` reads the catalogue's scan path makes, over ``InMemoryCatalogue``."""
+    """The reads the catalogue's scan path makes, over ``InMemoryCatalogue``."""
 
     def __init__(self, catalogue: InMemoryCatalogue) -> None:
         self.catalogue = catalogue

@@ -36,7 +36,9 @@ class ProductPage(BaseModel):
     items: list[dict[str, Any]] = Field(
         description="Products, each with `pricing` for the caller (and `available` with store_id)."
     )
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
     incomplete: bool = Field(
         description=(
             "True when a text (`q`), price (`min_price`/`max_price`, `sort=price`) or stock "

@@ -170,8 +170,8 @@ class ProductService:
         items = self._price(matching, tier=tier, snapshot=snapshot, store=filters.store_id)
         items = [i for i in items if _passes(i, filters)]
         items.sort(key=_sort_key(filters.sort), reverse=filters.sort.startswith("-"))
-        page = page_of(items, limit=limit, cursor=cursor)
-        return Catalogue(page, self._fresh_for(snapshot), incomplete=incomplete)
+        chunk = page_of(items, limit=limit, cursor=cursor)
+        return Catalogue(chunk, self._fresh_for(snapshot), incomplete=incomplete)
 
     def _price(
         self,
