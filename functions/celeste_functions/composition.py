@@ -85,6 +85,8 @@ def _build() -> Services:
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
         tiers=FirestoreCustomerTiers(client=db),
+        stock=FirestoreStock(client=db),
+        stores=FirestoreStoreDirectory(client=db),
     )
     return Services(
         cache=cache,

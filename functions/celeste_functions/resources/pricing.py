@@ -91,9 +91,12 @@ def delete_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
 
 @router.post("/quote", body=QuoteRequest, response=Quote)
 def create_quote(ctx: RequestContext) -> Reply:
-    """Anyone: price lines for the caller's tier, with a trace per line."""
+    """Anyone: price lines for the caller's tier, with a trace per line; with ``store_id``, each
+    line's ``available`` units at that store."""
     request = ctx.body(QuoteRequest)
     caller = ctx.caller
     lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
-    quote = services.get().pricing.quote(lines, uid=caller.uid if caller else None)
+    quote = services.get().pricing.quote(
+        lines, uid=caller.uid if caller else None, store_id=request.store_id
+    )
     return Reply(quote_view(quote))
