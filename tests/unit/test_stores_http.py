@@ -14,7 +14,7 @@ from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services
 from celeste_functions.resources.stores import router
-from tests.fakes import InMemoryStores
+from tests.fakes import InMemoryStoreReferences, InMemoryStores
 from tests.support.handlers import (
     AS_ADMIN,
     AS_CUSTOMER,
@@ -33,14 +33,21 @@ MADRID = {"name": "Sol", "address": ADDRESS, "location": {"lat": 40.4168, "lng":
 LISBON = "38.7223,-9.1393"
 
 
+@pytest.fixture
+def references() -> InMemoryStoreReferences:
+    return InMemoryStoreReferences()
+
+
 @pytest.fixture(autouse=True)
-def repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryStores]:
+def repo(
+    monkeypatch: pytest.MonkeyPatch, references: InMemoryStoreReferences
+) -> Iterator[InMemoryStores]:
     """The stores function on an in-memory repository, a cache without Redis, test tokens."""
     repository = InMemoryStores()
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
-            stores=StoreService(repository=repository),
+            stores=StoreService(repository=repository, references=references),
         )
     )
     use_test_tokens(monkeypatch)
@@ -148,6 +155,19 @@ def test_delete_honours_if_match_then_is_gone() -> None:
     assert response.status_code == 204 and response.get_data() == b""
     assert_problem(call("GET", path), 404)
     assert_problem(call("DELETE", path, headers=AS_ADMIN), 404)
+
+
+@pytest.mark.parametrize("reference", ["stocked", "with_open_orders"])
+def test_delete_of_a_store_still_referenced_is_409_and_keeps_it(
+    references: InMemoryStoreReferences, reference: str
+) -> None:
+    made = create(BAIXA)
+    getattr(references, reference).add(made["id"])
+    problem = assert_problem(call("DELETE", f"/{made['id']}", headers=AS_ADMIN), 409)
+    assert made["id"] in problem["detail"]
+    assert call("GET", f"/{made['id']}").status_code == 200
+    getattr(references, reference).discard(made["id"])
+    assert call("DELETE", f"/{made['id']}", headers=AS_ADMIN).status_code == 204
 
 
 WRITES = [("POST", "/", BAIXA), ("PATCH", "/{id}", {"name": "X"}), ("DELETE", "/{id}", None)]

@@ -53,6 +53,9 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
 #: Statuses an admin may ask for through ``POST /orders/{id}/status``.
 ADMIN_SETTABLE = frozenset({_S.PROCESSING, _S.SHIPPED, _S.DELIVERED, _S.CANCELLED, _S.REFUNDED})
 
+#: Statuses of an order still under way at its store (a store with one cannot be deleted).
+OPEN = frozenset({_S.PENDING, _S.CONFIRMED, _S.PROCESSING, _S.SHIPPED})
+
 #: Statuses in which the order's lines are reserved at its store.
 HOLDS_STOCK = frozenset({_S.CONFIRMED, _S.PROCESSING})
 
