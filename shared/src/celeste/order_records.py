@@ -6,9 +6,10 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from celeste.orders import Actor, OrderRequest, OrderStatus, ShippingAddress
+from celeste.addresses import ShippingAddress, upgrade_stored
+from celeste.orders import Actor, OrderRequest, OrderStatus
 from celeste.payments import Payment, PaymentDue, payment_due
 from celeste.pricing import Quote
 from celeste.tiers import CustomerStats
@@ -102,6 +103,12 @@ class Order(BaseModel):
     def payment_due(self) -> PaymentDue | None:
         """What the payment still needs (stored, so a sweep finds unfinished payment work)."""
         return payment_due(status=self.status, payment=self.payment)
+
+    @field_validator("shipping_address", mode="before")
+    @classmethod
+    def _stored_vocabulary(cls, value: object) -> object:
+        """An address stored before the one address model (``state``) reads as today's."""
+        return upgrade_stored(value)
 
     @classmethod
     def placed(
