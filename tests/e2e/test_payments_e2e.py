@@ -502,3 +502,28 @@ def test_refund_by_a_customer_is_403_and_of_an_unpaid_order_409(
     missing_key = problem(refund(api, admin, placed["id"], body, key=None), 400)
     assert missing_key["errors"][0]["field"] == "Idempotency-Key"  # type: ignore[index]
     assert order(api, customer, placed["id"])["status"] == "confirmed"
+
+
+def test_the_event_tool_signs_as_stripe_does(
+    api: Api,
+    customer: SignedIn,
+    shop: Callable[..., Shop],  # noqa: F811
+) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    store = shop({"apple": 2})
+    placed = place_confirmed(api, customer, order_body(store, ("apple", 1)))
+    tool = Path(__file__).resolve().parents[2] / "tools/stripe_event.py"
+    url = api.url("payments", "/stripe/webhook")
+    sent = subprocess.run(
+        [sys.executable, str(tool), placed["payment"]["intent_id"], "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert sent.stdout.startswith("200 ") and "stale event" in sent.stdout  # not paid yet
+    assert order(api, customer, placed["id"])["status"] == "confirmed"
