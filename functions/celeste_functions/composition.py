@@ -86,6 +86,10 @@ def _build() -> Services:
         products=products,
         tiers=FirestoreCustomerTiers(client=db),
     )
+    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
+    accounts = AccountService(
+        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
+    )
     return Services(
         cache=cache,
         categories=CategoryService(repository=categories),
@@ -98,27 +102,26 @@ def _build() -> Services:
         ),
         price_lists=PriceListService(repository=FirestorePriceLists(client=db)),
         pricing=pricing,
-        accounts=AccountService(
-            profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-        ),
+        accounts=accounts,
         stores=StoreService(repository=FirestoreStores(client=db), cache=cache),
-        tiers=TierService(repository=FirestoreTiers(client=db), cache=cache),
-        **_commerce(db, pricing=pricing, products=products),
-        **_me(db, cache=cache, pricing=pricing, products=products),
+        tiers=tiers,
+        **_commerce(db, pricing=pricing, products=products, accounts=accounts),
+        **_me(db, pricing=pricing, products=products, accounts=accounts, tiers=tiers),
     )
 
 
 def _commerce(
-    db: Callable[[], Any], *, pricing: PricingService, products: FirestoreProducts
+    db: Callable[[], Any],
+    *,
+    pricing: PricingService,
+    products: FirestoreProducts,
+    accounts: AccountService,
 ) -> dict[str, Any]:
     """Orders, their triggers, inventory and the auditor; one writer commits for them all."""
     orders = FirestoreOrders(client=db)
     inventory = FirestoreInventory(client=db)
     writer = FirestoreWriter(client=db)
     stores = FirestoreStoreDirectory(client=db)
-    accounts = AccountService(
-        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-    )
     return {
         "orders": OrderService(
             orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
@@ -137,13 +140,14 @@ def _commerce(
 
 
 def _me(
-    db: Callable[[], Any], *, cache: Cache, pricing: PricingService, products: FirestoreProducts
+    db: Callable[[], Any],
+    *,
+    pricing: PricingService,
+    products: FirestoreProducts,
+    accounts: AccountService,
+    tiers: TierService,
 ) -> dict[str, Any]:
     """The caller's own cart, wishlist and tier standing (the ``me`` function)."""
-    accounts = AccountService(
-        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-    )
-    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
     return {
         "cart": CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
         "wishlist": WishlistService(wishlist=FirestoreWishlist(client=db), products=products),

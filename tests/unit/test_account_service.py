@@ -20,7 +20,7 @@ from celeste.accounts import (
 )
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.services.accounts import FALLBACK_TIER, AccountService
-from celeste.services.concurrency import ATTEMPTS
+from celeste.services.backoff import REQUEST
 from celeste.tiers import CustomerStats, RecentDelivery
 from tests.fakes import FakeIdentity, InMemoryProfiles
 
@@ -52,7 +52,9 @@ def identity() -> FakeIdentity:
 
 @pytest.fixture
 def service(profiles: InMemoryProfiles, identity: FakeIdentity) -> AccountService:
-    return AccountService(profiles=profiles, identity=identity, clock=TickingClock())
+    return AccountService(
+        profiles=profiles, identity=identity, clock=TickingClock(), sleep=lambda _: None
+    )
 
 
 def register(service: AccountService, email: str = "ana@example.com", **kw: Any) -> Profile:
@@ -406,7 +408,7 @@ def test_update_me_gives_up_with_contention_when_always_raced(
 ) -> None:
     who = Identity("u1", "u1@example.com", "One")
     service.me(who)
-    for _ in range(ATTEMPTS):
+    for _ in range(REQUEST.attempts):
         profiles.interleave(lambda: _bump_stats(profiles, "u1"))
     with pytest.raises(Contention):
         service.update_me(who, ProfilePatch(display_name="X"), expected_version=None)

@@ -7,14 +7,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import NotFound, ValidationFailed
+from celeste.cursors import decode_cursor, encode_cursor, refused
+from celeste.errors import NotFound
 from celeste.ids import is_valid_id
 from celeste.ports import Page, Versioned
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste_functions.adapters.firestore import (
     QueryShape,
-    decode_cursor,
-    encode_cursor,
     keyset_page,
     version_of,
 )
@@ -165,5 +164,5 @@ class FirestoreInventory:
 def _decode_level_cursor(cursor: str) -> tuple[str, str]:
     store_id, product_id = decode_cursor(cursor, arity=2)
     if not all(isinstance(v, str) and is_valid_id(v) for v in (store_id, product_id)):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return str(store_id), str(product_id)

@@ -5,11 +5,10 @@ one optimistic commit that writes orders, stock levels and ledger rows together.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import Contention, NotFound, PreconditionFailed
+from celeste.errors import NotFound
 from celeste.order_records import (
     COMMITS_STOCK,
     RELEASES_STOCK,
@@ -34,6 +33,7 @@ from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
     last_update_time,
+    storage_errors,
     version_of,
 )
 from celeste_functions.adapters.inventory import level_data, level_ref, movement_data, movement_ref
@@ -70,26 +70,6 @@ def order_data(order: Order) -> dict[str, Any]:
 
 def _order(snapshot: Any) -> Order:
     return Order.model_validate({**(snapshot.to_dict() or {}), "id": snapshot.id})
-
-
-@contextmanager
-def race_errors() -> Iterator[None]:
-    """A commit that lost a race is ``PreconditionFailed`` (re-read and decide again):
-    a version moved, a document to update is gone, or a document to create exists."""
-    from google.api_core import exceptions as gexc
-
-    try:
-        yield
-    except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound) as exc:
-        raise PreconditionFailed(f"a concurrent write won: {type(exc).__name__}") from None
-    except (
-        gexc.Aborted,
-        gexc.DeadlineExceeded,
-        gexc.ServiceUnavailable,
-        gexc.TooManyRequests,
-        gexc.ResourceExhausted,
-    ):
-        raise Contention("the database is busy; retry shortly", retry_after_s=1) from None
 
 
 class FirestoreOrders:
@@ -248,5 +228,5 @@ class FirestoreWriter:
                         batch.update(ref, key_data, option=since(version))
                 case _:  # pragma: no cover - the union is closed
                     raise TypeError(f"unknown write {write!r}")
-        with race_errors():
+        with storage_errors(conflict=None):
             batch.commit()

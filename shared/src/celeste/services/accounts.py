@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from celeste.accounts import (
     AdminUserPatch,
     Identity,
@@ -15,7 +18,7 @@ from celeste.accounts import (
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from celeste.ports import IdentityProvider, Page, ProfileRepository, Versioned
-from celeste.services.concurrency import retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.tiers import DEMO_TIERS, default_tier
 
 #: The default tier when the ``tiers`` collection holds none yet (the demo set's default).
@@ -30,8 +33,16 @@ class AccountService:
     """
 
     def __init__(
-        self, *, profiles: ProfileRepository, identity: IdentityProvider, clock: Clock = utcnow
+        self,
+        *,
+        profiles: ProfileRepository,
+        identity: IdentityProvider,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._profiles = profiles
         self._identity = identity
         self._clock = clock
@@ -175,7 +186,13 @@ class AccountService:
             fields = frozenset({*changes, "updated_at"})
             return self._profiles.update(updated, fields=fields, expected_version=current.version)
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating the profile of {uid}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def _read_expecting(self, uid: str, expected: str | None) -> Versioned[Profile]:
         current = self._profiles.get(uid)

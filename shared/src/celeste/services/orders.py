@@ -93,20 +93,6 @@ class ExpiryReport:
     failed: int = 0
 
 
-def _retrying(
-    attempt: Callable[[], Versioned[Order]],
-    *,
-    pinned: bool,
-    what: str,
-    backoff: Backoff,
-    sleep: Callable[[float], None],
-) -> Versioned[Order]:
-    # With If-Match a moved version is the client's answer (412), not ours to retry.
-    if pinned:
-        return attempt()
-    return optimistic(attempt, backoff=backoff, what=what, sleep=sleep)
-
-
 class OrderService:
     """What the ``orders`` function offers: place, read, list, cancel, move."""
 
@@ -270,12 +256,12 @@ class OrderService:
             self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
             return self._orders.get(order_id)
 
-        return _retrying(
+        return optimistic(
             attempt,
-            pinned=expected_version is not None,
-            what=f"cancelling order {order_id}",
             backoff=self._backoff,
+            what=f"cancelling order {order_id}",
             sleep=self._sleep,
+            pinned=expected_version is not None,
         )
 
     def set_status(
@@ -294,12 +280,12 @@ class OrderService:
             self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
             return self._orders.get(order_id)
 
-        return _retrying(
+        return optimistic(
             attempt,
-            pinned=expected_version is not None,
-            what=f"moving order {order_id}",
             backoff=self._backoff,
+            what=f"moving order {order_id}",
             sleep=self._sleep,
+            pinned=expected_version is not None,
         )
 
 

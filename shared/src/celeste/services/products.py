@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import base64
-import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from celeste.categories import descendants
 from celeste.clock import Clock, utcnow
+from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import NotFound, ValidationFailed
 from celeste.ids import new_id
 from celeste.ports import CategoryRepository, Page, ProductRepository, StockReader, Versioned
 from celeste.pricing import PricedLine, PricingSnapshot
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
-from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
 from celeste.services.pricing import PricingService
 
 #: Most products a computed filter (text, price, stock) looks at; beyond it, use a search index.
 SCAN_LIMIT = 1000
 #: Firestore's limit on the values of one ``in`` filter.
 IN_LIMIT = 30
-_OFFSET_PREFIX = "o."
+#: The first value of an offset cursor (a scanned page), telling it from a keyset cursor.
+_OFFSET_TAG = "offset"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,11 @@ class ProductService:
         stock: StockReader,
         clock: Clock = utcnow,
         cache_ceiling_s: int = 300,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
         self._categories = categories
         self._pricing = pricing
@@ -97,7 +103,13 @@ class ProductService:
                 updated, previous_sku=current.value.sku, expected_version=current.version
             )
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating product {product_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def _require_category(self, category_id: str) -> None:
         try:
@@ -152,8 +164,8 @@ class ProductService:
         snapshot = self._pricing.snapshot()
         category_ids = self._category_subtree(filters.category_id, snapshot)
         if not filters.needs_scan and (category_ids is None or len(category_ids) <= IN_LIMIT):
-            if cursor is not None and cursor.startswith(_OFFSET_PREFIX):
-                raise ValidationFailed.on("cursor", "not a cursor this list returned")
+            if cursor is not None and _is_offset(cursor):
+                raise refused()
             page = self._repo.page(
                 category_ids=category_ids,
                 active_only=not include_inactive,
@@ -226,21 +238,22 @@ def _sort_key(sort: str) -> Callable[[CatalogueItem], tuple[Any, ...]]:
 
 
 def _encode_offset(offset: int) -> str:
-    raw = json.dumps({"offset": offset}).encode()
-    return _OFFSET_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor([_OFFSET_TAG, offset])
+
+
+def _is_offset(cursor: str) -> bool:
+    try:
+        return bool(decode_cursor(cursor, arity=2)[0] == _OFFSET_TAG)
+    except ValidationFailed:
+        return False
 
 
 def _decode_offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    try:
-        if not cursor.startswith(_OFFSET_PREFIX):
-            raise ValueError(cursor)
-        body = cursor[len(_OFFSET_PREFIX) :]
-        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        offset = int(data["offset"])
-        if not 0 <= offset <= SCAN_LIMIT:
-            raise ValueError(offset)
-        return offset
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    tag, offset = decode_cursor(cursor, arity=2)
+    if tag != _OFFSET_TAG or not isinstance(offset, int) or isinstance(offset, bool):
+        raise refused()
+    if not 0 <= offset <= SCAN_LIMIT:
+        raise refused()
+    return offset
