@@ -27,6 +27,7 @@ from celeste.orders import HOLDS_STOCK, OrderStatus
 from celeste.ports import Cached, Page, TierSet, Versioned
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
+from celeste.services.tiers import TierService
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste.stores import Store
 from celeste.tiers import Tier
@@ -198,14 +199,13 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 class InMemoryProfiles(_Interleaving):
-    """``ProfileRepository`` in a dict; ``tiers`` maps tier code -> ``is_default``.
+    """``ProfileRepository`` in a dict.
 
     ``fail_next_create`` makes the next ``create`` raise it (a storage outage), and
     ``interleave(fn)`` runs ``fn`` just before the next write, like ``InMemoryCategories``.
     """
 
-    def __init__(self, tiers: dict[str, bool] | None = None) -> None:
-        self.tiers: dict[str, bool] = dict(tiers or {})
+    def __init__(self) -> None:
         self.fail_next_create: BaseException | None = None
         self.writes = 0
         self._rows: dict[str, Versioned[Profile]] = {}
@@ -259,12 +259,6 @@ class InMemoryProfiles(_Interleaving):
             key = list(_profile_key(items[-1]))
             next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
         return Page(items, next_cursor)
-
-    def default_tier_code(self) -> str | None:
-        return next((code for code, is_default in self.tiers.items() if is_default), None)
-
-    def tier_exists(self, code: str) -> bool:
-        return code in self.tiers
 
     def _store(self, profile: Profile) -> Versioned[Profile]:
         self.writes += 1
@@ -446,6 +440,16 @@ def _decode_store_cursor(cursor: str) -> tuple[str, str]:
     return (name, last_id)
 
 
+def ladder(defaults: dict[str, bool] | None = None) -> TierService:
+    """A ``TierLadder`` (the real ``TierService``) over tiers named by ``defaults``, which maps
+    tier code -> ``is_default``; levels follow the order given (no requirements)."""
+    tiers = [
+        Tier(code=code, name=code.title(), level=level, is_default=is_default)
+        for level, (code, is_default) in enumerate((defaults or {}).items(), start=1)
+    ]
+    return TierService(repository=InMemoryTiers(tiers))
+
+
 class InMemoryTiers(_Interleaving):
     """``TierRepository`` in a dict, with the set revision the Firestore adapter keeps.
 
@@ -539,7 +543,8 @@ class InMemoryCache:
 
 
 class InMemoryCommerce(_Interleaving):
-    """``OrderStore``, ``InventoryStore``, ``StoreDirectory`` and ``AtomicWriter`` over dicts.
+    """``OrderStore``, ``InventoryStore``, ``StoreDirectory``, ``CustomerStandings``,
+    ``TierLadder`` and ``AtomicWriter`` over dicts (one store, as Firestore is one database).
 
     ``commit`` checks every write's precondition before applying any (all or nothing), like the
     Firestore batch: a moved version, a vanished document or an existing create is
@@ -678,11 +683,13 @@ class InMemoryCommerce(_Interleaving):
     def effect_applied(self, order_id: str, effect: str) -> bool:
         return (order_id, effect) in self.markers
 
-    def customer(self, uid: str) -> Versioned[CustomerStanding] | None:
+    # --- CustomerStandings and TierLadder -----------------------------------------------------
+
+    def standing(self, uid: str) -> Versioned[CustomerStanding] | None:
         return self.customers.get(uid)
 
-    def tiers(self) -> list[Tier]:
-        return list(self.tier_list)
+    def all_tiers(self) -> list[Tier]:
+        return sorted(self.tier_list, key=lambda t: t.level)
 
     # --- InventoryStore ----------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from tests.fakes import (
     InMemoryProfiles,
     InMemoryTiers,
     InMemoryWishlist,
+    ladder,
 )
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -450,8 +451,10 @@ def test_standing_of_a_deleted_tier_is_measured_from_the_default() -> None:
 
 
 def test_standing_service_reads_the_profile_made_on_first_call() -> None:
-    profiles = InMemoryProfiles(tiers={"BRONZE": True})
-    accounts = AccountService(profiles=profiles, identity=FakeIdentity())
+    profiles = InMemoryProfiles()
+    accounts = AccountService(
+        profiles=profiles, identity=FakeIdentity(), tiers=ladder({"BRONZE": True})
+    )
     service = TierStandingService(
         accounts=accounts,
         tiers=TierService(repository=InMemoryTiers(DEMO_TIERS)),

@@ -1,4 +1,5 @@
-"""Carts and wishlists on Firestore: one document per product under ``users/{uid}``."""
+"""Carts and wishlists on Firestore: ``users/{uid}/cart`` and ``users/{uid}/wishlist``, one
+document per product (the profile document itself belongs to ``accounts``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from celeste.cart import CartLine, WishlistEntry
 from celeste.errors import Contention
 from celeste.ports import Page
+from celeste_functions.adapters.accounts import user_ref
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
@@ -19,7 +21,6 @@ from celeste_functions.adapters.firestore import (
 if TYPE_CHECKING:
     from google.cloud import firestore
 
-USERS = "users"
 CART = "cart"
 WISHLIST = "wishlist"
 
@@ -48,7 +49,7 @@ class _ProductDocuments:
         self._name = name
 
     def _col(self, uid: str) -> firestore.CollectionReference:
-        return self._client().collection(USERS).document(uid).collection(self._name)
+        return user_ref(self._client(), uid).collection(self._name)
 
     def _count(self, uid: str, shape: QueryShape) -> int:
         with storage_errors():

@@ -1,5 +1,5 @@
 """Firestore repository of stock: ``stores/{store_id}/inventory/{product_id}`` and its ledger
-``.../movements/{movement_id}`` (the layout ``FirestoreStock`` reads for catalogue availability)."""
+``.../movements/{movement_id}``, including the availability the catalogue shows."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from celeste_functions.adapters.firestore import (
     keyset_page,
     version_of,
 )
+from celeste_functions.adapters.stores import STORES
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
-STORES = "stores"
 INVENTORY = "inventory"
 MOVEMENTS = "movements"
 
@@ -83,7 +83,7 @@ def _movement(snapshot: Any) -> MovementRecord:
 
 
 class FirestoreInventory:
-    """``InventoryStore`` on Firestore."""
+    """``InventoryStore`` and ``StockReader`` on Firestore."""
 
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         self._client = client
@@ -98,6 +98,10 @@ class FirestoreInventory:
             for snapshot in client.get_all(refs)
             if snapshot.exists
         }
+
+    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
+        found = self.levels(store_id=store_id, product_ids=product_ids)
+        return {pid: found[pid].value.available if pid in found else 0 for pid in product_ids}
 
     def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
         snapshot = level_ref(self._client(), store_id, product_id).get()

@@ -1,4 +1,5 @@
-"""Firestore repository of stores (``stores/{id}``; the location is a ``{lat, lng}`` map)."""
+"""Firestore repository of stores (``stores/{id}``; the location is a ``{lat, lng}`` map), and
+the store check orders and inventory make."""
 
 from __future__ import annotations
 
@@ -91,6 +92,19 @@ class FirestoreStores:
         option = precondition(client, expected_version, delete=True)
         with storage_errors():
             self._col().document(store_id).delete(option=option)
+
+
+class FirestoreStoreDirectory:
+    """``StoreDirectory``: reads ``stores/{id}`` (its ``active`` flag only)."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def store_active(self, store_id: str) -> bool | None:
+        snapshot = self._client().collection(STORES).document(store_id).get(["active"])
+        if not snapshot.exists:
+            return None
+        return (snapshot.to_dict() or {}).get("active", True) is True
 
 
 def _data(store: Store) -> dict[str, Any]:

@@ -47,7 +47,16 @@ from celeste.orders import (
     stock_effect,
     transition,
 )
-from celeste.ports import AtomicWriter, InventoryStore, OrderStore, Page, StoreDirectory, Versioned
+from celeste.ports import (
+    AtomicWriter,
+    CustomerStandings,
+    InventoryStore,
+    OrderStore,
+    Page,
+    StoreDirectory,
+    TierLadder,
+    Versioned,
+)
 from celeste.services.accounts import AccountService
 from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
 from celeste.services.concurrency import check_version
@@ -299,6 +308,8 @@ class OrderFulfilment:
         orders: OrderStore,
         inventory: InventoryStore,
         writer: AtomicWriter,
+        customers: CustomerStandings,
+        tiers: TierLadder,
         clock: Clock = utcnow,
         hold: timedelta = DEFAULT_HOLD,
         backoff: Backoff = TRIGGER,
@@ -307,6 +318,8 @@ class OrderFulfilment:
         self._orders = orders
         self._inventory = inventory
         self._writer = writer
+        self._customers = customers
+        self._tiers = tiers
         self._clock = clock
         self._hold = hold
         self._backoff = backoff
@@ -470,7 +483,7 @@ class OrderFulfilment:
                 order = self._orders.get(order_id).value
             except NotFound:
                 return "missing"
-            standing = self._orders.customer(order.user_id)
+            standing = self._customers.standing(order.user_id)
             if standing is None:
                 log.warning(
                     "delivery effect skipped: the customer has no profile",
@@ -511,13 +524,10 @@ class OrderFulfilment:
         return outcome
 
     def _earned_tier(self, stats: CustomerStats, *, now: datetime) -> str | None:
-        tiers = self._orders.tiers()
-        if not tiers:
+        tiers = self._tiers.all_tiers()
+        if not tiers:  # no tiers configured: keep the customer's tier
             return None
-        try:
-            return evaluate_tier(tiers=tiers, stats=stats, now=now).code
-        except Conflict:  # no default tier configured: keep the customer's tier
-            return None
+        return evaluate_tier(tiers=tiers, stats=stats, now=now).code
 
     # --- expire_reservations -------------------------------------------------------------
 
