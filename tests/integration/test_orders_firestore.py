@@ -212,8 +212,8 @@ def test_replayed_effects_are_no_ops(stack: Stack) -> None:
     assert stack.fulfilment.reserve(order.id) == "confirmed"
     assert stack.fulfilment.reserve(order.id) == "already confirmed"
     found = stack.orders.get(order.id)
-    cancelled = found.value.moved(OrderStatus.CANCELLED, at=T0, actor="customer")
-    stack.writer.commit([UpdateOrder(cancelled, expected_version=found.version)])
+    cancelled = found.value.move(OrderStatus.CANCELLED, actor="customer", at=T0, is_owner=True)
+    stack.writer.commit([UpdateOrder(cancelled.order, expected_version=found.version)])
     assert stack.fulfilment.settle_stock(order.id) == "released"
     assert stack.fulfilment.settle_stock(order.id).startswith("nothing to settle")
     kinds = sorted(m.kind for m in stack.inventory.every_movement() if m.order_id == order.id)
@@ -306,7 +306,11 @@ def test_order_queries(stack: Stack) -> None:
     assert [o.id for o in stack.orders.holding_stock()] == [old.id]
     found = stack.orders.get(old.id)
     stack.writer.commit(
-        [UpdateOrder(found.value.moved(OrderStatus.CANCELLED, at=T0, actor="admin"), found.version)]
+        [
+            UpdateOrder(
+                found.value.move(OrderStatus.CANCELLED, actor="admin", at=T0).order, found.version
+            )
+        ]
     )
     assert [o.id for o in stack.orders.awaiting_stock(limit=10)] == [old.id]
 

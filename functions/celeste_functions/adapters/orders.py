@@ -9,13 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
-from celeste.order_records import (
-    COMMITS_STOCK,
-    RELEASES_STOCK,
-    IdempotencyRecord,
-    Order,
-)
-from celeste.orders import HOLDS_STOCK, OrderStatus, StatsEffect
+from celeste.order_records import IdempotencyRecord, Order
+from celeste.orders import COMMITS_STOCK, HOLDS_STOCK, RELEASES_STOCK, OrderStatus, StatsEffect
 from celeste.ports import Page, Versioned
 from celeste_functions.adapters.firestore import (
     QueryShape,

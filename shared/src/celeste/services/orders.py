@@ -45,7 +45,6 @@ from celeste.orders import (
     is_expired,
     stats_effect,
     stock_effect,
-    transition,
 )
 from celeste.ports import (
     AtomicWriter,
@@ -250,10 +249,10 @@ class OrderService:
             check_version(current=found.version, expected=expected_version, what="the order")
             order = found.value
             try:
-                transition(
-                    current=order.status,
-                    target=OrderStatus.CANCELLED,
+                moved = order.move(
+                    OrderStatus.CANCELLED,
                     actor=actor,
+                    at=self._clock(),
                     is_owner=order.user_id == uid,
                 )
             except Forbidden:
@@ -261,8 +260,7 @@ class OrderService:
                     f"the order is {order.status}: a customer may cancel only while it is "
                     "pending or confirmed"
                 ) from None
-            moved = order.moved(OrderStatus.CANCELLED, at=self._clock(), actor=actor)
-            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return self._orders.get(order_id)
 
         return optimistic(
@@ -283,10 +281,8 @@ class OrderService:
         def attempt() -> Versioned[Order]:
             found = self._orders.get(order_id)
             check_version(current=found.version, expected=expected_version, what="the order")
-            order = found.value
-            transition(current=order.status, target=status, actor="admin", is_owner=False)
-            moved = order.moved(status, at=self._clock(), actor="admin")
-            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            moved = found.value.move(status, actor="admin", at=self._clock())
+            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return self._orders.get(order_id)
 
         return optimistic(
@@ -346,25 +342,24 @@ class OrderFulfilment:
             result = inventory.reserve(levels=levels, lines=list(wanted.items()), order_id=order.id)
             now = self._clock()
             if not result.ok:
-                transition(
-                    current=order.status,
-                    target=OrderStatus.REJECTED,
-                    actor="system",
-                    is_owner=False,
-                )
                 shortfalls = [
                     OrderShortfall(product_id=s.key, requested=s.requested, available=s.available)
                     for s in result.shortfalls
                 ]
-                rejected = order.moved(
-                    OrderStatus.REJECTED, at=now, actor="system", shortfalls=shortfalls
+                rejected = order.move(
+                    OrderStatus.REJECTED, actor="system", at=now, shortfalls=shortfalls
                 )
-                self._writer.commit([UpdateOrder(rejected, expected_version=found.version)])
+                self._writer.commit([UpdateOrder(rejected.order, expected_version=found.version)])
                 return "rejected"
 
-            transition(
-                current=order.status, target=OrderStatus.CONFIRMED, actor="system", is_owner=False
+            confirmed = order.move(
+                OrderStatus.CONFIRMED,
+                actor="system",
+                at=now,
+                stock_state="held",
+                hold_expires_at=hold_expires_at(confirmed_at=now, hold=self._hold),
             )
+            # The move's stock effect is ``reserve``: its levels and ledger rows join this commit.
             writes: list[Write] = []
             for pid, level in result.levels.items():
                 record = stored[pid]
@@ -381,14 +376,7 @@ class OrderFulfilment:
                         )
                     )
                 )
-            confirmed = order.moved(
-                OrderStatus.CONFIRMED,
-                at=now,
-                actor="system",
-                stock_state="held",
-                hold_expires_at=hold_expires_at(confirmed_at=now, hold=self._hold),
-            )
-            writes.append(UpdateOrder(confirmed, expected_version=found.version))
+            writes.append(UpdateOrder(confirmed.order, expected_version=found.version))
             self._writer.commit(writes)
             return "confirmed"
 
@@ -571,11 +559,8 @@ class OrderFulfilment:
             order = found.value
             if not is_expired(status=order.status, hold_expires_at=order.hold_expires_at, now=now):
                 return 0
-            transition(
-                current=order.status, target=OrderStatus.EXPIRED, actor="system", is_owner=False
-            )
-            moved = order.moved(OrderStatus.EXPIRED, at=self._clock(), actor="system")
-            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            moved = order.move(OrderStatus.EXPIRED, actor="system", at=self._clock())
+            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return 1
 
         return optimistic(
