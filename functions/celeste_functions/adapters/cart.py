@@ -16,6 +16,7 @@ from celeste_functions.adapters.firestore import (
     keyset_page,
     last_update_time,
     storage_errors,
+    version_at,
 )
 
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ _WISHLIST_ALL = QueryShape(WISHLIST)
 _DELETE_BATCH = 500
 #: Rounds of deletes before ``clear`` gives up on a cart that concurrent PUTs keep filling.
 _CLEAR_ROUNDS = 10
-
-
-def _version(update_time: Any) -> str:
-    """The version (as ``firestore.version_of``) of a write result's update time."""
-    stamp = update_time.timestamp_pb()
-    return str(stamp.seconds * 1_000_000_000 + stamp.nanos)
 
 
 class _ProductDocuments:
@@ -59,7 +54,7 @@ class _ProductDocuments:
     def _create(self, uid: str, product_id: str, data: dict[str, Any]) -> str:
         with storage_errors(conflict=f"product {product_id} is already in the {self._name}"):
             result = self._col(uid).document(product_id).create(data)
-        return _version(result.update_time)
+        return version_at(result.update_time)
 
     def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
         document = self._col(uid).document(product_id)

@@ -22,7 +22,12 @@ T = TypeVar("T")
 
 def version_of(snapshot: DocumentSnapshot) -> str:
     """The document's version: its update time in nanoseconds, as an opaque string."""
-    stamp = snapshot.update_time.timestamp_pb()  # type: ignore[union-attr]
+    return version_at(snapshot.update_time)
+
+
+def version_at(update_time: Any) -> str:
+    """The version of an update time (a snapshot's, or a write result's)."""
+    stamp = update_time.timestamp_pb()
     return str(stamp.seconds * 1_000_000_000 + stamp.nanos)
 
 

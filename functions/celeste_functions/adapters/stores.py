@@ -12,7 +12,6 @@ from celeste.stores import Store
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
-    last_update_time,
     precondition,
     storage_errors,
     version_of,
@@ -78,11 +77,7 @@ class FirestoreStores:
 
     def replace(self, store: Store, *, expected_version: str | None) -> Versioned[Store]:
         client = self._client()
-        option = (  # an update without a version still requires the document to exist
-            client.write_option(last_update_time=last_update_time(expected_version))
-            if expected_version
-            else None
-        )
+        option = precondition(client, expected_version)  # an update requires the document
         with storage_errors():
             self._col().document(store.id).update(_data(store), option=option)
         return self.get(store.id)
