@@ -7,8 +7,6 @@ version, cursor pagination in a stable order.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import json
 import threading
@@ -21,6 +19,7 @@ from celeste import inventory
 from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
+from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import HOLDS_STOCK, OrderStatus
@@ -182,16 +181,13 @@ def _sort_key(category: Category) -> tuple[int, str]:
 
 
 def _encode_cursor(key: tuple[int, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+    return encode_cursor(list(key))
 
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        sort_order, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    sort_order, last_id = decode_cursor(cursor, arity=2)
     if not isinstance(sort_order, int) or not isinstance(last_id, str):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return (sort_order, last_id)
 
 
@@ -257,7 +253,7 @@ class InMemoryProfiles(_Interleaving):
         next_cursor = None
         if len(rows) > limit:
             key = list(_profile_key(items[-1]))
-            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+            next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
 
     def _store(self, profile: Profile) -> Versioned[Profile]:
@@ -272,12 +268,9 @@ def _profile_key(profile: Profile) -> tuple[str, str]:
 
 
 def _decode_profile_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        created_at, uid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    created_at, uid = decode_cursor(cursor, arity=2)
     if not isinstance(created_at, str) or not isinstance(uid, str):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return (created_at, uid)
 
 
@@ -387,7 +380,7 @@ class InMemoryStores:
         next_cursor = None
         if len(rows) > limit:
             key = [items[-1].name, items[-1].id]
-            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+            next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
 
     def every(self, *, active_only: bool, limit: int) -> list[Store]:
@@ -431,12 +424,9 @@ class InMemoryStores:
 
 
 def _decode_store_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        name, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    name, last_id = decode_cursor(cursor, arity=2)
     if not isinstance(name, str) or not isinstance(last_id, str):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return (name, last_id)
 
 
@@ -643,14 +633,12 @@ class InMemoryCommerce(_Interleaving):
         ]
         rows.sort(key=_order_key, reverse=True)
         if cursor:
-            after = tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+            after = tuple(decode_cursor(cursor, arity=2))
             rows = [o for o in rows if _order_key(o) < after]
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
-            next_cursor = base64.urlsafe_b64encode(
-                json.dumps(list(_order_key(items[-1]))).encode()
-            ).decode()
+            next_cursor = encode_cursor(list(_order_key(items[-1])))
         return Page(items, next_cursor)
 
     def due_for_expiry(self, *, now: datetime, limit: int) -> list[Order]:
@@ -816,13 +804,13 @@ class InventoryView:
             key=lambda r: (r.store_id, r.product_id),
         )
         if cursor:
-            after = tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+            after = tuple(decode_cursor(cursor, arity=2))
             rows = [r for r in rows if (r.store_id, r.product_id) > after]
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
             key = [items[-1].store_id, items[-1].product_id]
-            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+            next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
 
     def movements(
