@@ -371,6 +371,7 @@ def test_move_enforces_the_machine_and_returns_its_effects(
         assert order.status is current  # the order is immutable: a new one is returned
         if target is not S.CONFIRMED:
             assert moved.order.hold_expires_at is None
+        assert moved.order.stock_state == ("held" if moved.stock == "reserve" else "none")
     else:
         with pytest.raises(Forbidden if outcome == "forbidden" else Conflict):
             order.move(target, actor=actor, at=later, is_owner=is_owner)

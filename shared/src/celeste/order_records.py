@@ -146,17 +146,16 @@ class Order(BaseModel):
         commits ``Moved.order`` (and, for ``reserve``, the stock in the same commit).
         """
         transition(current=self.status, target=to, actor=actor, is_owner=is_owner)
+        stock = stock_effect(before=self.status, after=to)
+        if stock == "reserve":  # the caller reserves the lines in the commit that writes this
+            changes.setdefault("stock_state", "held")
         history = [*self.history, StatusChange(status=to, at=at, actor=actor)]
         if to is not OrderStatus.CONFIRMED:  # only an unpaid, confirmed order can expire
             changes.setdefault("hold_expires_at", None)
         order = self.model_copy(
             update={"status": to, "history": history, "updated_at": at, **changes}
         )
-        return Moved(
-            order=order,
-            stock=stock_effect(before=self.status, after=to),
-            stats=stats_effect(before=self.status, after=to),
-        )
+        return Moved(order=order, stock=stock, stats=stats_effect(before=self.status, after=to))
 
     def with_stock_state(self, state: StockState, *, at: datetime) -> Order:
         """This order after its reservation was released or committed."""

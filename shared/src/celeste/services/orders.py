@@ -356,10 +356,10 @@ class OrderFulfilment:
                 OrderStatus.CONFIRMED,
                 actor="system",
                 at=now,
-                stock_state="held",
                 hold_expires_at=hold_expires_at(confirmed_at=now, hold=self._hold),
             )
-            # The move's stock effect is ``reserve``: its levels and ledger rows join this commit.
+            # The move's stock effect is ``reserve`` (``stock_state`` becomes ``held``): its
+            # levels and ledger rows join this commit.
             writes: list[Write] = []
             for pid, level in result.levels.items():
                 record = stored[pid]
