@@ -1,11 +1,8 @@
-"""Optimistic concurrency checks: the early ``If-Match`` answer (``backoff.optimistic`` retries)."""
+"""The early ``If-Match`` answer of an optimistic write (``backoff.optimistic`` retries it)."""
 
 from __future__ import annotations
 
 from celeste.errors import PreconditionFailed
-
-#: How often the cart re-reads a line or a price that changed under it before answering 503.
-ATTEMPTS = 5
 
 
 def check_version(*, current: str, expected: str | None, what: str) -> None:
