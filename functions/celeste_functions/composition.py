@@ -87,6 +87,8 @@ def _build() -> Services:
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
         tiers=customers,
+        stock=inventory,
+        stores=stores,
     )
     tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
     accounts = AccountService(
@@ -107,7 +109,11 @@ def _build() -> Services:
         price_lists=PriceListService(repository=FirestorePriceLists(client=db)),
         pricing=pricing,
         accounts=accounts,
-        stores=StoreService(repository=FirestoreStores(client=db), cache=cache),
+        stores=StoreService(
+            repository=FirestoreStores(client=db),
+            references=_StoreReferences(inventory=inventory, orders=orders),
+            cache=cache,
+        ),
         tiers=tiers,
         orders=OrderService(
             orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
@@ -128,6 +134,20 @@ def _build() -> Services:
         wishlist=WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
         tier_standing=TierStandingService(accounts=accounts, tiers=tiers),
     )
+
+
+@dataclass(frozen=True)
+class _StoreReferences:
+    """``StoreReferences`` asked of the owners of stock levels and of orders."""
+
+    inventory: FirestoreInventory
+    orders: FirestoreOrders
+
+    def holds_stock(self, store_id: str) -> bool:
+        return self.inventory.has_levels(store_id)
+
+    def has_open_orders(self, store_id: str) -> bool:
+        return self.orders.has_open_orders(store_id)
 
 
 services: Lazy[Services] = Lazy(_build)

@@ -103,6 +103,12 @@ class FirestoreInventory:
         found = self.levels(store_id=store_id, product_ids=product_ids)
         return {pid: found[pid].value.available if pid in found else 0 for pid in product_ids}
 
+    def has_levels(self, store_id: str) -> bool:
+        """Whether any level exists at ``store_id`` (one document read at most)."""
+        client = self._client()
+        levels = client.collection(STORES).document(store_id).collection(INVENTORY)
+        return any(True for _ in levels.limit(1).stream())
+
     def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
         snapshot = level_ref(self._client(), store_id, product_id).get()
         if not snapshot.exists:

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
 from celeste.order_records import IdempotencyRecord, Order
-from celeste.orders import COMMITS_STOCK, HOLDS_STOCK, RELEASES_STOCK, OrderStatus, StatsEffect
+from celeste.orders import (
+    COMMITS_STOCK,
+    HOLDS_STOCK,
+    OPEN,
+    RELEASES_STOCK,
+    OrderStatus,
+    StatsEffect,
+)
 from celeste.ports import Page, Versioned
 from celeste_functions.adapters.firestore import (
     QueryShape,
@@ -37,6 +44,7 @@ _BY_HOLD_END = QueryShape(ORDERS, equals=("status",), order=("hold_expires_at",)
 _BY_AGE = QueryShape(ORDERS, equals=("status",), order=("created_at",))
 _AWAITING_STOCK = QueryShape(ORDERS, equals=("stock_state",), members=("status",))
 _HOLDING = QueryShape(ORDERS, members=("status",))
+_OPEN_AT_STORE = QueryShape(ORDERS, equals=("store_id",), members=("status",))
 
 
 def order_data(order: Order) -> dict[str, Any]:
@@ -53,7 +61,10 @@ def effect_ref(
     client: firestore.Client, order_id: str, effect: StatsEffect
 ) -> firestore.DocumentReference:
     """The marker that a stats effect of the order was applied (created once, never updated)."""
-    return order_ref(client, order_id).collection(EFFECTS).document(effect)
+    marker: firestore.DocumentReference = (
+        order_ref(client, order_id).collection(EFFECTS).document(effect)
+    )
+    return marker
 
 
 def effect_data(*, order_id: str, effect: StatsEffect, at: datetime) -> dict[str, Any]:
@@ -83,6 +94,15 @@ class FirestoreOrders:
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(ORDERS)
+
+    def has_open_orders(self, store_id: str) -> bool:
+        """Whether an order at ``store_id`` is still under way (one document read at most)."""
+        query = _OPEN_AT_STORE.build(
+            self._col(),
+            equals={"store_id": store_id},
+            members={"status": sorted(str(s) for s in OPEN)},
+        )
+        return any(True for _ in query.limit(1).stream())
 
     def get(self, order_id: str) -> Versioned[Order]:
         snapshot = self._col().document(order_id).get()

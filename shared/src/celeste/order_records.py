@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from celeste.addresses import ShippingAddress, upgrade_stored
 from celeste.orders import (
     COMMITS_STOCK,
     RELEASES_STOCK,
     Actor,
     OrderRequest,
     OrderStatus,
-    ShippingAddress,
     StatsEffect,
     StockEffect,
     StockState,
@@ -91,6 +91,12 @@ class Order(BaseModel):
     history: list[StatusChange] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("shipping_address", mode="before")
+    @classmethod
+    def _stored_vocabulary(cls, value: object) -> object:
+        """An address stored before the one address model (``state``) reads as today's."""
+        return upgrade_stored(value)
 
     @classmethod
     def placed(

@@ -12,7 +12,15 @@ from celeste.clock import Clock, utcnow
 from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import Conflict, NotFound, PreconditionFailed
 from celeste.ids import new_id
-from celeste.ports import Cached, NoCache, Page, ReadCache, StoreRepository, Versioned
+from celeste.ports import (
+    Cached,
+    NoCache,
+    Page,
+    ReadCache,
+    StoreReferences,
+    StoreRepository,
+    Versioned,
+)
 from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.stores import GeoPoint, NearbyStore, Store, StoreCreate, StorePatch, nearby
 
@@ -31,6 +39,7 @@ class StoreService:
         self,
         *,
         repository: StoreRepository,
+        references: StoreReferences,
         cache: ReadCache | None = None,
         clock: Clock = utcnow,
         backoff: Backoff = REQUEST,
@@ -39,6 +48,7 @@ class StoreService:
         self._backoff = backoff
         self._sleep = sleep
         self._repo = repository
+        self._references = references
         self._cache: ReadCache = cache if cache is not None else NoCache()
         self._clock = clock
 
@@ -115,10 +125,24 @@ class StoreService:
         )
 
     def delete(self, store_id: str, *, expected_version: str | None) -> None:
-        """Remove a store (``If-Match`` honoured)."""
+        """Remove a store that nothing refers to (``If-Match`` honoured); else ``Conflict``.
+
+        A store with stock levels (even at zero: the ledger hangs under them) or with an order
+        still under way stays; deactivate it instead (``active: false``). The checks are
+        queries before the delete, which carries the version read: a level created or an order
+        placed in the instant between them is not seen (the README's "References on delete"
+        says what that leaves behind).
+        """
 
         def attempt() -> None:
             current = self._read_expecting(store_id, expected_version)
+            if self._references.holds_stock(store_id):
+                raise Conflict(
+                    f"store {store_id} still holds stock levels; deactivate it instead "
+                    "(PATCH active=false keeps its inventory and ledger)"
+                )
+            if self._references.has_open_orders(store_id):
+                raise Conflict(f"store {store_id} still has open orders")
             self._repo.delete(store_id, expected_version=current.version)
 
         optimistic(
