@@ -130,7 +130,6 @@ def _plan(status: OrderStatus, pay: Payment | None, request: RefundRequest, **kw
         request=request,
         quantities={"apple": 3},
         restocked=kw.get("restocked", {}),  # type: ignore[arg-type]
-        shipped=bool(kw.get("shipped", True)),
     )
 
 
@@ -183,9 +182,7 @@ def test_plan_refund_checks_restock_lines() -> None:
         with pytest.raises(ValidationFailed) as caught:
             _plan(S.DELIVERED, PAID, request, restocked=restocked)
         assert caught.value.errors[0].field == field
-    with pytest.raises(ValidationFailed) as caught:
-        _plan(S.PROCESSING, PAID, ok, shipped=False)
-    assert caught.value.errors[0].field == "restock"
+    assert _plan(S.PROCESSING, PAID, ok) == 1_000  # unshipped goods go back by restock
 
 
 def test_refund_request_rejects_unknown_fields_and_bad_amounts() -> None:
@@ -286,6 +283,8 @@ def world() -> World:
         orders=commerce,
         inventory=view,
         writer=commerce,
+        customers=commerce,
+        tiers=commerce,
         clock=clock,
         backoff=FAST,
         sleep=lambda _: None,
@@ -506,3 +505,21 @@ def test_admin_cannot_mark_a_stripe_paid_order_refunded_without_money(world: Wor
         world.orders.set_status(oid, status, expected_version=None)
     with pytest.raises(Conflict, match="refund"):
         world.orders.set_status(oid, S.REFUNDED, expected_version=None)
+
+
+def test_refunds_before_delivery_leave_the_stats_alone(world: World) -> None:
+    world.commerce.add_customer("alice")
+    oid = world.confirmed(quantity=2)
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    world.webhook(oid)
+    before = world.commerce.standing("alice")
+    half = world.payments.refund(oid, RefundRequest(amount=250, reason="r"), idempotency_key="a")
+    assert half.value.status is S.PARTIALLY_REFUNDED
+    world.fulfilment.on_status_change(oid, before=S.PROCESSING, after=S.PARTIALLY_REFUNDED)
+    world.payments.refund(oid, RefundRequest(reason="r"), idempotency_key="b")
+    done = world.fulfilment.on_status_change(oid, before=S.PARTIALLY_REFUNDED, after=S.REFUNDED)
+    assert "never delivered: nothing to reverse" in done
+    assert world.commerce.standing("alice") == before
+    # The held stock left with the refund (restock puts back what returns to the shelf).
+    assert world.order(oid).stock_state == "committed"

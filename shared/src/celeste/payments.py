@@ -283,7 +283,6 @@ def plan_refund(
     request: RefundRequest,
     quantities: dict[str, int],
     restocked: dict[str, int],
-    shipped: bool,
 ) -> int:
     """The amount an admin's refund takes back, after checking it may happen at all.
 
@@ -302,10 +301,6 @@ def plan_refund(
     if amount > left:
         raise ValidationFailed.on(
             "amount", f"at most {left} may be refunded ({payment.amount_received} paid)"
-        )
-    if request.restock and not shipped:
-        raise ValidationFailed.on(
-            "restock", "the order never shipped: its reserved stock is released, not restocked"
         )
     asked: dict[str, int] = {}
     for index, line in enumerate(request.restock):

@@ -19,7 +19,7 @@ from celeste import inventory
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
 from celeste.order_records import Order
-from celeste.orders import OrderStatus, transition
+from celeste.orders import OrderStatus
 from celeste.payments import (
     VOID_KEY,
     Intent,
@@ -306,13 +306,9 @@ class PaymentService:
                 return self._foreign(order, intent, event_id=event_id)
             paid = received(payment, intent=intent, at=now)
             if outcome == "pay":
-                transition(
-                    current=order.status,
-                    target=OrderStatus.PROCESSING,
-                    actor="stripe",
-                    is_owner=False,
-                )
-                changed = order.moved(OrderStatus.PROCESSING, at=now, actor="stripe", payment=paid)
+                changed = order.move(
+                    OrderStatus.PROCESSING, actor="stripe", at=now, payment=paid
+                ).order
                 self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
                 return "paid"
             notes = list(paid.notes)
@@ -382,7 +378,6 @@ class PaymentService:
                 request=request,
                 quantities=order.quantities(),
                 restocked=restocked_units(order.payment),
-                shipped=order.reached_at(OrderStatus.SHIPPED) is not None,
             )
             assert order.payment is not None
             refund = Refund(
@@ -461,8 +456,7 @@ class PaymentService:
             writes: list[Write] = []
             if refund.actor == "admin":
                 target = refunded_status(after)
-                transition(current=order.status, target=target, actor="admin", is_owner=False)
-                changed = order.moved(target, at=now, actor="admin", payment=after)
+                changed = order.move(target, actor="admin", at=now, payment=after).order
                 writes += self._restock(order, refund, at=now)
             else:  # a void keeps the order's status (cancelled, expired, confirmed)
                 changed = order.model_copy(update={"payment": after, "updated_at": now})
