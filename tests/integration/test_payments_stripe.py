@@ -16,9 +16,10 @@ from google.cloud import firestore
 from celeste.payments import InvalidSignature, PaymentEvent, PaymentSecret, RefundRequest
 from celeste.services.payments import PaymentService
 from celeste_functions.adapters.inventory import FirestoreInventory
-from celeste_functions.adapters.orders import FirestoreOrders, FirestoreWriter
+from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.payments import FirestorePaymentRecords
 from celeste_functions.adapters.stripe_payments import StripePayments, sign_payload
+from celeste_functions.adapters.writer import FirestoreWriter
 from tests.conftest import require_env
 from tests.integration.test_orders_firestore import STORE, Stack
 
