@@ -405,6 +405,16 @@ def test_payment_failed_is_recorded_once(world: World) -> None:
     ]
 
 
+def test_a_failure_delivered_after_the_success_changes_nothing(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    assert world.webhook(oid, event_id="evt_ok") == "paid"
+    late = world.webhook(oid, kind="payment_failed", event_id="evt_old_failure")
+    assert late.startswith("stale event")
+    assert world.order(oid).payment.notes == [] and world.order(oid).status is S.PROCESSING
+
+
 def test_cancel_cancels_the_intent(world: World) -> None:
     oid = world.confirmed()
     world.payments.settle(oid)

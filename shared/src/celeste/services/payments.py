@@ -260,6 +260,8 @@ class PaymentService:
         except NotFound:
             return intent.order_id, "unknown order"
         if event.type == FAILED:
+            if intent.status == "succeeded":  # a late failure of an attempt before the success
+                return intent.order_id, "stale event: the intent has succeeded since"
             return intent.order_id, self._failed(intent, event_id=event.id)
         if intent.status != "succeeded":
             return intent.order_id, f"stale event: the intent is {intent.status}"
