@@ -847,6 +847,8 @@ class InMemoryCatalogue:
         self.tier_of_uid: dict[str, str] = {}
         self.price_lists: list[PriceList] = []
         self.default_tier = default_tier
+        #: The ``strict`` flag of every snapshot asked for (money paths must ask strictly).
+        self.snapshots: list[bool] = []
 
     def add(self, product_id: str, *, price: int, active: bool = True) -> Product:
         """A product in category ``cat`` priced ``price`` EUR cents."""
@@ -867,14 +869,15 @@ class InMemoryCatalogue:
     def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         return {pid: self.products[pid] for pid in product_ids if pid in self.products}
 
-    def snapshot(self) -> PricingSnapshot:
+    def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
+        self.snapshots.append(strict)
         return PricingSnapshot(
             price_lists=list(self.price_lists),
             parents={"cat": None},
             default_tier=self.default_tier,
         )
 
-    def tier_of(self, uid: str) -> str | None:
+    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
         return self.tier_of_uid.get(uid)
 
 

@@ -48,23 +48,25 @@ def _make_firestore() -> firestore.Client:
     return firestore.Client(project=settings().project_id)
 
 
-def _make_redis() -> redis.Redis | None:
-    url = settings().redis_url
-    if not url:
-        return None
+def make_redis(url: str, *, timeout_s: float) -> redis.Redis:
+    """A Redis client that fails fast: short timeouts, no retries (a dead or black-holed Redis
+    must cost milliseconds, not seconds). The cache and anything else using Redis share it."""
     import redis
 
-    timeout = settings().redis_timeout_s
-    # Short timeouts, no retries: a dead or black-holed Redis must cost milliseconds, not seconds.
     return redis.Redis.from_url(
         url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
         retry_on_timeout=False,
         retry=None,
         health_check_interval=0,
         decode_responses=False,
     )
+
+
+def _make_redis() -> redis.Redis | None:
+    url = settings().redis_url
+    return make_redis(url, timeout_s=settings().redis_timeout_s) if url else None
 
 
 def _make_firebase_app() -> firebase_admin.App:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,7 +19,7 @@ from celeste.services.stores import StoreService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
 from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
-from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cache import Cache, Epochs
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.inventory import FirestoreInventory
@@ -75,16 +76,19 @@ class Services:
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
 
 
-def _build() -> Services:
+def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
+    """Every service over the process's clients (``clock`` times the freshness window)."""
     db = firestore_client.get
     ttl = settings().cache_ttl_s
-    cache = Cache(client=redis_client.get, ttl_s=ttl)
+    window = settings().cache_freshness_s
+    epochs = Epochs(client=db, window_s=window, clock=clock)
+    cache = Cache(client=redis_client.get, ttl_s=ttl, epochs=epochs)
     categories = FirestoreCategories(client=db)
     products = FirestoreProducts(client=db)
     pricing = PricingService(
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
-        tiers=FirestoreCustomerTiers(client=db),
+        tiers=FirestoreCustomerTiers(client=db, window_s=window, clock=clock),
     )
     return Services(
         cache=cache,
@@ -151,7 +155,7 @@ def _me(
     }
 
 
-services: Lazy[Services] = Lazy(_build)
+services: Lazy[Services] = Lazy(build)
 
 
 def use(replacement: Services) -> None:

@@ -15,6 +15,7 @@ class Settings:
     redis_url: str | None
     redis_timeout_s: float
     cache_ttl_s: int
+    cache_freshness_s: float
     order_hold_minutes: int
 
     @classmethod
@@ -27,6 +28,7 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_s=float(env.get("CELESTE_REDIS_TIMEOUT_MS", "50")) / 1000,
             cache_ttl_s=int(env.get("CELESTE_CACHE_TTL_S", "300")),
+            cache_freshness_s=float(env.get("CELESTE_CACHE_FRESHNESS_S", "1")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
         )
 

@@ -3,26 +3,28 @@ and stock levels for catalogue availability."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
 from celeste.ports import Versioned
 from celeste.pricing import MAX_PRICE_LISTS, PriceList, PricingSnapshot
-from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cache import Cache, Codec
 from celeste_functions.adapters.firestore import (
     QueryShape,
     precondition,
     storage_errors,
     version_of,
 )
+from celeste_functions.catalog import PRICING
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
 PRICE_LISTS = "price_lists"
-#: Cache scope of the snapshot; writes to price lists, categories and tiers retire it.
-SNAPSHOT_SCOPE = "pricing"
 #: The tier anyone without a profile holds when no tier is marked default yet.
 FALLBACK_TIER = "BRONZE"
 #: Categories are a small tree; the snapshot holds all of them.
@@ -86,6 +88,9 @@ class CachedPricingSource:
 
     On a miss it costs one query per collection (lists ≤ 500, categories ≤ 5000, one tier);
     on a hit, no Firestore read at all. The entry expires when the next list starts or ends.
+    The last entry read is kept parsed in memory, so a hit validates nothing again; without
+    Redis, the last snapshot built is kept for as long as the browsing epochs say it is current.
+    ``strict`` snapshots (money) are looked up under epochs read now.
     """
 
     def __init__(
@@ -95,19 +100,50 @@ class CachedPricingSource:
         self._cache = cache
         self._lists = FirestorePriceLists(client=client)
         self._ceiling_s = ceiling_s
+        self._parsed: tuple[bytes, PricingSnapshot] | None = None
+        self._built: tuple[object, float, PricingSnapshot] | None = None
 
-    def snapshot(self) -> PricingSnapshot:
+    def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
         from celeste.clock import utcnow
 
+        if self._cache.available() is None:
+            return self._without_redis(strict=strict)
         lookup = self._cache.get_or_compute(
-            scope=SNAPSHOT_SCOPE,
+            scope=PRICING,
             key="snapshot",
-            compute=lambda: self._load().model_dump(mode="json"),
-            ttl_s=lambda value: PricingSnapshot.model_validate(value).expires_in_s(
-                now=utcnow(), ceiling_s=self._ceiling_s
-            ),
+            compute=self._load,
+            ttl_s=lambda snap: snap.expires_in_s(now=utcnow(), ceiling_s=self._ceiling_s),
+            strict=strict,
+            codec=Codec(encode=_encode_snapshot, decode=self._decode),
         )
-        return PricingSnapshot.model_validate(lookup.value)
+        return lookup.value
+
+    def _decode(self, raw: bytes) -> PricingSnapshot:
+        parsed = self._parsed
+        if parsed is not None and parsed[0] == raw:
+            return parsed[1]
+        snap = PricingSnapshot.model_validate_json(raw)
+        self._parsed = (raw, snap)
+        return snap
+
+    def _without_redis(self, *, strict: bool) -> PricingSnapshot:
+        """No Redis (or the breaker open): reuse the snapshot built under the same epochs and
+        still inside its validity window, else build it."""
+        epochs = self._cache.epochs
+        seen = None
+        if epochs is not None:
+            current = epochs.fresh() if strict else epochs.current()
+            seen = None if current is None else current.get(PRICING, 0)
+        built, now = self._built, time.monotonic()
+        if seen is not None and built is not None and built[0] == seen and now < built[1]:
+            return built[2]
+        snap = self._load()
+        if seen is not None:
+            from celeste.clock import utcnow
+
+            ttl = snap.expires_in_s(now=utcnow(), ceiling_s=self._ceiling_s)
+            self._built = (seen, now + ttl, snap)
+        return snap
 
     def _load(self) -> PricingSnapshot:
         client = self._client()
@@ -133,13 +169,51 @@ class CachedPricingSource:
         )
 
 
+def _encode_snapshot(snap: PricingSnapshot) -> bytes:
+    return snap.model_dump_json().encode()
+
+
 class FirestoreCustomerTiers:
-    """``CustomerTiers``: the ``tier`` field of ``users/{uid}``."""
+    """``CustomerTiers``: the ``tier`` field of ``users/{uid}``.
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    A browsing read (not ``strict``) may reuse a tier read for the same uid less than
+    ``window_s`` ago in this process (signed-in catalogue reads then cost no profile read);
+    ``strict`` reads (quotes, orders, carts) always read the profile.
+    """
+
+    #: Most uids remembered per process (the oldest are forgotten first).
+    MAX_REMEMBERED = 10_000
+
+    def __init__(
+        self,
+        *,
+        client: Callable[[], firestore.Client],
+        window_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
+        self._window_s = window_s
+        self._clock = clock
+        self._seen: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def tier_of(self, uid: str) -> str | None:
+    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
+        if not strict and self._window_s > 0:
+            with self._lock:
+                seen = self._seen.get(uid)
+            if seen is not None and self._clock() - seen[0] < self._window_s:
+                return seen[1]
+        started = self._clock()
+        tier = self._read(uid)
+        if self._window_s > 0:
+            with self._lock:
+                self._seen[uid] = (started, tier)
+                self._seen.move_to_end(uid)
+                while len(self._seen) > self.MAX_REMEMBERED:
+                    self._seen.popitem(last=False)
+        return tier
+
+    def _read(self, uid: str) -> str | None:
         snapshot = self._client().collection("users").document(uid).get(["tier"])
         if not snapshot.exists:
             return None

@@ -37,7 +37,8 @@ _PARAM = re.compile(r"{(\w+)}")
 
 @dataclass
 class Reply:
-    """What a handler returns: a JSON-able body (or a model), a status and extra headers."""
+    """What a handler returns: a JSON-able body (a model, or JSON already as bytes), a status
+    and extra headers."""
 
     body: Any = None
     status: int = 200
@@ -295,7 +296,7 @@ def _serialise(reply: Reply, *, head: bool) -> Response:
     if body is None or reply.status == 204:
         response = Response(status=reply.status, headers=reply.headers)
     else:
-        payload = json.dumps(body, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+        payload = json_bytes(body)
         response = Response(
             "" if head else payload,
             status=reply.status,
@@ -303,6 +304,17 @@ def _serialise(reply: Reply, *, head: bool) -> Response:
             mimetype="application/json",
         )
     return response
+
+
+def json_bytes(body: Any) -> bytes:
+    """A reply body as the JSON bytes sent (a ``bytes`` body is sent as it is)."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return json.dumps(
+        body, separators=(",", ":"), default=_json_default, ensure_ascii=False
+    ).encode()
 
 
 def _json_default(value: object) -> str:

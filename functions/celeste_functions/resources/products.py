@@ -10,6 +10,7 @@ from celeste.ids import DocId
 from celeste.pricing import MAX_QUANTITY, PricedLine
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.services.products import CatalogueItem
+from celeste_functions.catalog import PRODUCTS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
@@ -21,7 +22,6 @@ from celeste_functions.resources.common import (
 )
 
 router = Router("products")
-SCOPE = "products"
 
 
 class ProductListParams(ListParams, ProductFilters):
@@ -62,9 +62,11 @@ def item_view(item: CatalogueItem) -> dict[str, Any]:
     return body
 
 
-def _tier(ctx: RequestContext) -> str:
+def _tier(ctx: RequestContext) -> str | None:
+    """The tier the caller holds; ``None`` (anonymous, or no tier on the profile) prices at the
+    default tier, which the cached entry then names without reading the pricing snapshot."""
     caller = ctx.caller
-    return services.get().pricing.tier_for(caller.uid if caller else None)
+    return services.get().pricing.held_tier(caller.uid if caller else None)
 
 
 @router.get("/", query=ProductListParams)
@@ -84,8 +86,8 @@ def list_products(ctx: RequestContext) -> Reply:
         }
         return Reply(body, fresh_for_s=result.fresh_for_s)
 
-    key = f"list:{tier}:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-    return cached_reply(scope=SCOPE, key=key, compute=compute, enabled=params.store_id is None)
+    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{params.model_dump_json()}"
+    return cached_reply(scope=PRODUCTS, key=key, compute=compute, enabled=params.store_id is None)
 
 
 @router.get("/{product_id}", query=ProductParams, response=Product)
@@ -104,8 +106,8 @@ def get_product(ctx: RequestContext, product_id: str) -> Reply:
         )
         return Reply(item_view(item), headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
 
-    key = f"one:{tier}:{'admin' if admin else 'public'}:{product_id}:{params.quantity}"
-    return cached_reply(scope=SCOPE, key=key, compute=compute, enabled=params.store_id is None)
+    key = f"one:{tier or '-'}:{'admin' if admin else 'public'}:{product_id}:{params.quantity}"
+    return cached_reply(scope=PRODUCTS, key=key, compute=compute, enabled=params.store_id is None)
 
 
 @router.post("/", body=ProductCreate, response=Product, status=201, auth="admin")

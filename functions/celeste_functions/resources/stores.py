@@ -24,6 +24,7 @@ from celeste.stores import (
     StoreCreate,
     StorePatch,
 )
+from celeste_functions.catalog import STORES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
@@ -35,7 +36,6 @@ from celeste_functions.resources.common import (
 )
 
 router = Router("stores")
-SCOPE = "stores"
 
 _NUMBER = r"[+-]?\d{1,3}(?:\.\d{1,15})?"
 _NEAR = re.compile(rf"^\s*({_NUMBER})\s*,\s*({_NUMBER})\s*$")
@@ -101,7 +101,7 @@ def list_stores(ctx: RequestContext) -> Reply:
             return Reply(page_body(page))
 
         key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-        return cached_reply(scope=SCOPE, key=key, compute=compute)
+        return cached_reply(scope=STORES, key=key, compute=compute)
     # A near search is measured per request from the cached set of stores (coordinates are too
     # varied for replies to repeat), so X-Cache reports whether that set came from the cache.
     found = services.get().stores.near(
@@ -124,7 +124,7 @@ def get_store(ctx: RequestContext, store_id: str) -> Reply:
         return resource_reply(services.get().stores.get(store_id, include_inactive=admin))
 
     key = f"one:{'admin' if admin else 'public'}:{store_id}"
-    return cached_reply(scope=SCOPE, key=key, compute=compute)
+    return cached_reply(scope=STORES, key=key, compute=compute)
 
 
 @router.post("/", body=StoreCreate, response=Store, status=201, auth="admin")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from celeste.tiers import Tier, TierCreate, TierPatch
+from celeste_functions.catalog import TIERS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply
 
 router = Router("tiers")
-SCOPE = "tiers"
 
 
 class _NoParams(BaseModel):
@@ -26,7 +26,7 @@ def list_tiers(ctx: RequestContext) -> Reply:
         tiers = services.get().tiers.by_level()
         return Reply({"items": [t.model_dump(mode="json") for t in tiers], "next_cursor": None})
 
-    return cached_reply(scope=SCOPE, key="list", compute=compute)
+    return cached_reply(scope=TIERS, key="list", compute=compute)
 
 
 @router.get("/{code}", query=_NoParams, response=Tier)
@@ -37,7 +37,7 @@ def get_tier(ctx: RequestContext, code: str) -> Reply:
     def compute() -> Reply:
         return resource_reply(services.get().tiers.get(code))
 
-    return cached_reply(scope=SCOPE, key=f"one:{code}", compute=compute)
+    return cached_reply(scope=TIERS, key=f"one:{code}", compute=compute)
 
 
 @router.post("/", body=TierCreate, response=Tier, status=201, auth="admin")

@@ -151,16 +151,19 @@ class PricingSource(Protocol):
     Adapters serve it from the cache, so pricing a page costs a bounded number of reads.
     """
 
-    def snapshot(self) -> PricingSnapshot:
-        """The current pricing inputs."""
+    def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
+        """The current pricing inputs. ``strict`` (prices for money: quotes, orders, carts):
+        reflecting every edit acknowledged before the call; otherwise at most the adapter's
+        freshness window behind."""
         ...
 
 
 class CustomerTiers(Protocol):
     """The tier a signed-in customer holds."""
 
-    def tier_of(self, uid: str) -> str | None:
-        """The tier code on the customer's profile, ``None`` without a profile."""
+    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
+        """The tier code on the customer's profile, ``None`` without a profile (``strict``: read
+        now; otherwise it may be up to the adapter's freshness window old)."""
         ...
 
 
