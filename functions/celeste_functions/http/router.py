@@ -33,6 +33,8 @@ M = TypeVar("M", bound=BaseModel)
 #: Largest accepted request body (API.md: 413 above 1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
 _PARAM = re.compile(r"{(\w+)}")
+#: Methods that only read: their caller's account state may come from the last few seconds.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass
@@ -54,22 +56,31 @@ class RequestContext:
         self.request = request
         self.request_id = rid
         self._caller: Caller | bool | None = False
+        self._strict = False
 
     @property
     def caller(self) -> Caller | None:
         """The signed-in caller, ``None`` when anonymous; a bad token is a 401 even where
         anonymous calls are allowed (a client that sends a token expects it to count)."""
         if self._caller is False:
-            self._caller = authenticate(self.request.headers.get("Authorization"))
+            self._strict = self.request.method.upper() not in _READS
+            header = self.request.headers.get("Authorization")
+            self._caller = authenticate(header, strict=self._strict)
         return self._caller  # type: ignore[return-value]
 
     def require_user(self) -> Caller:
-        """The caller, or 401."""
+        """The caller, or 401; the account is checked with Firebase Auth now (a public read
+        may rely on its answer of the last few seconds, a signed-in route may not)."""
         from celeste.errors import Unauthenticated
 
         caller = self.caller
         if caller is None:
             raise Unauthenticated("sign in: send Authorization: Bearer <Firebase ID token>")
+        if not self._strict:
+            self._strict = True
+            caller = authenticate(self.request.headers.get("Authorization"), strict=True)
+            self._caller = caller
+            assert caller is not None
         return caller
 
     def require_admin(self) -> Caller:
