@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cache import Bounded, Cache
 from celeste_functions.composition import Services, services, use
 from celeste_functions.triggers.catalog import on_catalog_written
 from tests.support.redis_server import RedisServer
@@ -166,3 +166,20 @@ def test_catalog_trigger_redelivery_retires_again_never_skips(redis_server: Redi
         assert not cache.get_or_compute(scope="categories", key="k", compute=lambda: "y").hit
     finally:
         services.reset()
+
+
+def test_a_bounded_family_stores_at_most_its_cap_per_version(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server)
+    family = Bounded(family="filtered", cap=10, ttl_s=30)
+    for i in range(25):
+        cache.get_or_compute(scope="s", key=f"f:{i}", compute=lambda i=i: i, bounded=family)
+    r = redis.Redis.from_url(redis_server.url)
+    stored = [k for k in r.scan_iter("celeste:s:*:f:*") if not k.endswith(b":lock")]
+    assert len(stored) == 10
+    assert all(0 < r.ttl(k) <= 30 for k in stored)
+    assert cache.get_or_compute(scope="s", key="f:3", compute=lambda: -1, bounded=family).hit
+    assert not cache.get_or_compute(scope="s", key="f:20", compute=lambda: -1).hit
+    # A new version of the scope starts a new budget.
+    cache.invalidate(["s"])
+    assert not cache.get_or_compute(scope="s", key="f:20", compute=lambda: 20, bounded=family).hit
+    assert cache.get_or_compute(scope="s", key="f:20", compute=lambda: -1, bounded=family).hit

@@ -69,3 +69,15 @@ def test_tokens_issued_before_a_sign_out_are_revoked(
             states.check(CLAIMS, strict=True)
     else:
         states.check(CLAIMS, strict=True)
+
+
+def test_a_remembered_refusal_is_confirmed_so_an_enabled_account_gets_in_at_once(
+    setup: tuple[AccountStates, Auth, list[float]],
+) -> None:
+    states, auth, _ = setup
+    auth.state = _Account(disabled=True, tokens_valid_after_ms=0)
+    with pytest.raises(Unauthenticated):
+        states.check(CLAIMS, strict=True)
+    auth.state = _Account(disabled=False, tokens_valid_after_ms=0)
+    states.check(CLAIMS, strict=False)  # inside the window, yet asked again: not refused
+    assert auth.lookups == 2

@@ -64,6 +64,25 @@ return {v, redis.call('GET', ARGV[2] .. v .. ARGV[3])}
 """
 _LOOKUP_SHA = hashlib.sha1(_LOOKUP.encode()).hexdigest()
 
+# Stores an entry and drops its recompute lock; with a family cap (ARGV[3] > 0), only while
+# fewer than the cap of that family's entries were stored under this version. KEYS: entry,
+# lock, family counter; ARGV: value, TTL seconds, cap.
+_STORE = """
+local cap = tonumber(ARGV[3])
+if cap > 0 then
+  local n = redis.call('INCR', KEYS[3])
+  if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
+  if n > cap then
+    redis.call('DEL', KEYS[2])
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+_STORE_SHA = hashlib.sha1(_STORE.encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class Lookup(Generic[T]):
@@ -71,6 +90,16 @@ class Lookup(Generic[T]):
 
     value: T
     hit: bool
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """A family of entries with unbounded keys (e.g. arbitrary filters): at most ``cap`` of them
+    are stored per scope version, each for at most ``ttl_s``; beyond, they are just computed."""
+
+    family: str
+    cap: int
+    ttl_s: int
 
 
 @dataclass(frozen=True)
@@ -233,6 +262,7 @@ class Cache:
         ttl_s: int | Callable[[T], int | None] | None = None,
         strict: bool = False,
         codec: Codec[T] = JSON,
+        bounded: Bounded | None = None,
     ) -> Lookup[T]:
         """The value for ``key`` in ``scope``; ``compute()`` runs on a miss, at most once at a
         time per key across instances (others wait briefly for its result).
@@ -240,7 +270,8 @@ class Cache:
         ``ttl_s`` (at most the configured TTL) may be a function of the computed value, for
         entries that go stale at a known moment (a price list starting or ending). ``strict``
         reads the durable epochs now instead of the copy up to ``window_s`` old (prices for
-        money). ``codec`` turns values into entry bytes (default: JSON).
+        money). ``codec`` turns values into entry bytes (default: JSON). ``bounded`` caps how
+        many entries of a family of keys may be stored.
         """
         r = self.available()
         epoch = self._epoch(scope, strict=strict) if r is not None else None
@@ -260,12 +291,17 @@ class Cache:
             return Lookup(compute(), hit=False)
         value = compute()
         wanted = ttl_s(value) if callable(ttl_s) else ttl_s
-        ttl = max(1, min(wanted or self._ttl_s, self._ttl_s))
+        ceiling = min(self._ttl_s, bounded.ttl_s) if bounded else self._ttl_s
+        ttl = max(1, min(wanted or ceiling, ceiling))
+        family = f"{NAMESPACE}:{scope}:{token}.{epoch}:family:{bounded.family if bounded else ''}"
         try:
-            pipe = r.pipeline(transaction=False)
-            pipe.set(entry, codec.encode(value), ex=ttl)
-            pipe.delete(entry + ":lock")
-            pipe.execute()
+            self._script(
+                r,
+                _STORE,
+                _STORE_SHA,
+                (entry, entry + ":lock", family),
+                (codec.encode(value), ttl, bounded.cap if bounded else 0),
+            )
         except Exception as exc:
             self.trip(exc)
         return Lookup(value, hit=False)
@@ -320,19 +356,26 @@ class Cache:
         return None if epochs is None else epochs.get(scope, 0)
 
     def _read(self, r: redis.Redis, scope: str, epoch: int, key: str) -> tuple[str, bytes | None]:
+        token, cached = self._script(
+            r,
+            _LOOKUP,
+            _LOOKUP_SHA,
+            (f"{NAMESPACE}:{scope}:version",),
+            (secrets.token_hex(8), f"{NAMESPACE}:{scope}:", f".{epoch}:{key}"),
+        )
+        return (token.decode() if isinstance(token, bytes) else str(token)), cached
+
+    @staticmethod
+    def _script(
+        r: redis.Redis, source: str, sha: str, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """Run a Lua script by its SHA (one round trip), loading it on first use per server."""
         import redis as redis_lib
 
-        args = (
-            f"{NAMESPACE}:{scope}:version",
-            secrets.token_hex(8),
-            f"{NAMESPACE}:{scope}:",
-            f".{epoch}:{key}",
-        )
         try:
-            token, cached = r.evalsha(_LOOKUP_SHA, 1, *args)  # type: ignore[misc]
+            return r.evalsha(sha, len(keys), *keys, *args)
         except redis_lib.exceptions.NoScriptError:
-            token, cached = r.eval(_LOOKUP, 1, *args)  # type: ignore[misc]
-        return (token.decode() if isinstance(token, bytes) else str(token)), cached
+            return r.eval(source, len(keys), *keys, *args)
 
     def _wait_for_peer(self, r: redis.Redis, entry: str) -> bytes | None:
         deadline = time.monotonic() + WAIT_FOR_PEER_S

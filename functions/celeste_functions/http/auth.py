@@ -70,19 +70,21 @@ class AccountStates:
         """``Unauthenticated`` when the token's account is gone, disabled or signed out since
         the token was issued; ``Unavailable`` when Auth cannot say."""
         uid = str(claims["uid"])
-        account = None if strict else self._recent(uid)
-        if account is None:
-            started = self._clock()
-            account = self._lookup(uid)
-            with self._lock:
-                self._seen[uid] = (started, account)
-                self._seen.move_to_end(uid)
-                while len(self._seen) > self.MAX_REMEMBERED:
-                    self._seen.popitem(last=False)
-        if account.disabled:
-            raise Unauthenticated("this account is disabled")
-        if int(claims.get("iat", 0)) * 1000 < account.tokens_valid_after_ms:
-            raise Unauthenticated("the token has expired or was revoked: sign in again")
+        recent = None if strict else self._recent(uid)
+        if recent is not None and _refusal(recent, claims) is None:
+            return
+        # Ask Auth: a strict check, no recent answer, or a recent answer that would refuse (a
+        # refusal is always confirmed, so an account enabled again is let in at once).
+        started = self._clock()
+        account = self._lookup(uid)
+        with self._lock:
+            self._seen[uid] = (started, account)
+            self._seen.move_to_end(uid)
+            while len(self._seen) > self.MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+        refusal = _refusal(account, claims)
+        if refusal is not None:
+            raise Unauthenticated(refusal)
 
     def _recent(self, uid: str) -> _Account | None:
         with self._lock:
@@ -91,6 +93,14 @@ class AccountStates:
         if seen is None or self._clock() - seen[0] >= window:
             return None
         return seen[1]
+
+
+def _refusal(account: _Account, claims: dict[str, Any]) -> str | None:
+    if account.disabled:
+        return "this account is disabled"
+    if int(claims.get("iat", 0)) * 1000 < account.tokens_valid_after_ms:
+        return "the token has expired or was revoked: sign in again"
+    return None
 
 
 def _firebase_account(uid: str) -> _Account:

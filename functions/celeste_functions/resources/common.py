@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from celeste.accounts import Profile
 from celeste.errors import Unavailable
 from celeste.ports import Page, Versioned
-from celeste_functions.adapters.cache import Codec
+from celeste_functions.adapters.cache import Bounded, Codec
 from celeste_functions.catalog import scopes_for
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, json_bytes
@@ -74,13 +74,19 @@ _REPLY: Codec[Reply] = Codec(encode=_encode_reply, decode=_decode_reply)
 
 
 def cached_reply(
-    *, scope: str, key: str, compute: Callable[[], Reply], enabled: bool = True
+    *,
+    scope: str,
+    key: str,
+    compute: Callable[[], Reply],
+    enabled: bool = True,
+    bounded: Bounded | None = None,
 ) -> Reply:
     """Serve a GET through the cache: status, ETag and the serialised body are cached (a hit is
     sent without parsing JSON); ``X-Cache`` says which.
 
     Errors are not cached (they propagate from ``compute``). A reply's ``fresh_for_s`` bounds
-    its entry's TTL. With ``enabled=False`` (live data such as stock) it always computes.
+    its entry's TTL. With ``enabled=False`` (live data such as stock) it always computes;
+    ``bounded`` caps a family of keys a client can vary at will (filtered lists).
     """
     if not enabled:
         reply = compute()
@@ -93,7 +99,12 @@ def cached_reply(
         return reply
 
     lookup = services.get().cache.get_or_compute(
-        scope=scope, key=key, compute=serialised, ttl_s=lambda r: r.fresh_for_s, codec=_REPLY
+        scope=scope,
+        key=key,
+        compute=serialised,
+        ttl_s=lambda r: r.fresh_for_s,
+        codec=_REPLY,
+        bounded=bounded,
     )
     reply = lookup.value
     reply.headers["X-Cache"] = "hit" if lookup.hit else "miss"

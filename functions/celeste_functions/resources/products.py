@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +11,7 @@ from celeste.ids import DocId
 from celeste.pricing import MAX_QUANTITY, PricedLine
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.services.products import CatalogueItem
+from celeste_functions.adapters.cache import Bounded
 from celeste_functions.catalog import PRODUCTS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
@@ -22,6 +24,9 @@ from celeste_functions.resources.common import (
 )
 
 router = Router("products")
+#: Text, price and sort queries vary without bound: at most 100 of them are cached per version
+#: of the catalogue (about 1 MB at 20 items), for a minute each; the rest are computed.
+FILTERED = Bounded(family="filtered", cap=100, ttl_s=60)
 
 
 class ProductListParams(ListParams, ProductFilters):
@@ -86,8 +91,15 @@ def list_products(ctx: RequestContext) -> Reply:
         }
         return Reply(body, fresh_for_s=result.fresh_for_s)
 
-    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-    return cached_reply(scope=PRODUCTS, key=key, compute=compute, enabled=params.store_id is None)
+    query = {**filters.canonical(), "limit": params.limit, "cursor": params.cursor}
+    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{json.dumps(query, sort_keys=True)}"
+    return cached_reply(
+        scope=PRODUCTS,
+        key=key,
+        compute=compute,
+        enabled=params.store_id is None,
+        bounded=FILTERED if filters.needs_scan else None,
+    )
 
 
 @router.get("/{product_id}", query=ProductParams, response=Product)
