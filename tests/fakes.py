@@ -24,7 +24,7 @@ from celeste.categories import Category
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import HOLDS_STOCK, OrderStatus
-from celeste.ports import Cached, Page, TierSet, Versioned
+from celeste.ports import Page, TierSet, Versioned
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
 from celeste.stock_records import MovementRecord, StockRecord
@@ -475,6 +475,9 @@ class InMemoryTiers(_Interleaving):
         rows = sorted(self._rows.values(), key=lambda r: (r.value.level, r.value.code))
         return TierSet(list(rows), self._revision)
 
+    def tiers(self) -> list[Tier]:
+        return [found.value for found in self.tier_set().tiers]
+
     def save(
         self,
         *,
@@ -506,33 +509,6 @@ class InMemoryTiers(_Interleaving):
 
     def is_held(self, code: str) -> bool:
         return code in self.holders.values()
-
-
-class InMemoryCache:
-    """A ``ReadCache`` in a dict with the adapter's scope semantics: ``invalidate(scopes)``
-    retires every entry of those scopes. ``lookups`` records (scope, key, hit)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, int, str], Any] = {}
-        self._generation: dict[str, int] = {}
-        self.lookups: list[tuple[str, str, bool]] = []
-
-    def get_or_compute(
-        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: object = None
-    ) -> Cached[Any]:
-        entry = (scope, self._generation.get(scope, 0), key)
-        if entry in self._entries:
-            self.lookups.append((scope, key, True))
-            return Cached(json.loads(self._entries[entry]), hit=True)
-        value = compute()
-        self._entries[entry] = json.dumps(value)  # JSON-able, as Redis requires
-        self.lookups.append((scope, key, False))
-        return Cached(value, hit=False)
-
-    def invalidate(self, scopes: Sequence[str], *, event_id: str | None = None) -> bool:
-        for scope in scopes:
-            self._generation[scope] = self._generation.get(scope, 0) + 1
-        return True
 
 
 # --- orders and inventory ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
 from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
 from celeste_functions.adapters.cache import Cache, Epochs
+from celeste_functions.adapters.cached import CachedStores, CachedTiers
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.inventory import FirestoreInventory
@@ -105,8 +106,8 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         accounts=AccountService(
             profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
         ),
-        stores=StoreService(repository=FirestoreStores(client=db), cache=cache),
-        tiers=TierService(repository=FirestoreTiers(client=db), cache=cache),
+        stores=StoreService(repository=CachedStores(inner=FirestoreStores(client=db), cache=cache)),
+        tiers=TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache)),
         **_commerce(db, pricing=pricing, products=products),
         **_me(db, cache=cache, pricing=pricing, products=products),
     )
@@ -147,7 +148,7 @@ def _me(
     accounts = AccountService(
         profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
     )
-    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
+    tiers = TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache))
     return {
         "cart": CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
         "wishlist": WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
