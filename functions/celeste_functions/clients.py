@@ -43,8 +43,17 @@ def _make_firestore() -> firestore.Client:
     # google.cloud.firestore.Client connects anonymously to FIRESTORE_EMULATOR_HOST when set, and
     # uses the runtime's service account in production; firebase_admin's wrapper demands credentials
     # even against the emulator.
+    import grpc
     from google.cloud import firestore
+    from google.cloud.firestore_v1 import base_client
 
+    # Queries are server streams; by default gRPC starts a thread per streamed call (a sixth of
+    # a product page's CPU here). Its single-threaded mode reads the stream on the caller's
+    # thread. The client builds its channel options from these two lists (emulator and cloud).
+    single = (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1)
+    for options in (base_client._GRPC_MSG_SIZE_OPTIONS, base_client._DEFAULT_CHANNEL_OPTIONS):
+        if single not in options:
+            options.append(single)
     return firestore.Client(project=settings().project_id)
 
 
