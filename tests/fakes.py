@@ -823,8 +823,9 @@ class InMemoryCatalogue:
         self.tier_of_uid: dict[str, str] = {}
         self.price_lists: list[PriceList] = []
         self.default_tier = default_tier
-        #: The ``strict`` flag of every snapshot asked for (money paths must ask strictly).
+        #: The ``strict`` flag of every snapshot and tier asked for (money must ask strictly).
         self.snapshots: list[bool] = []
+        self.tier_reads: list[bool] = []
 
     def add(self, product_id: str, *, price: int, active: bool = True) -> Product:
         """A product in category ``cat`` priced ``price`` EUR cents."""
@@ -854,6 +855,7 @@ class InMemoryCatalogue:
         )
 
     def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
+        self.tier_reads.append(strict)
         return self.tier_of_uid.get(uid)
 
 
