@@ -43,7 +43,7 @@ def _make_firestore() -> firestore.Client:
     # google.cloud.firestore.Client connects anonymously to FIRESTORE_EMULATOR_HOST when set, and
     # uses the runtime's service account in production; firebase_admin's wrapper demands credentials
     # even against the emulator.
-    import grpc
+    import grpc  # type: ignore[import-untyped]
     from google.cloud import firestore
     from google.cloud.firestore_v1 import base_client
 

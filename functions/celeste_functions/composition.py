@@ -90,6 +90,8 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
         tiers=FirestoreCustomerTiers(client=db, window_s=window, clock=clock),
+        stock=FirestoreStock(client=db),
+        stores=FirestoreStoreDirectory(client=db),
     )
     return Services(
         cache=cache,
@@ -106,11 +108,30 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         accounts=AccountService(
             profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
         ),
-        stores=StoreService(repository=CachedStores(inner=FirestoreStores(client=db), cache=cache)),
+        stores=StoreService(
+            repository=CachedStores(inner=FirestoreStores(client=db), cache=cache),
+            references=_StoreReferences(
+                inventory=FirestoreInventory(client=db), orders=FirestoreOrders(client=db)
+            ),
+        ),
         tiers=TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache)),
         **_commerce(db, pricing=pricing, products=products),
         **_me(db, cache=cache, pricing=pricing, products=products),
     )
+
+
+@dataclass(frozen=True)
+class _StoreReferences:
+    """``StoreReferences`` asked of the owners of stock levels and of orders."""
+
+    inventory: FirestoreInventory
+    orders: FirestoreOrders
+
+    def holds_stock(self, store_id: str) -> bool:
+        return self.inventory.has_levels(store_id)
+
+    def has_open_orders(self, store_id: str) -> bool:
+        return self.orders.has_open_orders(store_id)
 
 
 def _commerce(

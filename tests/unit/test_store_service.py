@@ -12,7 +12,7 @@ from celeste.ports import Versioned
 from celeste.services import stores as store_service
 from celeste.services.stores import StoreService
 from celeste.stores import GeoPoint, Store, StoreCreate, StorePatch
-from tests.fakes import InMemoryStores
+from tests.fakes import InMemoryStoreReferences, InMemoryStores
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 LISBON = GeoPoint(lat=38.7223, lng=-9.1393)
@@ -44,7 +44,7 @@ def repo() -> InMemoryStores:
 
 @pytest.fixture
 def service(repo: InMemoryStores) -> StoreService:
-    return StoreService(repository=repo, clock=Clock())
+    return StoreService(repository=repo, references=InMemoryStoreReferences(), clock=Clock())
 
 
 def create(service: StoreService, name: str, **fields: Any) -> Versioned[Store]:
