@@ -18,26 +18,22 @@ from celeste.services.products import ProductService
 from celeste.services.stores import StoreService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
-from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
+from celeste_functions.adapters.accounts import (
+    FirebaseIdentity,
+    FirestoreCustomers,
+    FirestoreProfiles,
+)
 from celeste_functions.adapters.cache import Cache, Epochs
 from celeste_functions.adapters.cached import CachedStores, CachedTiers
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.inventory import FirestoreInventory
-from celeste_functions.adapters.orders import (
-    FirestoreOrders,
-    FirestoreStoreDirectory,
-    FirestoreWriter,
-)
-from celeste_functions.adapters.pricing import (
-    CachedPricingSource,
-    FirestoreCustomerTiers,
-    FirestorePriceLists,
-    FirestoreStock,
-)
+from celeste_functions.adapters.orders import FirestoreOrders
+from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
 from celeste_functions.adapters.products import FirestoreProducts
-from celeste_functions.adapters.stores import FirestoreStores
+from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
 from celeste_functions.adapters.tiers import FirestoreTiers
+from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
 from celeste_functions.config import settings
 
@@ -78,7 +74,8 @@ class Services:
 
 
 def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
-    """Every service over the process's clients (``clock`` times the freshness window)."""
+    """Every adapter and every service, each built once (services share them); ``clock`` times
+    the cache's freshness window."""
     db = firestore_client.get
     ttl = settings().cache_ttl_s
     window = settings().cache_freshness_s
@@ -86,12 +83,23 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     cache = Cache(client=redis_client.get, ttl_s=ttl, epochs=epochs)
     categories = FirestoreCategories(client=db)
     products = FirestoreProducts(client=db)
+    inventory = FirestoreInventory(client=db)
+    orders = FirestoreOrders(client=db)
+    writer = FirestoreWriter(client=db)
+    stores = FirestoreStoreDirectory(client=db)
+    customers = FirestoreCustomers(client=db, window_s=window, clock=clock)
     pricing = PricingService(
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
-        tiers=FirestoreCustomerTiers(client=db, window_s=window, clock=clock),
-        stock=FirestoreStock(client=db),
-        stores=FirestoreStoreDirectory(client=db),
+        tiers=customers,
+        stock=inventory,
+        stores=stores,
+    )
+    tiers = TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache))
+    accounts = AccountService(
+        profiles=FirestoreProfiles(client=db),
+        identity=FirebaseIdentity(app=firebase_app.get),
+        tiers=tiers,
     )
     return Services(
         cache=cache,
@@ -100,23 +108,35 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
             repository=products,
             categories=categories,
             pricing=pricing,
-            stock=FirestoreStock(client=db),
+            stock=inventory,
             cache_ceiling_s=ttl,
         ),
         price_lists=PriceListService(repository=FirestorePriceLists(client=db)),
         pricing=pricing,
-        accounts=AccountService(
-            profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-        ),
+        accounts=accounts,
         stores=StoreService(
             repository=CachedStores(inner=FirestoreStores(client=db), cache=cache),
-            references=_StoreReferences(
-                inventory=FirestoreInventory(client=db), orders=FirestoreOrders(client=db)
-            ),
+            references=_StoreReferences(inventory=inventory, orders=orders),
         ),
-        tiers=TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache)),
-        **_commerce(db, pricing=pricing, products=products),
-        **_me(db, cache=cache, pricing=pricing, products=products),
+        tiers=tiers,
+        orders=OrderService(
+            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
+        ),
+        fulfilment=OrderFulfilment(
+            orders=orders,
+            inventory=inventory,
+            writer=writer,
+            customers=customers,
+            tiers=tiers,
+            hold=timedelta(minutes=settings().order_hold_minutes),
+        ),
+        inventory=InventoryService(
+            inventory=inventory, writer=writer, stores=stores, products=products
+        ),
+        auditor=StockAuditor(inventory=inventory, orders=orders),
+        cart=CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
+        wishlist=WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
+        tier_standing=TierStandingService(accounts=accounts, tiers=tiers),
     )
 
 
@@ -132,49 +152,6 @@ class _StoreReferences:
 
     def has_open_orders(self, store_id: str) -> bool:
         return self.orders.has_open_orders(store_id)
-
-
-def _commerce(
-    db: Callable[[], Any], *, pricing: PricingService, products: FirestoreProducts
-) -> dict[str, Any]:
-    """Orders, their triggers, inventory and the auditor; one writer commits for them all."""
-    orders = FirestoreOrders(client=db)
-    inventory = FirestoreInventory(client=db)
-    writer = FirestoreWriter(client=db)
-    stores = FirestoreStoreDirectory(client=db)
-    accounts = AccountService(
-        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-    )
-    return {
-        "orders": OrderService(
-            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
-        ),
-        "fulfilment": OrderFulfilment(
-            orders=orders,
-            inventory=inventory,
-            writer=writer,
-            hold=timedelta(minutes=settings().order_hold_minutes),
-        ),
-        "inventory": InventoryService(
-            inventory=inventory, writer=writer, stores=stores, products=products
-        ),
-        "auditor": StockAuditor(inventory=inventory, orders=orders),
-    }
-
-
-def _me(
-    db: Callable[[], Any], *, cache: Cache, pricing: PricingService, products: FirestoreProducts
-) -> dict[str, Any]:
-    """The caller's own cart, wishlist and tier standing (the ``me`` function)."""
-    accounts = AccountService(
-        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-    )
-    tiers = TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache))
-    return {
-        "cart": CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
-        "wishlist": WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
-        "tier_standing": TierStandingService(accounts=accounts, tiers=tiers),
-    }
 
 
 services: Lazy[Services] = Lazy(build)

@@ -1,7 +1,11 @@
-"""Accounts on Firebase: profiles in Firestore (``users/{uid}``) and sign-in accounts in Auth."""
+"""Accounts on Firebase: ``users/{uid}`` in Firestore (its one owner: profiles, the tier and
+standing other services read, the stats the delivery effect writes) and sign-in accounts in Auth."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -9,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.accounts import Identity, Profile, Role
 from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
+from celeste.order_records import CustomerStanding
 from celeste.ports import Page, Versioned
+from celeste.writes import UpdateCustomer
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
@@ -23,23 +29,42 @@ if TYPE_CHECKING:
     from google.cloud import firestore
 
 USERS = "users"
-TIERS = "tiers"
 
 _ALL = QueryShape(USERS, order=("created_at", "__name__"))
 _BY_ROLE = QueryShape(USERS, equals=("role",), order=("created_at", "__name__"))
 _BY_TIER = QueryShape(USERS, equals=("tier",), order=("created_at", "__name__"))
 _BY_ROLE_AND_TIER = QueryShape(USERS, equals=("role", "tier"), order=("created_at", "__name__"))
-_DEFAULT_TIER = QueryShape(TIERS, equals=("is_default",))
+#: Whether anyone holds a tier (the tiers repository asks before deleting one).
+_HOLDERS = QueryShape(USERS, equals=("tier",))
+
+
+def user_ref(client: firestore.Client, uid: str) -> firestore.DocumentReference:
+    """The profile document of a user (carts and wishlists live under it)."""
+    return client.collection(USERS).document(uid)
+
+
+def holds_tier(client: firestore.Client, code: str) -> bool:
+    """Whether any profile holds the tier ``code``."""
+    query = _HOLDERS.build(client.collection(USERS), equals={"tier": code})
+    return any(True for _ in query.limit(1).stream())
+
+
+def standing_update(write: UpdateCustomer) -> dict[str, Any]:
+    """The fields of ``users/{uid}`` an ``UpdateCustomer`` write sets (stats, maybe the tier)."""
+    data: dict[str, Any] = {"stats": write.stats.model_dump(), "updated_at": write.at}
+    if write.tier is not None:
+        data["tier"] = write.tier
+    return data
 
 
 class FirestoreProfiles:
-    """``ProfileRepository`` on Firestore; the default tier is read from ``tiers``."""
+    """``ProfileRepository`` on Firestore."""
 
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         self._client = client
 
-    def _col(self, name: str = USERS) -> firestore.CollectionReference:
-        return self._client().collection(name)
+    def _col(self) -> firestore.CollectionReference:
+        return self._client().collection(USERS)
 
     def get(self, uid: str) -> Versioned[Profile]:
         snapshot = self._col().document(uid).get()
@@ -87,14 +112,58 @@ class FirestoreProfiles:
             value_type=datetime,
         )
 
-    def default_tier_code(self) -> str | None:
-        query = _DEFAULT_TIER.build(self._col(TIERS), equals={"is_default": True})
-        for snapshot in query.limit(1).stream():
-            return str(snapshot.id)
-        return None
 
-    def tier_exists(self, code: str) -> bool:
-        return bool(self._col(TIERS).document(code).get().exists)
+class FirestoreCustomers:
+    """``CustomerTiers`` and ``CustomerStandings``: the parts of ``users/{uid}`` pricing and the
+    delivery effect read (only those fields are fetched).
+
+    A browsing ``tier_of`` (not ``strict``) may reuse a tier read for the same uid less than
+    ``window_s`` ago in this process (signed-in catalogue reads then cost no profile read);
+    ``strict`` reads (quotes, orders, carts) always read the profile.
+    """
+
+    #: Most uids whose tier is remembered per process (the oldest are forgotten first).
+    MAX_REMEMBERED = 10_000
+
+    def __init__(
+        self,
+        *,
+        client: Callable[[], firestore.Client],
+        window_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._window_s = window_s
+        self._clock = clock
+        self._seen: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
+        if not strict and self._window_s > 0:
+            with self._lock:
+                seen = self._seen.get(uid)
+            if seen is not None and self._clock() - seen[0] < self._window_s:
+                return seen[1]
+        started = self._clock()
+        snapshot = user_ref(self._client(), uid).get(["tier"])
+        found = (snapshot.to_dict() or {}).get("tier") if snapshot.exists else None
+        tier = str(found) if found else None
+        if self._window_s > 0:
+            with self._lock:
+                self._seen[uid] = (started, tier)
+                self._seen.move_to_end(uid)
+                while len(self._seen) > self.MAX_REMEMBERED:
+                    self._seen.popitem(last=False)
+        return tier
+
+    def standing(self, uid: str) -> Versioned[CustomerStanding] | None:
+        snapshot = user_ref(self._client(), uid).get(["stats", "tier", "tier_locked"])
+        if not snapshot.exists:
+            return None
+        data = {k: v for k, v in (snapshot.to_dict() or {}).items() if v is not None}
+        return Versioned(
+            CustomerStanding.model_validate({**data, "uid": uid}), version_of(snapshot)
+        )
 
 
 def _data(profile: Profile) -> dict[str, Any]:

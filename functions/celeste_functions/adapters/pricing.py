@@ -1,35 +1,30 @@
-"""Firestore adapters for pricing: price lists, the cached pricing snapshot, customer tiers,
-and stock levels for catalogue availability."""
+"""Firestore repository of price lists (``price_lists/{id}``), and the cached pricing snapshot
+built from the owners of price lists, categories and tiers."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
 from celeste.ports import Versioned
 from celeste.pricing import MAX_PRICE_LISTS, PriceList, PricingSnapshot
+from celeste.tiers import default_tier_code
 from celeste_functions.adapters.cache import Cache, Codec
+from celeste_functions.adapters.categories import category_parents
 from celeste_functions.adapters.firestore import (
-    QueryShape,
     precondition,
     storage_errors,
     version_of,
 )
+from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.catalog import PRICING
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
 PRICE_LISTS = "price_lists"
-#: The tier anyone without a profile holds when no tier is marked default yet.
-FALLBACK_TIER = "BRONZE"
-#: Categories are a small tree; the snapshot holds all of them.
-MAX_CATEGORIES = 5000
-_DEFAULT_TIER = QueryShape("tiers", equals=("is_default",))
 
 
 class FirestorePriceLists:
@@ -86,7 +81,8 @@ def _price_list(price_list_id: str, data: dict[str, Any]) -> PriceList:
 class CachedPricingSource:
     """``PricingSource``: price lists + category tree + default tier, one cache entry.
 
-    On a miss it costs one query per collection (lists ≤ 500, categories ≤ 5000, one tier);
+    On a miss it costs one query per collection (lists ≤ 500, categories ≤ 5000, tiers ≤ 100:
+    the default tier is ``celeste.tiers.default_tier_code`` of the whole ladder);
     on a hit, no Firestore read at all. The entry expires when the next list starts or ends.
     The last entry read is kept parsed in memory, so a hit validates nothing again; without
     Redis, the last snapshot built is kept for as long as the browsing epochs say it is current.
@@ -99,6 +95,7 @@ class CachedPricingSource:
         self._client = client
         self._cache = cache
         self._lists = FirestorePriceLists(client=client)
+        self._tiers = FirestoreTiers(client=client)
         self._ceiling_s = ceiling_s
         self._parsed: tuple[bytes, PricingSnapshot] | None = None
         self._built: tuple[object, float, PricingSnapshot] | None = None
@@ -147,93 +144,13 @@ class CachedPricingSource:
 
     def _load(self) -> PricingSnapshot:
         client = self._client()
-        parents: dict[str, str | None] = {
-            s.id: (s.to_dict() or {}).get("parent_id")
-            for s in client.collection("categories")
-            .select(["parent_id"])
-            .limit(MAX_CATEGORIES)
-            .stream()
-        }
-        default = next(
-            iter(
-                _DEFAULT_TIER.build(client.collection("tiers"), equals={"is_default": True})
-                .limit(1)
-                .stream()
-            ),
-            None,
-        )
+        ladder = [found.value for found in self._tiers.tier_set().tiers]
         return PricingSnapshot(
             price_lists=self._lists.all(),
-            parents=parents,
-            default_tier=default.id if default is not None else FALLBACK_TIER,
+            parents=category_parents(client),
+            default_tier=default_tier_code(ladder),
         )
 
 
 def _encode_snapshot(snap: PricingSnapshot) -> bytes:
     return snap.model_dump_json().encode()
-
-
-class FirestoreCustomerTiers:
-    """``CustomerTiers``: the ``tier`` field of ``users/{uid}``.
-
-    A browsing read (not ``strict``) may reuse a tier read for the same uid less than
-    ``window_s`` ago in this process (signed-in catalogue reads then cost no profile read);
-    ``strict`` reads (quotes, orders, carts) always read the profile.
-    """
-
-    #: Most uids remembered per process (the oldest are forgotten first).
-    MAX_REMEMBERED = 10_000
-
-    def __init__(
-        self,
-        *,
-        client: Callable[[], firestore.Client],
-        window_s: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._client = client
-        self._window_s = window_s
-        self._clock = clock
-        self._seen: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
-        if not strict and self._window_s > 0:
-            with self._lock:
-                seen = self._seen.get(uid)
-            if seen is not None and self._clock() - seen[0] < self._window_s:
-                return seen[1]
-        started = self._clock()
-        tier = self._read(uid)
-        if self._window_s > 0:
-            with self._lock:
-                self._seen[uid] = (started, tier)
-                self._seen.move_to_end(uid)
-                while len(self._seen) > self.MAX_REMEMBERED:
-                    self._seen.popitem(last=False)
-        return tier
-
-    def _read(self, uid: str) -> str | None:
-        snapshot = self._client().collection("users").document(uid).get(["tier"])
-        if not snapshot.exists:
-            return None
-        tier = (snapshot.to_dict() or {}).get("tier")
-        return str(tier) if tier else None
-
-
-class FirestoreStock:
-    """``StockReader``: ``stores/{store_id}/inventory/{product_id}`` levels, one batched read."""
-
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
-        self._client = client
-
-    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
-        client = self._client()
-        inventory = client.collection("stores").document(store_id).collection("inventory")
-        refs = [inventory.document(pid) for pid in dict.fromkeys(product_ids)]
-        levels = {pid: 0 for pid in product_ids}
-        for snapshot in client.get_all(refs, field_paths=["on_hand", "reserved"]):
-            if snapshot.exists:
-                data = snapshot.to_dict() or {}
-                levels[snapshot.id] = int(data.get("on_hand", 0)) - int(data.get("reserved", 0))
-        return levels
