@@ -14,6 +14,7 @@ from celeste.errors import (
     Contention,
     FieldError,
     Forbidden,
+    NotConfigured,
     NotFound,
     PreconditionFailed,
     Unauthenticated,
@@ -71,6 +72,7 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     PreconditionFailed: (412, "precondition-failed"),
     Contention: (503, "contention"),
     Unavailable: (503, "unavailable"),
+    NotConfigured: (503, "not-configured"),
 }
 
 

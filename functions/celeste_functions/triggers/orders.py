@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celeste.errors import CelesteError, Contention, Unavailable
+from celeste.errors import CelesteError, Contention, NotConfigured
 from celeste.orders import OrderStatus
 from celeste.services.orders import STALE_AFTER, ExpiryReport
 from celeste_functions.composition import services
@@ -90,7 +90,7 @@ def _payment_effect(event: Any, order_id: str) -> str:
     except Contention:
         _left_for_expiry(event, order_id, "payment")
         return "payment left for expire_reservations"
-    except Unavailable as exc:
+    except NotConfigured as exc:
         log.error(
             "payments are not configured: the order cannot be paid",
             extra={"fields": {"order_id": order_id, "detail": exc.detail}},
@@ -121,6 +121,6 @@ def expire_due(now: datetime) -> ExpiryReport:
     report = services.get().fulfilment.expire_due(now)
     try:
         services.get().payments.redrive(now=now, stale_before=now - STALE_AFTER)
-    except Unavailable as exc:
+    except NotConfigured as exc:
         log.error("payments are not configured", extra={"fields": {"detail": exc.detail}})
     return report

@@ -78,7 +78,14 @@ class Contention(CelesteError):
         self.retry_after_s = retry_after_s
 
 
-class Unavailable(CelesteError):
-    """This deployment cannot do it at all right now (e.g. a provider is not configured)."""
+class Unavailable(Contention):
+    """A service the request needs (the identity provider, the database) is not answering; the
+    client may retry after ``retry_after_s`` seconds (503 with ``Retry-After``)."""
 
     title = "Service unavailable"
+
+
+class NotConfigured(CelesteError):
+    """This deployment cannot do it at all (e.g. no payment provider keys): 503, no retry."""
+
+    title = "Not configured"

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from celeste.errors import Conflict, Contention, FieldError, Unavailable, ValidationFailed
+from celeste.errors import Conflict, Contention, FieldError, NotConfigured, ValidationFailed
 from celeste.ids import is_valid_id
 from celeste.orders import OrderStatus
 
@@ -227,7 +227,7 @@ class ProviderUnavailable(Contention):
     """The payment provider did not answer or failed; retry later (503 with Retry-After)."""
 
 
-class PaymentsNotConfigured(Unavailable):
+class PaymentsNotConfigured(NotConfigured):
     """This deployment has no payment provider keys: it refuses to take payment."""
 
     title = "Payments are not configured"
