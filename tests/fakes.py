@@ -12,7 +12,7 @@ import binascii
 import itertools
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -126,15 +126,26 @@ class InMemoryCategories(_Interleaving):
         with self._lock:
             if category.slug in self._slugs or category.id in self._rows:
                 raise Conflict(f"slug {category.slug!r} is taken")
+            if category.parent_id is not None:
+                self._link(category.parent_id, None)
             self._slugs[category.slug] = category.id
             return self._store(category)
 
     def replace(
-        self, category: Category, *, previous_slug: str, expected_version: str | None
+        self,
+        category: Category,
+        *,
+        previous_slug: str,
+        expected_version: str | None,
+        guard: Mapping[str, str] | None = None,
     ) -> Versioned[Category]:
         self._run_interleaved()
         with self._lock:
             current = self._current(category.id, expected_version)
+            for ancestor_id, version in (guard or {}).items():
+                self._current(ancestor_id, version)
+            for ancestor_id, version in (guard or {}).items():
+                self._link(ancestor_id, version)
             if previous_slug != current.value.slug:
                 raise AssertionError("previous_slug is not the stored slug")
             if category.slug != previous_slug:
@@ -169,6 +180,15 @@ class InMemoryCategories(_Interleaving):
         if expected_version is not None and expected_version != row.version:
             raise PreconditionFailed("the resource changed since it was read")
         return row
+
+    def link(self, category_id: str) -> None:
+        """File something under ``category_id`` as the products adapter does (moves its version;
+        ``PreconditionFailed`` when it is gone)."""
+        with self._lock:
+            self._link(category_id, None)
+
+    def _link(self, category_id: str, expected_version: str | None) -> None:
+        self._store(self._current(category_id, expected_version).value)
 
     def _store(self, category: Category) -> Versioned[Category]:
         row = Versioned(category.model_copy(deep=True), _next_version())

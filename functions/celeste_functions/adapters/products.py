@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from celeste.errors import NotFound
 from celeste.ports import Page, Versioned
 from celeste.products import Product
+from celeste_functions.adapters.categories import link
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
@@ -102,16 +103,24 @@ class FirestoreProducts:
         batch = client.batch()
         batch.create(client.collection(SKUS).document(product.sku), {"product_id": product.id})
         batch.create(self._col().document(product.id), _data(product))
+        link(batch, client, product.category_id)
         with storage_errors(conflict=f"sku {product.sku!r} is taken"):
             batch.commit()
         return self.get(product.id)
 
     def replace(
-        self, product: Product, *, previous_sku: str, expected_version: str | None
+        self,
+        product: Product,
+        *,
+        previous_sku: str,
+        expected_version: str | None,
+        category_changed: bool = False,
     ) -> Versioned[Product]:
         client = self._client()
         batch = client.batch()
         option = precondition(client, expected_version)
+        if category_changed:
+            link(batch, client, product.category_id)
         if product.sku != previous_sku:
             skus = client.collection(SKUS)
             batch.create(skus.document(product.sku), {"product_id": product.id})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -58,13 +58,24 @@ class CategoryRepository(Protocol):
         ...
 
     def create(self, category: Category) -> Versioned[Category]:
-        """Store a new category; ``Conflict`` if its slug is taken."""
+        """Store a new category; ``Conflict`` if its slug is taken. A parent is linked in the
+        same commit (it must still exist, else ``PreconditionFailed``; its version moves)."""
         ...
 
     def replace(
-        self, category: Category, *, previous_slug: str, expected_version: str | None
+        self,
+        category: Category,
+        *,
+        previous_slug: str,
+        expected_version: str | None,
+        guard: Mapping[str, str] | None = None,
     ) -> Versioned[Category]:
-        """Overwrite; ``Conflict`` on a taken slug, ``PreconditionFailed`` on a stale version."""
+        """Overwrite; ``Conflict`` on a taken slug, ``PreconditionFailed`` on a stale version.
+
+        ``guard`` maps the ids of other categories the decision read (a move's new ancestors)
+        to the versions read: the commit fails with ``PreconditionFailed`` if any of them
+        changed or vanished, and moves each one's version (so concurrent moves serialise).
+        """
         ...
 
     def delete(self, category_id: str, *, slug: str, expected_version: str | None) -> None:
@@ -109,13 +120,21 @@ class ProductRepository(Protocol):
         ...
 
     def create(self, product: Product) -> Versioned[Product]:
-        """Store a new product; ``Conflict`` if its SKU is taken."""
+        """Store a new product; ``Conflict`` if its SKU is taken. Its category is linked in the
+        same commit (it must still exist, else ``PreconditionFailed``; its version moves), so a
+        racing category delete either sees the product or makes this create re-check."""
         ...
 
     def replace(
-        self, product: Product, *, previous_sku: str, expected_version: str | None
+        self,
+        product: Product,
+        *,
+        previous_sku: str,
+        expected_version: str | None,
+        category_changed: bool = False,
     ) -> Versioned[Product]:
-        """Overwrite; ``Conflict`` on a taken SKU, ``PreconditionFailed`` on a stale version."""
+        """Overwrite; ``Conflict`` on a taken SKU, ``PreconditionFailed`` on a stale version.
+        With ``category_changed`` the new category is linked as ``create`` links it."""
         ...
 
 
