@@ -152,9 +152,7 @@ def link(
     from google.cloud import firestore as fs
 
     ref = client.collection(CATEGORIES).document(category_id)
-    batch.update(
-        ref, {"revision": fs.Increment(1)}, option=precondition(client, expected_version)
-    )
+    batch.update(ref, {"revision": fs.Increment(1)}, option=precondition(client, expected_version))
 
 
 def _data(category: Category) -> dict[str, Any]:
