@@ -6,6 +6,11 @@ from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 # of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
+from celeste_functions.http import server as _server  # noqa: E402
+
+# The server layer's own errors (gunicorn's 431/400 before Flask runs) answer problem+json too.
+_server.install()
+
 from celeste_functions.resources import auth as _auth  # noqa: E402
 from celeste_functions.resources import categories as _categories  # noqa: E402
 from celeste_functions.resources import inventory as _inventory  # noqa: E402
