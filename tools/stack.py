@@ -533,9 +533,24 @@ def running(
 # --------------------------------------------------------------------------------------------
 
 
+#: Rate limits for the test stacks (an override in the environment wins): the suites send
+#: bursts of 40 concurrent orders and fuzz the catalogue from one address, so the per-IP limits
+#: are lifted; the per-user order limit and the registration limit stay low enough for
+#: tests/e2e/test_limits_e2e.py to prove 429 + Retry-After with a burst of its own.
+TEST_RATE_LIMITS = {
+    "CELESTE_RATE_ORDERS_PER_USER": "12/60",
+    "CELESTE_RATE_ORDERS_PER_IP": "100000/60",
+    "CELESTE_RATE_REGISTER_PER_IP": "30/600",
+    "CELESTE_RATE_CATALOGUE_SCAN_PER_USER": "100000/60",
+    "CELESTE_RATE_CATALOGUE_SCAN_PER_IP": "100000/60",
+}
+
+
 def cmd_test(layers: list[str], pytest_args: list[str]) -> int:
     """Run the chosen layers; exit status is non-zero when any fails."""
     layers = layers or list(LAYERS)
+    for name, value in TEST_RATE_LIMITS.items():
+        os.environ.setdefault(name, value)
     toolchain = setup()
     needs_emulators = bool({"integration", "e2e", "rules"} & set(layers))
     needs_services = needs_emulators

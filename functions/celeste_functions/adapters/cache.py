@@ -48,7 +48,11 @@ class Lookup:
 
 
 class Cache:
-    """Cache-aside over Redis; with no Redis (or a dead one) it just computes."""
+    """Cache-aside over Redis; with no Redis (or a dead one) it just computes.
+
+    The breaker (``available``/``trip``) is shared with anything else that wants to skip a
+    failing Redis for a while (the rate limiter).
+    """
 
     def __init__(
         self, *, client: Callable[[], redis.Redis | None], ttl_s: int, cooldown_s: float = 1.0
@@ -73,7 +77,7 @@ class Cache:
         ``ttl_s`` (at most the configured TTL) may be a function of the computed value, for
         entries that go stale at a known moment (a price list starting or ending).
         """
-        r = self._redis()
+        r = self.available()
         if r is None:
             return Lookup(compute(), hit=False)
         try:
@@ -87,7 +91,7 @@ class Cache:
                 if waited is not None:
                     return Lookup(waited, hit=True)
         except Exception as exc:
-            self._trip(exc)
+            self.trip(exc)
             return Lookup(compute(), hit=False)
         value = compute()
         wanted = ttl_s(value) if callable(ttl_s) else ttl_s
@@ -98,7 +102,7 @@ class Cache:
             pipe.delete(entry + ":lock")
             pipe.execute()
         except Exception as exc:
-            self._trip(exc)
+            self.trip(exc)
         return Lookup(value, hit=False)
 
     def invalidate(self, scopes: Iterable[str], *, event_id: str | None = None) -> bool:
@@ -107,7 +111,7 @@ class Cache:
         Returns whether the invalidation reached Redis (``False`` with no Redis configured or
         Redis down: the TTL then bounds staleness, and the README says so).
         """
-        r = self._redis()
+        r = self.available()
         if r is None:
             return False
         try:
@@ -121,7 +125,7 @@ class Cache:
             pipe.execute()
             return True
         except Exception as exc:
-            self._trip(exc)
+            self.trip(exc)
             return False
 
     def _version(self, r: redis.Redis, scope: str) -> str:
@@ -144,12 +148,14 @@ class Cache:
             delay = min(delay * 2, 0.1)
         return None
 
-    def _redis(self) -> redis.Redis | None:
+    def available(self) -> redis.Redis | None:
+        """The Redis client, or ``None`` when none is configured or the breaker is open."""
         if time.monotonic() < self._open_until:
             return None
         return self._client()
 
-    def _trip(self, exc: Exception) -> None:
+    def trip(self, exc: Exception) -> None:
+        """Skip Redis for ``cooldown_s`` after a failure (one timeout, not one per call)."""
         with self._lock:
             self._open_until = time.monotonic() + self._cooldown_s
         log.warning(

@@ -16,6 +16,7 @@ from celeste.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     Unauthenticated,
     ValidationFailed,
 )
@@ -68,6 +69,7 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     NotFound: (404, "not-found"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
+    RateLimited: (429, "rate-limited"),
     Contention: (503, "contention"),
 }
 
@@ -139,7 +141,7 @@ def to_problem(exc: BaseException) -> Response:
         else:  # pragma: no cover - every domain error has a row above
             status, slug = 500, "internal"
         headers = {}
-        if isinstance(exc, Contention):
+        if isinstance(exc, (Contention, RateLimited)):
             headers["Retry-After"] = str(exc.retry_after_s)
         errors = exc.errors if isinstance(exc, ValidationFailed) else None
         return problem(status, slug, exc.title, exc.detail, headers=headers, errors=errors)

@@ -14,6 +14,7 @@ from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import OrderStatus, StatsEffect
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
+from celeste.ratelimits import Decision, Limit
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste.stores import Store
 from celeste.tiers import Tier
@@ -521,4 +522,12 @@ class WishlistRepository(Protocol):
 
     def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
         """Delete the entry; as ``CartRepository.remove``."""
+        ...
+
+
+class RateCounter(Protocol):
+    """Counts requests per key in sliding windows; a counter that cannot count allows."""
+
+    def hit(self, key: str, limit: Limit) -> Decision:
+        """Count one request for ``key`` if ``limit`` allows it; the decision either way."""
         ...
