@@ -49,7 +49,7 @@ def problem_body(status: int, title: str) -> bytes:
 def gunicorn_write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """``gunicorn.util.write_error`` answering problem+json (``mesg``, which echoes the
     client's bytes, goes to gunicorn's log line only, as gunicorn already logs it)."""
-    from gunicorn import util
+    from gunicorn import util  # type: ignore[import-untyped]
 
     body = problem_body(int(status_int), reason)
     head = (
