@@ -22,6 +22,7 @@ from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import HOLDS_STOCK, OrderStatus
 from celeste.ports import Cached, Page, TierSet, Versioned
@@ -34,6 +35,7 @@ from celeste.writes import (
     AddEffectMarker,
     AddMovement,
     CreateOrder,
+    PutHolds,
     PutIdempotencyKey,
     PutLevel,
     UpdateCustomer,
@@ -588,6 +590,7 @@ class InMemoryCommerce(_Interleaving):
         self.movements: dict[tuple[str, str, str], MovementRecord] = {}
         self.markers: set[tuple[str, str]] = set()
         self.keys: dict[str, Versioned[IdempotencyRecord]] = {}
+        self.holds_of: dict[str, Versioned[CustomerHolds]] = {}
         self.customers: dict[str, Versioned[CustomerStanding]] = {}
         self.tier_list: list[Tier] = []
         self.stores: dict[str, bool] = {}
@@ -709,6 +712,9 @@ class InMemoryCommerce(_Interleaving):
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
         return self.keys.get(record_id)
 
+    def holds(self, uid: str) -> Versioned[CustomerHolds] | None:
+        return self.holds_of.get(uid)
+
     def effect_applied(self, order_id: str, effect: str) -> bool:
         return (order_id, effect) in self.markers
 
@@ -779,6 +785,8 @@ class InMemoryCommerce(_Interleaving):
                 expect(self.customers.get(uid), version)
             case PutIdempotencyKey(record=record, expected_version=version):
                 expect(self.keys.get(record.id), version)
+            case PutHolds(holds=holds, expected_version=version):
+                expect(self.holds_of.get(holds.uid), version)
 
     def _apply(self, write: Write) -> None:
         match write:
@@ -800,6 +808,8 @@ class InMemoryCommerce(_Interleaving):
                 self.customers[uid] = Versioned(current.model_copy(update=changes), _next_version())
             case PutIdempotencyKey(record=record):
                 self.keys[record.id] = Versioned(record, _next_version())
+            case PutHolds(holds=holds):
+                self.holds_of[holds.uid] = Versioned(holds, _next_version())
 
 
 class InventoryView:

@@ -156,7 +156,12 @@ def _commerce(
     )
     return {
         "orders": OrderService(
-            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
+            orders=orders,
+            writer=writer,
+            pricing=pricing,
+            stores=stores,
+            accounts=accounts,
+            caps=settings().hold_caps,
         ),
         "fulfilment": OrderFulfilment(
             orders=orders,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
+from celeste.holds import HoldCaps
 from celeste.ratelimits import Limit, Policy
 
 #: Rate limit defaults: policy -> (per signed-in caller, per client IP), as ``N/SECONDS``; each
@@ -44,6 +45,7 @@ class Settings:
     #: Proxies that append to ``X-Forwarded-For`` in front of the function (Google's front end:
     #: 1); the client address is that many entries from the right.
     trusted_proxy_hops: int = 1
+    hold_caps: HoldCaps = field(default_factory=HoldCaps)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,6 +60,10 @@ class Settings:
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
             rate_policies=rate_policies(env),
             trusted_proxy_hops=int(env.get("CELESTE_TRUSTED_PROXY_HOPS", "1")),
+            hold_caps=HoldCaps(
+                max_open_orders=int(env.get("CELESTE_HOLD_MAX_OPEN_ORDERS", "5")),
+                max_units_per_product=int(env.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20")),
+            ),
         )
 
 

@@ -9,13 +9,21 @@ customer and 30 registrations per 10 minutes per address.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.e2e.conftest import Api, problem
-from tests.e2e.test_orders_e2e import Shop, order_body, place, shop  # noqa: F401
+from tests.e2e.test_orders_e2e import (  # noqa: F401 (shop is a fixture)
+    Shop,
+    checkout,
+    order_body,
+    place,
+    shop,
+)
 from tools.devauth import AuthEmulator
 
 pytestmark = pytest.mark.e2e
@@ -72,3 +80,54 @@ def test_registrations_are_limited_per_address(api: Api) -> None:
     assert _register(api, flood) == 429
     assert _register(api, calm) == 201  # another address is unaffected
     assert _register(api, flood) == 429
+
+
+MAX_OPEN = int(os.environ.get("CELESTE_HOLD_MAX_OPEN_ORDERS", "5"))
+MAX_UNITS = int(os.environ.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20"))
+
+
+def test_one_customer_cannot_hold_more_than_the_caps(
+    api: Api,
+    auth: AuthEmulator,
+    shop: Callable[..., Shop],  # noqa: F811 (the fixture)
+) -> None:
+    store = shop({"tea": 100, "cup": 100})
+    hoarder = auth.user(f"hoard-{uuid.uuid4().hex[:6]}@e2e.test", "password-hoard")
+    other = auth.user(f"fair-{uuid.uuid4().hex[:6]}@e2e.test", "password-fair")
+    # The whole stock at once: refused at placement, nothing written.
+    body = problem(place(api, hoarder, order_body(store, ("tea", 100))), 409)
+    assert str(body["type"]).endswith("/hold-limit") and str(MAX_UNITS) in str(body["detail"])
+    assert api.request("GET", "orders", "/", user=hoarder).json()["items"] == []
+    # Up to the cap is fine (and confirmed: the stock is held) ...
+    held = place(api, hoarder, order_body(store, ("tea", MAX_UNITS)), Prefer="wait=10")
+    assert held.status_code in (201, 202), held.text
+    # ... one unit more is not, while everyone else still buys.
+    problem(place(api, hoarder, order_body(store, ("tea", 1))), 409)
+    assert place(api, other, order_body(store, ("tea", MAX_UNITS))).status_code == 202
+    # Cancelling gives the allowance back.
+    order_id = held.json()["id"]
+    assert api.request("POST", "orders", f"/{order_id}/cancel", user=hoarder).status_code == 200
+    assert place(api, hoarder, order_body(store, ("tea", 1))).status_code == 202
+
+
+def test_concurrent_orders_of_one_customer_never_pass_the_open_order_cap(
+    api: Api,
+    auth: AuthEmulator,
+    shop: Callable[..., Shop],  # noqa: F811 (the fixture)
+) -> None:
+    store = shop({"cup": 100})
+    burst = auth.user(f"burst-{uuid.uuid4().hex[:6]}@e2e.test", "password-burst")
+    tries = MAX_OPEN + 4
+    barrier = threading.Barrier(tries)
+
+    def one(_: int) -> int:
+        barrier.wait()
+        # Retried on a cold worker's 5xx with the same key (a replay answers 200 or 202).
+        status = checkout(api, burst, order_body(store, ("cup", 1))).status_code
+        return 202 if status == 200 else status
+
+    with ThreadPoolExecutor(tries) as pool:
+        statuses = list(pool.map(one, range(tries)))
+    assert sorted(statuses) == [202] * MAX_OPEN + [409] * (tries - MAX_OPEN), statuses
+    mine = api.request("GET", "orders", "/", user=burst).json()["items"]
+    assert len(mine) == MAX_OPEN

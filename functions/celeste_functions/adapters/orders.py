@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celeste.errors import Contention, NotFound, PreconditionFailed
+from celeste.holds import CustomerHolds
 from celeste.order_records import (
     COMMITS_STOCK,
     RELEASES_STOCK,
@@ -24,6 +25,7 @@ from celeste.writes import (
     AddEffectMarker,
     AddMovement,
     CreateOrder,
+    PutHolds,
     PutIdempotencyKey,
     PutLevel,
     UpdateCustomer,
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 ORDERS = "orders"
 EFFECTS = "effects"
 IDEMPOTENCY_KEYS = "idempotency_keys"
+#: ``customer_holds/{uid}``: what placement guards to keep the hold caps (celeste.holds).
+HOLDS = "customer_holds"
 USERS = "users"
 TIERS = "tiers"
 STORES = "stores"
@@ -168,6 +172,13 @@ class FirestoreOrders:
         for snapshot in query.stream():
             yield _order(snapshot)
 
+    def holds(self, uid: str) -> Versioned[CustomerHolds] | None:
+        snapshot = self._col(HOLDS).document(uid).get()
+        if not snapshot.exists:
+            return None
+        holds = CustomerHolds.model_validate({**(snapshot.to_dict() or {}), "uid": uid})
+        return Versioned(holds, version_of(snapshot))
+
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
         snapshot = self._col(IDEMPOTENCY_KEYS).document(record_id).get()
         if not snapshot.exists:
@@ -256,6 +267,13 @@ class FirestoreWriter:
                         batch.create(ref, key_data)
                     else:
                         batch.update(ref, key_data, option=since(version))
+                case PutHolds(holds=holds, expected_version=version):
+                    ref = client.collection(HOLDS).document(holds.uid)
+                    holds_data = holds.model_dump(exclude={"uid"})
+                    if version is None:
+                        batch.create(ref, holds_data)
+                    else:
+                        batch.update(ref, holds_data, option=since(version))
                 case _:  # pragma: no cover - the union is closed
                     raise TypeError(f"unknown write {write!r}")
         with race_errors():

@@ -20,6 +20,7 @@ from celeste.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from celeste.holds import HoldLimitReached
 from celeste_functions.logs import get_logger
 
 log = get_logger("http")
@@ -67,6 +68,7 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     Unauthenticated: (401, "unauthenticated"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not-found"),
+    HoldLimitReached: (409, "hold-limit"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
     RateLimited: (429, "rate-limited"),

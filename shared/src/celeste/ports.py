@@ -10,6 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
+from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import OrderStatus, StatsEffect
 from celeste.pricing import PriceList, PricingSnapshot
@@ -405,6 +406,10 @@ class OrderStore(Protocol):
 
     def holding_stock(self) -> Iterable[Order]:
         """Every order whose status holds stock (``HOLDS_STOCK``), for the auditor."""
+        ...
+
+    def holds(self, uid: str) -> Versioned[CustomerHolds] | None:
+        """The customer's open holds document (``PutHolds`` writes it), if any."""
         ...
 
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
