@@ -7,6 +7,9 @@ a request line with bytes that are not ASCII (400), a malformed header (400). gu
 such answer through ``gunicorn.util.write_error`` (called from ``Worker.handle_error``) and
 werkzeug's server through ``BaseHTTPRequestHandler.send_error``; neither takes a setting for the
 body, so :func:`install` replaces those two writers with ones that answer RFC 9457 documents.
+Inside Flask, an exception raised outside the router (a wrapper around it) reaches
+functions-framework's ``crash_handler``, which answers ``str(exc)`` as HTML: :func:`install`
+registers problem+json handlers on the app instead.
 """
 
 from __future__ import annotations
@@ -85,6 +88,33 @@ def werkzeug_send_error(
         self.wfile.write(body)
 
 
+def flask_crash_problem(exc: BaseException) -> Any:
+    """A crash outside the router (Flask logged it already): an opaque 500 problem, with the
+    header functions-framework's own crash handler sets for the platform's logs."""
+    from celeste_functions.http.problems import problem
+
+    return problem(
+        500,
+        "internal",
+        "Internal error",
+        "something went wrong on our side",
+        headers={"X-Google-Status": "crash"},
+    )
+
+
+def flask_http_problem(exc: Any) -> Any:
+    """A werkzeug ``HTTPException`` raised outside the router, as its problem document."""
+    from celeste_functions.http.problems import problem
+
+    status = int(getattr(exc, "code", None) or 500)
+    if status >= 500:
+        return flask_crash_problem(exc)
+    slug = _SERVER_PROBLEMS.get(status, ("http-error", ""))[0]
+    title = str(getattr(exc, "name", "") or "Error")
+    detail = str(getattr(exc, "description", "") or "the request could not be served")
+    return problem(status, slug, title, detail)
+
+
 def install(*, force: bool = False) -> None:
     """Make the server layer's own errors problem+json; idempotent.
 
@@ -102,3 +132,17 @@ def install(*, force: bool = False) -> None:
     from werkzeug.serving import WSGIRequestHandler
 
     WSGIRequestHandler.send_error = werkzeug_send_error  # type: ignore[method-assign]
+    install_flask_handlers()
+
+
+def install_flask_handlers() -> None:
+    """Problem+json handlers on the Flask app being built (functions-framework imports
+    ``main.py`` inside the app's context); nothing outside an app context."""
+    import flask
+    from werkzeug.exceptions import HTTPException
+
+    if not flask.has_app_context():
+        return
+    app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
+    app.register_error_handler(500, flask_crash_problem)  # replaces functions-framework's
+    app.register_error_handler(HTTPException, flask_http_problem)
