@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from celeste.errors import NotFound
 from celeste.ports import Page, Versioned
 from celeste.products import Product
-from celeste_functions.adapters.categories import link
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
@@ -30,6 +29,14 @@ _SHAPES = {
     (True, True): QueryShape(PRODUCTS, equals=("active",), members=("category_id",), order=_ORDER),
 }
 IN_LIMIT = 30
+#: Whether any product is filed under a category (categories asks before deleting one).
+_FILED_UNDER = QueryShape(PRODUCTS, equals=("category_id",))
+
+
+def any_filed_under(client: firestore.Client, category_id: str) -> bool:
+    """Whether any product names ``category_id`` as its category."""
+    query = _FILED_UNDER.build(client.collection(PRODUCTS), equals={"category_id": category_id})
+    return any(True for _ in query.limit(1).stream())
 
 
 class FirestoreProducts:
@@ -103,7 +110,7 @@ class FirestoreProducts:
         batch = client.batch()
         batch.create(client.collection(SKUS).document(product.sku), {"product_id": product.id})
         batch.create(self._col().document(product.id), _data(product))
-        link(batch, client, product.category_id)
+        _link_category(batch, client, product.category_id)
         with storage_errors(conflict=f"sku {product.sku!r} is taken"):
             batch.commit()
         return self.get(product.id)
@@ -120,7 +127,7 @@ class FirestoreProducts:
         batch = client.batch()
         option = precondition(client, expected_version)
         if category_changed:
-            link(batch, client, product.category_id)
+            _link_category(batch, client, product.category_id)
         if product.sku != previous_sku:
             skus = client.collection(SKUS)
             batch.create(skus.document(product.sku), {"product_id": product.id})
@@ -138,3 +145,11 @@ def _data(product: Product) -> dict[str, Any]:
 def _product(product_id: str, data: dict[str, Any]) -> Product:
     data.pop("name_key", None)
     return Product(id=product_id, **data)
+
+
+def _link_category(batch: Any, client: firestore.Client, category_id: str) -> None:
+    # The categories adapter owns category documents (and imports this module for its
+    # products-filed-under query), so its ``link`` write is imported when used.
+    from celeste_functions.adapters.categories import link
+
+    link(batch, client, category_id)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from celeste.categories import Category, CategoryCreate, CategoryPatch, check_parent
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict, NotFound, ValidationFailed
 from celeste.ids import new_id
 from celeste.ports import CategoryRepository, Page, Versioned
-from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
 
 
 class CategoryService:
     """The categories resource's rules, over a ``CategoryRepository``."""
 
-    def __init__(self, *, repository: CategoryRepository, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        *,
+        repository: CategoryRepository,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
         self._clock = clock
 
@@ -57,7 +70,12 @@ class CategoryService:
             self._check_parent(category_id=category_id, parent_id=request.parent_id)
             return self._repo.create(category)
 
-        return retry_unless_pinned(attempt, pinned=False)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"creating category {category_id}",
+            sleep=self._sleep,
+        )
 
     def update(
         self, category_id: str, patch: CategoryPatch, *, expected_version: str | None
@@ -83,7 +101,13 @@ class CategoryService:
                 guard=guard,
             )
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating category {category_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def delete(self, category_id: str, *, expected_version: str | None) -> None:
         """Remove a category that nothing refers to any more."""
@@ -98,7 +122,13 @@ class CategoryService:
                 category_id, slug=current.value.slug, expected_version=current.version
             )
 
-        retry_unless_pinned(attempt, pinned=expected_version is not None)
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting category {category_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def _read_expecting(self, category_id: str, expected: str | None) -> Versioned[Category]:
         current = self._repo.get(category_id)
