@@ -19,11 +19,9 @@ from celeste.services.backoff import Backoff
 from celeste.services.orders import OrderService
 from celeste.services.pricing import PricingService
 from celeste.writes import PutHolds
-from celeste_functions.adapters.orders import (
-    FirestoreOrders,
-    FirestoreStoreDirectory,
-    FirestoreWriter,
-)
+from celeste_functions.adapters.orders import FirestoreOrders
+from celeste_functions.adapters.stores import FirestoreStoreDirectory
+from celeste_functions.adapters.writer import FirestoreWriter
 from tests.fakes import InMemoryCatalogue
 
 pytestmark = pytest.mark.integration
