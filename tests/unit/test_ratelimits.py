@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from celeste.errors import RateLimited
 from celeste.ratelimits import ALLOW, Decision, Limit, Policy, decide, sliding_count
 from celeste.services.ratelimits import RateLimiter
+from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services, services, use
 from celeste_functions.config import RATE_LIMIT_DEFAULTS, Settings, rate_policies
 from celeste_functions.http.router import Reply, RequestContext, Router
-from tests.fakes import InMemoryCache
 from tests.support.handlers import AS_CUSTOMER, assert_problem, call, use_test_tokens
 
 # --- the rule ----------------------------------------------------------------------------------
@@ -221,7 +221,12 @@ def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryCounter]:
         "orders": Policy(per_user=Limit(2, 60), per_ip=None),
         "catalogue-scan": Policy(per_user=None, per_ip=Limit(1, 60)),
     }
-    use(Services(cache=InMemoryCache(), limiter=RateLimiter(counter=counter, policies=policies)))  # type: ignore[arg-type]
+    use(
+        Services(
+            cache=Cache(client=lambda: None, ttl_s=60),
+            limiter=RateLimiter(counter=counter, policies=policies),
+        )
+    )
     served.clear()
     yield counter
     services.reset()

@@ -18,6 +18,7 @@ from celeste.errors import (
     PreconditionFailed,
     RateLimited,
     Unauthenticated,
+    Unavailable,
     ValidationFailed,
 )
 from celeste.holds import HoldLimitReached
@@ -73,6 +74,7 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     PreconditionFailed: (412, "precondition-failed"),
     RateLimited: (429, "rate-limited"),
     Contention: (503, "contention"),
+    Unavailable: (503, "unavailable"),
 }
 
 

@@ -18,8 +18,6 @@ import json
 import sys
 from typing import Any
 
-from celeste_functions.http.problems import PROBLEM_BASE
-
 PROBLEM_JSON = "application/problem+json"
 
 #: Slugs and client-facing explanations for the statuses the server layer answers by itself.
@@ -44,6 +42,8 @@ _SERVER_PROBLEMS: dict[int, tuple[str, str]] = {
 
 def problem_body(status: int, title: str) -> bytes:
     """The problem document the server layer answers with for ``status``."""
+    from celeste_functions.http.problems import PROBLEM_BASE  # at use: keeps `import main` light
+
     slug, detail = _SERVER_PROBLEMS.get(status, ("http-error", "the request could not be served"))
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     return json.dumps(body).encode()

@@ -78,6 +78,13 @@ class Contention(CelesteError):
         self.retry_after_s = retry_after_s
 
 
+class Unavailable(Contention):
+    """A service the request needs (the identity provider, the database) is not answering; the
+    client may retry after ``retry_after_s`` seconds (503 with ``Retry-After``)."""
+
+    title = "Service unavailable"
+
+
 class RateLimited(CelesteError):
     """The caller sent more requests of this kind than its limit allows; retry after
     ``retry_after_s`` seconds."""
