@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from celeste.payments import PaymentProvider, PaymentsNotConfigured
+from celeste.ratelimits import Policy
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.categories import CategoryService
@@ -17,6 +18,7 @@ from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.payments import PaymentService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
+from celeste.services.ratelimits import RateLimiter
 from celeste.services.stores import StoreService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
@@ -34,11 +36,12 @@ from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.payments import FirestorePaymentRecords
 from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
 from celeste_functions.adapters.products import FirestoreProducts
+from celeste_functions.adapters.ratelimit import RedisRateCounter
 from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
 from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
-from celeste_functions.config import settings
+from celeste_functions.config import RATE_LIMIT_DEFAULTS, settings
 
 
 class _Unwired:
@@ -53,6 +56,12 @@ class _Unwired:
 
 def _unwired(name: str) -> Callable[[], Any]:
     return lambda: cast(Any, _Unwired(name))
+
+
+def _unlimited() -> RateLimiter:
+    """Every policy known, none limiting (tests that wire no limiter are not rate limited)."""
+    off = {name: Policy(per_user=None, per_ip=None) for name in RATE_LIMIT_DEFAULTS}
+    return RateLimiter(counter=cast(Any, _Unwired("rate counter")), policies=off)
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,8 @@ class Services:
     wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
     payments: PaymentService = field(default_factory=_unwired("payments"))
+
+    limiter: RateLimiter = field(default_factory=_unlimited)
 
 
 def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
@@ -107,6 +118,9 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     )
     return Services(
         cache=cache,
+        limiter=RateLimiter(
+            counter=RedisRateCounter(cache=cache), policies=settings().rate_policies
+        ),
         categories=CategoryService(repository=categories),
         products=ProductService(
             repository=products,
@@ -124,7 +138,12 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         ),
         tiers=tiers,
         orders=OrderService(
-            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
+            orders=orders,
+            writer=writer,
+            pricing=pricing,
+            stores=stores,
+            accounts=accounts,
+            caps=settings().hold_caps,
         ),
         fulfilment=OrderFulfilment(
             orders=orders,

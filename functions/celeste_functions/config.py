@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
+
+from celeste.holds import HoldCaps
+from celeste.ratelimits import Limit, Policy
 
 #: The Stripe keys of ``demo-`` projects (the local Stripe accepts any test key; tools sign
 #: test webhook events with the same secret).
@@ -28,6 +32,28 @@ def payment_secrets(env: dict[str, str] | None = None) -> list[str]:
     return [] if is_demo(project) else list(STRIPE_SECRETS)
 
 
+#: Rate limit defaults: policy -> (per signed-in caller, per client IP), as ``N/SECONDS``; each
+#: is overridden by ``CELESTE_RATE_<POLICY>_PER_USER`` / ``_PER_IP`` (``off`` disables one).
+RATE_LIMIT_DEFAULTS: dict[str, tuple[str, str]] = {
+    "register": ("off", "10/600"),  # anonymous: per IP only
+    "orders": ("10/60", "100/60"),
+    "catalogue-scan": ("60/60", "120/60"),  # uncached catalogue queries that scan
+}
+
+
+def rate_policies(env: Mapping[str, str]) -> dict[str, Policy]:
+    """The rate limit policies from ``env`` and the defaults above."""
+    policies = {}
+    for name, (per_user, per_ip) in RATE_LIMIT_DEFAULTS.items():
+        prefix = "CELESTE_RATE_" + name.upper().replace("-", "_")
+        user_var, ip_var = prefix + "_PER_USER", prefix + "_PER_IP"
+        policies[name] = Policy(
+            per_user=Limit.parse(env.get(user_var, per_user), setting=user_var),
+            per_ip=Limit.parse(env.get(ip_var, per_ip), setting=ip_var),
+        )
+    return policies
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the functions read from the environment."""
@@ -45,6 +71,12 @@ class Settings:
     stripe_webhook_secret: str | None = None
     #: Only for the local Stripe; unset in production (the library's default is Stripe's API).
     stripe_api_base: str | None = None
+
+    rate_policies: Mapping[str, Policy] = field(default_factory=dict)
+    #: Proxies that append to ``X-Forwarded-For`` in front of the function (Google's front end:
+    #: 1); the client address is that many entries from the right.
+    trusted_proxy_hops: int = 1
+    hold_caps: HoldCaps = field(default_factory=HoldCaps)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -68,6 +100,12 @@ class Settings:
                 env, "STRIPE_WEBHOOK_SECRET", DEMO_STRIPE_WEBHOOK_SECRET, demo
             ),
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            rate_policies=rate_policies(env),
+            trusted_proxy_hops=int(env.get("CELESTE_TRUSTED_PROXY_HOPS", "1")),
+            hold_caps=HoldCaps(
+                max_open_orders=int(env.get("CELESTE_HOLD_MAX_OPEN_ORDERS", "5")),
+                max_units_per_product=int(env.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20")),
+            ),
         )
 
 

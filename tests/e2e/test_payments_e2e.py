@@ -29,7 +29,7 @@ from tests.e2e.test_orders_e2e import (  # noqa: F401  (``shop`` is a fixture)
     shop,
 )
 from tests.support.emulators import eventually
-from tools.devauth import SignedIn
+from tools.devauth import AuthEmulator, SignedIn
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,12 @@ PAYMENT_S = 90
 #: How many times the payment-vs-cancel race runs in ``make test`` (more with the env var).
 RACE_RUNS = int(os.environ.get("CELESTE_PAYMENT_RACE_RUNS", "3"))
 DEV_WEBHOOK_SECRET = "whsec_celeste_dev"
+
+
+@pytest.fixture
+def customer(auth: AuthEmulator) -> SignedIn:
+    """A new customer per test (the per-user order rate limit counts each one's orders)."""
+    return auth.user(f"payer-{uuid.uuid4().hex[:12]}@e2e.test", "password-payer")
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,12 @@ from celeste.errors import (
     NotConfigured,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     Unauthenticated,
     Unavailable,
     ValidationFailed,
 )
+from celeste.holds import HoldLimitReached
 from celeste_functions.logs import get_logger
 
 log = get_logger("http")
@@ -68,8 +70,10 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     Unauthenticated: (401, "unauthenticated"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not-found"),
+    HoldLimitReached: (409, "hold-limit"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
+    RateLimited: (429, "rate-limited"),
     Contention: (503, "contention"),
     Unavailable: (503, "unavailable"),
     NotConfigured: (503, "not-configured"),
@@ -143,7 +147,7 @@ def to_problem(exc: BaseException) -> Response:
         else:  # pragma: no cover - every domain error has a row above
             status, slug = 500, "internal"
         headers = {}
-        if isinstance(exc, Contention):
+        if isinstance(exc, (Contention, RateLimited)):
             headers["Retry-After"] = str(exc.retry_after_s)
         errors = exc.errors if isinstance(exc, ValidationFailed) else None
         return problem(status, slug, exc.title, exc.detail, headers=headers, errors=errors)

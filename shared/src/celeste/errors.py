@@ -89,3 +89,14 @@ class NotConfigured(CelesteError):
     """This deployment cannot do it at all (e.g. no payment provider keys): 503, no retry."""
 
     title = "Not configured"
+
+
+class RateLimited(CelesteError):
+    """The caller sent more requests of this kind than its limit allows; retry after
+    ``retry_after_s`` seconds."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
