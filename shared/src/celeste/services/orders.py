@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from celeste import inventory
 from celeste.accounts import Identity
+from celeste.checkout import LineAmounts, order_money
 from celeste.clock import Clock, utcnow
 from celeste.errors import (
     Conflict,
@@ -171,7 +172,16 @@ class OrderService:
         quote = self._pricing.quote(
             [QuoteLine(line.product_id, line.quantity) for line in request.lines], uid=uid
         )
-        order = Order.placed(order_id=new_id(), user_id=uid, request=request, quote=quote, now=now)
+        money = order_money(lines=[LineAmounts(x.line_subtotal, x.line_total) for x in quote.lines])
+        order = Order.placed(
+            order_id=new_id(),
+            user_id=uid,
+            store_id=request.store_id,
+            quote=quote,
+            money=money,
+            now=now,
+            shipping_address=request.shipping_address,
+        )
         writes: list[Write] = [CreateOrder(order)]
         if record_id is not None and fingerprint is not None:
             record = IdempotencyRecord(
