@@ -1,0 +1,83 @@
+"""Shipping method use cases: admins keep the methods; checkout offers those serving an order."""
+
+from __future__ import annotations
+
+from celeste.clock import Clock, utcnow
+from celeste.errors import Conflict
+from celeste.ports import NoCache, ReadCache, ShippingMethodRepository, Versioned
+from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.shipping import (
+    MAX_METHODS,
+    ShippingMethod,
+    ShippingMethodCreate,
+    ShippingMethodPatch,
+)
+
+#: Cache scope of shipping reads; every write to ``shipping_methods`` retires it.
+CACHE_SCOPE = "shipping"
+
+
+class ShippingService:
+    """The shipping methods resource, over a repository and a read cache."""
+
+    def __init__(
+        self,
+        *,
+        repository: ShippingMethodRepository,
+        cache: ReadCache | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._repo = repository
+        self._cache: ReadCache = cache if cache is not None else NoCache()
+        self._clock = clock
+
+    def all(self) -> list[ShippingMethod]:
+        """Admin: every method by code, active or not (read from storage)."""
+        return self._repo.all()
+
+    def serving(self, *, country: str, currency: str | None) -> list[ShippingMethod]:
+        """The active methods that ship to ``country`` (in ``currency`` when given), cheapest
+        first; read through the cache (one entry for the whole set)."""
+        lookup = self._cache.get_or_compute(
+            scope=CACHE_SCOPE,
+            key="all",
+            compute=lambda: [m.model_dump(mode="json") for m in self._repo.all()],
+        )
+        methods = [ShippingMethod.model_validate(item) for item in lookup.value]
+        found = [m for m in methods if m.serves(country=country, currency=currency)]
+        return sorted(found, key=lambda m: (m.price, m.code))
+
+    def get(self, code: str) -> Versioned[ShippingMethod]:
+        """Admin: one method."""
+        return self._repo.get(code)
+
+    def create(self, request: ShippingMethodCreate) -> Versioned[ShippingMethod]:
+        """Add a method (at most ``MAX_METHODS``); its code is its id."""
+        if len(self._repo.all()) >= MAX_METHODS:
+            raise Conflict(f"at most {MAX_METHODS} shipping methods may exist")
+        now = self._clock()
+        method = ShippingMethod(**request.model_dump(), created_at=now, updated_at=now)
+        return self._repo.create(method)
+
+    def update(
+        self, code: str, patch: ShippingMethodPatch, *, expected_version: str | None
+    ) -> Versioned[ShippingMethod]:
+        """Apply the fields sent (``If-Match`` honoured)."""
+
+        def attempt() -> Versioned[ShippingMethod]:
+            current = self._repo.get(code)
+            check_version(current=current.version, expected=expected_version, what=code)
+            updated = patch.apply(current.value, at=self._clock())
+            return self._repo.replace(updated, expected_version=current.version)
+
+        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+
+    def delete(self, code: str, *, expected_version: str | None) -> None:
+        """Remove a method; orders that chose it keep their frozen copy."""
+
+        def attempt() -> None:
+            current = self._repo.get(code)
+            check_version(current=current.version, expected=expected_version, what=code)
+            self._repo.delete(code, expected_version=current.version)
+
+        retry_unless_pinned(attempt, pinned=expected_version is not None)
