@@ -8,12 +8,14 @@ options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOpt
 
 from celeste_functions.resources import auth as _auth  # noqa: E402
 from celeste_functions.resources import categories as _categories  # noqa: E402
+from celeste_functions.resources import checkout as _checkout  # noqa: E402
 from celeste_functions.resources import inventory as _inventory  # noqa: E402
 from celeste_functions.resources import me as _me  # noqa: E402
 from celeste_functions.resources import openapi as _openapi  # noqa: E402
 from celeste_functions.resources import orders as _orders  # noqa: E402
 from celeste_functions.resources import pricing as _pricing  # noqa: E402
 from celeste_functions.resources import products as _products  # noqa: E402
+from celeste_functions.resources import shipping as _shipping  # noqa: E402
 from celeste_functions.resources import stores as _stores  # noqa: E402
 from celeste_functions.resources import tiers as _tiers  # noqa: E402
 from celeste_functions.resources import users as _users  # noqa: E402
@@ -115,6 +117,30 @@ def orders(req: https_fn.Request) -> https_fn.Response:
 def inventory(req: https_fn.Request) -> https_fn.Response:
     """Admins keep stock levels and read the movement ledger and the audit."""
     return _inventory.router(req)
+
+
+@https_fn.on_request()
+def shipping(req: https_fn.Request) -> https_fn.Response:
+    """Shipping methods (admin CRUD) and the public list of those serving an address."""
+    return _shipping.router(req)
+
+
+@https_fn.on_request()
+def checkout(req: https_fn.Request) -> https_fn.Response:
+    """Quote the caller's cart, and place it as an order (emptying the cart in the same write)."""
+    return _checkout.router(req)
+
+
+@firestore_fn.on_document_written(document="shipping_methods/{code}")
+def on_shipping_method_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached shipping methods after any write."""
+    _catalog.on_catalog_written(event)
+
+
+@firestore_fn.on_document_written(document="tax_rates/{country}")
+def on_tax_rate_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached tax rates after any write."""
+    _catalog.on_catalog_written(event)
 
 
 @firestore_fn.on_document_created(document="orders/{order_id}")

@@ -10,6 +10,8 @@ INVALIDATES: dict[str, tuple[str, ...]] = {
     "price_lists": ("products", "pricing"),
     "stores": ("stores",),
     "tiers": ("tiers", "products", "pricing"),
+    "shipping_methods": ("shipping",),
+    "tax_rates": ("tax_rates",),
 }
 
 

@@ -10,17 +10,22 @@ from typing import Any, cast
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.categories import CategoryService
+from celeste.services.checkout import OrderPricer
+from celeste.services.discount_codes import DiscountCodeService
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
+from celeste.services.shipping import ShippingService
 from celeste.services.stores import StoreService
+from celeste.services.tax import TaxRateService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
 from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
+from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import (
     FirestoreOrders,
@@ -34,7 +39,9 @@ from celeste_functions.adapters.pricing import (
     FirestoreStock,
 )
 from celeste_functions.adapters.products import FirestoreProducts
+from celeste_functions.adapters.shipping import FirestoreShippingMethods
 from celeste_functions.adapters.stores import FirestoreStores
+from celeste_functions.adapters.tax_rates import FirestoreTaxRates
 from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
 from celeste_functions.config import settings
@@ -73,6 +80,9 @@ class Services:
     cart: CartService = field(default_factory=_unwired("cart"))
     wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
+    shipping: ShippingService = field(default_factory=_unwired("shipping"))
+    tax_rates: TaxRateService = field(default_factory=_unwired("tax_rates"))
+    discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
 
 
 def _build() -> Services:
@@ -103,15 +113,20 @@ def _build() -> Services:
         ),
         stores=StoreService(repository=FirestoreStores(client=db), cache=cache),
         tiers=TierService(repository=FirestoreTiers(client=db), cache=cache),
-        **_commerce(db, pricing=pricing, products=products),
+        **_commerce(db, cache=cache, pricing=pricing, products=products),
         **_me(db, cache=cache, pricing=pricing, products=products),
     )
 
 
 def _commerce(
-    db: Callable[[], Any], *, pricing: PricingService, products: FirestoreProducts
+    db: Callable[[], Any], *, cache: Cache, pricing: PricingService, products: FirestoreProducts
 ) -> dict[str, Any]:
-    """Orders, their triggers, inventory and the auditor; one writer commits for them all."""
+    """Orders and checkout (shipping, tax, codes), their triggers, inventory and the auditor;
+    one writer commits for them all."""
+    shipping = ShippingService(repository=FirestoreShippingMethods(client=db), cache=cache)
+    tax_rates = TaxRateService(repository=FirestoreTaxRates(client=db), cache=cache)
+    codes = FirestoreDiscountCodes(client=db)
+    pricer = OrderPricer(pricing=pricing, tax_rates=tax_rates, shipping=shipping, codes=codes)
     orders = FirestoreOrders(client=db)
     inventory = FirestoreInventory(client=db)
     writer = FirestoreWriter(client=db)
@@ -121,12 +136,23 @@ def _commerce(
     )
     return {
         "orders": OrderService(
-            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
+            orders=orders,
+            writer=writer,
+            pricing=pricing,
+            stores=stores,
+            accounts=accounts,
+            pricer=pricer,
+            cart=FirestoreCart(client=db),
+            products=products,
         ),
+        "shipping": shipping,
+        "tax_rates": tax_rates,
+        "discount_codes": DiscountCodeService(repository=codes),
         "fulfilment": OrderFulfilment(
             orders=orders,
             inventory=inventory,
             writer=writer,
+            codes=codes,
             hold=timedelta(minutes=settings().order_hold_minutes),
         ),
         "inventory": InventoryService(

@@ -1,6 +1,7 @@
 """Firestore repository of orders (``orders/{id}``, ``orders/{id}/effects/{effect}``), their
 idempotency keys, the customer standing the delivery effect changes, the store check, and the
-one optimistic commit that writes orders, stock levels and ledger rows together."""
+one optimistic commit that writes orders, stock levels, ledger rows, code uses and the emptied
+cart together."""
 
 from __future__ import annotations
 
@@ -23,12 +24,21 @@ from celeste.tiers import Tier
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,
+    ClearCartLines,
     CreateOrder,
     PutIdempotencyKey,
     PutLevel,
+    RecordCodeUse,
     UpdateCustomer,
     UpdateOrder,
     Write,
+)
+from celeste_functions.adapters.cart import cart_line_ref
+from celeste_functions.adapters.discount_codes import (
+    code_ref,
+    code_use_data,
+    code_use_ref,
+    customer_uses_ref,
 )
 from celeste_functions.adapters.firestore import (
     QueryShape,
@@ -246,6 +256,22 @@ class FirestoreWriter:
                         batch.create(ref, key_data)
                     else:
                         batch.update(ref, key_data, option=since(version))
+                case RecordCodeUse(use=use, times_used=times_used, expected_version=v):
+                    batch.update(
+                        code_ref(client, use.code),
+                        {"times_used": times_used},
+                        option=since(v),
+                    )
+                    mine = customer_uses_ref(client, use.code, use.user_id)
+                    counted = {"used": write.customer_uses, "updated_at": use.at}
+                    if write.customer_version is None:
+                        batch.create(mine, counted)
+                    else:
+                        batch.update(mine, counted, option=since(write.customer_version))
+                    batch.create(code_use_ref(client, use), code_use_data(use))
+                case ClearCartLines(uid=uid, lines=lines):
+                    for product_id, version in lines:
+                        batch.delete(cart_line_ref(client, uid, product_id), option=since(version))
                 case _:  # pragma: no cover - the union is closed
                     raise TypeError(f"unknown write {write!r}")
         with race_errors():

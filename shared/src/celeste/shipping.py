@@ -60,9 +60,10 @@ class ShippingMethod(ShippingMethodCreate):
     created_at: datetime
     updated_at: datetime
 
-    def serves(self, *, country: str, currency: str | None) -> bool:
-        """Whether it is on offer for an order to ``country`` in ``currency``."""
-        ships_there = not self.countries or country in self.countries
+    def serves(self, *, country: str | None, currency: str | None) -> bool:
+        """Whether it is on offer for an order to ``country`` in ``currency`` (either left out:
+        any)."""
+        ships_there = country is None or not self.countries or country in self.countries
         return self.active and ships_there and (currency is None or currency == self.currency)
 
     def terms(self) -> ShippingTerms:

@@ -35,9 +35,9 @@ class ShippingService:
         """Admin: every method by code, active or not (read from storage)."""
         return self._repo.all()
 
-    def serving(self, *, country: str, currency: str | None) -> list[ShippingMethod]:
-        """The active methods that ship to ``country`` (in ``currency`` when given), cheapest
-        first; read through the cache (one entry for the whole set)."""
+    def serving(self, *, country: str | None, currency: str | None) -> list[ShippingMethod]:
+        """The active methods that ship to ``country`` in ``currency`` (either ``None``: any),
+        cheapest first; read through the cache (one entry for the whole set)."""
         lookup = self._cache.get_or_compute(
             scope=CACHE_SCOPE,
             key="all",

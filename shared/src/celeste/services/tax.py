@@ -37,16 +37,20 @@ class TaxRateService:
         self, country: str, body: TaxRateBody, *, expected_version: str | None
     ) -> tuple[Versioned[TaxRate], bool]:
         """Set the country's rate; returns it and whether it was created."""
+        current = self._repo.get(country)
         if expected_version is not None:
-            current = self.get(country)
+            if current is None:
+                raise NotFound(f"no tax rate for {country}")
             check_version(current=current.version, expected=expected_version, what=country)
-        created = expected_version is None and self._repo.get(country) is None
+        created = current is None
         rate = TaxRate(country=country, updated_at=self._clock(), **body.model_dump())
         return self._repo.put(rate, expected_version=expected_version), created
 
     def delete(self, country: str, *, expected_version: str | None) -> None:
-        """Remove the country's rate (it is then taxed 0)."""
-        self._repo.delete(country, expected_version=expected_version)
+        """Remove the country's rate (it is then taxed 0); ``NotFound`` when it has none."""
+        current = self.get(country)
+        check_version(current=current.version, expected=expected_version, what=country)
+        self._repo.delete(country, expected_version=current.version)
 
     def rate_for(self, country: str) -> TaxRate | None:
         """The rate that taxes an order to ``country`` now, through the cache."""
