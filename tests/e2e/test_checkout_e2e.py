@@ -66,7 +66,7 @@ def _fill_cart(api: Api, user: SignedIn, shop: Shop, *lines: tuple[str, int]) ->
 
 
 def _cart(api: Api, user: SignedIn) -> list[dict[str, Any]]:
-    return list(_ok(api.request("GET", "me", "/cart", user=user))["items"])
+    return list(_ok(api.request("GET", "me", "/cart", user=user))["lines"])
 
 
 def _body(shop: Shop, **fields: Any) -> dict[str, Any]:
