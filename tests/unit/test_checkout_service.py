@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from celeste.accounts import Identity
 from celeste.cart import CartLine
@@ -401,3 +403,39 @@ def test_racing_reservations_never_exceed_the_usage_limit(shop: Shop) -> None:
     assert len(rejected) == 10
     assert {o.rejection_reason for o in rejected} == {"discount_code_exhausted"}
     assert shop.commerce.level(STORE, "tea").reserved == 5
+
+
+_steps = st.lists(
+    st.tuples(st.sampled_from(["reserve", "cancel", "settle", "expire"]), st.integers(0, 5)),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=_steps, limit=st.integers(1, 4))
+def test_times_used_always_equals_the_uses_held(steps: list[tuple[str, int]], limit: int) -> None:
+    """Whatever order and repetition reservations, cancels, expiries and their effects come in,
+    ``times_used`` is the number of orders whose use is counted, never above the limit, and
+    the ledger has one ``use`` per counted-or-returned order and one ``return`` per returned."""
+    shop = make_shop()
+    shop.codes.add(_code(usage_limit=limit))
+    placed = [_placed_with_code(shop, f"user{i}") for i in range(6)]
+    for action, index in steps:
+        order = shop.order(placed[index].id)
+        if action == "reserve":
+            shop.fulfilment.reserve(order.id)
+        elif action == "cancel" and order.status in (OrderStatus.PENDING, OrderStatus.CONFIRMED):
+            shop.orders.cancel(order.id, uid=order.user_id, is_admin=False, expected_version=None)
+        elif action == "expire" and order.hold_expires_at is not None:
+            shop.fulfilment.expire_due(order.hold_expires_at + timedelta(seconds=1))
+        elif action == "settle":
+            shop.fulfilment.settle_stock(order.id)
+    orders = [shop.order(o.id) for o in placed]
+    counted = [o for o in orders if o.code_state == "counted"]
+    assert shop.code("SAVE10").times_used == len(counted) <= limit
+    uses = [u.kind for u in shop.commerce.code_uses.values()]
+    assert uses.count("use") == len([o for o in orders if o.code_state != "none"])
+    assert uses.count("return") == len([o for o in orders if o.code_state == "returned"])
+    for order in orders:
+        holds = order.status in (OrderStatus.CONFIRMED, OrderStatus.PROCESSING)
+        assert (order.code_state == "counted") == (holds or order.stock_state == "held")
