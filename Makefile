@@ -31,7 +31,7 @@ test-deploy:
 openapi: ## regenerate openapi.json (and the copy the openapi function serves) from the routes
 	$(PYTHON) tools/openapi.py
 
-lint: setup
+lint: setup ## ruff check, ruff format --check, mypy (strict; pyproject.toml) -- what .ci/run runs first
 	functions/venv/bin/ruff check .
 	functions/venv/bin/ruff format --check .
 	functions/venv/bin/mypy

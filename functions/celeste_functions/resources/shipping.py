@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from celeste.addresses import CountryCode
 from celeste.money import Currency
 from celeste.shipping import ShippingMethod, ShippingMethodCreate, ShippingMethodPatch
-from celeste.stores import CountryCode
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply

@@ -10,11 +10,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from celeste.addresses import ShippingAddress
 from celeste.discount_codes import CodeName
 from celeste.errors import Conflict, Forbidden
 from celeste.ids import is_valid_id
 from celeste.shipping import MethodCode
-from celeste.stores import CountryCode
 
 Actor = Literal["system", "admin", "customer"]
 StockEffect = Literal["reserve", "release", "commit"]
@@ -55,6 +55,9 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
 
 #: Statuses an admin may ask for through ``POST /orders/{id}/status``.
 ADMIN_SETTABLE = frozenset({_S.PROCESSING, _S.SHIPPED, _S.DELIVERED, _S.CANCELLED, _S.REFUNDED})
+
+#: Statuses of an order still under way at its store (a store with one cannot be deleted).
+OPEN = frozenset({_S.PENDING, _S.CONFIRMED, _S.PROCESSING, _S.SHIPPED})
 
 #: Statuses in which the order's lines are reserved at its store.
 HOLDS_STOCK = frozenset({_S.CONFIRMED, _S.PROCESSING})
@@ -124,21 +127,6 @@ def _document_id(value: str) -> str:
 # ``celeste.ids.DocId`` would say this in one word, but its look-ahead pattern is refused by
 # pydantic's default regex engine; the same rule is applied here through ``is_valid_id``.
 _Id = Annotated[str, AfterValidator(_document_id)]
-
-
-class ShippingAddress(BaseModel):
-    """Where to send the order, in Stripe's address fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, min_length=1, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    state: str | None = Field(default=None, min_length=1, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
-    country: CountryCode
-    phone: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class OrderLineRequest(BaseModel):

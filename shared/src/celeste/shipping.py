@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from celeste.addresses import CountryCode
 from celeste.checkout import ShippingTerms
 from celeste.errors import ValidationFailed
 from celeste.money import Currency, MinorUnits
-from celeste.stores import CountryCode
 
 #: Most countries one method lists (every assigned ISO 3166-1 code fits).
 MAX_COUNTRIES = 250

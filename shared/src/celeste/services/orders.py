@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from celeste import inventory
 from celeste.accounts import Identity
+from celeste.addresses import ShippingAddress
 from celeste.cart import MAX_CART_LINES, CartLine, unavailable_lines
 from celeste.clock import Clock, utcnow
 from celeste.discount_codes import CodeUse
@@ -43,7 +44,6 @@ from celeste.orders import (
     CheckoutRequest,
     OrderRequest,
     OrderStatus,
-    ShippingAddress,
     StatsEffect,
     hold_expires_at,
     idempotency_fingerprint,
