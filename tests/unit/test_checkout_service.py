@@ -439,3 +439,25 @@ def test_times_used_always_equals_the_uses_held(steps: list[tuple[str, int]], li
     for order in orders:
         holds = order.status in (OrderStatus.CONFIRMED, OrderStatus.PROCESSING)
         assert (order.code_state == "counted") == (holds or order.stock_state == "held")
+
+
+def test_a_retry_racing_its_first_attempt_answers_the_replay(shop: Shop) -> None:
+    """The same key sent twice at once (a client retrying a dropped request): when the first
+    commits between the second's key check and its cart read, the second sees an empty cart,
+    and answers the first's order instead of 409."""
+    _two_lines(shop)
+    first: list[Order] = []
+    real = shop.commerce.idempotency
+    calls = 0
+
+    def idempotency(record_id: str) -> Any:
+        nonlocal calls
+        calls += 1
+        found = real(record_id)
+        if calls == 1:  # the second request's key check: absent; then the first one commits
+            first.append(shop.checkout(shipping_method="standard"))
+        return found
+
+    shop.commerce.idempotency = idempotency  # type: ignore[method-assign]
+    second = shop.checkout(shipping_method="standard")
+    assert first and second.id == first[0].id and len(shop.commerce.orders) == 1

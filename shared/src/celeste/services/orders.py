@@ -311,7 +311,15 @@ class OrderService:
                 existing = self._orders.idempotency(record_id)
                 if existing is not None and existing.value.expires_at > now:
                     return self._replay(existing.value, fingerprint)
-            order, extra = prepare()
+            try:
+                order, extra = prepare()
+            except Conflict:
+                # A concurrent request with this key (a client's retry) may have placed the order
+                # and emptied the cart between our key check and the cart read: answer its replay.
+                raced = self._orders.idempotency(record_id) if record_id else None
+                if raced is None or raced.value.expires_at <= now:
+                    raise
+                return self._replay(raced.value, fingerprint)
             writes: list[Write] = [CreateOrder(order), *extra]
             if record_id is not None:
                 record = IdempotencyRecord(
