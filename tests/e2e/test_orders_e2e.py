@@ -60,7 +60,9 @@ def checkout(api: Api, user: SignedIn, body: dict[str, Any]) -> requests.Respons
             response = place(api, user, body, **key)
         except requests.ConnectionError:
             continue
-        if response.status_code < 500:
+        # An HTML page is never ours: the emulator handed the request to another function's
+        # worker on a reused port. Retry it like a dropped request.
+        if response.status_code < 500 and "json" in response.headers.get("Content-Type", ""):
             return response
     assert response is not None, f"no answer in {CHECKOUT_ATTEMPTS} attempts"
     return response
