@@ -453,3 +453,23 @@ def test_shipping_methods_are_cached_and_an_edit_shows_at_once(api: Api, admin: 
     _ok(api.request("PATCH", "shipping", "/methods/pt-post", user=admin, json={"price": 350}))
     after = api.request("GET", "shipping", "/methods?country=PT&currency=EUR")
     assert [m["price"] for m in after.json()["items"]] == [350]
+
+
+def test_the_seed_adds_shipping_tax_and_codes_and_runs_twice(api: Api, admin: SignedIn) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    seed = Path(__file__).resolve().parents[2] / "tools" / "seed.py"
+    for _ in range(2):  # idempotent: the second run leaves everything as it is
+        done = subprocess.run(
+            [sys.executable, str(seed)], capture_output=True, text=True, timeout=SLOW_S
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "checkout: shipping standard, express" in done.stdout
+    methods = api.request("GET", "shipping", "/methods?country=PT&currency=EUR").json()["items"]
+    assert [m["code"] for m in methods] == ["standard", "express"]
+    rate = _ok(api.request("GET", "pricing", "/tax-rates/PT", user=admin))
+    assert (rate["rate_bp"], rate["inclusive"]) == (2300, True)
+    codes = _ok(api.request("GET", "pricing", "/codes", user=admin))["items"]
+    assert sorted(c["code"] for c in codes) == ["FLASH5", "WELCOME10"]
