@@ -43,11 +43,15 @@ def scenario(name: str, *, orders: int, concurrency: int, with_code: bool) -> di
     from celeste.order_records import AppliedCode, Order, OrderLine, StatusChange
     from celeste.orders import OrderStatus
     from celeste.services.orders import OrderFulfilment
+    from celeste.services.tiers import TierService
     from celeste.stock_records import StockRecord
     from celeste.writes import CreateOrder, PutLevel
+    from celeste_functions.adapters.accounts import FirestoreCustomers
     from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
     from celeste_functions.adapters.inventory import FirestoreInventory
-    from celeste_functions.adapters.orders import FirestoreOrders, FirestoreWriter
+    from celeste_functions.adapters.orders import FirestoreOrders
+    from celeste_functions.adapters.tiers import FirestoreTiers
+    from celeste_functions.adapters.writer import FirestoreWriter
 
     db = firestore.Client(project="demo-celeste", database=DATABASE)
     client = lambda: db  # noqa: E731
@@ -117,6 +121,8 @@ def scenario(name: str, *, orders: int, concurrency: int, with_code: bool) -> di
         inventory=FirestoreInventory(client=client),
         writer=writer,
         codes=codes,
+        customers=FirestoreCustomers(client=client),
+        tiers=TierService(repository=FirestoreTiers(client=client)),
         sleep=count_sleep,
     )
     started = time.perf_counter()

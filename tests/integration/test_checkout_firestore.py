@@ -25,17 +25,16 @@ from celeste.services.tax import TaxRateService
 from celeste.shipping import ShippingMethod
 from celeste.stock_records import StockPut
 from celeste.tax import TaxRate
+from celeste_functions.adapters.accounts import FirestoreCustomers
 from celeste_functions.adapters.cart import FirestoreCart
 from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
 from celeste_functions.adapters.inventory import FirestoreInventory
-from celeste_functions.adapters.orders import (
-    FirestoreOrders,
-    FirestoreStoreDirectory,
-    FirestoreWriter,
-)
+from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.shipping import FirestoreShippingMethods
+from celeste_functions.adapters.stores import FirestoreStoreDirectory
 from celeste_functions.adapters.tax_rates import FirestoreTaxRates
-from tests.fakes import InMemoryCatalogue
+from celeste_functions.adapters.writer import FirestoreWriter
+from tests.fakes import InMemoryCatalogue, ladder
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +75,12 @@ class Shop:
             products=catalogue,
         )
         self.fulfilment = OrderFulfilment(
-            orders=self.orders_store, inventory=self.inventory, writer=writer, codes=self.codes
+            orders=self.orders_store,
+            inventory=self.inventory,
+            writer=writer,
+            codes=self.codes,
+            customers=FirestoreCustomers(client=client),
+            tiers=ladder({"BRONZE": True}),
         )
         from celeste.services.inventory import InventoryService
 

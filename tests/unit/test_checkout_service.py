@@ -139,6 +139,8 @@ def make_shop() -> Shop:
             inventory=InventoryView(commerce),
             writer=commerce,
             codes=codes,
+            customers=commerce,
+            tiers=commerce,
             clock=clock,
             backoff=FAST,
             sleep=lambda _: None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from celeste.discount_codes import CodeUse, DiscountCode
 from celeste.errors import NotFound
 from celeste.ports import Page, Versioned
+from celeste.writes import RecordCodeUse
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
@@ -47,6 +48,11 @@ def code_use_ref(client: Any, use: CodeUse) -> Any:
 def code_use_data(use: CodeUse) -> dict[str, Any]:
     """A ledger row as stored."""
     return use.model_dump()
+
+
+def customer_uses_data(write: RecordCodeUse) -> dict[str, Any]:
+    """A customer's count of uses as a counted (or returned) use leaves it."""
+    return {"used": write.customer_uses, "updated_at": write.use.at}
 
 
 class FirestoreDiscountCodes:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from celeste.clock import Clock, utcnow
 from celeste.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
 from celeste.ports import DiscountCodeRepository, Page, Versioned
-from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
 
 
 class DiscountCodeService:
     """Admin upkeep of discount codes (``times_used`` is only ever counted by orders)."""
 
-    def __init__(self, *, repository: DiscountCodeRepository, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        *,
+        repository: DiscountCodeRepository,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
         self._clock = clock
 
@@ -42,7 +55,13 @@ class DiscountCodeService:
             updated = patch.apply(current.value, at=self._clock())
             return self._repo.replace(updated, expected_version=current.version)
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating discount code {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def delete(self, code: str, *, expected_version: str | None) -> None:
         """Remove a code; orders that used it keep their frozen discount."""
@@ -52,4 +71,10 @@ class DiscountCodeService:
             check_version(current=current.version, expected=expected_version, what=code)
             self._repo.delete(code.upper(), expected_version=current.version)
 
-        retry_unless_pinned(attempt, pinned=expected_version is not None)
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting discount code {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )

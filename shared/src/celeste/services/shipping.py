@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict
 from celeste.ports import NoCache, ReadCache, ShippingMethodRepository, Versioned
-from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
 from celeste.shipping import (
     MAX_METHODS,
     ShippingMethod,
@@ -26,7 +30,11 @@ class ShippingService:
         repository: ShippingMethodRepository,
         cache: ReadCache | None = None,
         clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
         self._cache: ReadCache = cache if cache is not None else NoCache()
         self._clock = clock
@@ -70,7 +78,13 @@ class ShippingService:
             updated = patch.apply(current.value, at=self._clock())
             return self._repo.replace(updated, expected_version=current.version)
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating shipping method {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def delete(self, code: str, *, expected_version: str | None) -> None:
         """Remove a method; orders that chose it keep their frozen copy."""
@@ -80,4 +94,10 @@ class ShippingService:
             check_version(current=current.version, expected=expected_version, what=code)
             self._repo.delete(code, expected_version=current.version)
 
-        retry_unless_pinned(attempt, pinned=expected_version is not None)
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting shipping method {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
