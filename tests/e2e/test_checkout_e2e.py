@@ -445,9 +445,14 @@ def test_shipping_methods_are_cached_and_an_edit_shows_at_once(api: Api, admin: 
         ),
         201,
     )
-    first = api.request("GET", "shipping", "/methods?country=PT&currency=EUR")
-    second = api.request("GET", "shipping", "/methods?country=PT&currency=EUR")
-    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    listing = "/methods?country=PT&currency=EUR"
+    assert api.request("GET", "shipping", listing).headers["X-Cache"] == "miss"
+    # The create's own trigger retires the entries once more, asynchronously; then hits follow.
+    eventually(
+        lambda: api.request("GET", "shipping", listing).headers["X-Cache"] == "hit",
+        what="a cache hit on the method list",
+    )
+    second = api.request("GET", "shipping", listing)
     assert [m["price"] for m in second.json()["items"]] == [300]
     assert api.request("GET", "shipping", "/methods?country=ES").json()["items"] == []
     _ok(api.request("PATCH", "shipping", "/methods/pt-post", user=admin, json={"price": 350}))
