@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,7 +27,13 @@ from celeste_functions.adapters.accounts import (
     FirestoreCustomers,
     FirestoreProfiles,
 )
-from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cache import Cache, Epochs
+from celeste_functions.adapters.cached import (
+    CachedShippingMethods,
+    CachedStores,
+    CachedTaxRates,
+    CachedTiers,
+)
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
@@ -81,18 +88,21 @@ class Services:
     discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
 
 
-def _build() -> Services:
-    """Every adapter and every service, each built once (services share them)."""
+def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
+    """Every adapter and every service, each built once (services share them); ``clock`` times
+    the cache's freshness window."""
     db = firestore_client.get
     ttl = settings().cache_ttl_s
-    cache = Cache(client=redis_client.get, ttl_s=ttl)
+    window = settings().cache_freshness_s
+    epochs = Epochs(client=db, window_s=window, clock=clock)
+    cache = Cache(client=redis_client.get, ttl_s=ttl, epochs=epochs)
     categories = FirestoreCategories(client=db)
     products = FirestoreProducts(client=db)
     inventory = FirestoreInventory(client=db)
     orders = FirestoreOrders(client=db)
     writer = FirestoreWriter(client=db)
     stores = FirestoreStoreDirectory(client=db)
-    customers = FirestoreCustomers(client=db)
+    customers = FirestoreCustomers(client=db, window_s=window, clock=clock)
     pricing = PricingService(
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
@@ -100,7 +110,7 @@ def _build() -> Services:
         stock=inventory,
         stores=stores,
     )
-    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
+    tiers = TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache))
     accounts = AccountService(
         profiles=FirestoreProfiles(client=db),
         identity=FirebaseIdentity(app=firebase_app.get),
@@ -108,8 +118,12 @@ def _build() -> Services:
     )
     cart = FirestoreCart(client=db)
     # Checkout: shipping and tax read through the cache like the catalogue; codes never are.
-    shipping = ShippingService(repository=FirestoreShippingMethods(client=db), cache=cache)
-    tax_rates = TaxRateService(repository=FirestoreTaxRates(client=db), cache=cache)
+    shipping = ShippingService(
+        repository=CachedShippingMethods(inner=FirestoreShippingMethods(client=db), cache=cache)
+    )
+    tax_rates = TaxRateService(
+        repository=CachedTaxRates(inner=FirestoreTaxRates(client=db), cache=cache)
+    )
     codes = FirestoreDiscountCodes(client=db)
     pricer = OrderPricer(pricing=pricing, tax_rates=tax_rates, shipping=shipping, codes=codes)
     return Services(
@@ -126,9 +140,8 @@ def _build() -> Services:
         pricing=pricing,
         accounts=accounts,
         stores=StoreService(
-            repository=FirestoreStores(client=db),
+            repository=CachedStores(inner=FirestoreStores(client=db), cache=cache),
             references=_StoreReferences(inventory=inventory, orders=orders),
-            cache=cache,
         ),
         tiers=tiers,
         orders=OrderService(
@@ -177,7 +190,7 @@ class _StoreReferences:
         return self.orders.has_open_orders(store_id)
 
 
-services: Lazy[Services] = Lazy(_build)
+services: Lazy[Services] = Lazy(build)
 
 
 def use(replacement: Services) -> None:

@@ -15,6 +15,8 @@ class Settings:
     redis_url: str | None
     redis_timeout_s: float
     cache_ttl_s: int
+    cache_freshness_s: float
+    auth_check_s: float
     order_hold_minutes: int
 
     @classmethod
@@ -27,6 +29,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_s=float(env.get("CELESTE_REDIS_TIMEOUT_MS", "50")) / 1000,
             cache_ttl_s=int(env.get("CELESTE_CACHE_TTL_S", "300")),
+            cache_freshness_s=float(env.get("CELESTE_CACHE_FRESHNESS_S", "1")),
+            auth_check_s=float(env.get("CELESTE_AUTH_CHECK_S", "5")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
         )
 

@@ -288,3 +288,35 @@ def test_an_unknown_code_writes_nothing(shop: Shop) -> None:
     assert len(shop.cart.lines("cai", limit=10)) == 1
     with pytest.raises(NotFound):
         shop.codes.get("NOPE")
+
+
+# --- the cached read models, against a real redis-server ------------------------------------
+
+
+def test_cached_tax_rates_and_methods_serve_from_redis_until_invalidated(
+    shop: Shop, redis_server: Any
+) -> None:
+    import redis as redis_lib
+
+    from celeste_functions.adapters.cache import Cache
+    from celeste_functions.adapters.cached import CachedShippingMethods, CachedTaxRates
+    from celeste_functions.catalog import scopes_for
+
+    client = redis_lib.Redis.from_url(
+        redis_server.url, socket_timeout=0.05, socket_connect_timeout=0.05, retry=None
+    )
+    cache = Cache(client=lambda: client, ttl_s=60)
+    rates = CachedTaxRates(inner=shop.rates, cache=cache)
+    methods = CachedShippingMethods(inner=shop.methods, cache=cache)
+    assert rates.rate("PT").rate_bp == 1000  # type: ignore[union-attr]
+    assert rates.rate("ES") is None  # a country without a rate is cached too
+    assert [m.code for m in methods.on_offer()] == ["standard"]
+
+    # Written behind the cache's back: the cached copies stay until the scopes are retired.
+    shop.db.collection("tax_rates").document("PT").update({"rate_bp": 2300})
+    shop.db.collection("shipping_methods").document("standard").update({"active": False})
+    assert rates.rate("PT").rate_bp == 1000  # type: ignore[union-attr]
+    assert rates.get("PT").value.rate_bp == 2300  # type: ignore[union-attr]  (writes read live)
+    assert cache.invalidate([*scopes_for("tax_rates"), *scopes_for("shipping_methods")])
+    assert rates.rate("PT").rate_bp == 2300  # type: ignore[union-attr]
+    assert methods.on_offer() == [] and [m.code for m in methods.all()] == ["standard"]

@@ -35,6 +35,9 @@ class FirestoreShippingMethods:
         snapshots = self._col().limit(MAX_METHODS).stream()
         return sorted((_method(s.id, s.to_dict() or {}) for s in snapshots), key=lambda m: m.code)
 
+    def on_offer(self) -> list[ShippingMethod]:
+        return [method for method in self.all() if method.active]
+
     def create(self, method: ShippingMethod) -> Versioned[ShippingMethod]:
         with storage_errors(conflict=f"shipping method {method.code} already exists"):
             self._col().document(method.code).create(_data(method))

@@ -32,6 +32,10 @@ class FirestoreTaxRates:
         rate = TaxRate.model_validate({**(snapshot.to_dict() or {}), "country": snapshot.id})
         return Versioned(rate, version_of(snapshot))
 
+    def rate(self, country: str) -> TaxRate | None:
+        found = self.get(country)
+        return None if found is None else found.value
+
     def put(self, rate: TaxRate, *, expected_version: str | None) -> Versioned[TaxRate]:
         document = self._col().document(rate.country)
         data = rate.model_dump(exclude={"country"})

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict
-from celeste.ports import NoCache, ReadCache, ShippingMethodRepository, Versioned
+from celeste.ports import ShippingMethodRepository, Versioned
 from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.services.concurrency import check_version
 from celeste.shipping import (
@@ -17,18 +17,14 @@ from celeste.shipping import (
     ShippingMethodPatch,
 )
 
-#: Cache scope of shipping reads; every write to ``shipping_methods`` retires it.
-CACHE_SCOPE = "shipping"
-
 
 class ShippingService:
-    """The shipping methods resource, over a repository and a read cache."""
+    """The shipping methods resource, over a repository (whose ``on_offer`` may be cached)."""
 
     def __init__(
         self,
         *,
         repository: ShippingMethodRepository,
-        cache: ReadCache | None = None,
         clock: Clock = utcnow,
         backoff: Backoff = REQUEST,
         sleep: Callable[[float], None] = time.sleep,
@@ -36,7 +32,6 @@ class ShippingService:
         self._backoff = backoff
         self._sleep = sleep
         self._repo = repository
-        self._cache: ReadCache = cache if cache is not None else NoCache()
         self._clock = clock
 
     def all(self) -> list[ShippingMethod]:
@@ -45,13 +40,8 @@ class ShippingService:
 
     def serving(self, *, country: str | None, currency: str | None) -> list[ShippingMethod]:
         """The active methods that ship to ``country`` in ``currency`` (either ``None``: any),
-        cheapest first; read through the cache (one entry for the whole set)."""
-        lookup = self._cache.get_or_compute(
-            scope=CACHE_SCOPE,
-            key="all",
-            compute=lambda: [m.model_dump(mode="json") for m in self._repo.all()],
-        )
-        methods = [ShippingMethod.model_validate(item) for item in lookup.value]
+        cheapest first (from the repository's read model, cached in production)."""
+        methods = self._repo.on_offer()
         found = [m for m in methods if m.serves(country=country, currency=currency)]
         return sorted(found, key=lambda m: (m.price, m.code))
 

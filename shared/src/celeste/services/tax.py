@@ -1,29 +1,19 @@
-"""Tax rate use cases: admins set a rate per country; pricing reads it through the cache."""
+"""Tax rate use cases: admins set a rate per country; pricing reads the rate of an order's."""
 
 from __future__ import annotations
 
 from celeste.clock import Clock, utcnow
 from celeste.errors import NotFound
-from celeste.ports import NoCache, ReadCache, TaxRateRepository, Versioned
+from celeste.ports import TaxRateRepository, Versioned
 from celeste.services.concurrency import check_version
 from celeste.tax import TaxRate, TaxRateBody
 
-#: Cache scope of tax reads; every write to ``tax_rates`` retires it.
-CACHE_SCOPE = "tax_rates"
-
 
 class TaxRateService:
-    """Tax rates per country over a repository and a read cache."""
+    """Tax rates per country over a repository (whose ``rate`` may be cached)."""
 
-    def __init__(
-        self,
-        *,
-        repository: TaxRateRepository,
-        cache: ReadCache | None = None,
-        clock: Clock = utcnow,
-    ) -> None:
+    def __init__(self, *, repository: TaxRateRepository, clock: Clock = utcnow) -> None:
         self._repo = repository
-        self._cache: ReadCache = cache if cache is not None else NoCache()
         self._clock = clock
 
     def get(self, country: str) -> Versioned[TaxRate]:
@@ -53,11 +43,6 @@ class TaxRateService:
         self._repo.delete(country, expected_version=current.version)
 
     def rate_for(self, country: str) -> TaxRate | None:
-        """The rate that taxes an order to ``country`` now, through the cache."""
-
-        def compute() -> dict[str, object] | None:
-            found = self._repo.get(country)
-            return None if found is None else found.value.model_dump(mode="json")
-
-        lookup = self._cache.get_or_compute(scope=CACHE_SCOPE, key=country, compute=compute)
-        return None if lookup.value is None else TaxRate.model_validate(lookup.value)
+        """The rate that taxes an order to ``country`` now (the repository's read model,
+        cached in production)."""
+        return self._repo.rate(country)
