@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from celeste.ratelimits import Policy
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.categories import CategoryService
@@ -17,6 +18,7 @@ from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
+from celeste.services.ratelimits import RateLimiter
 from celeste.services.shipping import ShippingService
 from celeste.services.stores import StoreService
 from celeste.services.tax import TaxRateService
@@ -41,13 +43,14 @@ from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
 from celeste_functions.adapters.products import FirestoreProducts
+from celeste_functions.adapters.ratelimit import RedisRateCounter
 from celeste_functions.adapters.shipping import FirestoreShippingMethods
 from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
 from celeste_functions.adapters.tax_rates import FirestoreTaxRates
 from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
-from celeste_functions.config import settings
+from celeste_functions.config import RATE_LIMIT_DEFAULTS, settings
 
 
 class _Unwired:
@@ -62,6 +65,12 @@ class _Unwired:
 
 def _unwired(name: str) -> Callable[[], Any]:
     return lambda: cast(Any, _Unwired(name))
+
+
+def _unlimited() -> RateLimiter:
+    """Every policy known, none limiting (tests that wire no limiter are not rate limited)."""
+    off = {name: Policy(per_user=None, per_ip=None) for name in RATE_LIMIT_DEFAULTS}
+    return RateLimiter(counter=cast(Any, _Unwired("rate counter")), policies=off)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class Services:
     shipping: ShippingService = field(default_factory=_unwired("shipping"))
     tax_rates: TaxRateService = field(default_factory=_unwired("tax_rates"))
     discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
+    limiter: RateLimiter = field(default_factory=_unlimited)
 
 
 def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
@@ -128,6 +138,9 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     pricer = OrderPricer(pricing=pricing, tax_rates=tax_rates, shipping=shipping, codes=codes)
     return Services(
         cache=cache,
+        limiter=RateLimiter(
+            counter=RedisRateCounter(cache=cache), policies=settings().rate_policies
+        ),
         categories=CategoryService(repository=categories),
         products=ProductService(
             repository=products,
@@ -153,6 +166,7 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
             pricer=pricer,
             cart=cart,
             products=products,
+            caps=settings().hold_caps,
         ),
         fulfilment=OrderFulfilment(
             orders=orders,

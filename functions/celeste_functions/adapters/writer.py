@@ -12,6 +12,7 @@ from celeste.writes import (
     AddMovement,
     ClearCartLines,
     CreateOrder,
+    PutHolds,
     PutIdempotencyKey,
     PutLevel,
     RecordCodeUse,
@@ -33,6 +34,8 @@ from celeste_functions.adapters.inventory import level_data, level_ref, movement
 from celeste_functions.adapters.orders import (
     effect_data,
     effect_ref,
+    holds_data,
+    holds_ref,
     idempotency_data,
     idempotency_ref,
     order_data,
@@ -106,6 +109,12 @@ class FirestoreWriter:
                 case ClearCartLines(uid=uid, lines=lines):
                     for product_id, version in lines:
                         batch.delete(cart_line_ref(client, uid, product_id), option=since(version))
+                case PutHolds(holds=holds, expected_version=None):
+                    batch.create(holds_ref(client, holds.uid), holds_data(holds))
+                case PutHolds(holds=holds, expected_version=str() as version):
+                    batch.update(
+                        holds_ref(client, holds.uid), holds_data(holds), option=since(version)
+                    )
                 case _:  # pragma: no cover - the union is closed
                     raise TypeError(f"unknown write {write!r}")
         with storage_errors(conflict=None):

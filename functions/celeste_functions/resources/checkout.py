@@ -23,7 +23,7 @@ def quote(ctx: RequestContext) -> Reply:
     return Reply(services.get().orders.quote_checkout(request, identity=identity_of(caller)))
 
 
-@router.post("/", body=CheckoutRequest, response=Order, status=202, auth="user")
+@router.post("/", body=CheckoutRequest, response=Order, status=202, auth="user", limit="orders")
 def checkout(ctx: RequestContext) -> Reply:
     """Signed in (anonymous users too), ``Idempotency-Key`` required: place the cart as an
     order and empty the cart in the same commit → 202 (201 once settled within ``Prefer:

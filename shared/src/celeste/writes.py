@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from celeste.discount_codes import CodeUse
+from celeste.holds import CustomerHolds
 from celeste.order_records import IdempotencyRecord, Order
 from celeste.orders import StatsEffect
 from celeste.stock_records import MovementRecord, StockRecord
@@ -71,6 +72,14 @@ class PutIdempotencyKey:
 
 
 @dataclass(frozen=True)
+class PutHolds:
+    """Write a customer's open holds read at ``expected_version``; ``None`` creates them."""
+
+    holds: CustomerHolds
+    expected_version: str | None
+
+
+@dataclass(frozen=True)
 class RecordCodeUse:
     """Count (or return) one use of a discount code: the code's ``times_used`` read at
     ``expected_version``, the customer's own count (``customer_version`` ``None`` creates it)
@@ -102,4 +111,5 @@ Write = (
     | PutIdempotencyKey
     | RecordCodeUse
     | ClearCartLines
+    | PutHolds
 )

@@ -29,6 +29,7 @@ from celeste.errors import (
     NotFound,
     ValidationFailed,
 )
+from celeste.holds import OPEN_UNPAID, CustomerHolds, HoldCaps, check_hold_caps
 from celeste.ids import new_id
 from celeste.order_records import (
     IDEMPOTENCY_TTL,
@@ -76,6 +77,7 @@ from celeste.writes import (
     AddMovement,
     ClearCartLines,
     CreateOrder,
+    PutHolds,
     PutIdempotencyKey,
     PutLevel,
     RecordCodeUse,
@@ -127,6 +129,7 @@ class OrderService:
         pricer: OrderPricer | None = None,
         cart: CartRepository | None = None,
         products: ProductRepository | None = None,
+        caps: HoldCaps | None = None,
         clock: Clock = utcnow,
         backoff: Backoff = REQUEST,
         sleep: Callable[[float], None] = time.sleep,
@@ -135,6 +138,7 @@ class OrderService:
         self._pricer = pricer or OrderPricer(pricing=pricing, clock=clock)
         self._cart = cart
         self._products = products
+        self._caps = caps
         self._orders = orders
         self._accounts = accounts
         self._writer = writer
@@ -308,6 +312,10 @@ class OrderService:
                     raise
                 return self._replay(raced.value, fingerprint)
             writes: list[Write] = [CreateOrder(order), *extra]
+            if self._caps is not None:
+                # A concurrent order of this customer moves their holds: this commit then
+                # fails and placement decides again.
+                writes.append(self._hold_write(uid, order, caps=self._caps))
             if record_id is not None:
                 record = IdempotencyRecord(
                     id=record_id,
@@ -329,6 +337,30 @@ class OrderService:
         return optimistic(
             attempt, backoff=self._backoff, what="placing an order", sleep=self._sleep
         )
+
+    def _hold_write(self, uid: str, order: Order, *, caps: HoldCaps) -> PutHolds:
+        """The customer's holds with ``order`` added, if the caps allow it (else 409).
+
+        ``customer_holds/{uid}`` lists the orders that may still be open; each one's status is
+        read (at most ``max_open_orders`` reads), so paid, cancelled, rejected or expired orders
+        drop out without any trigger. The write carries the version read: a concurrent order
+        of the same customer makes this commit fail, and placement decides again.
+        """
+        found = self._orders.holds(uid)
+        listed = found.value.orders if found is not None else {}
+        open_now = {oid: lines for oid, lines in listed.items() if self._still_open(oid)}
+        wanted = order.quantities()
+        check_hold_caps(open_orders=open_now, wanted=wanted, caps=caps)
+        holds = CustomerHolds(
+            uid=uid, orders={**open_now, order.id: wanted}, updated_at=self._clock()
+        )
+        return PutHolds(holds, expected_version=found.version if found is not None else None)
+
+    def _still_open(self, order_id: str) -> bool:
+        try:
+            return self._orders.get(order_id).value.status in OPEN_UNPAID
+        except NotFound:
+            return False
 
     def _replay(self, record: IdempotencyRecord, fingerprint: str) -> Placed:
         if record.fingerprint != fingerprint:
