@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 
-# Before any handler module is imported (DESIGN.md): the default cpu="gcf_gen1" means a fraction
-# of a CPU and concurrency 1.
+# Before any handler module is imported (docs/architecture.md): the default cpu="gcf_gen1" means
+# a fraction of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
 from celeste_functions.http import server as _server  # noqa: E402

@@ -1,10 +1,10 @@
 """Order use cases: placing and moving orders, and the stock and stats effects each move has.
 
-Every write is optimistic (DESIGN.md): read, decide with the pure rules, then one atomic commit
-whose writes carry the versions they read (the order's included); a lost race re-reads and
-decides again, with jittered backoff. Order effects write ledger rows with deterministic ids
-(``{order_id}-reserve``/``-release``/``-commit``) created in the same commit, so a redelivered or
-raced effect cannot apply twice: the row is the idempotency record.
+Every write is optimistic (docs/architecture.md): read, decide with the pure rules, then one
+atomic commit whose writes carry the versions they read (the order's included); a lost race
+re-reads and decides again, with jittered backoff. Order effects write ledger rows with
+deterministic ids (``{order_id}-reserve``/``-release``/``-commit``) created in the same commit,
+so a redelivered or raced effect cannot apply twice: the row is the idempotency record.
 """
 
 from __future__ import annotations
