@@ -19,15 +19,8 @@ import stripe
 
 from celeste_functions.adapters.stripe_payments import sign_payload
 from tests.conftest import require_env
-from tests.e2e.conftest import Api, problem
-from tests.e2e.test_orders_e2e import (  # noqa: F401  (``shop`` is a fixture)
-    Shop,
-    ledger,
-    level,
-    move,
-    order_body,
-    shop,
-)
+from tests.e2e.conftest import Api, Shop, problem
+from tests.e2e.test_orders_e2e import ledger, level, move, order_body
 from tests.support.emulators import eventually
 from tools.devauth import AuthEmulator, SignedIn
 
@@ -160,7 +153,7 @@ def test_checkout_confirmed_intent_for_the_total_paid_then_processing(
     api: Api,
     admin: SignedIn,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     store = shop({"apple": 5, "pear": 5}, price=1_234)
@@ -192,7 +185,7 @@ def test_checkout_confirmed_intent_for_the_total_paid_then_processing(
 def test_forged_or_missing_signature_is_400_and_changes_nothing(
     api: Api,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     store = shop({"apple": 3})
@@ -212,7 +205,7 @@ def test_forged_or_missing_signature_is_400_and_changes_nothing(
 def test_same_signed_event_three_times_moves_the_order_once(
     api: Api,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     store = shop({"apple": 3})
@@ -235,7 +228,7 @@ def test_success_for_the_wrong_amount_does_not_mark_the_order_paid(
     api: Api,
     admin: SignedIn,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     store = shop({"apple": 3}, price=2_000)
@@ -256,7 +249,7 @@ def test_success_for_the_wrong_amount_does_not_mark_the_order_paid(
 def test_a_declined_card_is_recorded_and_the_order_stays_confirmed(
     api: Api,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     store = shop({"apple": 3})
@@ -291,7 +284,7 @@ def test_cancel_of_an_unpaid_order_cancels_its_intent_and_releases_stock(
     api: Api,
     admin: SignedIn,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     store = shop({"apple": 4})
@@ -318,7 +311,7 @@ def test_an_expired_hold_cancels_its_intent_and_a_late_payment_is_refunded(
     api: Api,
     admin: SignedIn,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     from celeste_functions.triggers.orders import expire_due
@@ -360,7 +353,7 @@ def test_payment_racing_an_admin_cancel_ends_cancelled_released_refunded(
     api: Api,
     admin: SignedIn,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     """Whichever lands first, the order ends cancelled with its stock released, and every
@@ -441,7 +434,7 @@ def test_partial_then_full_refund_restocks_once_and_sums_to_the_total(
     api: Api,
     admin: SignedIn,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
     store = shop({"apple": 5}, price=1_000)
@@ -498,7 +491,7 @@ def test_refund_by_a_customer_is_403_and_of_an_unpaid_order_409(
     api: Api,
     admin: SignedIn,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
 ) -> None:
     store = shop({"apple": 3})
     placed = place_confirmed(api, customer, order_body(store, ("apple", 1)))
@@ -513,7 +506,7 @@ def test_refund_by_a_customer_is_403_and_of_an_unpaid_order_409(
 def test_the_event_tool_signs_as_stripe_does(
     api: Api,
     customer: SignedIn,
-    shop: Callable[..., Shop],  # noqa: F811
+    shop: Callable[..., Shop],
 ) -> None:
     import subprocess
     import sys

@@ -13,7 +13,7 @@ from celeste.order_records import Order
 from celeste.orders import OrderRequest, OrderStatus
 from celeste.payments import RefundRequest
 from celeste.ports import Versioned
-from celeste.services.orders import MAX_WAIT_S
+from celeste.services.orders import MAX_WAIT_S, Placed
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, RequestContext, Router
@@ -104,6 +104,13 @@ def place_order(ctx: RequestContext) -> Reply:
     placed = services.get().orders.place(
         request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
     )
+    return placed_reply(placed, wait=wait, caller=caller)
+
+
+def placed_reply(placed: Placed, *, wait: int, caller: Caller | None) -> Reply:
+    """The reply to placing an order (here or at checkout): 202 while the reservation runs,
+    201 once settled within ``Prefer: wait``, 200 for a settled replay (``caller``: who sees
+    the payment's client secret)."""
     order = placed.order.value
     settled = order.status is not OrderStatus.PENDING
     status = 202  # accepted: the reservation is still running
