@@ -1,5 +1,5 @@
 """Orders and inventory through the functions emulator: concurrent checkouts never oversell,
-every status moves stock and stats as API.md says, triggers replayed change nothing, the
+every status moves stock and stats as docs/api.md says, triggers replayed change nothing, the
 auditor stays clean after every scenario."""
 
 from __future__ import annotations

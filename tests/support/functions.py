@@ -1,4 +1,4 @@
-"""Every function main.py must register: the HTTP resources of API.md and the triggers."""
+"""Every function main.py must register: the HTTP resources of the API and the triggers."""
 
 HTTP_FUNCTIONS = (
     "auth",
@@ -8,6 +8,7 @@ HTTP_FUNCTIONS = (
     "me",
     "openapi",
     "orders",
+    "payments",
     "pricing",
     "products",
     "shipping",
