@@ -358,6 +358,25 @@ def test_bad_list_query_is_400_naming_the_parameter(query: str, field: str) -> N
     assert error_fields(call("GET", f"/?{query}")) == [field]
 
 
+def test_query_models_are_memoised_by_the_raw_query_string() -> None:
+    from celeste_functions.http import router as router_module
+    from celeste_functions.resources.common import ListParams
+
+    def parsed(query: str) -> ListParams:
+        ctx = RequestContext(request_for(path="/", query_string=query), rid="r")
+        return ctx.query(ListParams)
+
+    first = parsed("limit=7")
+    assert first.limit == 7 and parsed("limit=7") is first
+    assert parsed("limit=8").limit == 8 and parsed("") is not first
+    with pytest.raises(ValidationFailed):
+        parsed("limit=0")
+    assert (ListParams, b"limit=0") not in router_module._queries  # errors are never kept
+    for n in range(router_module.QUERY_MEMO_CAP + 1):
+        parsed(f"limit={n % 100 + 1}&cursor=c{n}")
+    assert len(router_module._queries) <= router_module.QUERY_MEMO_CAP
+
+
 @pytest.mark.parametrize("query", ["limit=5", "x=1", "cursor=abc"])
 def test_single_category_takes_no_query_parameters(query: str) -> None:
     made = seed("fruit")

@@ -372,8 +372,10 @@ class Cache:
         """Run a Lua script by its SHA (one round trip), loading it on first use per server."""
         import redis as redis_lib
 
+        # ``execute_command``: ``evalsha``'s own wrappers cost a hit a tenth of its CPU.
+        run: Callable[..., Any] = r.execute_command
         try:
-            return r.evalsha(sha, len(keys), *keys, *args)
+            return run("EVALSHA", sha, len(keys), *keys, *args)
         except redis_lib.exceptions.NoScriptError:
             return r.eval(source, len(keys), *keys, *args)
 

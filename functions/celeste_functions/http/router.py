@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,14 @@ MAX_BODY_BYTES = 1024 * 1024
 _PARAM = re.compile(r"{(\w+)}")
 #: Methods that only read: their caller's account state may come from the last few seconds.
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: A request id a client may choose (anything else is replaced by one of ours).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: Successful requests answered faster than this are logged at DEBUG (the platform's own request
+#: log already has every request's status and latency); errors and slow ones at INFO.
+SLOW_REQUEST_MS = 250.0
+#: Validated query models kept per process, by model and raw query string.
+QUERY_MEMO_CAP = 512
+_queries: dict[tuple[type[BaseModel], bytes], BaseModel] = {}
 
 
 @dataclass
@@ -120,20 +129,18 @@ class RequestContext:
         return model.model_validate(data)
 
     def query(self, model: type[M]) -> M:
-        """The query string validated against ``model``; unknown or repeated parameters → 400."""
-        args = self.request.args
-        data: dict[str, str] = {}
-        for key in args:
-            values = args.getlist(key)
-            if len(values) > 1:
-                raise ValidationFailed.on(key, "give this parameter once")
-            data[key] = values[0]
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise ValidationFailed(
-                "the query string has invalid parameters", validation_errors(exc)
-            ) from None
+        """The query string validated against ``model``; unknown or repeated parameters → 400.
+
+        Memoised per process by the raw query string (validation is a function of it alone; an
+        invalid one raises and is not kept), so the model is shared: handlers only read it."""
+        memo_key = (model, self.request.query_string)
+        found = _queries.get(memo_key)
+        if found is None:
+            found = parse_query(model, self.request.args)
+            if len(_queries) >= QUERY_MEMO_CAP:
+                _queries.clear()  # a client varying its queries at will costs only validation
+            _queries[memo_key] = found
+        return found  # type: ignore[return-value]
 
     @property
     def client_ip(self) -> str | None:
@@ -171,6 +178,24 @@ class RequestContext:
         if value is None or value.strip() == "*":
             return None
         return value.strip().removeprefix("W/").strip('"')
+
+
+def parse_query(model: type[M], args: Any) -> M:
+    """Query parameters (a werkzeug ``MultiDict``) validated against ``model``: unknown or
+    repeated parameters → 400. A function of the parameters alone, so callers may memoise it
+    by the raw query string."""
+    data: dict[str, str] = {}
+    for key in args:
+        values = args.getlist(key)
+        if len(values) > 1:
+            raise ValidationFailed.on(key, "give this parameter once")
+        data[key] = values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "the query string has invalid parameters", validation_errors(exc)
+        ) from None
 
 
 def _reject_constant(name: str) -> None:
@@ -274,9 +299,9 @@ class Router:
 
     def __call__(self, request: Request) -> Response:
         """Serve one request: route it, run the handler, serialise or map the error."""
-        rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rid):
-            rid = uuid.uuid4().hex
+        rid = request.headers.get("X-Request-Id")
+        if rid is None or _REQUEST_ID.fullmatch(rid) is None:
+            rid = os.urandom(16).hex()
         token = request_id.set(rid)
         started = time.perf_counter()
         try:
@@ -286,18 +311,18 @@ class Router:
         finally:
             request_id.reset(token)
         response.headers["X-Request-Id"] = rid
-        log.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": rid,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                }
-            },
-        )
+        ms = (time.perf_counter() - started) * 1000
+        status = response.status_code
+        level = logging.DEBUG if status < 400 and ms < SLOW_REQUEST_MS else logging.INFO
+        if log.isEnabledFor(level):
+            fields = {
+                "request_id": rid,
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "ms": round(ms, 2),
+            }
+            log.log(level, "request", extra={"fields": fields})
         return response
 
     def _dispatch(self, request: Request, rid: str) -> Response:

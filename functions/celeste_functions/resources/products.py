@@ -97,7 +97,7 @@ def list_products(ctx: RequestContext) -> Reply:
     """Public: the catalogue priced for the caller's tier (anonymous: the default tier)."""
     params = ctx.query(ProductListParams)
     admin, tier = ctx.is_admin, _tier(ctx)
-    filters = ProductFilters.model_validate(params.model_dump(exclude={"limit", "cursor"}))
+    filters: ProductFilters = params  # the filters, with the page's limit and cursor beside them
 
     def compute() -> Reply:
         if filters.needs_scan:  # only an uncached scan is expensive enough to limit
@@ -112,8 +112,8 @@ def list_products(ctx: RequestContext) -> Reply:
         }
         return Reply(body, fresh_for_s=result.fresh_for_s)
 
-    query = {**filters.canonical(), "limit": params.limit, "cursor": params.cursor}
-    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{json.dumps(query, sort_keys=True)}"
+    query = json.dumps(params.canonical(), sort_keys=True)  # the filters, limit and cursor
+    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{query}"
     return cached_reply(
         scope=PRODUCTS,
         key=key,
