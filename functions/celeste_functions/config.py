@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from celeste_functions.http.cors import CorsPolicy
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -16,6 +18,8 @@ class Settings:
     redis_timeout_s: float
     cache_ttl_s: int
     order_hold_minutes: int
+    #: Browser origins allowed to call the functions (``CELESTE_CORS_ORIGINS``).
+    cors: CorsPolicy
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -28,6 +32,7 @@ class Settings:
             redis_timeout_s=float(env.get("CELESTE_REDIS_TIMEOUT_MS", "50")) / 1000,
             cache_ttl_s=int(env.get("CELESTE_CACHE_TTL_S", "300")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
+            cors=CorsPolicy.from_setting(env.get("CELESTE_CORS_ORIGINS"), project_id=project),
         )
 
 

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from celeste.errors import NotFound, ValidationFailed
 from celeste.ids import is_valid_id
+from celeste_functions.config import settings
 from celeste_functions.http.auth import Caller, authenticate
+from celeste_functions.http.cors import is_preflight
 from celeste_functions.http.problems import (
     MalformedRequest,
     MethodNotAllowed,
@@ -229,6 +231,9 @@ class Router:
 
     def __call__(self, request: Request) -> Response:
         """Serve one request: route it, run the handler, serialise or map the error."""
+        cors = settings().cors
+        if is_preflight(request):
+            return cors.preflight(request)
         rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rid):
             rid = uuid.uuid4().hex
@@ -241,6 +246,7 @@ class Router:
         finally:
             request_id.reset(token)
         response.headers["X-Request-Id"] = rid
+        cors.decorate(request, response)
         log.info(
             "request",
             extra={
