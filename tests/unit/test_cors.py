@@ -185,4 +185,3 @@ def test_an_options_call_that_is_not_a_preflight_is_routed(origins: pytest.Monke
     response = call(_router(), "OPTIONS", "/", headers={"Origin": STOREFRONT})
     assert_problem(response, 405)
     assert response.headers["Access-Control-Allow-Origin"] == STOREFRONT
-
