@@ -1,0 +1,81 @@
+"""The storefront in Chromium: browsing as a guest and as a GOLD customer, priced per tier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import PASSWORD, api
+from tools.devauth import AuthEmulator, SignedIn
+
+SKU = "FRU-APPLE"
+
+
+def euros(cents: int) -> str:
+    """How the storefront writes an amount in EUR (en-IE)."""
+    return f"€{cents // 100:,}.{cents % 100:02d}"
+
+
+def product(functions_url: str, sku: str, user: SignedIn | None = None) -> dict[str, Any]:
+    """The seeded product with ``sku`` as the API prices it for ``user`` (anonymous: None)."""
+    listing = api(functions_url, "GET", "products?limit=100", user).json()
+    found: dict[str, Any] = next(p for p in listing["items"] if p["sku"] == sku)
+    return found
+
+
+def test_a_guest_sees_default_tier_prices(page: Page, functions_url: str) -> None:
+    listed = product(functions_url, SKU)
+    pricing = listed["pricing"]
+    page.goto("/")
+    page.get_by_role("link", name="Sign in").click()
+    page.get_by_test_id("guest").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text("Guest")
+
+    card = page.locator(f'[data-testid="product-card"][data-sku="{SKU}"]')
+    expect(card.get_by_test_id("final-price")).to_have_text(euros(pricing["base_price"]))
+    expect(card.get_by_test_id("base-price")).to_have_count(0)  # the default tier pays base
+    expect(page.get_by_test_id("category-tree")).to_contain_text("Fruit")
+
+    # The product page quotes larger quantities: the seed's fruit-by-the-box rule starts at 10.
+    card.get_by_role("link").first.click()
+    breaks = page.get_by_test_id("quantity-breaks")
+    expect(breaks).to_be_visible()
+    unit_prices = breaks.get_by_test_id("break-unit-price")
+    expect(unit_prices.first).to_have_text(euros(pricing["base_price"]))
+    boxed = api(functions_url, "GET", f"products/{listed['id']}?quantity=10").json()["pricing"]
+    assert boxed["final_price"] < pricing["base_price"]
+    expect(unit_prices.nth(2)).to_have_text(euros(boxed["final_price"]))
+
+    # A guest has a cart: add the product and see it there.
+    page.get_by_test_id("add-to-cart").click()
+    expect(page.get_by_test_id("added")).to_be_visible()
+    page.get_by_test_id("nav-cart").click()
+    expect(page.locator(f'[data-testid="cart-line"][data-sku="{SKU}"]')).to_be_visible()
+
+
+def test_a_gold_customer_signs_in_and_sees_the_gold_price(
+    page: Page, functions_url: str, auth: AuthEmulator
+) -> None:
+    gold = auth.sign_in("gold@celeste.test", PASSWORD)
+    assert api(functions_url, "GET", "me", gold).json()["tier"] == "GOLD"
+    pricing = product(functions_url, SKU, gold)["pricing"]
+    assert pricing["tier"] == "GOLD" and pricing["final_price"] < pricing["base_price"]
+
+    page.goto("/#/signin")
+    form = page.get_by_test_id("sign-in-form")
+    form.get_by_label("Email").fill("gold@celeste.test")
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text("gold@celeste.test")
+
+    card = page.locator(f'[data-testid="product-card"][data-sku="{SKU}"]')
+    expect(card.get_by_test_id("final-price")).to_have_text(euros(pricing["final_price"]))
+    expect(card.get_by_test_id("base-price")).to_have_text(euros(pricing["base_price"]))
+    expect(card).to_contain_text("Gold price")
+    page.screenshot(path="test-results/browser/storefront-gold.png")
+
+    page.get_by_role("link", name="My tier").click()
+    expect(page.get_by_test_id("tier-current")).to_have_text("Gold")
+    expect(page.get_by_test_id("tier-next")).to_have_text("Platinum")
+    expect(page.get_by_role("progressbar").first).to_be_visible()

@@ -1,0 +1,52 @@
+// Tiny DOM helpers: elements are built with text nodes (never innerHTML), so API data is inert.
+
+/** `el("p", {class: "x", onclick}, "text", child)`: an element with attributes and children. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      node.addEventListener(name.slice(2), value);
+    } else if (name === "dataset") {
+      Object.assign(node.dataset, value);
+    } else {
+      node.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Replace the page's main view with `nodes`. */
+export function show(...nodes) {
+  const view = document.getElementById("view");
+  view.replaceChildren(...nodes.flat());
+  return view;
+}
+
+/** A banner message; `kind` is "error" or "info". */
+export function flash(message, kind = "error") {
+  const box = document.getElementById("flash");
+  if (!message) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  box.hidden = false;
+  box.className = `flash ${kind}`;
+  box.replaceChildren(...(Array.isArray(message) ? message : [message]));
+}
+
+/** Show a failed call's problem (its detail and the fields it names) instead of a blank page. */
+export function showError(error) {
+  const items = (error.errors ?? []).map((e) => el("li", {}, `${e.field}: ${e.message}`));
+  flash([
+    el("strong", {}, error.title ?? "Something went wrong"),
+    " ",
+    el("span", { "data-testid": "problem-detail" }, error.detail ?? error.message),
+    items.length ? el("ul", {}, items) : null,
+  ]);
+}
