@@ -55,10 +55,12 @@ export async function orderView(app, orderId) {
     status.dataset.status = order.status;
     steps.replaceChildren(timeline(order.status));
     notes.replaceChildren(outcome(order, names) ?? "");
-    const payment = order.payment ?? first.payment;
-    if (order.status === "confirmed" && payment?.client_secret && !paying) {
+    if (order.status === "confirmed" && order.payment?.intent_id && !paying) {
       paying = true;
       try {
+        // The client secret is served to the owner by the API only (not in the listened
+        // document): read the order once when its intent appears.
+        const payment = order.payment.client_secret ? order.payment : (await get(`orders/${orderId}`)).payment;
         payBox.replaceChildren(
           el("h2", {}, `Pay ${money(payment.amount, payment.currency)}`),
           await paymentForm(app, payment, (text, ok) => {
