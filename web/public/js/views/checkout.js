@@ -3,6 +3,7 @@
 import { get, post } from "../api.js";
 import { el, flash, show, showError } from "../dom.js";
 import { money } from "../format.js";
+import { rejectionDetail } from "./order.js";
 
 const COUNTRIES = [
   ["PT", "Portugal"],
@@ -147,6 +148,12 @@ export async function checkoutView(app) {
     place.disabled = true;
     try {
       const order = await post("checkout", request, { "Idempotency-Key": keyFor(request), Prefer: "wait=10" });
+      if (order.status === "rejected") {
+        // Settled while we waited: say why here, where the customer can change the cart.
+        showError({ title: "Out of stock", detail: rejectionDetail(order, names) });
+        document.getElementById("flash").append(" ", el("a", { href: `#/orders/${order.id}` }, "See the order"));
+        return;
+      }
       app.go(`#/orders/${order.id}`);
     } catch (error) {
       showError(error);

@@ -19,13 +19,18 @@ function timeline(status) {
   );
 }
 
+/** Why an order was rejected, in words: the reason and each line the store could not cover. */
+export function rejectionDetail(order, names) {
+  const reason = REASONS[order.rejection_reason ?? order.reason] ?? "not enough stock at the store";
+  const short = (order.shortfalls ?? []).map(
+    (s) => `${names.get(s.product_id) ?? s.product_id}: ${s.requested} asked, ${s.available} in stock`,
+  );
+  return `We could not take this order: ${reason}${short.length ? ` (${short.join("; ")})` : ""}.`;
+}
+
 function outcome(order, names) {
   if (order.status === "rejected") {
-    const short = (order.shortfalls ?? []).map((s) =>
-      el("li", {}, `${names.get(s.product_id) ?? s.product_id}: ${s.requested} asked, ${s.available} in stock`),
-    );
-    const reason = REASONS[order.rejection_reason ?? order.reason] ?? "not enough stock at the store";
-    return el("div", { class: "flash error", "data-testid": "order-problem" }, `We could not take this order: ${reason}.`, short.length ? el("ul", {}, short) : null);
+    return el("div", { class: "flash error", "data-testid": "order-problem" }, rejectionDetail(order, names));
   }
   if (order.status === "expired") return el("p", { class: "flash error" }, "The hold on this order ended before it was paid.");
   if (order.status === "cancelled") return el("p", { class: "flash info" }, "This order was cancelled.");
