@@ -15,7 +15,13 @@ from tests.browser.conftest import api
 from tests.browser.test_catalogue_browser import euros, product
 from tools.devauth import AuthEmulator, SignedIn
 
-ADDRESS = {"line1": "Rua Augusta 1", "city": "Lisboa", "postal_code": "1100-048", "country": "PT"}
+ADDRESS = {
+    "name": "Ana Silva",
+    "line1": "Rua Augusta 1",
+    "city": "Lisboa",
+    "postal_code": "1100-048",
+    "country": "PT",
+}
 CODE = "WELCOME10"  # the demo seed's code: 10 % off, once per customer
 TEST_CARD = ("4242424242424242", "12", "34", "123", "10000")
 
@@ -44,7 +50,7 @@ def add_from_the_shop(page: Page, sku: str) -> None:
 
 
 def fill_address(page: Page) -> None:
-    for field in ("line1", "city", "postal_code"):
+    for field in ("name", "line1", "city", "postal_code"):
         page.get_by_test_id(f"address-{field}").fill(ADDRESS[field])
     page.get_by_test_id("address-country").select_option(ADDRESS["country"])
     page.get_by_test_id("address-postal_code").press("Tab")

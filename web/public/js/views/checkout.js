@@ -13,6 +13,10 @@ const COUNTRIES = [
   ["US", "United States"],
 ];
 
+const ADDRESS_FIELDS = ["name", "line1", "city", "postal_code", "country"];
+/** Quoting waits until these are filled (the API requires them). */
+const REQUIRED = ["name", "line1", "city", "postal_code"];
+
 /** The same request body keeps its key (a retry is a replay), a changed body gets a new one. */
 let lastAttempt = { body: null, key: null };
 
@@ -81,10 +85,10 @@ export async function checkoutView(app) {
       "fieldset",
       {},
       el("legend", {}, "Ship to"),
-      input("recipient", "Name", { autocomplete: "name" }),
+      input("name", "Name", { required: true, autocomplete: "name" }),
       input("line1", "Address", { required: true, autocomplete: "address-line1" }),
       input("city", "City", { required: true, autocomplete: "address-level2" }),
-      input("postal_code", "Postal code", { autocomplete: "postal-code" }),
+      input("postal_code", "Postal code", { required: true, autocomplete: "postal-code" }),
       el(
         "label",
         {},
@@ -106,7 +110,7 @@ export async function checkoutView(app) {
   function body() {
     const data = new FormData(form);
     const address = {};
-    for (const key of ["recipient", "line1", "city", "postal_code", "country"]) {
+    for (const key of ADDRESS_FIELDS) {
       const value = String(data.get(key) ?? "").trim();
       if (value) address[key] = value;
     }
@@ -118,7 +122,7 @@ export async function checkoutView(app) {
   }
 
   function ready(request) {
-    return request.shipping_address.line1 && request.shipping_address.city;
+    return REQUIRED.every((key) => request.shipping_address[key]);
   }
 
   async function requote() {
@@ -161,7 +165,7 @@ export async function checkoutView(app) {
     }
   }
 
-  for (const name of ["line1", "city", "postal_code"]) form.elements[name].addEventListener("change", requote);
+  for (const name of REQUIRED) form.elements[name].addEventListener("change", requote);
   form.elements.country.addEventListener("change", () => {
     method.replaceChildren();
     requote();
