@@ -37,7 +37,8 @@ export function flash(message, kind = "error") {
   }
   box.hidden = false;
   box.className = `flash ${kind}`;
-  box.replaceChildren(...(Array.isArray(message) ? message : [message]));
+  const parts = (Array.isArray(message) ? message : [message]).filter((part) => part != null && part !== false);
+  box.replaceChildren(...parts);
 }
 
 /** Show a failed call's problem (its detail and the fields it names) instead of a blank page. */
