@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import require_env
+from tests.support.emulators import clear_firestore
 from tools.devauth import AuthEmulator, SignedIn
 
 pytestmark = pytest.mark.browser
@@ -55,9 +57,12 @@ def functions_url() -> str:
 
 @pytest.fixture(scope="session")
 def seeded(functions_url: str) -> None:
-    """The demo data of ``make dev`` (tools/seed.py, idempotent): catalogue, stores, stock,
-    tiers with a GOLD price list, a GOLD customer."""
-    require_env("FIREBASE_AUTH_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST")
+    """The demo data of ``make dev`` (tools/seed.py) on an empty Firestore and Redis (whatever
+    earlier layers of ``make test`` left is gone): catalogue with images, stores, stock, tiers
+    with a GOLD price list, a GOLD customer, shipping, tax and codes."""
+    env = require_env("FIREBASE_AUTH_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "REDIS_URL")
+    clear_firestore()
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     result = subprocess.run(
         [sys.executable, str(ROOT / "tools/seed.py")],
         cwd=ROOT,
