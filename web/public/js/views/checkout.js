@@ -125,12 +125,16 @@ export async function checkoutView(app) {
     return REQUIRED.every((key) => request.shipping_address[key]);
   }
 
+  let latest = 0; // quotes can answer out of order: only the newest request's answer shows
+
   async function requote() {
     flash(null);
     const request = body();
     if (!ready(request)) return;
+    const mine = ++latest;
     try {
       const quote = await post("checkout/quote", request);
+      if (mine !== latest) return;
       const chosen = method.value;
       method.replaceChildren(
         ...quote.shipping_methods.map((m) =>
@@ -142,6 +146,7 @@ export async function checkoutView(app) {
       totals.replaceChildren(totalsTable(quote, names));
       place.disabled = !quote.shipping_methods.length;
     } catch (error) {
+      if (mine !== latest) return;
       if (error.errors?.some((e) => e.field === "discount_code")) codeNote.textContent = "";
       showError(error);
     }
