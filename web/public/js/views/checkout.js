@@ -3,6 +3,7 @@
 import { get, post } from "../api.js";
 import { el, flash, show, showError } from "../dom.js";
 import { money } from "../format.js";
+import { refreshCartCount } from "./cart.js";
 import { rejectionDetail } from "./order.js";
 
 const COUNTRIES = [
@@ -157,6 +158,7 @@ export async function checkoutView(app) {
     place.disabled = true;
     try {
       const order = await post("checkout", request, { "Idempotency-Key": keyFor(request), Prefer: "wait=10" });
+      refreshCartCount(); // the order took the cart's lines
       if (order.status === "rejected") {
         // Settled while we waited: say why here, where the customer can change the cart.
         showError({ title: "Out of stock", detail: rejectionDetail(order, names) });
