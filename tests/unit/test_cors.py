@@ -61,6 +61,7 @@ def preflight(origin: str, method: str = "PUT", path: str = "/") -> dict[str, st
     )
     assert response.status_code == 204
     assert response.get_data() == b""
+    assert "Content-Type" not in response.headers
     return dict(response.headers)
 
 

@@ -65,6 +65,7 @@ class CorsPolicy:
     def preflight(self, request: Request) -> Response:
         """The answer to a preflight: 204, with the grants only when the origin is allowed."""
         response = Response(status=204)
+        del response.headers["Content-Type"]  # no body, so no media type (not text/html)
         origin = request.headers.get("Origin")
         response.headers["Vary"] = "Origin"
         if self.allows(origin):
