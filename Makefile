@@ -33,7 +33,7 @@ test-browser: ## the storefront in headless Chromium (installs Debian's chromium
 openapi: ## regenerate openapi.json (and the copy the openapi function serves) from the routes
 	$(PYTHON) tools/openapi.py
 
-lint: setup
+lint: setup ## ruff check, ruff format --check, mypy (strict; pyproject.toml) -- what .ci/run runs first
 	functions/venv/bin/ruff check .
 	functions/venv/bin/ruff format --check .
 	functions/venv/bin/mypy

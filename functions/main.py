@@ -118,7 +118,7 @@ def inventory(req: https_fn.Request) -> https_fn.Response:
 
 
 @firestore_fn.on_document_created(document="orders/{order_id}")
-def on_order_created(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+def on_order_created(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:  # type: ignore[type-arg]
     """Reserve a new order's lines at its store (all or nothing) or reject it."""
     _order_triggers.on_order_created(event)
 

@@ -362,6 +362,20 @@ class FakeIdentity:
             self.accounts[uid].tokens_revoked = True
 
 
+class InMemoryStoreReferences:
+    """``StoreReferences`` over two sets of store ids."""
+
+    def __init__(self) -> None:
+        self.stocked: set[str] = set()
+        self.with_open_orders: set[str] = set()
+
+    def holds_stock(self, store_id: str) -> bool:
+        return store_id in self.stocked
+
+    def has_open_orders(self, store_id: str) -> bool:
+        return store_id in self.with_open_orders
+
+
 class InMemoryStores:
     """``StoreRepository`` in a dict, listing by name then id like the Firestore adapter.
 

@@ -85,6 +85,8 @@ def _build() -> Services:
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
         tiers=FirestoreCustomerTiers(client=db),
+        stock=FirestoreStock(client=db),
+        stores=FirestoreStoreDirectory(client=db),
     )
     return Services(
         cache=cache,
@@ -101,11 +103,31 @@ def _build() -> Services:
         accounts=AccountService(
             profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
         ),
-        stores=StoreService(repository=FirestoreStores(client=db), cache=cache),
+        stores=StoreService(
+            repository=FirestoreStores(client=db),
+            references=_StoreReferences(
+                inventory=FirestoreInventory(client=db), orders=FirestoreOrders(client=db)
+            ),
+            cache=cache,
+        ),
         tiers=TierService(repository=FirestoreTiers(client=db), cache=cache),
         **_commerce(db, pricing=pricing, products=products),
         **_me(db, cache=cache, pricing=pricing, products=products),
     )
+
+
+@dataclass(frozen=True)
+class _StoreReferences:
+    """``StoreReferences`` asked of the owners of stock levels and of orders."""
+
+    inventory: FirestoreInventory
+    orders: FirestoreOrders
+
+    def holds_stock(self, store_id: str) -> bool:
+        return self.inventory.has_levels(store_id)
+
+    def has_open_orders(self, store_id: str) -> bool:
+        return self.orders.has_open_orders(store_id)
 
 
 def _commerce(

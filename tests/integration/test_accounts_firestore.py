@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
-from celeste.accounts import Address, Identity, Profile, RegisterRequest
+from celeste.accounts import Identity, Profile, RegisterRequest
+from celeste.addresses import SavedAddress
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.services.accounts import AccountService
 from celeste.tiers import CustomerStats, RecentDelivery
@@ -58,7 +59,7 @@ def test_create_get_roundtrip_keeps_every_field(repo: FirestoreProfiles) -> None
         lifetime_spend=4_200,
         recent_deliveries=[RecentDelivery(order_id="o1", delivered_at=T0, amount=1_400)],
     )
-    address = Address(line1="1 Main St", city="Porto", country="PT", label="Home")
+    address = SavedAddress(line1="1 Main St", city="Porto", country="PT", label="Home")
     made = _profile("u1", phone="+351912345678", addresses=[address], stats=stats, tier_locked=True)
     created = repo.create(made)
     got = repo.get("u1")

@@ -8,10 +8,14 @@ import pytest
 import redis
 from google.cloud import firestore
 
-from celeste.errors import NotFound, PreconditionFailed, ValidationFailed
+from celeste.addresses import Address
+from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.ports import StoreReferences
 from celeste.services.stores import StoreService
-from celeste.stores import Address, GeoPoint, Store, StoreCreate, StorePatch
+from celeste.stores import GeoPoint, Store, StoreCreate, StorePatch
 from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.inventory import FirestoreInventory
+from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.stores import FirestoreStores
 from tests.support.redis_server import RedisServer
 
@@ -112,17 +116,59 @@ def test_every_and_count(repo: FirestoreStores) -> None:
     assert len(repo.every(active_only=False, limit=3)) == 3
 
 
+def _references(db: firestore.Client) -> StoreReferences:
+    from celeste_functions.composition import _StoreReferences
+
+    return _StoreReferences(
+        inventory=FirestoreInventory(client=lambda: db), orders=FirestoreOrders(client=lambda: db)
+    )
+
+
+@pytest.mark.parametrize("status", ["pending", "confirmed", "processing", "shipped"])
+def test_references_see_levels_and_open_orders_only(db: firestore.Client, status: str) -> None:
+    refs = _references(db)
+    assert not refs.holds_stock("s1") and not refs.has_open_orders("s1")
+    db.collection("stores").document("s2").collection("inventory").document("p1").set(
+        {"on_hand": 0, "reserved": 0}
+    )
+    for n, closed in enumerate(["delivered", "cancelled", "rejected", "expired", "refunded"]):
+        db.collection("orders").document(f"o{n}").set({"store_id": "s1", "status": closed})
+    db.collection("orders").document("open").set({"store_id": "s2", "status": status})
+    assert not refs.holds_stock("s1") and not refs.has_open_orders("s1")
+    assert refs.holds_stock("s2") and refs.has_open_orders("s2")
+
+
+def test_delete_refuses_a_store_with_stock_or_open_orders(
+    repo: FirestoreStores, db: firestore.Client
+) -> None:
+    service = StoreService(repository=repo, references=_references(db))
+    repo.create(_store("s1", "Baixa", 38.71, -9.13))
+    level = db.collection("stores").document("s1").collection("inventory").document("p1")
+    level.set({"on_hand": 3, "reserved": 0})
+    with pytest.raises(Conflict):
+        service.delete("s1", expected_version=None)
+    level.delete()
+    order = db.collection("orders").document("o1")
+    order.set({"store_id": "s1", "status": "pending"})
+    with pytest.raises(Conflict):
+        service.delete("s1", expected_version=None)
+    order.update({"status": "delivered"})
+    service.delete("s1", expected_version=None)
+    with pytest.raises(NotFound):
+        repo.get("s1")
+
+
 def test_foreign_cursor_is_400(repo: FirestoreStores) -> None:
     with pytest.raises(ValidationFailed):
         repo.list(active_only=True, limit=2, cursor="garbage")
 
 
 def test_near_search_reads_the_store_set_through_redis(
-    repo: FirestoreStores, redis_server: RedisServer
+    repo: FirestoreStores, redis_server: RedisServer, db: firestore.Client
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
     cache = Cache(client=lambda: client, ttl_s=60)
-    service = StoreService(repository=repo, cache=cache)
+    service = StoreService(repository=repo, references=_references(db), cache=cache)
     places = {
         "Baixa": (38.7104, -9.1366),
         "Porto": (41.1496, -8.6057),

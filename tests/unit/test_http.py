@@ -633,6 +633,7 @@ def test_delete_is_204_then_gone() -> None:
     response = call("DELETE", f"/categories/{made.value.id}", headers=AS_ADMIN)
     assert response.status_code == 204
     assert response.get_data() == b""
+    assert "Content-Type" not in response.headers
     assert_problem(call("GET", f"/{made.value.id}"), 404)
     assert_problem(call("DELETE", f"/{made.value.id}", headers=AS_ADMIN), 404)
 
@@ -676,3 +677,42 @@ def test_inactive_categories_are_visible_to_admins_only() -> None:
     public = [c["slug"] for c in body_of(call("GET", "/"))["items"]]
     admin = [c["slug"] for c in body_of(call("GET", "/", headers=AS_ADMIN))["items"]]
     assert (sorted(public), sorted(admin)) == (["shown"], ["hidden", "shown"])
+
+
+# --- media types: JSON, problem+json, or none at all ----------------------------------------
+
+
+def test_every_response_is_json_problem_or_typeless() -> None:
+    """No reply the router can produce is labelled HTML: empty ones carry no media type."""
+    probe = Router("probe")
+
+    @probe.get("/empty")
+    def empty(ctx: RequestContext) -> Reply:
+        return Reply(status=204)
+
+    @probe.get("/none")
+    def none(ctx: RequestContext) -> Reply:
+        return Reply(None, status=202)
+
+    @probe.get("/unmodified")
+    def unmodified(ctx: RequestContext) -> Reply:
+        return Reply({"ignored": True}, status=304)
+
+    @probe.get("/json")
+    def some_json(ctx: RequestContext) -> Reply:
+        return Reply({"a": 1})
+
+    @probe.get("/boom")
+    def boom(ctx: RequestContext) -> Reply:
+        raise RuntimeError("internal")
+
+    typeless = [serve(probe, "GET", p) for p in ("/empty", "/none", "/unmodified")]
+    typeless.append(serve(probe, "HEAD", "/empty"))
+    for response in typeless:
+        assert "Content-Type" not in response.headers, response.status_code
+        assert response.get_data() == b""
+    assert serve(probe, "GET", "/json").mimetype == "application/json"
+    assert serve(probe, "HEAD", "/json").mimetype == "application/json"
+    for method, path in [("GET", "/boom"), ("GET", "/nope"), ("POST", "/json")]:
+        response = serve(probe, method, path)
+        assert response.mimetype == "application/problem+json", (method, path)

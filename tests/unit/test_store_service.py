@@ -12,7 +12,7 @@ from celeste.ports import Versioned
 from celeste.services import stores as store_service
 from celeste.services.stores import CACHE_SCOPE, StoreService
 from celeste.stores import GeoPoint, Store, StoreCreate, StorePatch
-from tests.fakes import InMemoryCache, InMemoryStores
+from tests.fakes import InMemoryCache, InMemoryStoreReferences, InMemoryStores
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 LISBON = GeoPoint(lat=38.7223, lng=-9.1393)
@@ -49,7 +49,9 @@ def cache() -> InMemoryCache:
 
 @pytest.fixture
 def service(repo: InMemoryStores, cache: InMemoryCache) -> StoreService:
-    return StoreService(repository=repo, cache=cache, clock=Clock())
+    return StoreService(
+        repository=repo, references=InMemoryStoreReferences(), cache=cache, clock=Clock()
+    )
 
 
 def create(service: StoreService, name: str, **fields: Any) -> Versioned[Store]:

@@ -14,7 +14,7 @@ from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services
 from celeste_functions.resources.stores import router
-from tests.fakes import InMemoryStores
+from tests.fakes import InMemoryStoreReferences, InMemoryStores
 from tests.support.handlers import (
     AS_ADMIN,
     AS_CUSTOMER,
@@ -33,14 +33,21 @@ MADRID = {"name": "Sol", "address": ADDRESS, "location": {"lat": 40.4168, "lng":
 LISBON = "38.7223,-9.1393"
 
 
+@pytest.fixture
+def references() -> InMemoryStoreReferences:
+    return InMemoryStoreReferences()
+
+
 @pytest.fixture(autouse=True)
-def repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryStores]:
+def repo(
+    monkeypatch: pytest.MonkeyPatch, references: InMemoryStoreReferences
+) -> Iterator[InMemoryStores]:
     """The stores function on an in-memory repository, a cache without Redis, test tokens."""
     repository = InMemoryStores()
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
-            stores=StoreService(repository=repository),
+            stores=StoreService(repository=repository, references=references),
         )
     )
     use_test_tokens(monkeypatch)
@@ -71,7 +78,8 @@ def test_admin_create_is_201_with_location_and_etag(repo: InMemoryStores) -> Non
     created = body_of(response)
     assert response.headers["Location"] == f"stores/{created['id']}"
     assert response.headers["ETag"] == f'"{repo.get(created["id"]).version}"'
-    assert created["address"] == {**ADDRESS, "line2": None, "region": None}
+    blank = {"name": None, "line2": None, "region": None, "phone": None}
+    assert created["address"] == {**blank, **ADDRESS}
     assert created["location"] == BAIXA["location"]
     assert (created["phone"], created["active"]) == ("+351 21 000", True)
     assert created["created_at"].endswith("Z")
@@ -113,7 +121,7 @@ def test_non_finite_coordinates_are_malformed_json() -> None:
         ({"location": {"lat": 0}}, ["location.lng"]),
         (
             {"address": {"city": "Porto"}},
-            ["address.line1", "address.postal_code", "address.country"],
+            ["address.line1", "address.country"],
         ),
         ({"created_at": "2025-01-01T00:00:00Z"}, ["created_at"]),
     ],
@@ -148,6 +156,19 @@ def test_delete_honours_if_match_then_is_gone() -> None:
     assert response.status_code == 204 and response.get_data() == b""
     assert_problem(call("GET", path), 404)
     assert_problem(call("DELETE", path, headers=AS_ADMIN), 404)
+
+
+@pytest.mark.parametrize("reference", ["stocked", "with_open_orders"])
+def test_delete_of_a_store_still_referenced_is_409_and_keeps_it(
+    references: InMemoryStoreReferences, reference: str
+) -> None:
+    made = create(BAIXA)
+    getattr(references, reference).add(made["id"])
+    problem = assert_problem(call("DELETE", f"/{made['id']}", headers=AS_ADMIN), 409)
+    assert made["id"] in problem["detail"]
+    assert call("GET", f"/{made['id']}").status_code == 200
+    getattr(references, reference).discard(made["id"])
+    assert call("DELETE", f"/{made['id']}", headers=AS_ADMIN).status_code == 204
 
 
 WRITES = [("POST", "/", BAIXA), ("PATCH", "/{id}", {"name": "X"}), ("DELETE", "/{id}", None)]

@@ -11,6 +11,7 @@ from celeste.errors import Contention
 from celeste.ports import Page
 from celeste_functions.adapters.firestore import (
     QueryShape,
+    count_of,
     keyset_page,
     last_update_time,
     storage_errors,
@@ -48,12 +49,14 @@ class _ProductDocuments:
         self._name = name
 
     def _col(self, uid: str) -> firestore.CollectionReference:
-        return self._client().collection(USERS).document(uid).collection(self._name)
+        col: firestore.CollectionReference = (
+            self._client().collection(USERS).document(uid).collection(self._name)
+        )
+        return col
 
     def _count(self, uid: str, shape: QueryShape) -> int:
         with storage_errors():
-            results = shape.build(self._col(uid)).count().get()
-        return int(results[0][0].value)
+            return count_of(shape.build(self._col(uid)))
 
     def _create(self, uid: str, product_id: str, data: dict[str, Any]) -> str:
         with storage_errors(conflict=f"product {product_id} is already in the {self._name}"):

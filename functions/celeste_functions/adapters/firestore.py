@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from celeste.errors import Conflict, Contention, PreconditionFailed, ValidationFailed
 from celeste.ids import is_valid_id
@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def version_of(snapshot: DocumentSnapshot) -> str:
+def version_of(snapshot: DocumentSnapshot[Any]) -> str:
     """The document's version: its update time in nanoseconds, as an opaque string."""
-    stamp = snapshot.update_time.timestamp_pb()  # type: ignore[union-attr]
+    stamp = snapshot.update_time.timestamp_pb()
     return str(stamp.seconds * 1_000_000_000 + stamp.nanos)
 
 
@@ -85,6 +85,15 @@ def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
         raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
 
 
+def count_of(query: Any) -> int:
+    """How many documents ``query`` (a query or a collection) matches: one aggregation read.
+
+    ``Any`` because the SDK annotates ``count()`` as returning the aggregation *class*.
+    """
+    results = query.count().get()
+    return int(results[0][0].value)
+
+
 def keyset_page(
     query: Query,
     *,
@@ -92,7 +101,7 @@ def keyset_page(
     order_field: str,
     limit: int,
     cursor: str | None,
-    parse: Callable[[DocumentSnapshot], T],
+    parse: Callable[[DocumentSnapshot[Any]], T],
     key: Callable[[T], Any],
     value_type: type | tuple[type, ...] = object,
 ) -> Page[T]:
@@ -149,13 +158,18 @@ class QueryShape:
 
     def build(
         self,
-        query: Query,
+        source: Query | CollectionReference,
         *,
         equals: dict[str, Any] | None = None,
         members: dict[str, list[Any]] | None = None,
     ) -> Query:
-        """Apply this shape to ``query``; the filters given must be exactly the shape's."""
+        """Apply this shape to ``source`` (a collection or a query); the filters given must be
+        exactly the shape's."""
         from google.cloud.firestore import FieldFilter
+
+        # A collection reference answers every Query method (each builds a query over it); the
+        # SDK types them apart, so the unfiltered shape is the one place they meet.
+        query = cast("Query", source)
 
         equals, members = equals or {}, members or {}
         if set(equals) != set(self.equals) or set(members) != set(self.members):

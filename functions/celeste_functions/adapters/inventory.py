@@ -100,6 +100,12 @@ class FirestoreInventory:
             if snapshot.exists
         }
 
+    def has_levels(self, store_id: str) -> bool:
+        """Whether any level exists at ``store_id`` (one document read at most)."""
+        client = self._client()
+        levels = client.collection(STORES).document(store_id).collection(INVENTORY)
+        return any(True for _ in levels.limit(1).stream())
+
     def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
         snapshot = level_ref(self._client(), store_id, product_id).get()
         if not snapshot.exists:

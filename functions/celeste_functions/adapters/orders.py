@@ -17,7 +17,7 @@ from celeste.order_records import (
     IdempotencyRecord,
     Order,
 )
-from celeste.orders import HOLDS_STOCK, OrderStatus, StatsEffect
+from celeste.orders import HOLDS_STOCK, OPEN, OrderStatus, StatsEffect
 from celeste.ports import Page, Versioned
 from celeste.tiers import Tier
 from celeste.writes import (
@@ -60,6 +60,7 @@ _BY_HOLD_END = QueryShape(ORDERS, equals=("status",), order=("hold_expires_at",)
 _BY_AGE = QueryShape(ORDERS, equals=("status",), order=("created_at",))
 _AWAITING_STOCK = QueryShape(ORDERS, equals=("stock_state",), members=("status",))
 _HOLDING = QueryShape(ORDERS, members=("status",))
+_OPEN_AT_STORE = QueryShape(ORDERS, equals=("store_id",), members=("status",))
 _TIERS_CAP = 100
 
 
@@ -100,6 +101,15 @@ class FirestoreOrders:
 
     def _col(self, name: str = ORDERS) -> firestore.CollectionReference:
         return self._client().collection(name)
+
+    def has_open_orders(self, store_id: str) -> bool:
+        """Whether an order at ``store_id`` is still under way (one document read at most)."""
+        query = _OPEN_AT_STORE.build(
+            self._col(),
+            equals={"store_id": store_id},
+            members={"status": sorted(str(s) for s in OPEN)},
+        )
+        return any(True for _ in query.limit(1).stream())
 
     def get(self, order_id: str) -> Versioned[Order]:
         snapshot = self._col().document(order_id).get()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
@@ -10,6 +10,7 @@ from celeste.ports import Page, Versioned
 from celeste.stores import Store
 from celeste_functions.adapters.firestore import (
     QueryShape,
+    count_of,
     keyset_page,
     last_update_time,
     precondition,
@@ -59,7 +60,7 @@ class FirestoreStores:
             value_type=str,
         )
 
-    def every(self, *, active_only: bool, limit: int) -> list[Store]:
+    def every(self, *, active_only: bool, limit: int) -> Sequence[Store]:
         if active_only:
             query = _EVERY_ACTIVE.build(self._col(), equals={"active": True})
         else:
@@ -67,8 +68,7 @@ class FirestoreStores:
         return [_store(s.id, s.to_dict() or {}) for s in query.limit(limit).stream()]
 
     def count(self) -> int:
-        results = self._col().count().get()
-        return int(results[0][0].value)
+        return count_of(self._col())
 
     def create(self, store: Store) -> Versioned[Store]:
         with storage_errors(conflict=f"store {store.id} already exists"):

@@ -134,7 +134,7 @@ def to_problem(exc: BaseException) -> Response:
     if isinstance(exc, CelesteError):
         for cls in type(exc).__mro__:
             if cls in _DOMAIN_STATUS:
-                status, slug = _DOMAIN_STATUS[cls]  # type: ignore[index]
+                status, slug = _DOMAIN_STATUS[cls]
                 break
         else:  # pragma: no cover - every domain error has a row above
             status, slug = 500, "internal"

@@ -294,12 +294,19 @@ class Router:
         return path
 
 
+#: Statuses that never carry content (RFC 9110 §15.3.5, §15.4.5).
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
 def _serialise(reply: Reply, *, head: bool) -> Response:
     body = reply.body
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json")
-    if body is None or reply.status == 204:
+    if body is None or reply.status in _NO_BODY_STATUSES:
         response = Response(status=reply.status, headers=reply.headers)
+        # werkzeug gives every response ``text/html`` by default; a reply without a body has
+        # no media type at all (RFC 9110 §8.3: Content-Type describes content).
+        response.headers.pop("Content-Type", None)
     else:
         payload = json.dumps(body, separators=(",", ":"), default=_json_default, ensure_ascii=False)
         response = Response(

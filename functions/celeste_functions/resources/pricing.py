@@ -7,11 +7,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.ids import DocId
+from celeste.paging import page_of
 from celeste.pricing import MAX_QUANTITY, PriceList, PriceListBody, PriceListPatch, Quote
 from celeste.services.pricing import QuoteLine
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
-from celeste_functions.resources.common import catalogue_written, resource_reply
+from celeste_functions.resources.common import (
+    ListParams,
+    catalogue_written,
+    page_body,
+    resource_reply,
+)
 
 router = Router("pricing")
 
@@ -39,12 +45,13 @@ def quote_view(quote: Quote) -> dict[str, Any]:
     return quote.model_dump(mode="json")
 
 
-@router.get("/price-lists", auth="admin")
+@router.get("/price-lists", query=ListParams, auth="admin")
 def list_price_lists(ctx: RequestContext) -> Reply:
-    """Admin: every price list by priority (bounded: at most 500 exist)."""
+    """Admin: the price lists by priority then id, a page at a time (``limit``, ``cursor``)."""
     ctx.require_admin()
+    params = ctx.query(ListParams)
     lists = services.get().price_lists.list()
-    return Reply({"items": [p.model_dump(mode="json") for p in lists], "next_cursor": None})
+    return Reply(page_body(page_of(lists, limit=params.limit, cursor=params.cursor)))
 
 
 @router.post("/price-lists", body=PriceListBody, response=PriceList, status=201, auth="admin")
@@ -84,9 +91,12 @@ def delete_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
 
 @router.post("/quote", body=QuoteRequest, response=Quote)
 def create_quote(ctx: RequestContext) -> Reply:
-    """Anyone: price lines for the caller's tier, with a trace per line."""
+    """Anyone: price lines for the caller's tier, with a trace per line; with ``store_id``, each
+    line's ``available`` units at that store."""
     request = ctx.body(QuoteRequest)
     caller = ctx.caller
     lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
-    quote = services.get().pricing.quote(lines, uid=caller.uid if caller else None)
+    quote = services.get().pricing.quote(
+        lines, uid=caller.uid if caller else None, store_id=request.store_id
+    )
     return Reply(quote_view(quote))

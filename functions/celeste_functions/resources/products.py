@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from celeste.ids import DocId
 from celeste.pricing import MAX_QUANTITY, PricedLine
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
-from celeste.services.products import CatalogueItem
+from celeste.services.products import SCAN_LIMIT, CatalogueItem
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
@@ -28,6 +28,24 @@ class ProductListParams(ListParams, ProductFilters):
     """``GET /products`` query: filters, sort and paging."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ProductPage(BaseModel):
+    """``GET /products``: a page of priced products."""
+
+    items: list[dict[str, Any]] = Field(
+        description="Products, each with `pricing` for the caller (and `available` with store_id)."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+    incomplete: bool = Field(
+        description=(
+            "True when a text (`q`), price (`min_price`/`max_price`, `sort=price`) or stock "
+            f"(`in_stock`) filter stopped after the first {SCAN_LIMIT} products of the category "
+            "scope: matches beyond them are missing. Narrow the filter (e.g. add `category_id`)."
+        )
+    )
 
 
 class ProductParams(BaseModel):
@@ -67,7 +85,7 @@ def _tier(ctx: RequestContext) -> str:
     return services.get().pricing.tier_for(caller.uid if caller else None)
 
 
-@router.get("/", query=ProductListParams)
+@router.get("/", query=ProductListParams, response=ProductPage)
 def list_products(ctx: RequestContext) -> Reply:
     """Public: the catalogue priced for the caller's tier (anonymous: the default tier)."""
     params = ctx.query(ProductListParams)
@@ -81,6 +99,7 @@ def list_products(ctx: RequestContext) -> Reply:
         body = {
             "items": [item_view(i) for i in result.page.items],
             "next_cursor": result.page.next_cursor,
+            "incomplete": result.incomplete,
         }
         return Reply(body, fresh_for_s=result.fresh_for_s)
 

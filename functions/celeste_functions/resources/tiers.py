@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from celeste.paging import page_of
 from celeste.tiers import Tier, TierCreate, TierPatch
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
-from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply
+from celeste_functions.resources.common import (
+    ListParams,
+    cached_reply,
+    catalogue_written,
+    page_body,
+    resource_reply,
+)
 
 router = Router("tiers")
 SCOPE = "tiers"
@@ -17,16 +24,16 @@ class _NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-@router.get("/", query=_NoParams)
+@router.get("/", query=ListParams)
 def list_tiers(ctx: RequestContext) -> Reply:
-    """Public: every tier by level, in the list envelope (one page: the set is small)."""
-    ctx.query(_NoParams)
+    """Public: the tiers by level, a page at a time (``limit``, ``cursor``)."""
+    params = ctx.query(ListParams)
 
     def compute() -> Reply:
         tiers = services.get().tiers.by_level()
-        return Reply({"items": [t.model_dump(mode="json") for t in tiers], "next_cursor": None})
+        return Reply(page_body(page_of(tiers, limit=params.limit, cursor=params.cursor)))
 
-    return cached_reply(scope=SCOPE, key="list", compute=compute)
+    return cached_reply(scope=SCOPE, key=f"list:{params.model_dump_json()}", compute=compute)
 
 
 @router.get("/{code}", query=_NoParams, response=Tier)

@@ -27,6 +27,8 @@ def _order_id(event: Any) -> str:
 def _status(snapshot: Any) -> OrderStatus | None:
     data = snapshot.to_dict() if snapshot is not None else None
     status = (data or {}).get("status")
+    if not isinstance(status, str):
+        return None
     try:
         return OrderStatus(status)
     except ValueError:

@@ -15,8 +15,10 @@ from pydantic import (
     StrictBool,
     StrictStr,
     StringConstraints,
+    field_validator,
 )
 
+from celeste.addresses import SavedAddress, upgrade_stored
 from celeste.errors import ValidationFailed
 from celeste.tiers import CustomerStats, TierCode, orders_last_30_days
 
@@ -68,27 +70,7 @@ DisplayName = Annotated[StrictStr, _line(1, 100)]
 #: A phone number in E.164 form: ``+``, a country code that does not start with 0, 7 to 15 digits.
 Phone = Annotated[StrictStr, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
-#: ISO 3166-1 alpha-2 country code, upper case.
-CountryCode = Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$")]
-
-
-class Address(BaseModel):
-    """A postal address a customer keeps on their profile (every field bounded)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: Annotated[StrictStr, _line(1, 50)] | None = None
-    recipient: Annotated[StrictStr, _line(1, 100)] | None = None
-    line1: Annotated[StrictStr, _line(1, 200)]
-    line2: Annotated[StrictStr, _line(1, 200)] | None = None
-    city: Annotated[StrictStr, _line(1, 100)]
-    region: Annotated[StrictStr, _line(1, 100)] | None = None
-    postal_code: Annotated[StrictStr, _line(1, 20)] | None = None
-    country: CountryCode
-    phone: Phone | None = None
-
-
-Addresses = Annotated[list[Address], Field(max_length=MAX_ADDRESSES)]
+Addresses = Annotated[list[SavedAddress], Field(max_length=MAX_ADDRESSES)]
 
 
 class RegisterRequest(BaseModel):
@@ -165,7 +147,7 @@ class Profile(BaseModel):
     email: str | None = None
     display_name: str
     phone: str | None = None
-    addresses: list[Address] = Field(default_factory=list)
+    addresses: list[SavedAddress] = Field(default_factory=list)
     role: Role = "customer"
     tier: str
     tier_locked: bool = False
@@ -173,6 +155,12 @@ class Profile(BaseModel):
     stats: CustomerStats = Field(default_factory=CustomerStats)
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("addresses", mode="before")
+    @classmethod
+    def _stored_vocabulary(cls, value: object) -> object:
+        """Addresses stored before the one address model (``recipient``) read as today's."""
+        return [upgrade_stored(a) for a in value] if isinstance(value, list) else value
 
 
 def fallback_display_name(identity: Identity) -> str:
@@ -200,7 +188,7 @@ class ProfileView(BaseModel):
     email: str | None
     display_name: str
     phone: str | None
-    addresses: list[Address]
+    addresses: list[SavedAddress]
     role: Role
     tier: str
     tier_locked: bool

@@ -6,9 +6,10 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from celeste.orders import Actor, OrderRequest, OrderStatus, ShippingAddress
+from celeste.addresses import ShippingAddress, upgrade_stored
+from celeste.orders import Actor, OrderRequest, OrderStatus
 from celeste.pricing import Quote
 from celeste.tiers import CustomerStats
 
@@ -83,6 +84,12 @@ class Order(BaseModel):
     history: list[StatusChange] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("shipping_address", mode="before")
+    @classmethod
+    def _stored_vocabulary(cls, value: object) -> object:
+        """An address stored before the one address model (``state``) reads as today's."""
+        return upgrade_stored(value)
 
     @classmethod
     def placed(

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from celeste.addresses import ShippingAddress
 from celeste.errors import Conflict, Forbidden
 from celeste.ids import is_valid_id
 
@@ -52,6 +53,9 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
 
 #: Statuses an admin may ask for through ``POST /orders/{id}/status``.
 ADMIN_SETTABLE = frozenset({_S.PROCESSING, _S.SHIPPED, _S.DELIVERED, _S.CANCELLED, _S.REFUNDED})
+
+#: Statuses of an order still under way at its store (a store with one cannot be deleted).
+OPEN = frozenset({_S.PENDING, _S.CONFIRMED, _S.PROCESSING, _S.SHIPPED})
 
 #: Statuses in which the order's lines are reserved at its store.
 HOLDS_STOCK = frozenset({_S.CONFIRMED, _S.PROCESSING})
@@ -121,21 +125,6 @@ def _document_id(value: str) -> str:
 # ``celeste.ids.DocId`` would say this in one word, but its look-ahead pattern is refused by
 # pydantic's default regex engine; the same rule is applied here through ``is_valid_id``.
 _Id = Annotated[str, AfterValidator(_document_id)]
-
-
-class ShippingAddress(BaseModel):
-    """Where to send the order, in Stripe's address fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, min_length=1, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    state: str | None = Field(default=None, min_length=1, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Field(pattern=r"^[A-Z]{2}$")
-    phone: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class OrderLineRequest(BaseModel):

@@ -270,6 +270,18 @@ class NoCache:
         return Cached(compute(), hit=False)
 
 
+class StoreReferences(Protocol):
+    """What still refers to a store: its stock levels and its open orders."""
+
+    def holds_stock(self, store_id: str) -> bool:
+        """Whether any stock level (``stores/{id}/inventory``) exists at the store."""
+        ...
+
+    def has_open_orders(self, store_id: str) -> bool:
+        """Whether an order at the store is still under way (``orders.OPEN``)."""
+        ...
+
+
 class StoreRepository(Protocol):
     """Storage of stores."""
 

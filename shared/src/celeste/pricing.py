@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -264,6 +264,14 @@ class PricedLine(BaseModel):
     trace: list[TraceEntry]
 
 
+class QuotedLine(PricedLine):
+    """A line of a quote: its pricing and, when the quote names a store, the stock there."""
+
+    #: Units available (on hand less reserved, never below 0) at the quote's ``store_id`` now;
+    #: null when the quote names no store.
+    available: int | None = None
+
+
 class Quote(BaseModel):
     """Priced lines and their totals; ``total`` is exactly the sum of the line totals."""
 
@@ -271,10 +279,20 @@ class Quote(BaseModel):
 
     currency: str | None
     tier: str
-    lines: list[PricedLine]
+    lines: list[QuotedLine]
     subtotal: int
     discount_total: int
     total: int
+    #: The store whose stock each line's ``available`` reports; null without one.
+    store_id: str | None = None
+
+    def at_store(self, store_id: str, available: Mapping[str, int]) -> Quote:
+        """This quote with each line's units available at ``store_id`` (missing: 0)."""
+        lines = [
+            line.model_copy(update={"available": max(0, available.get(line.product_id, 0))})
+            for line in self.lines
+        ]
+        return self.model_copy(update={"store_id": store_id, "lines": lines})
 
 
 @dataclass(frozen=True)
@@ -423,7 +441,7 @@ def quote(
     return Quote(
         currency=currency,
         tier=tier,
-        lines=priced,
+        lines=[QuotedLine.model_construct(**dict(line)) for line in priced],
         subtotal=sum(line.line_subtotal for line in priced),
         discount_total=sum(line.line_discount for line in priced),
         total=sum(line.line_total for line in priced),

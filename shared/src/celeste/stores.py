@@ -8,15 +8,14 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StringConstraints,
 )
 
+from celeste.addresses import Address, Phone
 from celeste.errors import ValidationFailed
 
 #: Mean Earth radius (IUGG), the sphere the great-circle distance is measured on.
@@ -28,68 +27,9 @@ MAX_RADIUS_KM = 20_000.0
 #: Distances are served rounded to this many decimals of a kilometre (a metre).
 DISTANCE_DECIMALS = 3
 
-# ISO 3166-1 alpha-2, every officially assigned code (ISO/TC 46 N1108, 2023-04-05).
-_ASSIGNED_CODES = """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR
-    BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ
-    EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW
-    GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY
-    KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV
-    MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY
-    QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG
-    TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM
-    ZW
-"""
-_ISO_3166_ALPHA_2 = frozenset(_ASSIGNED_CODES.split())
-
-
-def _upper(value: object) -> object:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
-def _assigned_country(code: str) -> str:
-    if code not in _ISO_3166_ALPHA_2:
-        raise ValueError("not an assigned ISO 3166-1 alpha-2 country code")
-    return code
-
-
-#: An ISO 3166-1 alpha-2 country code; accepted in any case, stored upper case (``PT``).
-CountryCode = Annotated[
-    str,
-    BeforeValidator(_upper),
-    StringConstraints(pattern=r"^[A-Z]{2}$"),
-    AfterValidator(_assigned_country),
-]
 StoreName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-PostalCode = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
-    ),
-]
-#: A phone number as people write it: digits, spaces, ``-``, ``.``, ``(``, ``)``, a leading ``+``.
-Phone = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ().-]{2,29}$"),
-]
 Latitude = Annotated[float, Field(ge=-90, le=90, strict=True, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, strict=True, allow_inf_nan=False)]
-
-
-class Address(BaseModel):
-    """A postal address; ``line2`` and ``region`` are optional."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    line1: AddressLine
-    line2: AddressLine | None = None
-    city: City
-    region: Region | None = None
-    postal_code: PostalCode
-    country: CountryCode
 
 
 class GeoPoint(BaseModel):

@@ -13,6 +13,8 @@ from celeste.ports import (
     PriceListRepository,
     PricingSource,
     ProductRepository,
+    StockReader,
+    StoreDirectory,
     Versioned,
 )
 from celeste.pricing import (
@@ -99,11 +101,15 @@ class PricingService:
         source: PricingSource,
         products: ProductRepository,
         tiers: CustomerTiers,
+        stock: StockReader | None = None,
+        stores: StoreDirectory | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self._source = source
         self._products = products
         self._tiers = tiers
+        self._stock = stock
+        self._stores = stores
         self._clock = clock
 
     def tier_for(self, uid: str | None, *, snapshot: PricingSnapshot | None = None) -> str:
@@ -137,8 +143,14 @@ class PricingService:
             for p in products
         ]
 
-    def quote(self, lines: Sequence[QuoteLine], *, uid: str | None) -> Quote:
-        """Price every line for the caller: unknown or inactive products are invalid fields."""
+    def quote(
+        self, lines: Sequence[QuoteLine], *, uid: str | None, store_id: str | None = None
+    ) -> Quote:
+        """Price every line for the caller: unknown or inactive products are invalid fields.
+
+        With ``store_id`` (a store open for orders, else 400 on ``store_id``) each line also says
+        how many units that store has available now (one batched stock read).
+        """
         snapshot = self._source.snapshot()
         tier = self.tier_for(uid, snapshot=snapshot)
         found = self._products.get_many([line.product_id for line in lines])
@@ -150,7 +162,24 @@ class PricingService:
                     f"lines[{index}].product_id", f"no active product {line.product_id}"
                 )
             priced.append((_engine_input(snapshot, product), line.quantity))
-        return quote(lines=priced, tier=tier, price_lists=snapshot.price_lists, now=self._clock())
+        if store_id is not None:
+            self._require_open_store(store_id)
+        result = quote(lines=priced, tier=tier, price_lists=snapshot.price_lists, now=self._clock())
+        if store_id is None:
+            return result
+        assert self._stock is not None  # _require_open_store checked the wiring
+        levels = self._stock.available(
+            store_id=store_id, product_ids=[line.product_id for line in lines]
+        )
+        return result.at_store(store_id, levels)
+
+    def _require_open_store(self, store_id: str) -> None:
+        if self._stores is None or self._stock is None:
+            raise TypeError("PricingService needs stock= and stores= to quote at a store")
+        active = self._stores.store_active(store_id)
+        if not active:
+            reason = "is not open for orders" if active is False else "does not exist"
+            raise ValidationFailed.on("store_id", f"store {store_id} {reason}")
 
 
 def _engine_input(snapshot: PricingSnapshot, product: Product) -> PricedProduct:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +10,7 @@ from celeste.categories import descendants
 from celeste.clock import Clock, utcnow
 from celeste.errors import NotFound, ValidationFailed
 from celeste.ids import new_id
+from celeste.paging import OFFSET_PREFIX, page_of
 from celeste.ports import CategoryRepository, Page, ProductRepository, StockReader, Versioned
 from celeste.pricing import PricedLine, PricingSnapshot
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
@@ -22,7 +21,6 @@ from celeste.services.pricing import PricingService
 SCAN_LIMIT = 1000
 #: Firestore's limit on the values of one ``in`` filter.
 IN_LIMIT = 30
-_OFFSET_PREFIX = "o."
 
 
 @dataclass(frozen=True)
@@ -40,6 +38,8 @@ class Catalogue:
 
     page: Page[CatalogueItem]
     fresh_for_s: int
+    #: True when a computed filter stopped at ``SCAN_LIMIT`` products: matches may be missing.
+    incomplete: bool = False
 
 
 class ProductService:
@@ -145,14 +145,14 @@ class ProductService:
 
         Filters Firestore can answer (active, category subtree) run as one indexed page query:
         ``limit + 1`` product reads. Text, price and stock filters and price sorting run over at
-        most ``SCAN_LIMIT`` products. Prices come from the cached snapshot either way: no read
-        per product per rule.
+        most ``SCAN_LIMIT`` products; when more exist the result says ``incomplete``. Prices come
+        from the cached snapshot either way: no read per product per rule.
         """
         filters.check()
         snapshot = self._pricing.snapshot()
         category_ids = self._category_subtree(filters.category_id, snapshot)
         if not filters.needs_scan and (category_ids is None or len(category_ids) <= IN_LIMIT):
-            if cursor is not None and cursor.startswith(_OFFSET_PREFIX):
+            if cursor is not None and cursor.startswith(OFFSET_PREFIX):
                 raise ValidationFailed.on("cursor", "not a cursor this list returned")
             page = self._repo.page(
                 category_ids=category_ids,
@@ -163,17 +163,15 @@ class ProductService:
             items = self._price(page.items, tier=tier, snapshot=snapshot, store=filters.store_id)
             return Catalogue(Page(items, page.next_cursor), self._fresh_for(snapshot))
         scanned = self._repo.scan(
-            category_ids=category_ids, active_only=not include_inactive, limit=SCAN_LIMIT
+            category_ids=category_ids, active_only=not include_inactive, limit=SCAN_LIMIT + 1
         )
-        matching = [p for p in scanned if filters.matches_text(p)]
+        incomplete = len(scanned) > SCAN_LIMIT
+        matching = [p for p in scanned[:SCAN_LIMIT] if filters.matches_text(p)]
         items = self._price(matching, tier=tier, snapshot=snapshot, store=filters.store_id)
         items = [i for i in items if _passes(i, filters)]
         items.sort(key=_sort_key(filters.sort), reverse=filters.sort.startswith("-"))
-        start = _decode_offset(cursor)
-        chunk = items[start : start + limit]
-        more = start + limit < len(items)
-        next_cursor = _encode_offset(start + limit) if more else None
-        return Catalogue(Page(chunk, next_cursor), self._fresh_for(snapshot))
+        chunk = page_of(items, limit=limit, cursor=cursor)
+        return Catalogue(chunk, self._fresh_for(snapshot), incomplete=incomplete)
 
     def _price(
         self,
@@ -223,24 +221,3 @@ def _sort_key(sort: str) -> Callable[[CatalogueItem], tuple[Any, ...]]:
     if field == "created_at":
         return lambda i: (i.product.created_at, i.product.id)
     return lambda i: (i.product.name_key, i.product.id)
-
-
-def _encode_offset(offset: int) -> str:
-    raw = json.dumps({"offset": offset}).encode()
-    return _OFFSET_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    try:
-        if not cursor.startswith(_OFFSET_PREFIX):
-            raise ValueError(cursor)
-        body = cursor[len(_OFFSET_PREFIX) :]
-        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        offset = int(data["offset"])
-        if not 0 <= offset <= SCAN_LIMIT:
-            raise ValueError(offset)
-        return offset
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None

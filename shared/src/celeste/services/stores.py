@@ -13,7 +13,15 @@ from typing import Any
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from celeste.ids import new_id
-from celeste.ports import Cached, NoCache, Page, ReadCache, StoreRepository, Versioned
+from celeste.ports import (
+    Cached,
+    NoCache,
+    Page,
+    ReadCache,
+    StoreReferences,
+    StoreRepository,
+    Versioned,
+)
 from celeste.services.concurrency import retry_unless_pinned
 from celeste.stores import GeoPoint, NearbyStore, Store, StoreCreate, StorePatch, nearby
 
@@ -29,9 +37,15 @@ class StoreService:
     """The stores resource's rules, over a ``StoreRepository`` and a read cache."""
 
     def __init__(
-        self, *, repository: StoreRepository, cache: ReadCache | None = None, clock: Clock = utcnow
+        self,
+        *,
+        repository: StoreRepository,
+        references: StoreReferences,
+        cache: ReadCache | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self._repo = repository
+        self._references = references
         self._cache: ReadCache = cache if cache is not None else NoCache()
         self._clock = clock
 
@@ -102,10 +116,24 @@ class StoreService:
         return retry_unless_pinned(attempt, pinned=expected_version is not None)
 
     def delete(self, store_id: str, *, expected_version: str | None) -> None:
-        """Remove a store (``If-Match`` honoured)."""
+        """Remove a store that nothing refers to (``If-Match`` honoured); else ``Conflict``.
+
+        A store with stock levels (even at zero: the ledger hangs under them) or with an order
+        still under way stays; deactivate it instead (``active: false``). The checks are
+        queries before the delete, which carries the version read: a level created or an order
+        placed in the instant between them is not seen (the README's "References on delete"
+        says what that leaves behind).
+        """
 
         def attempt() -> None:
             current = self._read_expecting(store_id, expected_version)
+            if self._references.holds_stock(store_id):
+                raise Conflict(
+                    f"store {store_id} still holds stock levels; deactivate it instead "
+                    "(PATCH active=false keeps its inventory and ledger)"
+                )
+            if self._references.has_open_orders(store_id):
+                raise Conflict(f"store {store_id} still has open orders")
             self._repo.delete(store_id, expected_version=current.version)
 
         retry_unless_pinned(attempt, pinned=expected_version is not None)
