@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -133,7 +134,21 @@ def page(
     context.close()
 
 
-def api(functions_url: str, method: str, path: str, user: SignedIn | None = None, **kw: object):
+def api(
+    functions_url: str, method: str, path: str, user: SignedIn | None = None, **kw: Any
+) -> requests.Response:
     """A direct call of the functions (test set-up and expected values)."""
     headers = dict(user.headers) if user else {}
-    return requests.request(method, f"{functions_url}/{path}", headers=headers, timeout=60, **kw)  # type: ignore[arg-type]
+    return requests.request(method, f"{functions_url}/{path}", headers=headers, timeout=60, **kw)
+
+
+def euros(cents: int) -> str:
+    """How the storefront writes an amount in EUR (en-IE)."""
+    return f"€{cents // 100:,}.{cents % 100:02d}"
+
+
+def product(functions_url: str, sku: str, user: SignedIn | None = None) -> dict[str, Any]:
+    """The seeded product with ``sku`` as the API prices it for ``user`` (anonymous: None)."""
+    listing = api(functions_url, "GET", "products?limit=100", user).json()
+    found: dict[str, Any] = next(p for p in listing["items"] if p["sku"] == sku)
+    return found

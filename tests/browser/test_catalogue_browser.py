@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PASSWORD, api
-from tools.devauth import AuthEmulator, SignedIn
+from tests.browser.conftest import PASSWORD, SCREENSHOTS, api, euros, product
+from tools.devauth import AuthEmulator
 
 SKU = "FRU-APPLE"
-
-
-def euros(cents: int) -> str:
-    """How the storefront writes an amount in EUR (en-IE)."""
-    return f"€{cents // 100:,}.{cents % 100:02d}"
-
-
-def product(functions_url: str, sku: str, user: SignedIn | None = None) -> dict[str, Any]:
-    """The seeded product with ``sku`` as the API prices it for ``user`` (anonymous: None)."""
-    listing = api(functions_url, "GET", "products?limit=100", user).json()
-    found: dict[str, Any] = next(p for p in listing["items"] if p["sku"] == sku)
-    return found
 
 
 def test_a_guest_sees_default_tier_prices(page: Page, functions_url: str) -> None:
@@ -73,7 +59,7 @@ def test_a_gold_customer_signs_in_and_sees_the_gold_price(
     expect(card.get_by_test_id("final-price")).to_have_text(euros(pricing["final_price"]))
     expect(card.get_by_test_id("base-price")).to_have_text(euros(pricing["base_price"]))
     expect(card).to_contain_text("Gold price")
-    page.screenshot(path="test-results/browser/storefront-gold.png")
+    page.screenshot(path=SCREENSHOTS / "storefront-gold.png")
 
     page.get_by_role("link", name="My tier").click()
     expect(page.get_by_test_id("tier-current")).to_have_text("Gold")

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.browser.conftest import api
-from tests.browser.test_catalogue_browser import euros, product
+from tests.browser.conftest import SCREENSHOTS, api, euros, product
 from tools.devauth import AuthEmulator, SignedIn
 
 ADDRESS = {
@@ -118,7 +117,7 @@ def test_two_products_and_a_code_paid_by_card_turn_processing_live(
     assert asked == [], f"the page polled the API instead of listening: {asked}"
     paid = api(functions_url, "GET", f"orders/{order_id}", buyer).json()
     assert paid["status"] == "processing" and paid["total"] == quote["total"]
-    page.screenshot(path="test-results/browser/order-processing.png", full_page=True)
+    page.screenshot(path=SCREENSHOTS / "order-processing.png", full_page=True)
 
 
 @pytest.fixture
