@@ -86,6 +86,8 @@ async function loadStores() {
   const select = document.getElementById("store-select");
   const page = await get("stores?limit=100");
   app.stores = page.items;
+  // A store remembered from an earlier run of the emulators may be gone.
+  if (!app.stores.some((s) => s.id === localStorage.getItem(STORE_KEY))) localStorage.removeItem(STORE_KEY);
   select.replaceChildren(
     ...app.stores.map((s) => el("option", { value: s.id, selected: s.id === app.storeId }, s.name)),
   );
