@@ -7,8 +7,6 @@ version, cursor pagination in a stable order.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import json
 import threading
@@ -21,12 +19,14 @@ from celeste import inventory
 from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
+from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import HOLDS_STOCK, OrderStatus
 from celeste.ports import Cached, Page, TierSet, Versioned
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
+from celeste.services.tiers import TierService
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste.stores import Store
 from celeste.tiers import Tier
@@ -181,16 +181,13 @@ def _sort_key(category: Category) -> tuple[int, str]:
 
 
 def _encode_cursor(key: tuple[int, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+    return encode_cursor(list(key))
 
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        sort_order, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    sort_order, last_id = decode_cursor(cursor, arity=2)
     if not isinstance(sort_order, int) or not isinstance(last_id, str):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return (sort_order, last_id)
 
 
@@ -198,14 +195,13 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 class InMemoryProfiles(_Interleaving):
-    """``ProfileRepository`` in a dict; ``tiers`` maps tier code -> ``is_default``.
+    """``ProfileRepository`` in a dict.
 
     ``fail_next_create`` makes the next ``create`` raise it (a storage outage), and
     ``interleave(fn)`` runs ``fn`` just before the next write, like ``InMemoryCategories``.
     """
 
-    def __init__(self, tiers: dict[str, bool] | None = None) -> None:
-        self.tiers: dict[str, bool] = dict(tiers or {})
+    def __init__(self) -> None:
         self.fail_next_create: BaseException | None = None
         self.writes = 0
         self._rows: dict[str, Versioned[Profile]] = {}
@@ -257,14 +253,8 @@ class InMemoryProfiles(_Interleaving):
         next_cursor = None
         if len(rows) > limit:
             key = list(_profile_key(items[-1]))
-            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+            next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
-
-    def default_tier_code(self) -> str | None:
-        return next((code for code, is_default in self.tiers.items() if is_default), None)
-
-    def tier_exists(self, code: str) -> bool:
-        return code in self.tiers
 
     def _store(self, profile: Profile) -> Versioned[Profile]:
         self.writes += 1
@@ -278,12 +268,9 @@ def _profile_key(profile: Profile) -> tuple[str, str]:
 
 
 def _decode_profile_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        created_at, uid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    created_at, uid = decode_cursor(cursor, arity=2)
     if not isinstance(created_at, str) or not isinstance(uid, str):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return (created_at, uid)
 
 
@@ -407,7 +394,7 @@ class InMemoryStores:
         next_cursor = None
         if len(rows) > limit:
             key = [items[-1].name, items[-1].id]
-            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+            next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
 
     def every(self, *, active_only: bool, limit: int) -> list[Store]:
@@ -451,13 +438,20 @@ class InMemoryStores:
 
 
 def _decode_store_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        name, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    name, last_id = decode_cursor(cursor, arity=2)
     if not isinstance(name, str) or not isinstance(last_id, str):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return (name, last_id)
+
+
+def ladder(defaults: dict[str, bool] | None = None) -> TierService:
+    """A ``TierLadder`` (the real ``TierService``) over tiers named by ``defaults``, which maps
+    tier code -> ``is_default``; levels follow the order given (no requirements)."""
+    tiers = [
+        Tier(code=code, name=code.title(), level=level, is_default=is_default)
+        for level, (code, is_default) in enumerate((defaults or {}).items(), start=1)
+    ]
+    return TierService(repository=InMemoryTiers(tiers))
 
 
 class InMemoryTiers(_Interleaving):
@@ -553,7 +547,8 @@ class InMemoryCache:
 
 
 class InMemoryCommerce(_Interleaving):
-    """``OrderStore``, ``InventoryStore``, ``StoreDirectory`` and ``AtomicWriter`` over dicts.
+    """``OrderStore``, ``InventoryStore``, ``StoreDirectory``, ``CustomerStandings``,
+    ``TierLadder`` and ``AtomicWriter`` over dicts (one store, as Firestore is one database).
 
     ``commit`` checks every write's precondition before applying any (all or nothing), like the
     Firestore batch: a moved version, a vanished document or an existing create is
@@ -652,14 +647,12 @@ class InMemoryCommerce(_Interleaving):
         ]
         rows.sort(key=_order_key, reverse=True)
         if cursor:
-            after = tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+            after = tuple(decode_cursor(cursor, arity=2))
             rows = [o for o in rows if _order_key(o) < after]
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
-            next_cursor = base64.urlsafe_b64encode(
-                json.dumps(list(_order_key(items[-1]))).encode()
-            ).decode()
+            next_cursor = encode_cursor(list(_order_key(items[-1])))
         return Page(items, next_cursor)
 
     def due_for_expiry(self, *, now: datetime, limit: int) -> list[Order]:
@@ -692,11 +685,13 @@ class InMemoryCommerce(_Interleaving):
     def effect_applied(self, order_id: str, effect: str) -> bool:
         return (order_id, effect) in self.markers
 
-    def customer(self, uid: str) -> Versioned[CustomerStanding] | None:
+    # --- CustomerStandings and TierLadder -----------------------------------------------------
+
+    def standing(self, uid: str) -> Versioned[CustomerStanding] | None:
         return self.customers.get(uid)
 
-    def tiers(self) -> list[Tier]:
-        return list(self.tier_list)
+    def all_tiers(self) -> list[Tier]:
+        return sorted(self.tier_list, key=lambda t: t.level)
 
     # --- InventoryStore ----------------------------------------------------------------------
 
@@ -823,13 +818,13 @@ class InventoryView:
             key=lambda r: (r.store_id, r.product_id),
         )
         if cursor:
-            after = tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
+            after = tuple(decode_cursor(cursor, arity=2))
             rows = [r for r in rows if (r.store_id, r.product_id) > after]
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
             key = [items[-1].store_id, items[-1].product_id]
-            next_cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+            next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
 
     def movements(

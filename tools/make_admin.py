@@ -107,12 +107,15 @@ def promote(email: str, target: Target) -> str:
             os.environ.pop(var, None)
     sys.path.insert(0, str(ROOT / "functions"))
     from celeste.services.accounts import AccountService
+    from celeste.services.tiers import TierService
     from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
+    from celeste_functions.adapters.tiers import FirestoreTiers
     from celeste_functions.clients import firebase_app, firestore_client
 
     service = AccountService(
         profiles=FirestoreProfiles(client=firestore_client.get),
         identity=FirebaseIdentity(app=firebase_app.get),
+        tiers=TierService(repository=FirestoreTiers(client=firestore_client.get)),
     )
     profile = service.make_admin(email).value
     return (

@@ -17,25 +17,21 @@ from celeste.services.products import ProductService
 from celeste.services.stores import StoreService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
-from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
+from celeste_functions.adapters.accounts import (
+    FirebaseIdentity,
+    FirestoreCustomers,
+    FirestoreProfiles,
+)
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.inventory import FirestoreInventory
-from celeste_functions.adapters.orders import (
-    FirestoreOrders,
-    FirestoreStoreDirectory,
-    FirestoreWriter,
-)
-from celeste_functions.adapters.pricing import (
-    CachedPricingSource,
-    FirestoreCustomerTiers,
-    FirestorePriceLists,
-    FirestoreStock,
-)
+from celeste_functions.adapters.orders import FirestoreOrders
+from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
 from celeste_functions.adapters.products import FirestoreProducts
-from celeste_functions.adapters.stores import FirestoreStores
+from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
 from celeste_functions.adapters.tiers import FirestoreTiers
+from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
 from celeste_functions.config import settings
 
@@ -76,17 +72,29 @@ class Services:
 
 
 def _build() -> Services:
+    """Every adapter and every service, each built once (services share them)."""
     db = firestore_client.get
     ttl = settings().cache_ttl_s
     cache = Cache(client=redis_client.get, ttl_s=ttl)
     categories = FirestoreCategories(client=db)
     products = FirestoreProducts(client=db)
+    inventory = FirestoreInventory(client=db)
+    orders = FirestoreOrders(client=db)
+    writer = FirestoreWriter(client=db)
+    stores = FirestoreStoreDirectory(client=db)
+    customers = FirestoreCustomers(client=db)
     pricing = PricingService(
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
-        tiers=FirestoreCustomerTiers(client=db),
-        stock=FirestoreStock(client=db),
-        stores=FirestoreStoreDirectory(client=db),
+        tiers=customers,
+        stock=inventory,
+        stores=stores,
+    )
+    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
+    accounts = AccountService(
+        profiles=FirestoreProfiles(client=db),
+        identity=FirebaseIdentity(app=firebase_app.get),
+        tiers=tiers,
     )
     return Services(
         cache=cache,
@@ -95,24 +103,36 @@ def _build() -> Services:
             repository=products,
             categories=categories,
             pricing=pricing,
-            stock=FirestoreStock(client=db),
+            stock=inventory,
             cache_ceiling_s=ttl,
         ),
         price_lists=PriceListService(repository=FirestorePriceLists(client=db)),
         pricing=pricing,
-        accounts=AccountService(
-            profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-        ),
+        accounts=accounts,
         stores=StoreService(
             repository=FirestoreStores(client=db),
-            references=_StoreReferences(
-                inventory=FirestoreInventory(client=db), orders=FirestoreOrders(client=db)
-            ),
+            references=_StoreReferences(inventory=inventory, orders=orders),
             cache=cache,
         ),
-        tiers=TierService(repository=FirestoreTiers(client=db), cache=cache),
-        **_commerce(db, pricing=pricing, products=products),
-        **_me(db, cache=cache, pricing=pricing, products=products),
+        tiers=tiers,
+        orders=OrderService(
+            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
+        ),
+        fulfilment=OrderFulfilment(
+            orders=orders,
+            inventory=inventory,
+            writer=writer,
+            customers=customers,
+            tiers=tiers,
+            hold=timedelta(minutes=settings().order_hold_minutes),
+        ),
+        inventory=InventoryService(
+            inventory=inventory, writer=writer, stores=stores, products=products
+        ),
+        auditor=StockAuditor(inventory=inventory, orders=orders),
+        cart=CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
+        wishlist=WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
+        tier_standing=TierStandingService(accounts=accounts, tiers=tiers),
     )
 
 
@@ -128,49 +148,6 @@ class _StoreReferences:
 
     def has_open_orders(self, store_id: str) -> bool:
         return self.orders.has_open_orders(store_id)
-
-
-def _commerce(
-    db: Callable[[], Any], *, pricing: PricingService, products: FirestoreProducts
-) -> dict[str, Any]:
-    """Orders, their triggers, inventory and the auditor; one writer commits for them all."""
-    orders = FirestoreOrders(client=db)
-    inventory = FirestoreInventory(client=db)
-    writer = FirestoreWriter(client=db)
-    stores = FirestoreStoreDirectory(client=db)
-    accounts = AccountService(
-        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-    )
-    return {
-        "orders": OrderService(
-            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
-        ),
-        "fulfilment": OrderFulfilment(
-            orders=orders,
-            inventory=inventory,
-            writer=writer,
-            hold=timedelta(minutes=settings().order_hold_minutes),
-        ),
-        "inventory": InventoryService(
-            inventory=inventory, writer=writer, stores=stores, products=products
-        ),
-        "auditor": StockAuditor(inventory=inventory, orders=orders),
-    }
-
-
-def _me(
-    db: Callable[[], Any], *, cache: Cache, pricing: PricingService, products: FirestoreProducts
-) -> dict[str, Any]:
-    """The caller's own cart, wishlist and tier standing (the ``me`` function)."""
-    accounts = AccountService(
-        profiles=FirestoreProfiles(client=db), identity=FirebaseIdentity(app=firebase_app.get)
-    )
-    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
-    return {
-        "cart": CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
-        "wishlist": WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
-        "tier_standing": TierStandingService(accounts=accounts, tiers=tiers),
-    }
 
 
 services: Lazy[Services] = Lazy(_build)

@@ -13,8 +13,14 @@ from celeste.accounts import Identity, Profile, RegisterRequest
 from celeste.addresses import SavedAddress
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.services.accounts import AccountService
+from celeste.services.tiers import TierService
 from celeste.tiers import CustomerStats, RecentDelivery
-from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
+from celeste_functions.adapters.accounts import (
+    FirebaseIdentity,
+    FirestoreCustomers,
+    FirestoreProfiles,
+)
+from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.clients import firebase_app
 from tests.conftest import require_env
 
@@ -138,20 +144,46 @@ def test_list_refuses_a_forged_cursor(repo: FirestoreProfiles, cursor: str) -> N
         repo.list(role=None, tier=None, limit=3, cursor=cursor)
 
 
+def _accounts(
+    repo: FirestoreProfiles, identity: FirebaseIdentity, db: firestore.Client
+) -> AccountService:
+    tiers = TierService(repository=FirestoreTiers(client=lambda: db))
+    return AccountService(profiles=repo, identity=identity, tiers=tiers)
+
+
 def test_default_tier_comes_from_the_tiers_collection(
     repo: FirestoreProfiles, db: firestore.Client
 ) -> None:
-    assert repo.default_tier_code() is None
-    assert not repo.tier_exists("GOLD")
+    service = _accounts(repo, FirebaseIdentity(app=firebase_app.get), db)
+    assert service.default_tier_code() == "BRONZE"  # no tiers yet: the fallback
     tiers = db.collection("tiers")
-    tiers.document("GOLD").set({"code": "GOLD", "level": 3, "is_default": False})
-    tiers.document("STARTER").set({"code": "STARTER", "level": 1, "is_default": True})
-    assert repo.default_tier_code() == "STARTER"
-    assert repo.tier_exists("GOLD") and not repo.tier_exists("DIAMOND")
+    tiers.document("GOLD").set({"code": "GOLD", "name": "Gold", "level": 3, "is_default": False})
+    tiers.document("IRON").set({"code": "IRON", "name": "Iron", "level": 1, "is_default": False})
+    assert service.default_tier_code() == "IRON"  # none marked (a console edit): the lowest
+    tiers.document("STARTER").set(
+        {"code": "STARTER", "name": "Starter", "level": 2, "is_default": True}
+    )
+    assert service.default_tier_code() == "STARTER"
+
+
+def test_customers_read_only_the_tier_and_standing_of_a_profile(
+    repo: FirestoreProfiles, db: firestore.Client
+) -> None:
+    customers = FirestoreCustomers(client=lambda: db)
+    assert customers.standing("alice") is None and customers.tier_of("alice") is None
+    db.collection("users").document("alice").set(
+        {"tier": "SILVER", "display_name": "A", "stats": CustomerStats(orders_count=2).model_dump()}
+    )
+    standing = customers.standing("alice")
+    assert standing is not None and standing.value.tier == "SILVER"
+    assert standing.value.stats.orders_count == 2 and not standing.value.tier_locked
+    assert customers.tier_of("alice") == "SILVER"
+    assert FirestoreTiers(client=lambda: db).is_held("SILVER")
+    assert not FirestoreTiers(client=lambda: db).is_held("GOLD")
 
 
 def test_racing_first_calls_make_one_profile(repo: FirestoreProfiles, db: firestore.Client) -> None:
-    service = AccountService(profiles=repo, identity=FirebaseIdentity(app=firebase_app.get))
+    service = _accounts(repo, FirebaseIdentity(app=firebase_app.get), db)
     who = Identity("racer", "racer@example.com", "Racer")
     barrier = threading.Barrier(8)
     versions: list[str] = []
@@ -241,7 +273,7 @@ def test_register_removes_the_account_when_the_profile_write_fails(
             raise Contention("the database is busy; retry shortly")
 
     broken = BrokenProfiles(client=repo._client)
-    service = AccountService(profiles=broken, identity=identity)
+    service = _accounts(broken, identity, repo._client())
     email = _email()
     request = RegisterRequest(email=email, password="correct horse", display_name="Ana")
     with pytest.raises(Contention):
@@ -249,5 +281,5 @@ def test_register_removes_the_account_when_the_profile_write_fails(
     with pytest.raises(NotFound):
         identity.find_by_email(email)
     # And with a working store the same registration goes through.
-    made = AccountService(profiles=repo, identity=identity).register(request).value
+    made = _accounts(repo, identity, repo._client()).register(request).value
     assert repo.get(made.uid).value.email == email

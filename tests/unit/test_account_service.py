@@ -19,10 +19,10 @@ from celeste.accounts import (
     fallback_display_name,
 )
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
-from celeste.services.accounts import FALLBACK_TIER, AccountService
-from celeste.services.concurrency import ATTEMPTS
-from celeste.tiers import CustomerStats, RecentDelivery
-from tests.fakes import FakeIdentity, InMemoryProfiles
+from celeste.services.accounts import AccountService
+from celeste.services.backoff import REQUEST
+from celeste.tiers import FALLBACK_TIER, CustomerStats, RecentDelivery
+from tests.fakes import FakeIdentity, InMemoryProfiles, ladder
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 TIERS = {"BRONZE": True, "SILVER": False, "GOLD": False}
@@ -42,7 +42,7 @@ class TickingClock:
 
 @pytest.fixture
 def profiles() -> InMemoryProfiles:
-    return InMemoryProfiles(tiers=TIERS)
+    return InMemoryProfiles()
 
 
 @pytest.fixture
@@ -52,7 +52,13 @@ def identity() -> FakeIdentity:
 
 @pytest.fixture
 def service(profiles: InMemoryProfiles, identity: FakeIdentity) -> AccountService:
-    return AccountService(profiles=profiles, identity=identity, clock=TickingClock())
+    return AccountService(
+        profiles=profiles,
+        identity=identity,
+        tiers=ladder(TIERS),
+        clock=TickingClock(),
+        sleep=lambda _: None,
+    )
 
 
 def register(service: AccountService, email: str = "ana@example.com", **kw: Any) -> Profile:
@@ -268,13 +274,13 @@ def test_register_creates_account_then_profile_with_the_default_tier(
 
 
 def test_register_uses_whichever_tier_is_the_default(identity: FakeIdentity) -> None:
-    profiles = InMemoryProfiles(tiers={"BRONZE": False, "STARTER": True})
-    service = AccountService(profiles=profiles, identity=identity)
+    tiers = ladder({"BRONZE": False, "STARTER": True})
+    service = AccountService(profiles=InMemoryProfiles(), identity=identity, tiers=tiers)
     assert register(service).tier == "STARTER"
 
 
 def test_register_falls_back_to_bronze_while_no_tier_exists(identity: FakeIdentity) -> None:
-    service = AccountService(profiles=InMemoryProfiles(), identity=identity)
+    service = AccountService(profiles=InMemoryProfiles(), identity=identity, tiers=ladder())
     assert FALLBACK_TIER == "BRONZE"
     assert register(service).tier == "BRONZE"
 
@@ -407,7 +413,7 @@ def test_update_me_gives_up_with_contention_when_always_raced(
 ) -> None:
     who = Identity("u1", "u1@example.com", "One")
     service.me(who)
-    for _ in range(ATTEMPTS):
+    for _ in range(REQUEST.attempts):
         profiles.interleave(lambda: _bump_stats(profiles, "u1"))
     with pytest.raises(Contention):
         service.update_me(who, ProfilePatch(display_name="X"), expected_version=None)
@@ -494,7 +500,7 @@ def test_admin_sets_and_locks_a_known_tier_only(
 
 
 def test_with_no_tiers_only_the_fallback_tier_is_known(identity: FakeIdentity) -> None:
-    service = AccountService(profiles=InMemoryProfiles(), identity=identity)
+    service = AccountService(profiles=InMemoryProfiles(), identity=identity, tiers=ladder())
     user = register(service)
     service.update_user(
         user.uid, AdminUserPatch(tier="BRONZE"), actor_uid="b", expected_version=None

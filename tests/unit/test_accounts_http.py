@@ -20,7 +20,7 @@ from celeste_functions.http.auth import Caller
 from celeste_functions.resources import auth as auth_resource
 from celeste_functions.resources import me as me_resource
 from celeste_functions.resources import users as users_resource
-from tests.fakes import FakeIdentity, InMemoryProfiles
+from tests.fakes import FakeIdentity, InMemoryProfiles, ladder
 from tests.support.handlers import assert_problem, body_of, call, use_test_tokens
 
 ADMIN = Caller(uid="admin-1", email="admin@unit.test", role="admin", name="Ada Admin")
@@ -50,7 +50,7 @@ PROFILE_FIELDS = {
 
 @pytest.fixture
 def profiles() -> InMemoryProfiles:
-    return InMemoryProfiles(tiers={"BRONZE": True, "SILVER": False, "GOLD": False})
+    return InMemoryProfiles()
 
 
 @pytest.fixture
@@ -63,7 +63,11 @@ def wired(profiles: InMemoryProfiles, identity: FakeIdentity) -> Iterator[None]:
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
-            accounts=AccountService(profiles=profiles, identity=identity),
+            accounts=AccountService(
+                profiles=profiles,
+                identity=identity,
+                tiers=ladder({"BRONZE": True, "SILVER": False, "GOLD": False}),
+            ),
         )
     )
     yield

@@ -26,6 +26,7 @@ from tests.fakes import (
     InMemoryProfiles,
     InMemoryTiers,
     InMemoryWishlist,
+    ladder,
 )
 from tests.support.handlers import (
     AS_ADMIN,
@@ -68,7 +69,7 @@ def wired(
 ) -> Iterator[None]:
     pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
     accounts = AccountService(
-        profiles=InMemoryProfiles(tiers={"BRONZE": True}), identity=FakeIdentity()
+        profiles=InMemoryProfiles(), identity=FakeIdentity(), tiers=ladder({"BRONZE": True})
     )
     composition.use(
         Services(

@@ -28,6 +28,7 @@ from tests.fakes import (
     InMemoryProfiles,
     InMemoryTiers,
     InMemoryWishlist,
+    ladder,
 )
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -68,8 +69,22 @@ def repo() -> InMemoryCart:
 
 
 @pytest.fixture
-def cart(repo: InMemoryCart, catalogue: InMemoryCatalogue, pricing: PricingService) -> CartService:
-    return CartService(cart=repo, products=catalogue, pricing=pricing, clock=Clock(), max_lines=3)
+def pauses() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def cart(
+    repo: InMemoryCart, catalogue: InMemoryCatalogue, pricing: PricingService, pauses: list[float]
+) -> CartService:
+    return CartService(
+        cart=repo,
+        products=catalogue,
+        pricing=pricing,
+        clock=Clock(),
+        max_lines=3,
+        sleep=pauses.append,
+    )
 
 
 def deactivate(catalogue: InMemoryCatalogue, product_id: str) -> None:
@@ -156,7 +171,7 @@ def test_adds_racing_for_the_last_place_never_overfill_the_cart(
 
 
 def test_a_line_created_by_a_racing_put_is_updated_instead(
-    cart: CartService, repo: InMemoryCart
+    cart: CartService, repo: InMemoryCart, pauses: list[float]
 ) -> None:
     repo.interleave(
         lambda: repo.create(
@@ -166,6 +181,7 @@ def test_a_line_created_by_a_racing_put_is_updated_instead(
     line, created = cart.set_quantity(UID, "apple", 4)
     assert not created and line.quantity == 4
     assert [(x.product_id, x.quantity) for x in repo.lines(UID, limit=10)] == [("apple", 4)]
+    assert len(pauses) == 1  # the lost race backed off once (the one retry helper)
 
 
 def test_concurrent_puts_of_different_products_all_land(
@@ -450,8 +466,10 @@ def test_standing_of_a_deleted_tier_is_measured_from_the_default() -> None:
 
 
 def test_standing_service_reads_the_profile_made_on_first_call() -> None:
-    profiles = InMemoryProfiles(tiers={"BRONZE": True})
-    accounts = AccountService(profiles=profiles, identity=FakeIdentity())
+    profiles = InMemoryProfiles()
+    accounts = AccountService(
+        profiles=profiles, identity=FakeIdentity(), tiers=ladder({"BRONZE": True})
+    )
     service = TierStandingService(
         accounts=accounts,
         tiers=TierService(repository=InMemoryTiers(DEMO_TIERS)),

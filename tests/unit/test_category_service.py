@@ -12,8 +12,8 @@ import pytest
 from celeste.categories import MAX_DEPTH, Category, CategoryCreate, CategoryPatch
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.ports import Versioned
+from celeste.services.backoff import REQUEST
 from celeste.services.categories import CategoryService
-from celeste.services.concurrency import ATTEMPTS
 from tests.fakes import InMemoryCategories
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -36,8 +36,13 @@ def repo() -> InMemoryCategories:
 
 
 @pytest.fixture
-def service(repo: InMemoryCategories) -> CategoryService:
-    return CategoryService(repository=repo, clock=TickingClock())
+def pauses() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def service(repo: InMemoryCategories, pauses: list[float]) -> CategoryService:
+    return CategoryService(repository=repo, clock=TickingClock(), sleep=pauses.append)
 
 
 def make(service: CategoryService, slug: str, **fields: Any) -> Category:
@@ -283,9 +288,15 @@ def test_update_with_if_match_is_not_retried_after_a_concurrent_write(
     assert service.get(a.id, include_inactive=True).value.name == "A"
 
 
-@pytest.mark.parametrize(("races", "wins"), [(ATTEMPTS - 1, True), (ATTEMPTS, False)])
+@pytest.mark.parametrize(
+    ("races", "wins"), [(REQUEST.attempts - 1, True), (REQUEST.attempts, False)]
+)
 def test_update_that_keeps_losing_the_race_becomes_contention(
-    repo: InMemoryCategories, service: CategoryService, races: int, wins: bool
+    repo: InMemoryCategories,
+    service: CategoryService,
+    pauses: list[float],
+    races: int,
+    wins: bool,
 ) -> None:
     a = make(service, "a")
     for i in range(races):
@@ -296,6 +307,9 @@ def test_update_that_keeps_losing_the_race_becomes_contention(
         with pytest.raises(Contention):
             service.update(a.id, patch(name="Ours"), expected_version=None)
         assert service.get(a.id, include_inactive=True).value.name == "A"
+    # Each lost race backs off (jittered, growing) before the next attempt; no pause after the last.
+    assert len(pauses) == min(races, REQUEST.attempts - 1)
+    assert all(0 <= p <= REQUEST.cap_s for p in pauses)
 
 
 # --- delete ---------------------------------------------------------------------------------

@@ -112,6 +112,8 @@ def make_world() -> World:
             orders=commerce,
             inventory=view,
             writer=commerce,
+            customers=commerce,
+            tiers=commerce,
             clock=clock,
             backoff=FAST,
             sleep=sleeps.append,
@@ -542,7 +544,7 @@ def test_delivery_counts_stats_and_earns_a_tier_and_a_refund_takes_it_back(world
         orders.append(
             _move(world, order, OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
         )
-    standing = world.commerce.customer("alice")
+    standing = world.commerce.standing("alice")
     assert standing is not None
     assert (standing.value.stats.orders_count, standing.value.stats.lifetime_spend) == (5, 12_500)
     assert standing.value.tier == "SILVER"
@@ -550,12 +552,12 @@ def test_delivery_counts_stats_and_earns_a_tier_and_a_refund_takes_it_back(world
     world.fulfilment.on_status_change(
         orders[0].id, before=OrderStatus.SHIPPED, after=OrderStatus.DELIVERED
     )
-    assert world.commerce.customer("alice") == standing
+    assert world.commerce.standing("alice") == standing
     _move(world, orders[0], OrderStatus.REFUNDED)
     world.fulfilment.on_status_change(
         orders[0].id, before=OrderStatus.DELIVERED, after=OrderStatus.REFUNDED
     )
-    after = world.commerce.customer("alice")
+    after = world.commerce.standing("alice")
     assert after is not None
     assert (after.value.stats.orders_count, after.value.stats.lifetime_spend) == (4, 10_000)
     assert after.value.tier == "BRONZE"
@@ -573,7 +575,7 @@ def test_a_locked_tier_is_kept(world: World) -> None:
         OrderStatus.SHIPPED,
         OrderStatus.DELIVERED,
     )
-    standing = world.commerce.customer("alice")
+    standing = world.commerce.standing("alice")
     assert standing is not None
     assert standing.value.tier == "GOLD" and standing.value.stats.orders_count == 1
 
@@ -596,7 +598,7 @@ def test_refund_and_delivery_effects_commute(world: World) -> None:
         (OrderStatus.PROCESSING, OrderStatus.SHIPPED),
     ] * 2:
         world.fulfilment.on_status_change(order.id, before=before, after=after)
-    standing = world.commerce.customer("alice")
+    standing = world.commerce.standing("alice")
     assert standing is not None
     assert (standing.value.stats.orders_count, standing.value.stats.lifetime_spend) == (0, 0)
     assert world.commerce.level(STORE, "apple").on_hand == 4

@@ -10,10 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from celeste.errors import Conflict, Forbidden
+from celeste.order_records import Order, StatusChange
 from celeste.orders import (
     ADMIN_SETTABLE,
+    COMMITS_STOCK,
     DEFAULT_HOLD,
     HOLDS_STOCK,
+    RELEASES_STOCK,
+    STOCK_IN,
     TRANSITIONS,
     Actor,
     OrderRequest,
@@ -325,3 +329,65 @@ def test_fingerprint_treats_absent_and_null_address_alike() -> None:
 def test_fingerprint_differs_for_another_body(other: dict[str, object]) -> None:
     base = idempotency_fingerprint(OrderRequest.model_validate(body()))
     assert idempotency_fingerprint(OrderRequest.model_validate(other)) != base
+
+
+# --- the order's own machine: Order.move --------------------------------------------------
+
+
+def _order(status: OrderStatus, *, stock_state: str = "none") -> Order:
+    return Order.model_validate(
+        {
+            "id": "o1",
+            "user_id": "alice",
+            "store_id": "s1",
+            "status": status,
+            "lines": [],
+            "currency": "EUR",
+            "tier": "BRONZE",
+            "subtotal": 0,
+            "discount_total": 0,
+            "total": 0,
+            "stock_state": stock_state,
+            "hold_expires_at": T0 if status is S.CONFIRMED else None,
+            "created_at": T0,
+            "updated_at": T0,
+        }
+    )
+
+
+@pytest.mark.parametrize(("current", "target", "actor", "is_owner"), MATRIX)
+def test_move_enforces_the_machine_and_returns_its_effects(
+    current: OrderStatus, target: OrderStatus, actor: Actor, is_owner: bool
+) -> None:
+    order = _order(current)
+    outcome = expected_outcome(current, target, actor, is_owner)
+    later = T0 + timedelta(minutes=1)
+    if outcome == "ok":
+        moved = order.move(target, actor=actor, at=later, is_owner=is_owner)
+        assert moved.order.status is target and moved.order.updated_at == later
+        assert moved.order.history[-1] == StatusChange(status=target, at=later, actor=actor)
+        assert moved.stock == EXPECTED_STOCK_EFFECTS.get((current, target))
+        assert moved.stats == EXPECTED_STATS_EFFECTS.get((current, target))
+        assert order.status is current  # the order is immutable: a new one is returned
+        if target is not S.CONFIRMED:
+            assert moved.order.hold_expires_at is None
+        assert moved.order.stock_state == ("held" if moved.stock == "reserve" else "none")
+    else:
+        with pytest.raises(Forbidden if outcome == "forbidden" else Conflict):
+            order.move(target, actor=actor, at=later, is_owner=is_owner)
+
+
+def test_the_stock_sets_come_from_the_one_stock_table() -> None:
+    assert set(STOCK_IN) == set(S)
+    assert {S.CONFIRMED, S.PROCESSING} == HOLDS_STOCK
+    assert {S.CANCELLED, S.EXPIRED} == RELEASES_STOCK
+    assert {S.SHIPPED, S.DELIVERED, S.REFUNDED} == COMMITS_STOCK
+    assert not (HOLDS_STOCK & RELEASES_STOCK) and not (RELEASES_STOCK & COMMITS_STOCK)
+
+
+@pytest.mark.parametrize("status", list(S))
+@pytest.mark.parametrize("state", ["none", "held", "released", "committed"])
+def test_stock_target_follows_the_stock_table(status: OrderStatus, state: str) -> None:
+    target = _order(status, stock_state=state).stock_target()
+    expected = STOCK_IN[status] if state == "held" and STOCK_IN[status] != "held" else None
+    assert target == expected

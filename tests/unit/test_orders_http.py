@@ -33,6 +33,7 @@ from tests.fakes import (
     InMemoryCommerce,
     InMemoryProfiles,
     InventoryView,
+    ladder,
 )
 from tests.support.handlers import assert_problem, body_of, call, use_test_tokens
 
@@ -64,10 +65,17 @@ def wired() -> Iterator[Wired]:
     catalogue.add("apple", price=250)
     catalogue.add("pear", price=199)
     catalogue.add("retired", price=100, active=False)
-    profiles = InMemoryProfiles(tiers={"BRONZE": True})
+    profiles = InMemoryProfiles()
     view = InventoryView(commerce)
     pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
-    fulfilment = OrderFulfilment(orders=commerce, inventory=view, writer=commerce, backoff=FAST)
+    fulfilment = OrderFulfilment(
+        orders=commerce,
+        inventory=view,
+        writer=commerce,
+        customers=commerce,
+        tiers=commerce,
+        backoff=FAST,
+    )
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
@@ -76,7 +84,9 @@ def wired() -> Iterator[Wired]:
                 writer=commerce,
                 pricing=pricing,
                 stores=commerce,
-                accounts=AccountService(profiles=profiles, identity=FakeIdentity()),
+                accounts=AccountService(
+                    profiles=profiles, identity=FakeIdentity(), tiers=ladder({"BRONZE": True})
+                ),
                 backoff=FAST,
                 sleep=lambda _: None,
             ),
@@ -384,7 +394,7 @@ def test_each_trigger_called_twice_with_the_same_event_changes_nothing_more(wire
         assert _state(wired) == once, f"{handler.__name__} {status} applied twice"
     level = wired.commerce.level(STORE, "apple")
     assert (level.on_hand, level.reserved) == (1, 0)
-    standing = wired.commerce.customer("alice")
+    standing = wired.commerce.standing("alice")
     assert standing is not None and standing.value.stats.orders_count == 0
     assert standing.value.stats.recent_deliveries[0].refunded
     report = body_of(inventory("GET", "/audit", headers=as_("admin")))

@@ -13,12 +13,16 @@ from pydantic import ValidationError
 from celeste.errors import Conflict, NotFound
 from celeste.tiers import (
     DEMO_TIERS,
+    FALLBACK_TIER,
     MAX_RECENT_DELIVERIES,
     RECENT_WINDOW,
     CustomerStats,
     RecentDelivery,
     Tier,
     TierRequirements,
+    base_tier,
+    default_tier,
+    default_tier_code,
     evaluate_tier,
     orders_last_30_days,
     record_delivery,
@@ -174,9 +178,38 @@ def test_a_lower_tier_can_be_the_highest_met() -> None:
     assert evaluate_tier(tiers=tiers, stats=stats(orders=3), now=NOW).code == "LOYAL"
 
 
-def test_no_default_and_nothing_met_is_a_conflict() -> None:
+def test_no_default_and_nothing_met_falls_to_the_lowest_tier() -> None:
+    tiers = [tier("VIP", 2, min_orders=1), tier("NEW", 1, min_orders=1)]
+    assert evaluate_tier(tiers=tiers, stats=stats(), now=NOW).code == "NEW"
+
+
+def test_an_empty_set_has_no_tier_to_evaluate() -> None:
     with pytest.raises(Conflict):
-        evaluate_tier(tiers=[tier("VIP", 1, min_orders=1)], stats=stats(), now=NOW)
+        evaluate_tier(tiers=[], stats=stats(), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("tiers", "expected"),
+    [
+        # The marked default wins, whatever its level.
+        ([tier("LOW", 1), tier("MID", 2, is_default=True)], "MID"),
+        (list(DEMO_TIERS), "BRONZE"),
+        # A set edited outside the API with no default: the lowest level.
+        ([tier("GOLD", 3), tier("IRON", 1), tier("SILVER", 2)], "IRON"),
+        # No tiers at all: the fallback code, so profiles and prices work before seeding.
+        ([], FALLBACK_TIER),
+    ],
+)
+def test_the_one_default_tier_rule(tiers: list[Tier], expected: str) -> None:
+    assert default_tier_code(tiers) == expected
+    assert default_tier_code(list(reversed(tiers))) == expected
+    base = base_tier(tiers)
+    assert (base.code if base else FALLBACK_TIER) == expected
+    if tiers:
+        assert default_tier(tiers).code == expected
+    else:
+        with pytest.raises(Conflict):
+            default_tier(tiers)
 
 
 # --- progress ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Accounts on Firebase: profiles in Firestore (``users/{uid}``) and sign-in accounts in Auth."""
+"""Accounts on Firebase: ``users/{uid}`` in Firestore (its one owner: profiles, the tier and
+standing other services read, the stats the delivery effect writes) and sign-in accounts in Auth."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.accounts import Identity, Profile, Role
 from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
+from celeste.order_records import CustomerStanding
 from celeste.ports import Page, Versioned
+from celeste.writes import UpdateCustomer
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
@@ -23,23 +26,42 @@ if TYPE_CHECKING:
     from google.cloud import firestore
 
 USERS = "users"
-TIERS = "tiers"
 
 _ALL = QueryShape(USERS, order=("created_at", "__name__"))
 _BY_ROLE = QueryShape(USERS, equals=("role",), order=("created_at", "__name__"))
 _BY_TIER = QueryShape(USERS, equals=("tier",), order=("created_at", "__name__"))
 _BY_ROLE_AND_TIER = QueryShape(USERS, equals=("role", "tier"), order=("created_at", "__name__"))
-_DEFAULT_TIER = QueryShape(TIERS, equals=("is_default",))
+#: Whether anyone holds a tier (the tiers repository asks before deleting one).
+_HOLDERS = QueryShape(USERS, equals=("tier",))
+
+
+def user_ref(client: firestore.Client, uid: str) -> firestore.DocumentReference:
+    """The profile document of a user (carts and wishlists live under it)."""
+    return client.collection(USERS).document(uid)
+
+
+def holds_tier(client: firestore.Client, code: str) -> bool:
+    """Whether any profile holds the tier ``code``."""
+    query = _HOLDERS.build(client.collection(USERS), equals={"tier": code})
+    return any(True for _ in query.limit(1).stream())
+
+
+def standing_update(write: UpdateCustomer) -> dict[str, Any]:
+    """The fields of ``users/{uid}`` an ``UpdateCustomer`` write sets (stats, maybe the tier)."""
+    data: dict[str, Any] = {"stats": write.stats.model_dump(), "updated_at": write.at}
+    if write.tier is not None:
+        data["tier"] = write.tier
+    return data
 
 
 class FirestoreProfiles:
-    """``ProfileRepository`` on Firestore; the default tier is read from ``tiers``."""
+    """``ProfileRepository`` on Firestore."""
 
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         self._client = client
 
-    def _col(self, name: str = USERS) -> firestore.CollectionReference:
-        return self._client().collection(name)
+    def _col(self) -> firestore.CollectionReference:
+        return self._client().collection(USERS)
 
     def get(self, uid: str) -> Versioned[Profile]:
         snapshot = self._col().document(uid).get()
@@ -87,14 +109,29 @@ class FirestoreProfiles:
             value_type=datetime,
         )
 
-    def default_tier_code(self) -> str | None:
-        query = _DEFAULT_TIER.build(self._col(TIERS), equals={"is_default": True})
-        for snapshot in query.limit(1).stream():
-            return str(snapshot.id)
-        return None
 
-    def tier_exists(self, code: str) -> bool:
-        return bool(self._col(TIERS).document(code).get().exists)
+class FirestoreCustomers:
+    """``CustomerTiers`` and ``CustomerStandings``: the parts of ``users/{uid}`` pricing and the
+    delivery effect read (only those fields are fetched)."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def tier_of(self, uid: str) -> str | None:
+        snapshot = user_ref(self._client(), uid).get(["tier"])
+        if not snapshot.exists:
+            return None
+        tier = (snapshot.to_dict() or {}).get("tier")
+        return str(tier) if tier else None
+
+    def standing(self, uid: str) -> Versioned[CustomerStanding] | None:
+        snapshot = user_ref(self._client(), uid).get(["stats", "tier", "tier_locked"])
+        if not snapshot.exists:
+            return None
+        data = {k: v for k, v in (snapshot.to_dict() or {}).items() if v is not None}
+        return Versioned(
+            CustomerStanding.model_validate({**data, "uid": uid}), version_of(snapshot)
+        )
 
 
 def _data(profile: Profile) -> dict[str, Any]:

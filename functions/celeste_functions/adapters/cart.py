@@ -1,4 +1,5 @@
-"""Carts and wishlists on Firestore: one document per product under ``users/{uid}``."""
+"""Carts and wishlists on Firestore: ``users/{uid}/cart`` and ``users/{uid}/wishlist``, one
+document per product (the profile document itself belongs to ``accounts``)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ from typing import TYPE_CHECKING, Any
 from celeste.cart import CartLine, WishlistEntry
 from celeste.errors import Contention
 from celeste.ports import Page
+from celeste_functions.adapters.accounts import user_ref
 from celeste_functions.adapters.firestore import (
     QueryShape,
     count_of,
     keyset_page,
     last_update_time,
     storage_errors,
+    version_at,
 )
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
-USERS = "users"
 CART = "cart"
 WISHLIST = "wishlist"
 
@@ -35,12 +37,6 @@ _DELETE_BATCH = 500
 _CLEAR_ROUNDS = 10
 
 
-def _version(update_time: Any) -> str:
-    """The version (as ``firestore.version_of``) of a write result's update time."""
-    stamp = update_time.timestamp_pb()
-    return str(stamp.seconds * 1_000_000_000 + stamp.nanos)
-
-
 class _ProductDocuments:
     """A per-customer subcollection keyed by product id."""
 
@@ -49,9 +45,7 @@ class _ProductDocuments:
         self._name = name
 
     def _col(self, uid: str) -> firestore.CollectionReference:
-        col: firestore.CollectionReference = (
-            self._client().collection(USERS).document(uid).collection(self._name)
-        )
+        col: firestore.CollectionReference = user_ref(self._client(), uid).collection(self._name)
         return col
 
     def _count(self, uid: str, shape: QueryShape) -> int:
@@ -61,7 +55,7 @@ class _ProductDocuments:
     def _create(self, uid: str, product_id: str, data: dict[str, Any]) -> str:
         with storage_errors(conflict=f"product {product_id} is already in the {self._name}"):
             result = self._col(uid).document(product_id).create(data)
-        return _version(result.update_time)
+        return version_at(result.update_time)
 
     def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
         document = self._col(uid).document(product_id)

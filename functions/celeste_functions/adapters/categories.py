@@ -15,13 +15,13 @@ from celeste_functions.adapters.firestore import (
     storage_errors,
     version_of,
 )
+from celeste_functions.adapters.products import any_filed_under
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
 CATEGORIES = "categories"
 SLUGS = "category_slugs"
-PRODUCTS = "products"
 
 _ALL = QueryShape(CATEGORIES, order=("sort_order", "__name__"))
 _ACTIVE = QueryShape(CATEGORIES, equals=("active",), order=("sort_order", "__name__"))
@@ -30,7 +30,18 @@ _ACTIVE_BY_PARENT = QueryShape(
     CATEGORIES, equals=("active", "parent_id"), order=("sort_order", "__name__")
 )
 _CHILD = QueryShape(CATEGORIES, equals=("parent_id",))
-_PRODUCT_IN = QueryShape(PRODUCTS, equals=("category_id",))
+#: The whole tree as ``{id: parent_id}`` (the pricing snapshot holds all of it).
+_TREE = QueryShape(CATEGORIES)
+#: Categories are a small tree; the snapshot holds all of them.
+MAX_CATEGORIES = 5000
+
+
+def category_parents(client: firestore.Client) -> dict[str, str | None]:
+    """Every category's parent id (``None`` for a root), reading only ``parent_id``."""
+    query = _TREE.build(client.collection(CATEGORIES)).select(["parent_id"])
+    return {
+        s.id: (s.to_dict() or {}).get("parent_id") for s in query.limit(MAX_CATEGORIES).stream()
+    }
 
 
 class FirestoreCategories:
@@ -119,8 +130,7 @@ class FirestoreCategories:
         return any(True for _ in query.limit(1).stream())
 
     def has_products(self, category_id: str) -> bool:
-        query = _PRODUCT_IN.build(self._col(PRODUCTS), equals={"category_id": category_id})
-        return any(True for _ in query.limit(1).stream())
+        return any_filed_under(self._client(), category_id)
 
 
 def _data(category: Category) -> dict[str, Any]:

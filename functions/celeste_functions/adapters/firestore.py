@@ -3,15 +3,14 @@ and the registry of query shapes that ``firestore.indexes.json`` must cover."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from celeste.errors import Conflict, Contention, PreconditionFailed, ValidationFailed
+from celeste.cursors import decode_cursor, encode_cursor, refused
+from celeste.errors import Conflict, Contention, PreconditionFailed
 from celeste.ids import is_valid_id
 from celeste.ports import Page
 
@@ -23,7 +22,12 @@ T = TypeVar("T")
 
 def version_of(snapshot: DocumentSnapshot[Any]) -> str:
     """The document's version: its update time in nanoseconds, as an opaque string."""
-    stamp = snapshot.update_time.timestamp_pb()
+    return version_at(snapshot.update_time)
+
+
+def version_at(update_time: Any) -> str:
+    """The version of an update time (a snapshot's, or a write result's)."""
+    stamp = update_time.timestamp_pb()
     return str(stamp.seconds * 1_000_000_000 + stamp.nanos)
 
 
@@ -48,41 +52,34 @@ def precondition(client: Any, expected_version: str | None, *, delete: bool = Fa
 
 
 @contextmanager
-def storage_errors(*, conflict: str = "the resource already exists") -> Iterator[None]:
-    """Translate Firestore's write failures into domain errors (one place for all adapters)."""
+def storage_errors(*, conflict: str | None = "the resource already exists") -> Iterator[None]:
+    """Translate Firestore's write failures into domain errors (the one translator).
+
+    A document to create that exists is ``Conflict(conflict)``; with ``conflict=None`` (a batch
+    whose creates are idempotency records: a ledger row, an effect marker, an order id) it is a
+    lost race like a moved version or a vanished document, ``PreconditionFailed``: re-read and
+    decide again. A busy or aborting database is ``Contention`` (503 with ``Retry-After``).
+    """
     from google.api_core import exceptions as gexc
 
     try:
         yield
     except gexc.AlreadyExists:
+        if conflict is None:
+            raise PreconditionFailed("a concurrent write won: the document exists") from None
         raise Conflict(conflict) from None
     except gexc.FailedPrecondition:
         raise PreconditionFailed("the resource changed since it was read") from None
     except gexc.NotFound:
         raise PreconditionFailed("the resource was deleted since it was read") from None
-    except (gexc.Aborted, gexc.DeadlineExceeded, gexc.ServiceUnavailable, gexc.TooManyRequests):
+    except (
+        gexc.Aborted,
+        gexc.DeadlineExceeded,
+        gexc.ServiceUnavailable,
+        gexc.TooManyRequests,
+        gexc.ResourceExhausted,
+    ):
         raise Contention("the database is busy; retry shortly", retry_after_s=1) from None
-
-
-def encode_cursor(values: list[Any]) -> str:
-    """An opaque cursor for the last item of a page: its order-by values (datetimes kept)."""
-    plain = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in values]
-    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
-    """The values of a cursor from :func:`encode_cursor`, or 400 on anything else."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, list) or len(values) != arity:
-            raise ValueError(cursor)
-        return [
-            datetime.fromisoformat(v["t"]) if isinstance(v, dict) and set(v) == {"t"} else v
-            for v in values
-        ]
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
 
 
 def count_of(query: Any) -> int:
@@ -115,7 +112,7 @@ def keyset_page(
         naive = isinstance(value, datetime) and value.tzinfo is None
         wrong = not isinstance(value, value_type) or isinstance(value, bool) or naive
         if wrong or not isinstance(last_id, str) or not is_valid_id(last_id):
-            raise ValidationFailed.on("cursor", "not a cursor this list returned")
+            raise refused()
         query = query.start_after({order_field: value, "__name__": collection.document(last_id)})
     snapshots = list(query.limit(limit + 1).stream())
     items = [parse(s) for s in snapshots[:limit]]

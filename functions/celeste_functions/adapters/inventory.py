@@ -1,5 +1,5 @@
 """Firestore repository of stock: ``stores/{store_id}/inventory/{product_id}`` and its ledger
-``.../movements/{movement_id}`` (the layout ``FirestoreStock`` reads for catalogue availability)."""
+``.../movements/{movement_id}``, including the availability the catalogue shows."""
 
 from __future__ import annotations
 
@@ -7,22 +7,21 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import NotFound, ValidationFailed
+from celeste.cursors import decode_cursor, encode_cursor, refused
+from celeste.errors import NotFound
 from celeste.ids import is_valid_id
 from celeste.ports import Page, Versioned
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste_functions.adapters.firestore import (
     QueryShape,
-    decode_cursor,
-    encode_cursor,
     keyset_page,
     version_of,
 )
+from celeste_functions.adapters.stores import STORES
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
-STORES = "stores"
 INVENTORY = "inventory"
 MOVEMENTS = "movements"
 
@@ -84,7 +83,7 @@ def _movement(snapshot: Any) -> MovementRecord:
 
 
 class FirestoreInventory:
-    """``InventoryStore`` on Firestore."""
+    """``InventoryStore`` and ``StockReader`` on Firestore."""
 
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         self._client = client
@@ -99,6 +98,10 @@ class FirestoreInventory:
             for snapshot in client.get_all(refs)
             if snapshot.exists
         }
+
+    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
+        found = self.levels(store_id=store_id, product_ids=product_ids)
+        return {pid: found[pid].value.available if pid in found else 0 for pid in product_ids}
 
     def has_levels(self, store_id: str) -> bool:
         """Whether any level exists at ``store_id`` (one document read at most)."""
@@ -171,5 +174,5 @@ class FirestoreInventory:
 def _decode_level_cursor(cursor: str) -> tuple[str, str]:
     store_id, product_id = decode_cursor(cursor, arity=2)
     if not all(isinstance(v, str) and is_valid_id(v) for v in (store_id, product_id)):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return str(store_id), str(product_id)

@@ -1,42 +1,29 @@
-"""Firestore repository of orders (``orders/{id}``, ``orders/{id}/effects/{effect}``), their
-idempotency keys, the customer standing the delivery effect changes, the store check, and the
-one optimistic commit that writes orders, stock levels and ledger rows together."""
+"""Firestore repository of orders: ``orders/{id}``, their effect markers
+``orders/{id}/effects/{effect}`` and ``idempotency_keys/{id}`` (paths and field mapping; the
+writes go through ``writer.FirestoreWriter``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import Contention, NotFound, PreconditionFailed
-from celeste.order_records import (
+from celeste.errors import NotFound
+from celeste.order_records import IdempotencyRecord, Order
+from celeste.orders import (
     COMMITS_STOCK,
+    HOLDS_STOCK,
+    OPEN,
     RELEASES_STOCK,
-    CustomerStanding,
-    IdempotencyRecord,
-    Order,
+    OrderStatus,
+    StatsEffect,
 )
-from celeste.orders import HOLDS_STOCK, OPEN, OrderStatus, StatsEffect
 from celeste.ports import Page, Versioned
-from celeste.tiers import Tier
-from celeste.writes import (
-    AddEffectMarker,
-    AddMovement,
-    CreateOrder,
-    PutIdempotencyKey,
-    PutLevel,
-    UpdateCustomer,
-    UpdateOrder,
-    Write,
-)
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
-    last_update_time,
     version_of,
 )
-from celeste_functions.adapters.inventory import level_data, level_ref, movement_data, movement_ref
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -44,9 +31,6 @@ if TYPE_CHECKING:
 ORDERS = "orders"
 EFFECTS = "effects"
 IDEMPOTENCY_KEYS = "idempotency_keys"
-USERS = "users"
-TIERS = "tiers"
-STORES = "stores"
 
 _NEWEST = ("created_at", "__name__")
 _LISTS = {
@@ -61,7 +45,6 @@ _BY_AGE = QueryShape(ORDERS, equals=("status",), order=("created_at",))
 _AWAITING_STOCK = QueryShape(ORDERS, equals=("stock_state",), members=("status",))
 _HOLDING = QueryShape(ORDERS, members=("status",))
 _OPEN_AT_STORE = QueryShape(ORDERS, equals=("store_id",), members=("status",))
-_TIERS_CAP = 100
 
 
 def order_data(order: Order) -> dict[str, Any]:
@@ -69,28 +52,38 @@ def order_data(order: Order) -> dict[str, Any]:
     return order.model_dump(exclude={"id"})
 
 
+def order_ref(client: firestore.Client, order_id: str) -> firestore.DocumentReference:
+    """The document of an order."""
+    return client.collection(ORDERS).document(order_id)
+
+
+def effect_ref(
+    client: firestore.Client, order_id: str, effect: StatsEffect
+) -> firestore.DocumentReference:
+    """The marker that a stats effect of the order was applied (created once, never updated)."""
+    marker: firestore.DocumentReference = (
+        order_ref(client, order_id).collection(EFFECTS).document(effect)
+    )
+    return marker
+
+
+def effect_data(*, order_id: str, effect: StatsEffect, at: datetime) -> dict[str, Any]:
+    """A marker as stored."""
+    return {"order_id": order_id, "effect": effect, "at": at}
+
+
+def idempotency_ref(client: firestore.Client, record_id: str) -> firestore.DocumentReference:
+    """The document of an ``Idempotency-Key`` record."""
+    return client.collection(IDEMPOTENCY_KEYS).document(record_id)
+
+
+def idempotency_data(record: IdempotencyRecord) -> dict[str, Any]:
+    """A key record as stored (the id is the document id; ``expires_at`` drives the TTL)."""
+    return record.model_dump(exclude={"id"})
+
+
 def _order(snapshot: Any) -> Order:
     return Order.model_validate({**(snapshot.to_dict() or {}), "id": snapshot.id})
-
-
-@contextmanager
-def race_errors() -> Iterator[None]:
-    """A commit that lost a race is ``PreconditionFailed`` (re-read and decide again):
-    a version moved, a document to update is gone, or a document to create exists."""
-    from google.api_core import exceptions as gexc
-
-    try:
-        yield
-    except (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound) as exc:
-        raise PreconditionFailed(f"a concurrent write won: {type(exc).__name__}") from None
-    except (
-        gexc.Aborted,
-        gexc.DeadlineExceeded,
-        gexc.ServiceUnavailable,
-        gexc.TooManyRequests,
-        gexc.ResourceExhausted,
-    ):
-        raise Contention("the database is busy; retry shortly", retry_after_s=1) from None
 
 
 class FirestoreOrders:
@@ -99,8 +92,8 @@ class FirestoreOrders:
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         self._client = client
 
-    def _col(self, name: str = ORDERS) -> firestore.CollectionReference:
-        return self._client().collection(name)
+    def _col(self) -> firestore.CollectionReference:
+        return self._client().collection(ORDERS)
 
     def has_open_orders(self, store_id: str) -> bool:
         """Whether an order at ``store_id`` is still under way (one document read at most)."""
@@ -169,94 +162,11 @@ class FirestoreOrders:
             yield _order(snapshot)
 
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
-        snapshot = self._col(IDEMPOTENCY_KEYS).document(record_id).get()
+        snapshot = idempotency_ref(self._client(), record_id).get()
         if not snapshot.exists:
             return None
         record = IdempotencyRecord.model_validate({**(snapshot.to_dict() or {}), "id": record_id})
         return Versioned(record, version_of(snapshot))
 
     def effect_applied(self, order_id: str, effect: StatsEffect) -> bool:
-        marker = self._col().document(order_id).collection(EFFECTS).document(effect)
-        return bool(marker.get().exists)
-
-    def customer(self, uid: str) -> Versioned[CustomerStanding] | None:
-        snapshot = self._col(USERS).document(uid).get(["stats", "tier", "tier_locked"])
-        if not snapshot.exists:
-            return None
-        data = {k: v for k, v in (snapshot.to_dict() or {}).items() if v is not None}
-        return Versioned(
-            CustomerStanding.model_validate({**data, "uid": uid}), version_of(snapshot)
-        )
-
-    def tiers(self) -> list[Tier]:
-        tiers = []
-        for snapshot in self._col(TIERS).limit(_TIERS_CAP).stream():
-            data = snapshot.to_dict() or {}
-            known = {name: value for name, value in data.items() if name in Tier.model_fields}
-            tiers.append(Tier.model_validate({**known, "code": snapshot.id}))
-        return tiers
-
-
-class FirestoreStoreDirectory:
-    """``StoreDirectory``: reads ``stores/{id}`` (its ``active`` flag only)."""
-
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
-        self._client = client
-
-    def store_active(self, store_id: str) -> bool | None:
-        snapshot = self._client().collection(STORES).document(store_id).get(["active"])
-        if not snapshot.exists:
-            return None
-        return (snapshot.to_dict() or {}).get("active", True) is True
-
-
-class FirestoreWriter:
-    """``AtomicWriter``: one batch; updates carry ``last_update_time`` preconditions, creates
-    require absence, so the whole batch fails if any document moved since it was read."""
-
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
-        self._client = client
-
-    def commit(self, writes: Sequence[Write]) -> None:
-        client = self._client()
-        batch = client.batch()
-
-        def since(version: str) -> Any:
-            return client.write_option(last_update_time=last_update_time(version))
-
-        orders = client.collection(ORDERS)
-        for write in writes:
-            match write:
-                case CreateOrder(order=order):
-                    batch.create(orders.document(order.id), order_data(order))
-                case UpdateOrder(order=order, expected_version=version):
-                    batch.update(
-                        orders.document(order.id), order_data(order), option=since(version)
-                    )
-                case PutLevel(level=record, expected_version=None):
-                    ref = level_ref(client, record.store_id, record.product_id)
-                    batch.create(ref, level_data(record))
-                case PutLevel(level=record, expected_version=str() as version):
-                    ref = level_ref(client, record.store_id, record.product_id)
-                    batch.update(ref, level_data(record), option=since(version))
-                case AddMovement(movement=row):
-                    batch.create(movement_ref(client, row), movement_data(row))
-                case AddEffectMarker(order_id=order_id, effect=effect, at=at):
-                    marker = orders.document(order_id).collection(EFFECTS).document(effect)
-                    batch.create(marker, {"order_id": order_id, "effect": effect, "at": at})
-                case UpdateCustomer(uid=uid, stats=stats, tier=tier, at=at, expected_version=v):
-                    data: dict[str, Any] = {"stats": stats.model_dump(), "updated_at": at}
-                    if tier is not None:
-                        data["tier"] = tier
-                    batch.update(client.collection(USERS).document(uid), data, option=since(v))
-                case PutIdempotencyKey(record=record, expected_version=version):
-                    ref = client.collection(IDEMPOTENCY_KEYS).document(record.id)
-                    key_data = record.model_dump(exclude={"id"})
-                    if version is None:
-                        batch.create(ref, key_data)
-                    else:
-                        batch.update(ref, key_data, option=since(version))
-                case _:  # pragma: no cover - the union is closed
-                    raise TypeError(f"unknown write {write!r}")
-        with race_errors():
-            batch.commit()
+        return bool(effect_ref(self._client(), order_id, effect).get().exists)

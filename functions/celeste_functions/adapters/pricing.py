@@ -1,21 +1,23 @@
-"""Firestore adapters for pricing: price lists, the cached pricing snapshot, customer tiers,
-and stock levels for catalogue availability."""
+"""Firestore repository of price lists (``price_lists/{id}``), and the cached pricing snapshot
+built from the owners of price lists, categories and tiers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
 from celeste.ports import Versioned
 from celeste.pricing import MAX_PRICE_LISTS, PriceList, PricingSnapshot
+from celeste.tiers import default_tier_code
 from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.categories import category_parents
 from celeste_functions.adapters.firestore import (
-    QueryShape,
     precondition,
     storage_errors,
     version_of,
 )
+from celeste_functions.adapters.tiers import FirestoreTiers
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -23,11 +25,6 @@ if TYPE_CHECKING:
 PRICE_LISTS = "price_lists"
 #: Cache scope of the snapshot; writes to price lists, categories and tiers retire it.
 SNAPSHOT_SCOPE = "pricing"
-#: The tier anyone without a profile holds when no tier is marked default yet.
-FALLBACK_TIER = "BRONZE"
-#: Categories are a small tree; the snapshot holds all of them.
-MAX_CATEGORIES = 5000
-_DEFAULT_TIER = QueryShape("tiers", equals=("is_default",))
 
 
 class FirestorePriceLists:
@@ -84,7 +81,8 @@ def _price_list(price_list_id: str, data: dict[str, Any]) -> PriceList:
 class CachedPricingSource:
     """``PricingSource``: price lists + category tree + default tier, one cache entry.
 
-    On a miss it costs one query per collection (lists ≤ 500, categories ≤ 5000, one tier);
+    On a miss it costs one query per collection (lists ≤ 500, categories ≤ 5000, tiers ≤ 100:
+    the default tier is ``celeste.tiers.default_tier_code`` of the whole ladder);
     on a hit, no Firestore read at all. The entry expires when the next list starts or ends.
     """
 
@@ -94,6 +92,7 @@ class CachedPricingSource:
         self._client = client
         self._cache = cache
         self._lists = FirestorePriceLists(client=client)
+        self._tiers = FirestoreTiers(client=client)
         self._ceiling_s = ceiling_s
 
     def snapshot(self) -> PricingSnapshot:
@@ -111,55 +110,9 @@ class CachedPricingSource:
 
     def _load(self) -> PricingSnapshot:
         client = self._client()
-        parents: dict[str, str | None] = {
-            s.id: (s.to_dict() or {}).get("parent_id")
-            for s in client.collection("categories")
-            .select(["parent_id"])
-            .limit(MAX_CATEGORIES)
-            .stream()
-        }
-        default = next(
-            iter(
-                _DEFAULT_TIER.build(client.collection("tiers"), equals={"is_default": True})
-                .limit(1)
-                .stream()
-            ),
-            None,
-        )
+        ladder = [found.value for found in self._tiers.tier_set().tiers]
         return PricingSnapshot(
             price_lists=self._lists.all(),
-            parents=parents,
-            default_tier=default.id if default is not None else FALLBACK_TIER,
+            parents=category_parents(client),
+            default_tier=default_tier_code(ladder),
         )
-
-
-class FirestoreCustomerTiers:
-    """``CustomerTiers``: the ``tier`` field of ``users/{uid}``."""
-
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
-        self._client = client
-
-    def tier_of(self, uid: str) -> str | None:
-        snapshot = self._client().collection("users").document(uid).get(["tier"])
-        if not snapshot.exists:
-            return None
-        tier = (snapshot.to_dict() or {}).get("tier")
-        return str(tier) if tier else None
-
-
-class FirestoreStock:
-    """``StockReader``: ``stores/{store_id}/inventory/{product_id}`` levels, one batched read."""
-
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
-        self._client = client
-
-    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
-        client = self._client()
-        inventory = client.collection("stores").document(store_id).collection("inventory")
-        refs = [inventory.document(pid) for pid in dict.fromkeys(product_ids)]
-        levels = {pid: 0 for pid in product_ids}
-        for snapshot in client.get_all(refs, field_paths=["on_hand", "reserved"]):
-            if snapshot.exists:
-                data = snapshot.to_dict() or {}
-                levels[snapshot.id] = int(data.get("on_hand", 0)) - int(data.get("reserved", 0))
-        return levels

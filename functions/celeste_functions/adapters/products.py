@@ -29,6 +29,14 @@ _SHAPES = {
     (True, True): QueryShape(PRODUCTS, equals=("active",), members=("category_id",), order=_ORDER),
 }
 IN_LIMIT = 30
+#: Whether any product is filed under a category (categories asks before deleting one).
+_FILED_UNDER = QueryShape(PRODUCTS, equals=("category_id",))
+
+
+def any_filed_under(client: firestore.Client, category_id: str) -> bool:
+    """Whether any product names ``category_id`` as its category."""
+    query = _FILED_UNDER.build(client.collection(PRODUCTS), equals={"category_id": category_id})
+    return any(True for _ in query.limit(1).stream())
 
 
 class FirestoreProducts:

@@ -1,4 +1,5 @@
-"""Firestore repository of stores (``stores/{id}``; the location is a ``{lat, lng}`` map)."""
+"""Firestore repository of stores (``stores/{id}``; the location is a ``{lat, lng}`` map), and
+the store check orders and inventory make."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from celeste_functions.adapters.firestore import (
     QueryShape,
     count_of,
     keyset_page,
-    last_update_time,
     precondition,
     storage_errors,
     version_of,
@@ -77,11 +77,7 @@ class FirestoreStores:
 
     def replace(self, store: Store, *, expected_version: str | None) -> Versioned[Store]:
         client = self._client()
-        option = (  # an update without a version still requires the document to exist
-            client.write_option(last_update_time=last_update_time(expected_version))
-            if expected_version
-            else None
-        )
+        option = precondition(client, expected_version)  # an update requires the document
         with storage_errors():
             self._col().document(store.id).update(_data(store), option=option)
         return self.get(store.id)
@@ -91,6 +87,19 @@ class FirestoreStores:
         option = precondition(client, expected_version, delete=True)
         with storage_errors():
             self._col().document(store_id).delete(option=option)
+
+
+class FirestoreStoreDirectory:
+    """``StoreDirectory``: reads ``stores/{id}`` (its ``active`` flag only)."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def store_active(self, store_id: str) -> bool | None:
+        snapshot = self._client().collection(STORES).document(store_id).get(["active"])
+        if not snapshot.exists:
+            return None
+        return (snapshot.to_dict() or {}).get("active", True) is True
 
 
 def _data(store: Store) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from celeste.errors import NotFound, PreconditionFailed
 from celeste.ports import TierSet, Versioned
 from celeste.services.tiers import MAX_TIERS
 from celeste.tiers import Tier
+from celeste_functions.adapters.accounts import holds_tier
 from celeste_functions.adapters.firestore import (
     QueryShape,
     last_update_time,
@@ -26,10 +27,8 @@ TIERS = "tiers"
 #: repository rewrites it with a precondition, so two writes that each read the same set (and
 #: each kept it valid on its own) cannot both commit. Outside ``tiers/`` so no trigger fires.
 GUARD = ("tier_set", "guard")
-USERS = "users"
 
 _BY_LEVEL = QueryShape(TIERS, order=("level",))
-_HOLDERS = QueryShape(USERS, equals=("tier",))
 
 
 class FirestoreTiers:
@@ -90,8 +89,7 @@ class FirestoreTiers:
             batch.commit()
 
     def is_held(self, code: str) -> bool:
-        query = _HOLDERS.build(self._client().collection(USERS), equals={"tier": code})
-        return any(True for _ in query.limit(1).stream())
+        return holds_tier(self._client(), code)
 
     def _start_guard(self) -> None:
         from google.api_core.exceptions import AlreadyExists

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from celeste.addresses import ShippingAddress, upgrade_stored
-from celeste.orders import Actor, OrderRequest, OrderStatus
+from celeste.orders import (
+    COMMITS_STOCK,
+    RELEASES_STOCK,
+    Actor,
+    OrderRequest,
+    OrderStatus,
+    StatsEffect,
+    StockEffect,
+    StockState,
+    stats_effect,
+    stock_effect,
+    transition,
+)
 from celeste.pricing import Quote
 from celeste.tiers import CustomerStats
-
-#: Where an order's reservation stands; written in the same commit as the ledger row that moved
-#: it, so ``held`` is true exactly when a ``{order_id}-reserve`` movement has no release/commit.
-StockState = Literal["none", "held", "released", "committed"]
 
 #: How long an ``Idempotency-Key`` is remembered (a Firestore TTL policy on ``expires_at``
 #: deletes the record some time after this).
 IDEMPOTENCY_TTL = timedelta(hours=24)
-
-#: Statuses whose arrival gives held stock back, and those that ship it out.
-RELEASES_STOCK = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
-COMMITS_STOCK = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED})
 
 
 class OrderLine(BaseModel):
@@ -78,6 +83,8 @@ class Order(BaseModel):
     discount_total: int
     total: int
     shipping_address: ShippingAddress | None = None
+    #: Written in the same commit as the ledger row that moved it, so ``held`` is true exactly
+    #: when a ``{order_id}-reserve`` movement has no release/commit.
     stock_state: StockState = "none"
     shortfalls: list[OrderShortfall] = Field(default_factory=list)
     hold_expires_at: datetime | None = None
@@ -128,14 +135,33 @@ class Order(BaseModel):
             updated_at=now,
         )
 
-    def moved(self, status: OrderStatus, *, at: datetime, actor: Actor, **changes: Any) -> Order:
-        """This order in ``status`` (the caller checked the move), with ``changes`` applied."""
-        history = [*self.history, StatusChange(status=status, at=at, actor=actor)]
-        if status is not OrderStatus.CONFIRMED:  # only an unpaid, confirmed order can expire
+    def move(
+        self,
+        to: OrderStatus,
+        *,
+        actor: Actor,
+        at: datetime,
+        is_owner: bool = False,
+        **changes: Any,
+    ) -> Moved:
+        """The order enforces its own machine: this order moved to ``to`` by ``actor`` (with
+        ``changes`` applied and the step in its history), and the effects the move has.
+
+        ``Conflict`` when there is no such move, ``Forbidden`` when ``actor`` may not make it
+        (a customer must also own the order, ``is_owner``). Nothing is written: the caller
+        commits ``Moved.order`` (and, for ``reserve``, the stock in the same commit).
+        """
+        transition(current=self.status, target=to, actor=actor, is_owner=is_owner)
+        stock = stock_effect(before=self.status, after=to)
+        if stock == "reserve":  # the caller reserves the lines in the commit that writes this
+            changes.setdefault("stock_state", "held")
+        history = [*self.history, StatusChange(status=to, at=at, actor=actor)]
+        if to is not OrderStatus.CONFIRMED:  # only an unpaid, confirmed order can expire
             changes.setdefault("hold_expires_at", None)
-        return self.model_copy(
-            update={"status": status, "history": history, "updated_at": at, **changes}
+        order = self.model_copy(
+            update={"status": to, "history": history, "updated_at": at, **changes}
         )
+        return Moved(order=order, stock=stock, stats=stats_effect(before=self.status, after=to))
 
     def with_stock_state(self, state: StockState, *, at: datetime) -> Order:
         """This order after its reservation was released or committed."""
@@ -161,6 +187,17 @@ class Order(BaseModel):
         if self.status in COMMITS_STOCK:
             return "committed"
         return None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What ``Order.move`` returns: the moved order and the effects its move has (applied by
+    the fulfilment, each exactly once: ``reserve`` in the confirming commit, the others by the
+    ``on_order_updated`` trigger)."""
+
+    order: Order
+    stock: StockEffect | None
+    stats: StatsEffect | None
 
 
 class IdempotencyRecord(BaseModel):

@@ -57,16 +57,29 @@ ADMIN_SETTABLE = frozenset({_S.PROCESSING, _S.SHIPPED, _S.DELIVERED, _S.CANCELLE
 #: Statuses of an order still under way at its store (a store with one cannot be deleted).
 OPEN = frozenset({_S.PENDING, _S.CONFIRMED, _S.PROCESSING, _S.SHIPPED})
 
-#: Statuses in which the order's lines are reserved at its store.
-HOLDS_STOCK = frozenset({_S.CONFIRMED, _S.PROCESSING})
+#: Where an order's reservation stands (``Order.stock_state``).
+StockState = Literal["none", "held", "released", "committed"]
 
-_STOCK_EFFECTS: dict[tuple[OrderStatus, OrderStatus], StockEffect] = {
-    (_S.PENDING, _S.CONFIRMED): "reserve",
-    (_S.CONFIRMED, _S.CANCELLED): "release",
-    (_S.CONFIRMED, _S.EXPIRED): "release",
-    (_S.PROCESSING, _S.CANCELLED): "release",
-    (_S.PROCESSING, _S.SHIPPED): "commit",
+#: The one stock table: where an order's reserved stock belongs in each status. Held while it
+#: waits to ship, released when it ends unshipped, committed once it shipped; ``None`` where it
+#: never holds any. Every stock rule below (and ``Order.stock_target``) is derived from it.
+STOCK_IN: dict[OrderStatus, StockState | None] = {
+    _S.PENDING: None,
+    _S.REJECTED: None,
+    _S.CONFIRMED: "held",
+    _S.PROCESSING: "held",
+    _S.CANCELLED: "released",
+    _S.EXPIRED: "released",
+    _S.SHIPPED: "committed",
+    _S.DELIVERED: "committed",
+    _S.REFUNDED: "committed",
 }
+
+#: Statuses in which the order's lines are reserved at its store.
+HOLDS_STOCK = frozenset(s for s, state in STOCK_IN.items() if state == "held")
+#: Statuses whose arrival gives held stock back, and those that ship it out.
+RELEASES_STOCK = frozenset(s for s, state in STOCK_IN.items() if state == "released")
+COMMITS_STOCK = frozenset(s for s, state in STOCK_IN.items() if state == "committed")
 
 _STATS_EFFECTS: dict[tuple[OrderStatus, OrderStatus], StatsEffect] = {
     (_S.SHIPPED, _S.DELIVERED): "count",
@@ -77,7 +90,8 @@ _STATS_EFFECTS: dict[tuple[OrderStatus, OrderStatus], StatsEffect] = {
 def transition(
     *, current: OrderStatus, target: OrderStatus, actor: Actor, is_owner: bool
 ) -> OrderStatus:
-    """Return ``target`` if ``actor`` may move the order there from ``current``, else raise."""
+    """Return ``target`` if ``actor`` may move the order there from ``current``, else raise
+    ``Conflict`` (no such move) or ``Forbidden`` (not this actor). ``Order.move`` checks this."""
     actors = TRANSITIONS.get((current, target))
     if actors is None:
         raise Conflict(f"an order cannot move from {current} to {target}")
@@ -87,8 +101,17 @@ def transition(
 
 
 def stock_effect(*, before: OrderStatus, after: OrderStatus) -> StockEffect | None:
-    """What a move does to the order's reserved stock, if anything."""
-    return _STOCK_EFFECTS.get((before, after))
+    """What a legal move does to the order's reserved stock (from ``STOCK_IN``), if anything."""
+    if (before, after) not in TRANSITIONS:
+        return None
+    was, becomes = STOCK_IN[before], STOCK_IN[after]
+    if was is None and becomes == "held":
+        return "reserve"
+    if was == "held" and becomes == "released":
+        return "release"
+    if was == "held" and becomes == "committed":
+        return "commit"
+    return None
 
 
 def stats_effect(*, before: OrderStatus, after: OrderStatus) -> StatsEffect | None:

@@ -2,43 +2,44 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from typing import TypeVar
 
+from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import ValidationFailed
 from celeste.ports import Page
 
 T = TypeVar("T")
 
-#: Every offset cursor starts with this, so a keyset cursor is never mistaken for one.
-OFFSET_PREFIX = "o."
+#: The first value of every offset cursor, so a keyset cursor is never mistaken for one.
+OFFSET_TAG = "offset"
 #: No in-memory list is longer; a larger offset is not one this code handed out.
 MAX_OFFSET = 1_000_000
 
 
 def encode_offset(offset: int) -> str:
-    """The opaque cursor of the page starting at ``offset``."""
-    raw = json.dumps({"offset": offset}).encode()
-    return OFFSET_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The opaque cursor of the page starting at ``offset`` (the one cursor codec's)."""
+    return encode_cursor([OFFSET_TAG, offset])
+
+
+def is_offset(cursor: str) -> bool:
+    """Whether ``cursor`` is an offset cursor (not a keyset one)."""
+    try:
+        return bool(decode_cursor(cursor, arity=2)[0] == OFFSET_TAG)
+    except ValidationFailed:
+        return False
 
 
 def decode_offset(cursor: str | None, *, max_offset: int) -> int:
     """The offset ``cursor`` stands for (0 without one); any other text → 400 on ``cursor``."""
     if cursor is None:
         return 0
-    try:
-        if not cursor.startswith(OFFSET_PREFIX):
-            raise ValueError(cursor)
-        body = cursor[len(OFFSET_PREFIX) :]
-        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        offset = int(data["offset"])
-        if not 0 <= offset <= max_offset:
-            raise ValueError(offset)
-        return offset
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    tag, offset = decode_cursor(cursor, arity=2)
+    if tag != OFFSET_TAG or not isinstance(offset, int) or isinstance(offset, bool):
+        raise refused()
+    if not 0 <= offset <= max_offset:
+        raise refused()
+    return offset
 
 
 def page_of(items: Sequence[T], *, limit: int, cursor: str | None) -> Page[T]:

@@ -164,6 +164,14 @@ class CustomerTiers(Protocol):
         ...
 
 
+class CustomerStandings(Protocol):
+    """What the delivery effect reads of a customer (``users/{uid}``, the accounts adapter)."""
+
+    def standing(self, uid: str) -> Versioned[CustomerStanding] | None:
+        """Stats, tier and lock of the customer's profile, ``None`` without a profile."""
+        ...
+
+
 class StockReader(Protocol):
     """Availability per product at a store (``on_hand - reserved``)."""
 
@@ -173,7 +181,7 @@ class StockReader(Protocol):
 
 
 class ProfileRepository(Protocol):
-    """Storage of profiles (``users/{uid}``), plus the one fact about tiers accounts need."""
+    """Storage of profiles (``users/{uid}``)."""
 
     def get(self, uid: str) -> Versioned[Profile]:
         """The profile, or ``NotFound``."""
@@ -195,12 +203,12 @@ class ProfileRepository(Protocol):
         """Profiles by ``created_at`` then uid, optionally of one role and/or tier."""
         ...
 
-    def default_tier_code(self) -> str | None:
-        """The code of the tier marked ``is_default``, ``None`` while there is none."""
-        ...
 
-    def tier_exists(self, code: str) -> bool:
-        """Whether a tier with this code exists."""
+class TierLadder(Protocol):
+    """The tier set as accounts, orders and standings read it (``TierService``, cached)."""
+
+    def all_tiers(self) -> list[Tier]:
+        """Every tier, by level."""
         ...
 
 
@@ -353,7 +361,7 @@ class TierRepository(Protocol):
 
 
 class OrderStore(Protocol):
-    """Reads of orders, idempotency keys and customer standing; writes go through
+    """Reads of orders, their effect markers and idempotency keys; writes go through
     ``AtomicWriter`` so an order always changes in the same commit as its stock and ledger."""
 
     def get(self, order_id: str) -> Versioned[Order]:
@@ -393,14 +401,6 @@ class OrderStore(Protocol):
 
     def effect_applied(self, order_id: str, effect: StatsEffect) -> bool:
         """Whether the stats effect's marker ``orders/{id}/effects/{effect}`` exists."""
-        ...
-
-    def customer(self, uid: str) -> Versioned[CustomerStanding] | None:
-        """Stats, tier and lock of ``users/{uid}``, ``None`` without a profile."""
-        ...
-
-    def tiers(self) -> list[Tier]:
-        """Every tier (for re-evaluation after a delivery or a refund)."""
         ...
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from celeste.tiers import CustomerStats, RequirementProgress, Tier, tier_progress
+from celeste.tiers import CustomerStats, RequirementProgress, Tier, base_tier, tier_progress
 
 
 class TierStanding(BaseModel):
@@ -43,7 +43,7 @@ def tier_standing(
     nothing to climb.
     """
     held = next((t for t in tiers if t.code == tier), None)
-    base = held or _fallback(tiers)
+    base = held or base_tier(tiers)
     if base is None:
         return TierStanding(
             tier=tier, tier_locked=tier_locked, current=None, next=None, progress=[]
@@ -56,9 +56,3 @@ def tier_standing(
         next=progress.next,
         progress=list(progress.requirements),
     )
-
-
-def _fallback(tiers: Sequence[Tier]) -> Tier | None:
-    """The default tier, else the lowest one, else ``None`` for an empty ladder."""
-    default = next((t for t in tiers if t.is_default), None)
-    return default or min(tiers, key=lambda t: t.level, default=None)

@@ -229,16 +229,37 @@ def _meets(tier: Tier, measures: dict[RequirementName, int]) -> bool:
     return all(measures[name] >= required[name] for name in measures)
 
 
+#: The tier code everyone holds while the shop has configured no tiers at all (the demo set's
+#: default), so profiles and prices work before tiers are seeded.
+FALLBACK_TIER = "BRONZE"
+
+
+def base_tier(tiers: Sequence[Tier]) -> Tier | None:
+    """The one default-tier rule: the tier everyone holds until they earn another is the one
+    marked ``is_default``; in a set without one (edited outside the API, which keeps exactly
+    one) the lowest level; ``None`` for an empty set."""
+    marked = next((tier for tier in tiers if tier.is_default), None)
+    return marked or min(tiers, key=lambda tier: (tier.level, tier.code), default=None)
+
+
 def default_tier(tiers: Sequence[Tier]) -> Tier:
-    """The tier everyone holds until they earn another; Conflict when the set has none."""
-    for tier in tiers:
-        if tier.is_default:
-            return tier
-    raise Conflict("no default tier is configured")
+    """The :func:`base_tier` of a set; ``Conflict`` when the set is empty."""
+    base = base_tier(tiers)
+    if base is None:
+        raise Conflict("no default tier is configured")
+    return base
+
+
+def default_tier_code(tiers: Sequence[Tier]) -> str:
+    """The code a new profile or an anonymous shopper gets: the :func:`base_tier`'s, or
+    ``FALLBACK_TIER`` while no tier exists."""
+    base = base_tier(tiers)
+    return base.code if base is not None else FALLBACK_TIER
 
 
 def evaluate_tier(*, tiers: Sequence[Tier], stats: CustomerStats, now: datetime) -> Tier:
-    """The highest-level tier whose every requirement the stats meet, else the default tier."""
+    """The highest-level tier whose every requirement the stats meet, else the default tier
+    (:func:`base_tier`); ``Conflict`` for an empty set."""
     measures = _measures(stats, now=now)
     earned = [tier for tier in tiers if _meets(tier, measures)]
     return max(earned, key=lambda tier: tier.level) if earned else default_tier(tiers)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from celeste.accounts import (
     AdminUserPatch,
     Identity,
@@ -14,12 +17,9 @@ from celeste.accounts import (
 )
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import IdentityProvider, Page, ProfileRepository, Versioned
-from celeste.services.concurrency import retry_unless_pinned
-from celeste.tiers import DEMO_TIERS, default_tier
-
-#: The default tier when the ``tiers`` collection holds none yet (the demo set's default).
-FALLBACK_TIER = default_tier(DEMO_TIERS).code
+from celeste.ports import IdentityProvider, Page, ProfileRepository, TierLadder, Versioned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.tiers import default_tier_code
 
 
 class AccountService:
@@ -30,9 +30,19 @@ class AccountService:
     """
 
     def __init__(
-        self, *, profiles: ProfileRepository, identity: IdentityProvider, clock: Clock = utcnow
+        self,
+        *,
+        profiles: ProfileRepository,
+        identity: IdentityProvider,
+        tiers: TierLadder,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._profiles = profiles
+        self._tiers = tiers
         self._identity = identity
         self._clock = clock
 
@@ -142,12 +152,13 @@ class AccountService:
     # --- internals ---------------------------------------------------------------------------
 
     def default_tier_code(self) -> str:
-        """The ``tiers`` collection's default tier; ``BRONZE`` (``FALLBACK_TIER``) while the
-        collection holds no default tier yet, so profiles can be made before tiers are seeded."""
-        return self._profiles.default_tier_code() or FALLBACK_TIER
+        """The tier a new profile gets (``celeste.tiers.default_tier_code``: ``FALLBACK_TIER``
+        while no tier exists, so profiles can be made before tiers are seeded)."""
+        return default_tier_code(self._tiers.all_tiers())
 
     def _tier_is_known(self, code: str) -> bool:
-        return self._profiles.tier_exists(code) or code == self.default_tier_code()
+        tiers = self._tiers.all_tiers()
+        return any(tier.code == code for tier in tiers) or code == default_tier_code(tiers)
 
     def _new_profile(self, identity: Identity) -> Profile:
         now = self._clock()
@@ -175,7 +186,13 @@ class AccountService:
             fields = frozenset({*changes, "updated_at"})
             return self._profiles.update(updated, fields=fields, expected_version=current.version)
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating the profile of {uid}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def _read_expecting(self, uid: str, expected: str | None) -> Versioned[Profile]:
         current = self._profiles.get(uid)

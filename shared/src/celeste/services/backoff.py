@@ -43,19 +43,25 @@ def optimistic(
     what: str,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    pinned: bool = False,
+    lost: tuple[type[Exception], ...] = (PreconditionFailed, Contention),
 ) -> T:
     """Run ``attempt`` (read, decide, commit with preconditions) until it commits.
 
-    ``PreconditionFailed`` (a version moved, or a create found its document) and ``Contention``
-    (the database aborted) mean another writer won: read again and decide again. When the
-    attempts or the time budget run out, ``Contention`` tells the caller to try later.
+    The one retry helper. ``PreconditionFailed`` (a version moved, or a create found its
+    document) and ``Contention`` (the database aborted) mean another writer won: read again and
+    decide again (``lost`` names other such signals). When the attempts or the time budget run
+    out, ``Contention`` tells the caller to try later. With ``pinned`` (the client sent
+    ``If-Match``) a moved version is the client's answer (412), not ours to retry: one attempt.
     """
+    if pinned:
+        return attempt()
     started = clock()
     failures = 0
     while True:
         try:
             result = attempt()
-        except (PreconditionFailed, Contention):
+        except lost:
             failures += 1
             pause = backoff.delay(failures)
             if failures >= backoff.attempts or clock() - started + pause > backoff.budget_s:

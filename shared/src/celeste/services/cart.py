@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from celeste.cart import (
     MAX_CART_LINES,
@@ -15,11 +17,13 @@ from celeste.cart import (
     unavailable_lines,
 )
 from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from celeste.ports import CartRepository, Page, ProductRepository, WishlistRepository
 from celeste.products import Product
-from celeste.services.concurrency import ATTEMPTS
+from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.services.pricing import PricingService, QuoteLine
+
+T = TypeVar("T")
 
 
 def active_product(products: ProductRepository, product_id: str) -> Product:
@@ -63,6 +67,10 @@ class _LineExists(Exception):
     """Another request created the document first (not the collection being full)."""
 
 
+class _Raced(Exception):
+    """What this attempt read changed before it finished: read again (``optimistic`` retries)."""
+
+
 def _creating(create: Callable[[], str]) -> Callable[[], str]:
     """``create``, with the store's ``Conflict`` (the document exists) told apart."""
 
@@ -86,7 +94,11 @@ class CartService:
         pricing: PricingService,
         clock: Clock = utcnow,
         max_lines: int = MAX_CART_LINES,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._cart = cart
         self._products = products
         self._pricing = pricing
@@ -100,14 +112,22 @@ class CartService:
         of one product leave one line holding one of the quantities sent."""
         active_product(self._products, product_id)
         now = self._clock()
-        for _ in range(ATTEMPTS):
+
+        def attempt() -> tuple[CartLine, bool]:
             updated = self._cart.set_quantity(uid, product_id, quantity=quantity, updated_at=now)
             if updated is not None:
                 return updated, False
             line = CartLine(product_id=product_id, quantity=quantity, added_at=now, updated_at=now)
             if self._add(uid, line):
                 return line, True
-        raise Contention("the cart line kept changing while we wrote it", retry_after_s=1)
+            raise _Raced  # another PUT created the line first: update it instead
+
+        return self._retry(attempt, what=f"cart line {product_id}")
+
+    def _retry(self, attempt: Callable[[], T], *, what: str) -> T:
+        return optimistic(
+            attempt, backoff=self._backoff, what=what, sleep=self._sleep, lost=(_Raced,)
+        )
 
     def _add(self, uid: str, line: CartLine) -> bool:
         """Create the line within the cart's bound; ``False`` when another PUT created it first."""
@@ -140,7 +160,8 @@ class CartService:
         flagged and left out of the totals, so the cart always stays readable. Pricing reads the
         products again; when one changed in between, the whole cart is read again.
         """
-        for _ in range(ATTEMPTS):
+
+        def attempt() -> PricedCart:
             lines = self._cart.lines(uid, limit=self._max_lines)
             products = self._products.get_many([line.product_id for line in lines])
             reasons = unavailable_lines(lines, products)
@@ -156,7 +177,7 @@ class CartService:
                     [QuoteLine(line.product_id, line.quantity) for line in sellable], uid=uid
                 )
             except ValidationFailed:
-                continue  # a product was deactivated (or re-priced in another currency) meanwhile
+                raise _Raced from None  # a product was deactivated (or re-priced) meanwhile
             pricing = {priced.product_id: priced for priced in quote.lines}
             entries = [
                 CartEntry(
@@ -175,7 +196,8 @@ class CartService:
                 quote.currency,
                 quote.tier,
             )
-        raise Contention("the cart's products kept changing while we priced it", retry_after_s=1)
+
+        return self._retry(attempt, what="pricing the cart")
 
 
 class WishlistService:
@@ -188,7 +210,11 @@ class WishlistService:
         products: ProductRepository,
         clock: Clock = utcnow,
         max_items: int = MAX_WISHLIST_ITEMS,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._wishlist = wishlist
         self._products = products
         self._clock = clock
@@ -205,14 +231,23 @@ class WishlistService:
         """Keep an active product (``NotFound`` otherwise); returns the entry and whether it was
         added now. Adding a product already kept changes nothing (its ``added_at`` stays)."""
         active_product(self._products, product_id)
-        for _ in range(ATTEMPTS):
+
+        def attempt() -> tuple[WishlistEntry, bool]:
             existing = self._wishlist.get(uid, product_id)
             if existing is not None:
                 return existing, False
             entry = WishlistEntry(product_id=product_id, added_at=self._clock())
             if self._add(uid, entry):
                 return entry, True
-        raise Contention("the wishlist kept changing while we wrote it", retry_after_s=1)
+            raise _Raced  # another request added it first: answer with theirs
+
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"wishlist entry {product_id}",
+            sleep=self._sleep,
+            lost=(_Raced,),
+        )
 
     def _add(self, uid: str, entry: WishlistEntry) -> bool:
         """Create the entry within the bound; ``False`` when another PUT created it first."""

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from celeste.categories import Category, CategoryCreate, CategoryPatch, check_parent
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict, NotFound, ValidationFailed
 from celeste.ids import new_id
 from celeste.ports import CategoryRepository, Page, Versioned
-from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
 
 
 class CategoryService:
     """The categories resource's rules, over a ``CategoryRepository``."""
 
-    def __init__(self, *, repository: CategoryRepository, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        *,
+        repository: CategoryRepository,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
         self._clock = clock
 
@@ -65,7 +78,13 @@ class CategoryService:
                 updated, previous_slug=current.value.slug, expected_version=current.version
             )
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating category {category_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def delete(self, category_id: str, *, expected_version: str | None) -> None:
         """Remove a category that nothing refers to any more."""
@@ -80,7 +99,13 @@ class CategoryService:
                 category_id, slug=current.value.slug, expected_version=current.version
             )
 
-        retry_unless_pinned(attempt, pinned=expected_version is not None)
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting category {category_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def _read_expecting(self, category_id: str, expected: str | None) -> Versioned[Category]:
         current = self._repo.get(category_id)

@@ -45,9 +45,17 @@ from celeste.orders import (
     is_expired,
     stats_effect,
     stock_effect,
-    transition,
 )
-from celeste.ports import AtomicWriter, InventoryStore, OrderStore, Page, StoreDirectory, Versioned
+from celeste.ports import (
+    AtomicWriter,
+    CustomerStandings,
+    InventoryStore,
+    OrderStore,
+    Page,
+    StoreDirectory,
+    TierLadder,
+    Versioned,
+)
 from celeste.services.accounts import AccountService
 from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
 from celeste.services.concurrency import check_version
@@ -91,20 +99,6 @@ class ExpiryReport:
     reservations_redriven: int = 0
     stock_effects_redriven: int = 0
     failed: int = 0
-
-
-def _retrying(
-    attempt: Callable[[], Versioned[Order]],
-    *,
-    pinned: bool,
-    what: str,
-    backoff: Backoff,
-    sleep: Callable[[float], None],
-) -> Versioned[Order]:
-    # With If-Match a moved version is the client's answer (412), not ours to retry.
-    if pinned:
-        return attempt()
-    return optimistic(attempt, backoff=backoff, what=what, sleep=sleep)
 
 
 class OrderService:
@@ -255,10 +249,10 @@ class OrderService:
             check_version(current=found.version, expected=expected_version, what="the order")
             order = found.value
             try:
-                transition(
-                    current=order.status,
-                    target=OrderStatus.CANCELLED,
+                moved = order.move(
+                    OrderStatus.CANCELLED,
                     actor=actor,
+                    at=self._clock(),
                     is_owner=order.user_id == uid,
                 )
             except Forbidden:
@@ -266,16 +260,15 @@ class OrderService:
                     f"the order is {order.status}: a customer may cancel only while it is "
                     "pending or confirmed"
                 ) from None
-            moved = order.moved(OrderStatus.CANCELLED, at=self._clock(), actor=actor)
-            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return self._orders.get(order_id)
 
-        return _retrying(
+        return optimistic(
             attempt,
-            pinned=expected_version is not None,
-            what=f"cancelling order {order_id}",
             backoff=self._backoff,
+            what=f"cancelling order {order_id}",
             sleep=self._sleep,
+            pinned=expected_version is not None,
         )
 
     def set_status(
@@ -288,18 +281,16 @@ class OrderService:
         def attempt() -> Versioned[Order]:
             found = self._orders.get(order_id)
             check_version(current=found.version, expected=expected_version, what="the order")
-            order = found.value
-            transition(current=order.status, target=status, actor="admin", is_owner=False)
-            moved = order.moved(status, at=self._clock(), actor="admin")
-            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            moved = found.value.move(status, actor="admin", at=self._clock())
+            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return self._orders.get(order_id)
 
-        return _retrying(
+        return optimistic(
             attempt,
-            pinned=expected_version is not None,
-            what=f"moving order {order_id}",
             backoff=self._backoff,
+            what=f"moving order {order_id}",
             sleep=self._sleep,
+            pinned=expected_version is not None,
         )
 
 
@@ -313,6 +304,8 @@ class OrderFulfilment:
         orders: OrderStore,
         inventory: InventoryStore,
         writer: AtomicWriter,
+        customers: CustomerStandings,
+        tiers: TierLadder,
         clock: Clock = utcnow,
         hold: timedelta = DEFAULT_HOLD,
         backoff: Backoff = TRIGGER,
@@ -321,6 +314,8 @@ class OrderFulfilment:
         self._orders = orders
         self._inventory = inventory
         self._writer = writer
+        self._customers = customers
+        self._tiers = tiers
         self._clock = clock
         self._hold = hold
         self._backoff = backoff
@@ -347,25 +342,24 @@ class OrderFulfilment:
             result = inventory.reserve(levels=levels, lines=list(wanted.items()), order_id=order.id)
             now = self._clock()
             if not result.ok:
-                transition(
-                    current=order.status,
-                    target=OrderStatus.REJECTED,
-                    actor="system",
-                    is_owner=False,
-                )
                 shortfalls = [
                     OrderShortfall(product_id=s.key, requested=s.requested, available=s.available)
                     for s in result.shortfalls
                 ]
-                rejected = order.moved(
-                    OrderStatus.REJECTED, at=now, actor="system", shortfalls=shortfalls
+                rejected = order.move(
+                    OrderStatus.REJECTED, actor="system", at=now, shortfalls=shortfalls
                 )
-                self._writer.commit([UpdateOrder(rejected, expected_version=found.version)])
+                self._writer.commit([UpdateOrder(rejected.order, expected_version=found.version)])
                 return "rejected"
 
-            transition(
-                current=order.status, target=OrderStatus.CONFIRMED, actor="system", is_owner=False
+            confirmed = order.move(
+                OrderStatus.CONFIRMED,
+                actor="system",
+                at=now,
+                hold_expires_at=hold_expires_at(confirmed_at=now, hold=self._hold),
             )
+            # The move's stock effect is ``reserve`` (``stock_state`` becomes ``held``): its
+            # levels and ledger rows join this commit.
             writes: list[Write] = []
             for pid, level in result.levels.items():
                 record = stored[pid]
@@ -382,14 +376,7 @@ class OrderFulfilment:
                         )
                     )
                 )
-            confirmed = order.moved(
-                OrderStatus.CONFIRMED,
-                at=now,
-                actor="system",
-                stock_state="held",
-                hold_expires_at=hold_expires_at(confirmed_at=now, hold=self._hold),
-            )
-            writes.append(UpdateOrder(confirmed, expected_version=found.version))
+            writes.append(UpdateOrder(confirmed.order, expected_version=found.version))
             self._writer.commit(writes)
             return "confirmed"
 
@@ -484,7 +471,7 @@ class OrderFulfilment:
                 order = self._orders.get(order_id).value
             except NotFound:
                 return "missing"
-            standing = self._orders.customer(order.user_id)
+            standing = self._customers.standing(order.user_id)
             if standing is None:
                 log.warning(
                     "delivery effect skipped: the customer has no profile",
@@ -525,13 +512,10 @@ class OrderFulfilment:
         return outcome
 
     def _earned_tier(self, stats: CustomerStats, *, now: datetime) -> str | None:
-        tiers = self._orders.tiers()
-        if not tiers:
+        tiers = self._tiers.all_tiers()
+        if not tiers:  # no tiers configured: keep the customer's tier
             return None
-        try:
-            return evaluate_tier(tiers=tiers, stats=stats, now=now).code
-        except Conflict:  # no default tier configured: keep the customer's tier
-            return None
+        return evaluate_tier(tiers=tiers, stats=stats, now=now).code
 
     # --- expire_reservations -------------------------------------------------------------
 
@@ -575,11 +559,8 @@ class OrderFulfilment:
             order = found.value
             if not is_expired(status=order.status, hold_expires_at=order.hold_expires_at, now=now):
                 return 0
-            transition(
-                current=order.status, target=OrderStatus.EXPIRED, actor="system", is_owner=False
-            )
-            moved = order.moved(OrderStatus.EXPIRED, at=self._clock(), actor="system")
-            self._writer.commit([UpdateOrder(moved, expected_version=found.version)])
+            moved = order.move(OrderStatus.EXPIRED, actor="system", at=self._clock())
+            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return 1
 
         return optimistic(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from celeste.clock import Clock, utcnow
@@ -30,7 +31,8 @@ from celeste.pricing import (
     quote,
 )
 from celeste.products import Product
-from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,15 @@ class QuoteLine:
 class PriceListService:
     """Admin upkeep of price lists."""
 
-    def __init__(self, *, repository: PriceListRepository) -> None:
+    def __init__(
+        self,
+        *,
+        repository: PriceListRepository,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
 
     def list(self) -> list[PriceList]:
@@ -75,7 +85,13 @@ class PriceListService:
             )
             return self._repo.replace(patch.apply(current.value), expected_version=current.version)
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating price list {price_list_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
         """Remove a list."""
@@ -89,7 +105,13 @@ class PriceListService:
             )
             self._repo.delete(price_list_id, expected_version=current.version)
 
-        retry_unless_pinned(attempt, pinned=expected_version is not None)
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting price list {price_list_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
 
 class PricingService:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from celeste.categories import descendants
 from celeste.clock import Clock, utcnow
+from celeste.cursors import refused
 from celeste.errors import NotFound, ValidationFailed
 from celeste.ids import new_id
-from celeste.paging import OFFSET_PREFIX, page_of
+from celeste.paging import is_offset, page_of
 from celeste.ports import CategoryRepository, Page, ProductRepository, StockReader, Versioned
 from celeste.pricing import PricedLine, PricingSnapshot
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
-from celeste.services.concurrency import check_version, retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
 from celeste.services.pricing import PricingService
 
 #: Most products a computed filter (text, price, stock) looks at; beyond it, use a search index.
@@ -54,7 +57,11 @@ class ProductService:
         stock: StockReader,
         clock: Clock = utcnow,
         cache_ceiling_s: int = 300,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
         self._categories = categories
         self._pricing = pricing
@@ -97,7 +104,13 @@ class ProductService:
                 updated, previous_sku=current.value.sku, expected_version=current.version
             )
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating product {product_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def _require_category(self, category_id: str) -> None:
         try:
@@ -152,8 +165,8 @@ class ProductService:
         snapshot = self._pricing.snapshot()
         category_ids = self._category_subtree(filters.category_id, snapshot)
         if not filters.needs_scan and (category_ids is None or len(category_ids) <= IN_LIMIT):
-            if cursor is not None and cursor.startswith(OFFSET_PREFIX):
-                raise ValidationFailed.on("cursor", "not a cursor this list returned")
+            if cursor is not None and is_offset(cursor):
+                raise refused()
             page = self._repo.page(
                 category_ids=category_ids,
                 active_only=not include_inactive,

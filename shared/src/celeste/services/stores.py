@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.cursors import decode_cursor, encode_cursor, refused
+from celeste.errors import Conflict, NotFound, PreconditionFailed
 from celeste.ids import new_id
 from celeste.ports import (
     Cached,
@@ -22,7 +21,7 @@ from celeste.ports import (
     StoreRepository,
     Versioned,
 )
-from celeste.services.concurrency import retry_unless_pinned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.stores import GeoPoint, NearbyStore, Store, StoreCreate, StorePatch, nearby
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,11 @@ class StoreService:
         references: StoreReferences,
         cache: ReadCache | None = None,
         clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._repo = repository
         self._references = references
         self._cache: ReadCache = cache if cache is not None else NoCache()
@@ -113,7 +116,13 @@ class StoreService:
             )
             return self._repo.replace(updated, expected_version=current.version)
 
-        return retry_unless_pinned(attempt, pinned=expected_version is not None)
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating store {store_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def delete(self, store_id: str, *, expected_version: str | None) -> None:
         """Remove a store that nothing refers to (``If-Match`` honoured); else ``Conflict``.
@@ -136,7 +145,13 @@ class StoreService:
                 raise Conflict(f"store {store_id} still has open orders")
             self._repo.delete(store_id, expected_version=current.version)
 
-        retry_unless_pinned(attempt, pinned=expected_version is not None)
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting store {store_id}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
 
     def _every(self, *, include_inactive: bool) -> Cached[Sequence[Store]]:
         def compute() -> list[dict[str, Any]]:
@@ -158,16 +173,11 @@ class StoreService:
 
 
 def _encode_near_cursor(distance: float, store_id: str) -> str:
-    raw = json.dumps(["near", distance, store_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(["near", distance, store_id])
 
 
 def _decode_near_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        tag, distance, store_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned") from None
+    tag, distance, store_id = decode_cursor(cursor, arity=3)
     if (
         tag != "near"
         or not isinstance(distance, int | float)
@@ -175,5 +185,5 @@ def _decode_near_cursor(cursor: str) -> tuple[float, str]:
         or not math.isfinite(distance)
         or not isinstance(store_id, str)
     ):
-        raise ValidationFailed.on("cursor", "not a cursor this list returned")
+        raise refused()
     return float(distance), store_id

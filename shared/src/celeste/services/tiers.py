@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed
+from celeste.errors import Conflict, NotFound, PreconditionFailed
 from celeste.ports import NoCache, ReadCache, TierRepository, TierSet, Versioned
-from celeste.services.concurrency import ATTEMPTS
+from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.tiers import Tier, TierCreate, TierPatch, default_tier, validate_tier_set
 
 T = TypeVar("T")
@@ -27,8 +28,17 @@ class TierService:
     default tier and unique levels, because every write validates the whole set it read and
     commits only if that set is still current (the repository's revision guard)."""
 
-    def __init__(self, *, repository: TierRepository, cache: ReadCache | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        repository: TierRepository,
+        cache: ReadCache | None = None,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._repo = repository
+        self._backoff = backoff
+        self._sleep = sleep
         self._cache: ReadCache = cache if cache is not None else NoCache()
 
     # --- reads -------------------------------------------------------------------------------
@@ -74,7 +84,7 @@ class TierService:
             self._save(revision=current.revision, create=[tier], update=demoted)
             return self._repo.get(tier.code)
 
-        return _settle(attempt)
+        return self._settle(attempt, what=f"creating tier {tier.code}")
 
     def update(
         self, code: str, patch: TierPatch, *, expected_version: str | None
@@ -97,7 +107,7 @@ class TierService:
             )
             return self._repo.get(code)
 
-        return _settle(attempt)
+        return self._settle(attempt, what=f"writing tier {code}")
 
     def delete(self, code: str, *, expected_version: str | None) -> None:
         """Remove a tier nobody holds; the default tier cannot be removed (``Conflict``).
@@ -116,7 +126,17 @@ class TierService:
                 raise Conflict(f"users still hold tier {code}")
             self._save(revision=current.revision, delete=[found])
 
-        _settle(attempt)
+        self._settle(attempt, what=f"deleting tier {code}")
+
+    def _settle(self, attempt: Callable[[], T], *, what: str) -> T:
+        """Run ``attempt`` again on fresh data while other tier writes beat it to the commit.
+
+        ``If-Match`` is checked against each fresh read, so a 412 always means *this* tier
+        changed, never that another tier of the set did (only ``_Raced`` is retried).
+        """
+        return optimistic(
+            attempt, backoff=self._backoff, what=what, sleep=self._sleep, lost=(_Raced,)
+        )
 
     def _save(
         self,
@@ -130,20 +150,6 @@ class TierService:
             self._repo.save(revision=revision, create=create, update=update, delete=delete)
         except PreconditionFailed:
             raise _Raced from None
-
-
-def _settle(attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` again on fresh data while other tier writes beat it to the commit.
-
-    ``If-Match`` is checked against each fresh read, so a 412 always means *this* tier changed,
-    never that another tier of the set did.
-    """
-    for _ in range(ATTEMPTS):
-        try:
-            return attempt()
-        except _Raced:
-            continue
-    raise Contention("the tier set kept changing while we wrote it", retry_after_s=1)
 
 
 def _expecting(current: TierSet, code: str, expected: str | None) -> Versioned[Tier]:
