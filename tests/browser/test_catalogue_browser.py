@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, SCREENSHOTS, api, euros, product
@@ -65,3 +67,35 @@ def test_a_gold_customer_signs_in_and_sees_the_gold_price(
     expect(page.get_by_test_id("tier-current")).to_have_text("Gold")
     expect(page.get_by_test_id("tier-next")).to_have_text("Platinum")
     expect(page.get_by_role("progressbar").first).to_be_visible()
+
+
+def test_a_new_customer_signs_up_and_starts_on_the_default_tier(
+    page: Page, functions_url: str
+) -> None:
+    email = f"new-{uuid.uuid4().hex[:12]}@browser.test"
+    page.goto("/#/signin")
+    form = page.get_by_test_id("sign-up-form")
+    form.get_by_label("Your name").fill("Nova Cliente")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill("new-password")
+    form.get_by_role("button", name="Create account").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(email)
+
+    tiers = api(functions_url, "GET", "tiers").json()["items"]
+    default = next(t for t in tiers if t["is_default"])
+    above = min((t for t in tiers if t["level"] > default["level"]), key=lambda t: t["level"])
+    page.get_by_role("link", name="My tier").click()
+    expect(page.get_by_test_id("tier-current")).to_have_text(default["name"])
+    expect(page.get_by_test_id("tier-next")).to_have_text(above["name"])
+    bars = page.get_by_role("progressbar")
+    expect(bars.first).to_have_attribute("aria-valuenow", "0")
+
+    # Signing up twice with the same email is refused with the API's reason, not a blank page.
+    page.get_by_role("button", name="Sign out").click()
+    page.goto("/#/signin")
+    form.get_by_label("Your name").fill("Nova Cliente")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill("new-password")
+    form.get_by_role("button", name="Create account").click()
+    expect(page.get_by_test_id("problem-detail")).to_be_visible()
+    expect(page.get_by_test_id("signed-in-as")).to_have_count(0)

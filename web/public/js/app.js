@@ -1,7 +1,7 @@
 // The storefront's entry: load the config, start Firebase, then route #/… hashes to views.
 import { get, setBase } from "./api.js";
 import { loadConfig } from "./config.js";
-import { el, flash, show, showError } from "./dom.js";
+import { el, flash, isCurrent, navigate, show, showError } from "./dom.js";
 import { currentUser, onUserChanged, signOutUser, startFirebase } from "./session.js";
 import { accountView } from "./views/account.js";
 import { cartView, refreshCartCount } from "./views/cart.js";
@@ -51,6 +51,7 @@ const ROUTES = [
 let leave = null; // the current view's clean-up (e.g. a Firestore listener)
 
 async function route() {
+  const token = navigate();
   flash(null);
   if (typeof leave === "function") leave();
   leave = null;
@@ -59,9 +60,11 @@ async function route() {
     const match = pattern.exec(hash);
     if (!match) continue;
     try {
-      leave = await view(...match.slice(1));
+      const cleanup = await view(...match.slice(1));
+      if (isCurrent(token)) leave = cleanup;
+      else if (typeof cleanup === "function") cleanup(); // left before it finished
     } catch (error) {
-      showError(error);
+      if (isCurrent(token)) showError(error);
     }
     return;
   }

@@ -20,6 +20,26 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+let navigation = 0;
+
+/** Start a navigation: renders of views begun before it are dropped from now on. */
+export function navigate() {
+  navigation += 1;
+  return navigation;
+}
+
+/** Whether `token` (from navigate) is still the current navigation. */
+export const isCurrent = (token) => token === navigation;
+
+/**
+ * A `show` bound to the current navigation: call it before the view's first `await`, so a slow
+ * view the visitor already left never paints over the page they went to.
+ */
+export function renderer() {
+  const mine = navigation;
+  return (...nodes) => (mine === navigation ? show(...nodes) : null);
+}
+
 /** Replace the page's main view with `nodes`. */
 export function show(...nodes) {
   const view = document.getElementById("view");

@@ -1,6 +1,6 @@
 // Sign in, sign up (POST /auth/register, then sign in) or continue as an anonymous guest.
 import { post } from "../api.js";
-import { el, flash, show, showError } from "../dom.js";
+import { el, flash, renderer, showError } from "../dom.js";
 import { continueAsGuest, signIn } from "../session.js";
 
 function field(name, type, text, attrs = {}) {
@@ -29,6 +29,7 @@ function authMessage(error) {
 }
 
 export async function accountView(app) {
+  const show = renderer();
   const signInForm = el(
     "form",
     {

@@ -1,6 +1,6 @@
 // The cart (GET /me/cart, priced for the caller's tier) and the header's item count.
 import { del, get, put } from "../api.js";
-import { el, flash, show, showError } from "../dom.js";
+import { el, flash, renderer, showError } from "../dom.js";
 import { money } from "../format.js";
 import { currentUser } from "../session.js";
 import { priceTag } from "./price.js";
@@ -81,6 +81,7 @@ function lineRow(app, line) {
 }
 
 export async function cartView(app) {
+  const show = renderer();
   if (!app.requireUser("#/cart")) return;
   const cart = await get("me/cart");
   if (!cart.lines.length) {

@@ -1,6 +1,6 @@
 // The category tree and the product grid, priced for the signed-in customer's tier.
 import { get } from "../api.js";
-import { el, show } from "../dom.js";
+import { el, renderer } from "../dom.js";
 import { addToCart } from "./cart.js";
 import { priceTag } from "./price.js";
 
@@ -59,6 +59,7 @@ export function productCard(app, product) {
 }
 
 export async function catalogueView(app, categoryId) {
+  const show = renderer();
   const query = new URLSearchParams({ limit: "50", sort: "name" });
   if (categoryId) query.set("category_id", categoryId);
   if (app.storeId) query.set("store_id", app.storeId);

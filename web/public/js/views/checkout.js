@@ -1,7 +1,7 @@
 // Checkout: address, shipping method and discount code priced by POST /checkout/quote, then
 // POST /checkout (Idempotency-Key, Prefer: wait) and on to the order page.
 import { get, post } from "../api.js";
-import { el, flash, show, showError } from "../dom.js";
+import { el, flash, renderer, showError } from "../dom.js";
 import { money } from "../format.js";
 import { refreshCartCount } from "./cart.js";
 import { rejectionDetail } from "./order.js";
@@ -67,6 +67,7 @@ function totalsTable(quote, names) {
 }
 
 export async function checkoutView(app) {
+  const show = renderer();
   if (!app.requireUser("#/checkout")) return;
   const cart = await get("me/cart");
   if (!cart.lines.length) {

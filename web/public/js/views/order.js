@@ -1,6 +1,6 @@
 // An order's page: its status updates live from a Firestore listener on orders/{id}.
 import { get } from "../api.js";
-import { el, show, showError } from "../dom.js";
+import { el, renderer, showError } from "../dom.js";
 import { label, money } from "../format.js";
 import { watchOrder } from "../session.js";
 import { paymentForm } from "./payment.js";
@@ -38,6 +38,7 @@ function outcome(order, names) {
 }
 
 export async function orderView(app, orderId) {
+  const show = renderer();
   if (!app.requireUser(`#/orders/${orderId}`)) return;
   const first = await get(`orders/${orderId}`); // includes the owner's client_secret
   const cart = await get("me/cart").catch(() => ({ lines: [] }));

@@ -1,6 +1,6 @@
 // A product page: its price for the caller and the unit price at larger quantities (one quote).
 import { get, post } from "../api.js";
-import { el, show } from "../dom.js";
+import { el, renderer } from "../dom.js";
 import { money } from "../format.js";
 import { addToCart } from "./cart.js";
 import { priceTag } from "./price.js";
@@ -9,6 +9,7 @@ import { priceTag } from "./price.js";
 export const BREAKS = [1, 5, 10, 25, 50];
 
 export async function productView(app, productId) {
+  const show = renderer();
   const store = app.storeId ? `?store_id=${encodeURIComponent(app.storeId)}` : "";
   const [product, quote] = await Promise.all([
     get(`products/${productId}${store}`),

@@ -1,6 +1,6 @@
 // "My tier": GET /me/tier as progress bars towards the next tier.
 import { get } from "../api.js";
-import { el, show } from "../dom.js";
+import { el, renderer } from "../dom.js";
 import { label, money } from "../format.js";
 
 /** Spend requirements are counted in the shop's currency. */
@@ -12,6 +12,7 @@ const REQUIREMENTS = {
 };
 
 export async function tierView(app) {
+  const show = renderer();
   if (!app.requireUser("#/tier")) return;
   const standing = await get("me/tier");
   const current = standing.current?.name ?? label(standing.tier);
