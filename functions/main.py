@@ -1,24 +1,46 @@
 """Celeste's Cloud Functions registry: global options, then every function; no I/O at import."""
 
+from typing import TYPE_CHECKING
+
 from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 
 # Before any handler module is imported (DESIGN.md): the default cpu="gcf_gen1" means a fraction
 # of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
-from celeste_functions.resources import auth as _auth  # noqa: E402
-from celeste_functions.resources import categories as _categories  # noqa: E402
-from celeste_functions.resources import inventory as _inventory  # noqa: E402
-from celeste_functions.resources import me as _me  # noqa: E402
-from celeste_functions.resources import openapi as _openapi  # noqa: E402
-from celeste_functions.resources import orders as _orders  # noqa: E402
-from celeste_functions.resources import pricing as _pricing  # noqa: E402
-from celeste_functions.resources import products as _products  # noqa: E402
-from celeste_functions.resources import stores as _stores  # noqa: E402
-from celeste_functions.resources import tiers as _tiers  # noqa: E402
-from celeste_functions.resources import users as _users  # noqa: E402
-from celeste_functions.triggers import catalog as _catalog  # noqa: E402
-from celeste_functions.triggers import orders as _order_triggers  # noqa: E402
+from celeste_functions.imports import lazy_module  # noqa: E402
+
+# Each function's module is imported on its first call: an instance serving `products` never
+# loads orders or inventory, and `import main` (deploy discovery, cold start) stays the SDK's.
+
+if TYPE_CHECKING:  # the real modules, for the type checker
+    from celeste_functions.resources import auth as _auth
+    from celeste_functions.resources import categories as _categories
+    from celeste_functions.resources import inventory as _inventory
+    from celeste_functions.resources import me as _me
+    from celeste_functions.resources import openapi as _openapi
+    from celeste_functions.resources import orders as _orders
+    from celeste_functions.resources import pricing as _pricing
+    from celeste_functions.resources import products as _products
+    from celeste_functions.resources import stores as _stores
+    from celeste_functions.resources import tiers as _tiers
+    from celeste_functions.resources import users as _users
+    from celeste_functions.triggers import catalog as _catalog
+    from celeste_functions.triggers import orders as _order_triggers
+else:
+    _auth = lazy_module("celeste_functions.resources.auth")
+    _categories = lazy_module("celeste_functions.resources.categories")
+    _inventory = lazy_module("celeste_functions.resources.inventory")
+    _me = lazy_module("celeste_functions.resources.me")
+    _openapi = lazy_module("celeste_functions.resources.openapi")
+    _orders = lazy_module("celeste_functions.resources.orders")
+    _pricing = lazy_module("celeste_functions.resources.pricing")
+    _products = lazy_module("celeste_functions.resources.products")
+    _stores = lazy_module("celeste_functions.resources.stores")
+    _tiers = lazy_module("celeste_functions.resources.tiers")
+    _users = lazy_module("celeste_functions.resources.users")
+    _catalog = lazy_module("celeste_functions.triggers.catalog")
+    _order_triggers = lazy_module("celeste_functions.triggers.orders")
 
 
 @https_fn.on_request()

@@ -8,7 +8,6 @@ version, cursor pagination in a stable order.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import HOLDS_STOCK, OrderStatus
-from celeste.ports import Cached, Page, TierSet, Versioned
+from celeste.ports import Page, TierSet, Versioned
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
 from celeste.services.tiers import TierService
@@ -483,6 +482,9 @@ class InMemoryTiers(_Interleaving):
         rows = sorted(self._rows.values(), key=lambda r: (r.value.level, r.value.code))
         return TierSet(list(rows), self._revision)
 
+    def tiers(self) -> list[Tier]:
+        return [found.value for found in self.tier_set().tiers]
+
     def save(
         self,
         *,
@@ -514,33 +516,6 @@ class InMemoryTiers(_Interleaving):
 
     def is_held(self, code: str) -> bool:
         return code in self.holders.values()
-
-
-class InMemoryCache:
-    """A ``ReadCache`` in a dict with the adapter's scope semantics: ``invalidate(scopes)``
-    retires every entry of those scopes. ``lookups`` records (scope, key, hit)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, int, str], Any] = {}
-        self._generation: dict[str, int] = {}
-        self.lookups: list[tuple[str, str, bool]] = []
-
-    def get_or_compute(
-        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: object = None
-    ) -> Cached[Any]:
-        entry = (scope, self._generation.get(scope, 0), key)
-        if entry in self._entries:
-            self.lookups.append((scope, key, True))
-            return Cached(json.loads(self._entries[entry]), hit=True)
-        value = compute()
-        self._entries[entry] = json.dumps(value)  # JSON-able, as Redis requires
-        self.lookups.append((scope, key, False))
-        return Cached(value, hit=False)
-
-    def invalidate(self, scopes: Sequence[str], *, event_id: str | None = None) -> bool:
-        for scope in scopes:
-            self._generation[scope] = self._generation.get(scope, 0) + 1
-        return True
 
 
 # --- orders and inventory ---------------------------------------------------------------------
@@ -856,6 +831,9 @@ class InMemoryCatalogue:
         self.tier_of_uid: dict[str, str] = {}
         self.price_lists: list[PriceList] = []
         self.default_tier = default_tier
+        #: The ``strict`` flag of every snapshot and tier asked for (money must ask strictly).
+        self.snapshots: list[bool] = []
+        self.tier_reads: list[bool] = []
 
     def add(self, product_id: str, *, price: int, active: bool = True) -> Product:
         """A product in category ``cat`` priced ``price`` EUR cents."""
@@ -876,14 +854,16 @@ class InMemoryCatalogue:
     def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         return {pid: self.products[pid] for pid in product_ids if pid in self.products}
 
-    def snapshot(self) -> PricingSnapshot:
+    def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
+        self.snapshots.append(strict)
         return PricingSnapshot(
             price_lists=list(self.price_lists),
             parents={"cat": None},
             default_tier=self.default_tier,
         )
 
-    def tier_of(self, uid: str) -> str | None:
+    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
+        self.tier_reads.append(strict)
         return self.tier_of_uid.get(uid)
 
 

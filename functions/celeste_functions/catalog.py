@@ -1,15 +1,24 @@
-"""Which cache scopes a write to each catalogue collection makes stale: the one dependency map."""
+"""Cache scopes by name, and which scopes a write to each collection makes stale: the one map."""
 
 from __future__ import annotations
 
+#: Response and data-source cache scopes. Every cached entry lives in exactly one of them.
+CATEGORIES = "categories"
+PRODUCTS = "products"
+PRICING = "pricing"
+STORES = "stores"
+TIERS = "tiers"
+ALL_SCOPES: tuple[str, ...] = (CATEGORIES, PRODUCTS, PRICING, STORES, TIERS)
+
 #: collection written -> cache scopes to retire. Products are priced from categories (descendant
-#: filters), price lists and tiers, so writes to any of those retire product entries too.
+#: filters), price lists and tiers (the default tier), so writes to any of those retire product
+#: entries too; ``pricing`` holds the pricing snapshot (lists, category tree, default tier).
 INVALIDATES: dict[str, tuple[str, ...]] = {
-    "categories": ("categories", "products", "pricing"),
-    "products": ("products",),
-    "price_lists": ("products", "pricing"),
-    "stores": ("stores",),
-    "tiers": ("tiers", "products", "pricing"),
+    "categories": (CATEGORIES, PRODUCTS, PRICING),
+    "products": (PRODUCTS,),
+    "price_lists": (PRODUCTS, PRICING),
+    "stores": (STORES,),
+    "tiers": (TIERS, PRODUCTS, PRICING),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +23,8 @@ from celeste_functions.adapters.accounts import (
     FirestoreCustomers,
     FirestoreProfiles,
 )
-from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cache import Cache, Epochs
+from celeste_functions.adapters.cached import CachedStores, CachedTiers
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.inventory import FirestoreInventory
@@ -71,18 +73,21 @@ class Services:
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
 
 
-def _build() -> Services:
-    """Every adapter and every service, each built once (services share them)."""
+def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
+    """Every adapter and every service, each built once (services share them); ``clock`` times
+    the cache's freshness window."""
     db = firestore_client.get
     ttl = settings().cache_ttl_s
-    cache = Cache(client=redis_client.get, ttl_s=ttl)
+    window = settings().cache_freshness_s
+    epochs = Epochs(client=db, window_s=window, clock=clock)
+    cache = Cache(client=redis_client.get, ttl_s=ttl, epochs=epochs)
     categories = FirestoreCategories(client=db)
     products = FirestoreProducts(client=db)
     inventory = FirestoreInventory(client=db)
     orders = FirestoreOrders(client=db)
     writer = FirestoreWriter(client=db)
     stores = FirestoreStoreDirectory(client=db)
-    customers = FirestoreCustomers(client=db)
+    customers = FirestoreCustomers(client=db, window_s=window, clock=clock)
     pricing = PricingService(
         source=CachedPricingSource(client=db, cache=cache, ceiling_s=ttl),
         products=products,
@@ -90,7 +95,7 @@ def _build() -> Services:
         stock=inventory,
         stores=stores,
     )
-    tiers = TierService(repository=FirestoreTiers(client=db), cache=cache)
+    tiers = TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache))
     accounts = AccountService(
         profiles=FirestoreProfiles(client=db),
         identity=FirebaseIdentity(app=firebase_app.get),
@@ -110,9 +115,8 @@ def _build() -> Services:
         pricing=pricing,
         accounts=accounts,
         stores=StoreService(
-            repository=FirestoreStores(client=db),
+            repository=CachedStores(inner=FirestoreStores(client=db), cache=cache),
             references=_StoreReferences(inventory=inventory, orders=orders),
-            cache=cache,
         ),
         tiers=tiers,
         orders=OrderService(
@@ -150,7 +154,7 @@ class _StoreReferences:
         return self.orders.has_open_orders(store_id)
 
 
-services: Lazy[Services] = Lazy(_build)
+services: Lazy[Services] = Lazy(build)
 
 
 def use(replacement: Services) -> None:

@@ -17,6 +17,8 @@ class Settings:
     redis_url: str | None
     redis_timeout_s: float
     cache_ttl_s: int
+    cache_freshness_s: float
+    auth_check_s: float
     order_hold_minutes: int
     #: Browser origins allowed to call the functions (``CELESTE_CORS_ORIGINS``).
     cors: CorsPolicy
@@ -31,6 +33,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_timeout_s=float(env.get("CELESTE_REDIS_TIMEOUT_MS", "50")) / 1000,
             cache_ttl_s=int(env.get("CELESTE_CACHE_TTL_S", "300")),
+            cache_freshness_s=float(env.get("CELESTE_CACHE_FRESHNESS_S", "1")),
+            auth_check_s=float(env.get("CELESTE_AUTH_CHECK_S", "5")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
             cors=CorsPolicy.from_setting(env.get("CELESTE_CORS_ORIGINS"), project_id=project),
         )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import redis
 
-from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cache import Bounded, Cache
 from celeste_functions.composition import Services, services, use
 from celeste_functions.triggers.catalog import on_catalog_written
 from tests.support.redis_server import RedisServer
@@ -49,7 +50,7 @@ def test_invalidate_retires_every_entry_of_the_scope_only(redis_server: RedisSer
     cache = _cache(redis_server)
     cache.get_or_compute(scope="s", key="k1", compute=lambda: 1)
     cache.get_or_compute(scope="other", key="k1", compute=lambda: 1)
-    assert cache.invalidate(["s"])
+    assert cache.invalidate(["s"]).redis
     assert not cache.get_or_compute(scope="s", key="k1", compute=lambda: 2).hit
     assert cache.get_or_compute(scope="s", key="k1", compute=lambda: 3).value == 2
     assert cache.get_or_compute(scope="other", key="k1", compute=lambda: 9).hit
@@ -68,14 +69,23 @@ def test_value_computed_before_a_write_is_never_served_after_it(redis_server: Re
     assert after.value == "new" and not after.hit
 
 
-def test_duplicate_event_invalidates_once(redis_server: RedisServer) -> None:
-    cache = _cache(redis_server)
-    r = redis.Redis.from_url(redis_server.url)
+class CountingRedis(redis.Redis):
+    """A client that counts the commands it sends (each one is a round trip)."""
+
+    sent = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        CountingRedis.sent += 1
+        return super().execute_command(*args, **options)
+
+
+def test_a_hit_is_one_round_trip(redis_server: RedisServer) -> None:
+    client = CountingRedis.from_url(redis_server.url, socket_timeout=0.05, retry=None)
+    cache = Cache(client=lambda: client, ttl_s=60)
     cache.get_or_compute(scope="s", key="k", compute=lambda: 1)
-    cache.invalidate(["s"], event_id="evt-1")
-    version = r.get("celeste:s:version")
-    cache.invalidate(["s"], event_id="evt-1")
-    assert r.get("celeste:s:version") == version
+    before = CountingRedis.sent
+    assert cache.get_or_compute(scope="s", key="k", compute=lambda: 2).hit
+    assert CountingRedis.sent - before == 1  # one EVALSHA reads the version and the entry
 
 
 def test_one_recompute_per_hot_key(redis_server: RedisServer) -> None:
@@ -112,7 +122,7 @@ def test_redis_dying_mid_run_fails_open_and_recovers(redis_server: RedisServer) 
     for i in range(5):
         lookup = cache.get_or_compute(scope="s", key="k", compute=lambda i=i: i)
         assert (lookup.value, lookup.hit) == (i, False)
-    assert cache.invalidate(["s"]) is False
+    assert not cache.invalidate(["s"]).reached  # no epochs wired, Redis dead: nowhere to land
     redis_server.start()
     assert not cache.get_or_compute(scope="s", key="k", compute=lambda: 7).hit
     assert cache.get_or_compute(scope="s", key="k", compute=lambda: 8).value == 7
@@ -133,31 +143,43 @@ def test_breaker_skips_redis_after_a_failure(redis_server: RedisServer) -> None:
 def test_no_redis_configured_just_computes() -> None:
     cache = Cache(client=lambda: None, ttl_s=60)
     assert cache.get_or_compute(scope="s", key="k", compute=lambda: 5).value == 5
-    assert cache.invalidate(["s"]) is False
+    assert cache.invalidate(["s"]).reached  # nothing is cached anywhere: nothing to retire
 
 
-def test_catalog_trigger_is_idempotent_under_redelivery(redis_server: RedisServer) -> None:
+def test_catalog_trigger_redelivery_retires_again_never_skips(redis_server: RedisServer) -> None:
     cache = _cache(redis_server)
-    use(Services(categories=None, cache=cache))  # type: ignore[arg-type]
+    use(Services(cache=cache))
     try:
         r = redis.Redis.from_url(redis_server.url)
         cache.get_or_compute(scope="categories", key="k", compute=lambda: "old")
         event = SimpleNamespace(id="event-42", document="categories/abc")
         on_catalog_written(event)
-        after_first = (r.get("celeste:categories:version"), r.get("celeste:products:version"))
-        on_catalog_written(event)  # redelivered
-        assert (
-            r.get("celeste:categories:version"),
-            r.get("celeste:products:version"),
-        ) == after_first
-        assert (
-            cache.get_or_compute(scope="categories", key="k", compute=lambda: "new").value == "new"
+        after_first = r.get("celeste:categories:version")
+        assert cache.get_or_compute(scope="categories", key="k", compute=lambda: "new").value == (
+            "new"
         )
+        on_catalog_written(event)  # redelivered: retired again (one more recompute), not skipped
+        assert r.get("celeste:categories:version") != after_first
+        assert cache.get_or_compute(scope="categories", key="k", compute=lambda: "x").value == "x"
         # An older event arriving late still only retires versions: nothing stale comes back.
         on_catalog_written(SimpleNamespace(id="event-41", document="categories/abc"))
-        assert cache.get_or_compute(scope="categories", key="k", compute=lambda: "x").value in (
-            "new",
-            "x",
-        )
+        assert not cache.get_or_compute(scope="categories", key="k", compute=lambda: "y").hit
     finally:
         services.reset()
+
+
+def test_a_bounded_family_stores_at_most_its_cap_per_version(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server)
+    family = Bounded(family="filtered", cap=10, ttl_s=30)
+    for i in range(25):
+        cache.get_or_compute(scope="s", key=f"f:{i}", compute=lambda i=i: i, bounded=family)
+    r = redis.Redis.from_url(redis_server.url)
+    stored = [k for k in r.scan_iter("celeste:s:*:f:*") if not k.endswith(b":lock")]
+    assert len(stored) == 10
+    assert all(0 < r.ttl(k) <= 30 for k in stored)
+    assert cache.get_or_compute(scope="s", key="f:3", compute=lambda: -1, bounded=family).hit
+    assert not cache.get_or_compute(scope="s", key="f:20", compute=lambda: -1).hit
+    # A new version of the scope starts a new budget.
+    cache.invalidate(["s"])
+    assert not cache.get_or_compute(scope="s", key="f:20", compute=lambda: 20, bounded=family).hit
+    assert cache.get_or_compute(scope="s", key="f:20", compute=lambda: -1, bounded=family).hit

@@ -14,6 +14,7 @@ from celeste.ports import StoreReferences
 from celeste.services.stores import StoreService
 from celeste.stores import GeoPoint, Store, StoreCreate, StorePatch
 from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cached import CachedStores
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.stores import FirestoreStores
@@ -163,12 +164,25 @@ def test_foreign_cursor_is_400(repo: FirestoreStores) -> None:
         repo.list(active_only=True, limit=2, cursor="garbage")
 
 
+class CountingStores(FirestoreStores):
+    """The Firestore adapter, counting the reads of the whole set."""
+
+    everies = 0
+
+    def every(self, *, active_only: bool, limit: int) -> list[Store]:
+        CountingStores.everies += 1
+        return list(super().every(active_only=active_only, limit=limit))
+
+
 def test_near_search_reads_the_store_set_through_redis(
-    repo: FirestoreStores, redis_server: RedisServer, db: firestore.Client
+    db: firestore.Client, redis_server: RedisServer
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
     cache = Cache(client=lambda: client, ttl_s=60)
-    service = StoreService(repository=repo, references=_references(db), cache=cache)
+    inner = CountingStores(client=lambda: db)
+    service = StoreService(
+        repository=CachedStores(inner=inner, cache=cache), references=_references(db)
+    )
     places = {
         "Baixa": (38.7104, -9.1366),
         "Porto": (41.1496, -8.6057),
@@ -180,17 +194,19 @@ def test_near_search_reads_the_store_set_through_redis(
     first = service.near(
         origin=LISBON, radius_km=600, include_inactive=False, limit=20, cursor=None
     )
-    assert [s.name for s in first.value.items] == ["Baixa", "Porto", "Madrid"]
-    assert first.value.items[0].distance_km == 1.344
+    assert [s.name for s in first.items] == ["Baixa", "Porto", "Madrid"]
+    assert first.items[0].distance_km == 1.344
+    reads = CountingStores.everies
     again = service.near(
         origin=LISBON, radius_km=300, include_inactive=False, limit=20, cursor=None
     )
-    assert (first.hit, again.hit) == (False, True)
-    assert [s.name for s in again.value.items] == ["Baixa", "Porto"]
-    porto = again.value.items[1]
+    assert CountingStores.everies == reads  # the set came from Redis
+    assert [s.name for s in again.items] == ["Baixa", "Porto"]
+    porto = again.items[1]
     service.update(porto.id, StorePatch(active=False), expected_version=None)
     cache.invalidate(["stores"])
     after = service.near(
         origin=LISBON, radius_km=300, include_inactive=False, limit=20, cursor=None
     )
-    assert not after.hit and [s.name for s in after.value.items] == ["Baixa"]
+    assert CountingStores.everies == reads + 1
+    assert [s.name for s in after.items] == ["Baixa"]

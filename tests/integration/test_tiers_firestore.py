@@ -5,12 +5,16 @@ from __future__ import annotations
 import threading
 
 import pytest
+import redis
 from google.cloud import firestore
 
 from celeste.errors import Conflict, NotFound, PreconditionFailed
 from celeste.services.tiers import TierService
 from celeste.tiers import DEMO_TIERS, Tier, TierCreate, TierPatch, validate_tier_set
+from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cached import CachedTiers
 from celeste_functions.adapters.tiers import FirestoreTiers
+from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +155,34 @@ def test_concurrent_default_moves_leave_exactly_one_default(
     assert errors == []
     defaults = [t.code for t in stored(repo) if t.is_default]
     assert len(defaults) == 1 and defaults[0] in codes
+
+
+class CountingTiers(FirestoreTiers):
+    """The Firestore adapter, counting reads of the ladder."""
+
+    reads = 0
+
+    def tiers(self) -> list[Tier]:
+        CountingTiers.reads += 1
+        return super().tiers()
+
+
+def test_the_ladder_comes_through_redis_and_writes_never_read_it(
+    db: firestore.Client, redis_server: RedisServer
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    cache = Cache(client=lambda: client, ttl_s=60)
+    inner = CountingTiers(client=lambda: db)
+    service = TierService(repository=CachedTiers(inner=inner, cache=cache))
+    for tier in DEMO_TIERS:
+        service.create(TierCreate.model_validate(tier.model_dump()))
+    assert [t.code for t in service.all_tiers()] == ["BRONZE", "SILVER", "GOLD", "PLATINUM"]
+    reads = CountingTiers.reads
+    assert service.default_tier().code == "BRONZE"
+    assert CountingTiers.reads == reads  # from Redis
+    # A write decides from the stored set, not the cached ladder, and then retires it.
+    service.update("SILVER", TierPatch(is_default=True), expected_version=None)
+    assert service.default_tier().code == "BRONZE"  # the cached ladder until retired
+    cache.invalidate(["tiers"])
+    assert service.default_tier().code == "SILVER"
+    assert CountingTiers.reads == reads + 1

@@ -29,14 +29,14 @@ def use_test_tokens(monkeypatch: pytest.MonkeyPatch, tokens: Mapping[str, Caller
     goes through the real ``authenticate`` (which answers without reaching Firebase)."""
     real = router_module.authenticate
 
-    def authenticate(header: str | None) -> Caller | None:
+    def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
         scheme, _, token = (header or "").strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             caller = tokens.get(token.strip())
             if caller is None:
                 raise Unauthenticated("the token is not a valid Firebase ID token")
             return caller
-        return real(header)
+        return real(header, strict=strict)
 
     monkeypatch.setattr(router_module, "authenticate", authenticate)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import redis
 
@@ -20,7 +22,10 @@ def _free_port() -> int:
 class RedisServer:
     """``redis-server`` (from ``CELESTE_REDIS_SERVER`` or PATH) that a test can stop and restart."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, persist_dir: Path | None = None) -> None:
+        #: With a directory, the server keeps ``dump.rdb`` there (``save()``) and a restart loads
+        #: it back, as a Redis with persistence does after a crash.
+        self.persist_dir = persist_dir
         self.binary = os.environ.get("CELESTE_REDIS_SERVER") or shutil.which("redis-server")
         if not self.binary:
             raise RuntimeError("redis-server not found: run the tests through `make test`")
@@ -45,6 +50,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *(["--dir", str(self.persist_dir)] if self.persist_dir else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -60,9 +66,25 @@ class RedisServer:
                     raise
                 time.sleep(0.05)
 
+    def freeze(self) -> None:
+        """``SIGSTOP`` the server: connections stay open, nothing is answered."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """``SIGCONT`` a frozen server."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def save(self) -> None:
+        """Write the dataset to ``persist_dir`` now (what a restart will load)."""
+        assert self.persist_dir is not None
+        redis.Redis(port=self.port, socket_timeout=5).save()
+
     def stop(self) -> None:
         """Kill the server (as a crash would) and wait for it to be gone."""
         if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen server cannot die of SIGKILL later
             self.proc.kill()
             self.proc.wait(timeout=10)
             self.proc = None

@@ -839,3 +839,12 @@ def test_any_sequence_of_operations_keeps_stock_exact(
         for level in world.commerce.every_level():
             assert 0 <= level.reserved <= level.on_hand
     world.audit_clean()
+
+
+def test_orders_price_from_strict_inputs_only() -> None:
+    # Money never comes from a cache entry that may predate an edit: every pricing input an
+    # order reads is asked for strictly (the adapter then reads the cache epochs fresh).
+    world = make_world()
+    world.place([("apple", 2)])
+    assert world.catalogue.snapshots and all(world.catalogue.snapshots)
+    assert world.catalogue.tier_reads and all(world.catalogue.tier_reads)

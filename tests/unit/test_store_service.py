@@ -10,9 +10,9 @@ import pytest
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.ports import Versioned
 from celeste.services import stores as store_service
-from celeste.services.stores import CACHE_SCOPE, StoreService
+from celeste.services.stores import StoreService
 from celeste.stores import GeoPoint, Store, StoreCreate, StorePatch
-from tests.fakes import InMemoryCache, InMemoryStoreReferences, InMemoryStores
+from tests.fakes import InMemoryStoreReferences, InMemoryStores
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 LISBON = GeoPoint(lat=38.7223, lng=-9.1393)
@@ -43,15 +43,8 @@ def repo() -> InMemoryStores:
 
 
 @pytest.fixture
-def cache() -> InMemoryCache:
-    return InMemoryCache()
-
-
-@pytest.fixture
-def service(repo: InMemoryStores, cache: InMemoryCache) -> StoreService:
-    return StoreService(
-        repository=repo, references=InMemoryStoreReferences(), cache=cache, clock=Clock()
-    )
+def service(repo: InMemoryStores) -> StoreService:
+    return StoreService(repository=repo, references=InMemoryStoreReferences(), clock=Clock())
 
 
 def create(service: StoreService, name: str, **fields: Any) -> Versioned[Store]:
@@ -74,7 +67,7 @@ def near(service: StoreService, **kw: Any) -> list[tuple[str, float]]:
         "cursor": None,
     }
     args.update(kw)
-    page = service.near(**args).value
+    page = service.near(**args)
     return [(s.name, s.distance_km) for s in page.items]
 
 
@@ -205,7 +198,7 @@ def test_near_pages_walk_every_store_once(service: StoreService) -> None:
     while True:
         page = service.near(
             origin=LISBON, radius_km=20_000, include_inactive=False, limit=1, cursor=cursor
-        ).value
+        )
         seen += [s.name for s in page.items]
         if page.next_cursor is None:
             break
@@ -220,25 +213,18 @@ def test_near_refuses_foreign_cursors(service: StoreService, cursor: str) -> Non
     assert [e.field for e in caught.value.errors] == ["cursor"]
 
 
-def test_near_reads_the_store_set_once_through_the_cache(
-    service: StoreService, repo: InMemoryStores, cache: InMemoryCache
+def test_near_measures_one_read_of_the_whole_set(
+    service: StoreService, repo: InMemoryStores
 ) -> None:
     for name in FOUR:
         create(service, name)
-    first = service.near(origin=LISBON, radius_km=10, include_inactive=False, limit=20, cursor=None)
     reads = repo.reads
-    other = service.near(
+    page = service.near(
         origin=GeoPoint(lat=41.15, lng=-8.61),
         radius_km=10,
         include_inactive=False,
         limit=20,
         cursor=None,
     )
-    assert (first.hit, other.hit) == (False, True)
-    assert repo.reads == reads  # a different origin, no further read
-    assert [s.name for s in other.value.items] == ["Porto Bolhão"]
-    cache.invalidate([CACHE_SCOPE])
-    create(service, "Lisboa Rossio")
-    again = service.near(origin=LISBON, radius_km=10, include_inactive=False, limit=20, cursor=None)
-    assert not again.hit and "Lisboa Rossio" in [s.name for s in again.value.items]
-    assert {key for scope, key, _ in cache.lookups} == {"every:active"}
+    assert [s.name for s in page.items] == ["Porto Bolhão"]
+    assert repo.reads == reads + 1  # one read of the set (the adapter caches it)

@@ -9,9 +9,9 @@ import pytest
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.ports import Versioned
 from celeste.services import tiers as tier_service
-from celeste.services.tiers import CACHE_SCOPE, TierService
+from celeste.services.tiers import TierService
 from celeste.tiers import DEMO_TIERS, Tier, TierCreate, TierPatch, validate_tier_set
-from tests.fakes import InMemoryCache, InMemoryTiers
+from tests.fakes import InMemoryTiers
 
 
 @pytest.fixture
@@ -20,13 +20,8 @@ def repo() -> InMemoryTiers:
 
 
 @pytest.fixture
-def cache() -> InMemoryCache:
-    return InMemoryCache()
-
-
-@pytest.fixture
-def service(repo: InMemoryTiers, cache: InMemoryCache) -> TierService:
-    return TierService(repository=repo, cache=cache)
+def service(repo: InMemoryTiers) -> TierService:
+    return TierService(repository=repo)
 
 
 def body(code: str, level: int, **fields: Any) -> TierCreate:
@@ -62,17 +57,11 @@ def test_reads_are_by_level(service: TierService) -> None:
         service.get("IRON")
 
 
-def test_all_tiers_and_the_default_come_through_the_cache(
-    service: TierService, repo: InMemoryTiers, cache: InMemoryCache
-) -> None:
+def test_all_tiers_and_the_default_follow_writes(service: TierService) -> None:
     assert [t.code for t in service.all_tiers()] == ["BRONZE", "SILVER", "GOLD", "PLATINUM"]
-    reads = repo.reads
     assert service.default_tier().code == "BRONZE"
     assert service.all_tiers() == list(DEMO_TIERS)
-    assert repo.reads == reads
-    assert [hit for _, _, hit in cache.lookups] == [False, True, True]
     service.update("SILVER", patch(is_default=True), expected_version=None)
-    cache.invalidate([CACHE_SCOPE])  # what the handler (and the trigger) do after a write
     assert service.default_tier().code == "SILVER"
 
 

@@ -3,6 +3,9 @@ standing other services read, the stats the delivery effect writes) and sign-in 
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -112,17 +115,46 @@ class FirestoreProfiles:
 
 class FirestoreCustomers:
     """``CustomerTiers`` and ``CustomerStandings``: the parts of ``users/{uid}`` pricing and the
-    delivery effect read (only those fields are fetched)."""
+    delivery effect read (only those fields are fetched).
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    A browsing ``tier_of`` (not ``strict``) may reuse a tier read for the same uid less than
+    ``window_s`` ago in this process (signed-in catalogue reads then cost no profile read);
+    ``strict`` reads (quotes, orders, carts) always read the profile.
+    """
+
+    #: Most uids whose tier is remembered per process (the oldest are forgotten first).
+    MAX_REMEMBERED = 10_000
+
+    def __init__(
+        self,
+        *,
+        client: Callable[[], firestore.Client],
+        window_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
+        self._window_s = window_s
+        self._clock = clock
+        self._seen: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def tier_of(self, uid: str) -> str | None:
+    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
+        if not strict and self._window_s > 0:
+            with self._lock:
+                seen = self._seen.get(uid)
+            if seen is not None and self._clock() - seen[0] < self._window_s:
+                return seen[1]
+        started = self._clock()
         snapshot = user_ref(self._client(), uid).get(["tier"])
-        if not snapshot.exists:
-            return None
-        tier = (snapshot.to_dict() or {}).get("tier")
-        return str(tier) if tier else None
+        found = (snapshot.to_dict() or {}).get("tier") if snapshot.exists else None
+        tier = str(found) if found else None
+        if self._window_s > 0:
+            with self._lock:
+                self._seen[uid] = (started, tier)
+                self._seen.move_to_end(uid)
+                while len(self._seen) > self.MAX_REMEMBERED:
+                    self._seen.popitem(last=False)
+        return tier
 
     def standing(self, uid: str) -> Versioned[CustomerStanding] | None:
         snapshot = user_ref(self._client(), uid).get(["stats", "tier", "tier_locked"])

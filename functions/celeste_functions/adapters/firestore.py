@@ -31,6 +31,15 @@ def version_at(update_time: Any) -> str:
     return str(stamp.seconds * 1_000_000_000 + stamp.nanos)
 
 
+def fields(snapshot: DocumentSnapshot[Any]) -> dict[str, Any]:
+    """The document's decoded fields, without ``to_dict()``'s deep copy (a third of a product
+    page's CPU): for snapshots read and dropped at once, never for ones kept and mutated."""
+    data = getattr(snapshot, "_data", None)
+    if isinstance(data, dict):
+        return data
+    return snapshot.to_dict() or {}
+
+
 def last_update_time(version: str) -> Any:
     """The ``last_update_time`` precondition for a version from :func:`version_of`."""
     from google.protobuf.timestamp_pb2 import Timestamp

@@ -3,6 +3,7 @@ built from the owners of price lists, categories and tiers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ from celeste.errors import NotFound
 from celeste.ports import Versioned
 from celeste.pricing import MAX_PRICE_LISTS, PriceList, PricingSnapshot
 from celeste.tiers import default_tier_code
-from celeste_functions.adapters.cache import Cache
+from celeste_functions.adapters.cache import Cache, Codec
 from celeste_functions.adapters.categories import category_parents
 from celeste_functions.adapters.firestore import (
     precondition,
@@ -18,13 +19,12 @@ from celeste_functions.adapters.firestore import (
     version_of,
 )
 from celeste_functions.adapters.tiers import FirestoreTiers
+from celeste_functions.catalog import PRICING
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
 PRICE_LISTS = "price_lists"
-#: Cache scope of the snapshot; writes to price lists, categories and tiers retire it.
-SNAPSHOT_SCOPE = "pricing"
 
 
 class FirestorePriceLists:
@@ -84,6 +84,9 @@ class CachedPricingSource:
     On a miss it costs one query per collection (lists ≤ 500, categories ≤ 5000, tiers ≤ 100:
     the default tier is ``celeste.tiers.default_tier_code`` of the whole ladder);
     on a hit, no Firestore read at all. The entry expires when the next list starts or ends.
+    The last entry read is kept parsed in memory, so a hit validates nothing again; without
+    Redis, the last snapshot built is kept for as long as the browsing epochs say it is current.
+    ``strict`` snapshots (money) are looked up under epochs read now.
     """
 
     def __init__(
@@ -94,19 +97,50 @@ class CachedPricingSource:
         self._lists = FirestorePriceLists(client=client)
         self._tiers = FirestoreTiers(client=client)
         self._ceiling_s = ceiling_s
+        self._parsed: tuple[bytes, PricingSnapshot] | None = None
+        self._built: tuple[object, float, PricingSnapshot] | None = None
 
-    def snapshot(self) -> PricingSnapshot:
+    def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
         from celeste.clock import utcnow
 
+        if self._cache.available() is None:
+            return self._without_redis(strict=strict)
         lookup = self._cache.get_or_compute(
-            scope=SNAPSHOT_SCOPE,
+            scope=PRICING,
             key="snapshot",
-            compute=lambda: self._load().model_dump(mode="json"),
-            ttl_s=lambda value: PricingSnapshot.model_validate(value).expires_in_s(
-                now=utcnow(), ceiling_s=self._ceiling_s
-            ),
+            compute=self._load,
+            ttl_s=lambda snap: snap.expires_in_s(now=utcnow(), ceiling_s=self._ceiling_s),
+            strict=strict,
+            codec=Codec(encode=_encode_snapshot, decode=self._decode),
         )
-        return PricingSnapshot.model_validate(lookup.value)
+        return lookup.value
+
+    def _decode(self, raw: bytes) -> PricingSnapshot:
+        parsed = self._parsed
+        if parsed is not None and parsed[0] == raw:
+            return parsed[1]
+        snap = PricingSnapshot.model_validate_json(raw)
+        self._parsed = (raw, snap)
+        return snap
+
+    def _without_redis(self, *, strict: bool) -> PricingSnapshot:
+        """No Redis (or the breaker open): reuse the snapshot built under the same epochs and
+        still inside its validity window, else build it."""
+        epochs = self._cache.epochs
+        seen = None
+        if epochs is not None:
+            current = epochs.fresh() if strict else epochs.current()
+            seen = None if current is None else current.get(PRICING, 0)
+        built, now = self._built, time.monotonic()
+        if seen is not None and built is not None and built[0] == seen and now < built[1]:
+            return built[2]
+        snap = self._load()
+        if seen is not None:
+            from celeste.clock import utcnow
+
+            ttl = snap.expires_in_s(now=utcnow(), ceiling_s=self._ceiling_s)
+            self._built = (seen, now + ttl, snap)
+        return snap
 
     def _load(self) -> PricingSnapshot:
         client = self._client()
@@ -116,3 +150,7 @@ class CachedPricingSource:
             parents=category_parents(client),
             default_tier=default_tier_code(ladder),
         )
+
+
+def _encode_snapshot(snap: PricingSnapshot) -> bytes:
+    return snap.model_dump_json().encode()

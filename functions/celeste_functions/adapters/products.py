@@ -10,6 +10,7 @@ from celeste.ports import Page, Versioned
 from celeste.products import Product
 from celeste_functions.adapters.firestore import (
     QueryShape,
+    fields,
     keyset_page,
     precondition,
     storage_errors,
@@ -52,14 +53,14 @@ class FirestoreProducts:
         snapshot = self._col().document(product_id).get()
         if not snapshot.exists:
             raise NotFound(f"no product {product_id}")
-        return Versioned(_product(snapshot.id, snapshot.to_dict() or {}), version_of(snapshot))
+        return Versioned(_product(snapshot.id, fields(snapshot)), version_of(snapshot))
 
     def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         refs = [self._col().document(pid) for pid in dict.fromkeys(product_ids)]
         found: dict[str, Product] = {}
         for snapshot in self._client().get_all(refs):
             if snapshot.exists:
-                found[snapshot.id] = _product(snapshot.id, snapshot.to_dict() or {})
+                found[snapshot.id] = _product(snapshot.id, fields(snapshot))
         return found
 
     def _query(self, *, category_ids: Sequence[str] | None, active_only: bool) -> Any:
@@ -84,7 +85,7 @@ class FirestoreProducts:
             order_field="name_key",
             limit=limit,
             cursor=cursor,
-            parse=lambda s: _product(s.id, s.to_dict() or {}),
+            parse=lambda s: _product(s.id, fields(s)),
             key=lambda p: p.name_key,
             value_type=str,
         )
@@ -101,7 +102,7 @@ class FirestoreProducts:
             if chunk is not None and not chunk:
                 continue
             query = self._query(category_ids=chunk, active_only=active_only)
-            found += [_product(s.id, s.to_dict() or {}) for s in query.limit(limit).stream()]
+            found += [_product(s.id, fields(s)) for s in query.limit(limit).stream()]
         found.sort(key=lambda p: (p.name_key, p.id))
         return found[:limit]
 

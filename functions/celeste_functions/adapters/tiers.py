@@ -59,6 +59,9 @@ class FirestoreTiers:
         tiers = [Versioned(_tier(s.id, s.to_dict() or {}), version_of(s)) for s in query.stream()]
         return TierSet(tiers, revision)
 
+    def tiers(self) -> list[Tier]:
+        return [found.value for found in self.tier_set().tiers]
+
     def save(
         self,
         *,

@@ -1,11 +1,25 @@
-"""Who is calling: Firebase ID tokens verified by firebase_admin; the role from the claim."""
+"""Who is calling: Firebase ID tokens verified by firebase_admin; the role from the claim.
+
+The token's signature, expiry and audience are checked locally on every request. Whether the
+account still exists, is enabled and has not been signed out since the token was minted needs
+Firebase Auth (a network call): ``strict`` checks ask it every time (writes, and every route
+that requires a signed-in caller or an admin); public reads reuse this process's answer for a
+uid for up to ``CELESTE_AUTH_CHECK_S`` seconds (default 5). An Auth outage is a 503 with
+``Retry-After``, never a 500 and never a pass.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from celeste.errors import Unauthenticated
+from celeste.errors import Unauthenticated, Unavailable
 from celeste_functions.clients import firebase_app
+from celeste_functions.config import settings
 from celeste_functions.logs import get_logger
 
 log = get_logger("auth")
@@ -26,12 +40,95 @@ class Caller:
         return self.role == "admin"
 
 
-def authenticate(header: str | None) -> Caller | None:
+@dataclass(frozen=True)
+class _Account:
+    disabled: bool
+    tokens_valid_after_ms: int
+
+
+class AccountStates:
+    """Recent answers of Firebase Auth about accounts, per uid, for up to ``window_s``
+    (default: the ``CELESTE_AUTH_CHECK_S`` setting, read on first use)."""
+
+    #: Most uids remembered per process (the oldest are forgotten first).
+    MAX_REMEMBERED = 10_000
+
+    def __init__(
+        self,
+        *,
+        lookup: Callable[[str], _Account],
+        window_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._window_s = window_s
+        self._clock = clock
+        self._seen: OrderedDict[str, tuple[float, _Account]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, claims: dict[str, Any], *, strict: bool) -> None:
+        """``Unauthenticated`` when the token's account is gone, disabled or signed out since
+        the token was issued; ``Unavailable`` when Auth cannot say."""
+        uid = str(claims["uid"])
+        recent = None if strict else self._recent(uid)
+        if recent is not None and _refusal(recent, claims) is None:
+            return
+        # Ask Auth: a strict check, no recent answer, or a recent answer that would refuse (a
+        # refusal is always confirmed, so an account enabled again is let in at once).
+        started = self._clock()
+        account = self._lookup(uid)
+        with self._lock:
+            self._seen[uid] = (started, account)
+            self._seen.move_to_end(uid)
+            while len(self._seen) > self.MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+        refusal = _refusal(account, claims)
+        if refusal is not None:
+            raise Unauthenticated(refusal)
+
+    def _recent(self, uid: str) -> _Account | None:
+        with self._lock:
+            seen = self._seen.get(uid)
+        window = settings().auth_check_s if self._window_s is None else self._window_s
+        if seen is None or self._clock() - seen[0] >= window:
+            return None
+        return seen[1]
+
+
+def _refusal(account: _Account, claims: dict[str, Any]) -> str | None:
+    if account.disabled:
+        return "this account is disabled"
+    if int(claims.get("iat", 0)) * 1000 < account.tokens_valid_after_ms:
+        return "the token has expired or was revoked: sign in again"
+    return None
+
+
+def _firebase_account(uid: str) -> _Account:
+    from firebase_admin import auth, exceptions
+
+    try:
+        user = auth.get_user(uid, app=firebase_app.get())
+    except auth.UserNotFoundError:
+        raise Unauthenticated("this account no longer exists") from None
+    except (exceptions.FirebaseError, OSError) as exc:
+        log.warning("auth unavailable", extra={"fields": {"error": type(exc).__name__}})
+        raise Unavailable("the sign-in service is not answering; retry shortly", 2) from None
+    return _Account(
+        disabled=bool(user.disabled), tokens_valid_after_ms=int(user.tokens_valid_after_timestamp)
+    )
+
+
+#: This process's account states (tests may replace its lookup or clock).
+accounts = AccountStates(lookup=_firebase_account)
+
+
+def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
     """The caller named by an ``Authorization: Bearer`` header, ``None`` without one.
 
-    Verifies signature, expiry and audience, and (``check_revoked``) that the account is neither
-    disabled nor signed out since the token was minted; with ``FIREBASE_AUTH_EMULATOR_HOST`` set,
-    firebase_admin verifies Auth-emulator tokens instead.
+    Verifies signature, expiry and audience, then that the account exists, is enabled and was
+    not signed out since the token was minted (``strict``: asking Firebase Auth now; otherwise
+    possibly from its answer of the last few seconds). With ``FIREBASE_AUTH_EMULATOR_HOST``
+    set, firebase_admin verifies Auth-emulator tokens instead.
     """
     if header is None or not header.strip():
         return None
@@ -41,14 +138,16 @@ def authenticate(header: str | None) -> Caller | None:
     from firebase_admin import auth
 
     try:
-        claims = auth.verify_id_token(token.strip(), app=firebase_app.get(), check_revoked=True)
-    except auth.UserDisabledError:
-        raise Unauthenticated("this account is disabled") from None
-    except (auth.RevokedIdTokenError, auth.ExpiredIdTokenError):
+        claims = auth.verify_id_token(token.strip(), app=firebase_app.get())
+    except auth.ExpiredIdTokenError:
         raise Unauthenticated("the token has expired or was revoked: sign in again") from None
-    except (ValueError, auth.InvalidIdTokenError, auth.CertificateFetchError) as exc:
+    except auth.CertificateFetchError:
+        log.warning("auth certificates unavailable")
+        raise Unavailable("the sign-in service is not answering; retry shortly", 2) from None
+    except (ValueError, auth.InvalidIdTokenError) as exc:
         log.info("token rejected", extra={"fields": {"reason": type(exc).__name__}})
         raise Unauthenticated("the token is not a valid Firebase ID token") from None
+    accounts.check(claims, strict=strict)
     role = "admin" if claims.get("role") == "admin" else "customer"
     name = claims.get("name")
     return Caller(

@@ -17,6 +17,7 @@ from celeste.errors import (
     NotFound,
     PreconditionFailed,
     Unauthenticated,
+    Unavailable,
     ValidationFailed,
 )
 from celeste_functions.logs import get_logger
@@ -69,6 +70,7 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
     Contention: (503, "contention"),
+    Unavailable: (503, "unavailable"),
 }
 
 

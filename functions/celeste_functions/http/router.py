@@ -35,11 +35,14 @@ M = TypeVar("M", bound=BaseModel)
 #: Largest accepted request body (API.md: 413 above 1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
 _PARAM = re.compile(r"{(\w+)}")
+#: Methods that only read: their caller's account state may come from the last few seconds.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass
 class Reply:
-    """What a handler returns: a JSON-able body (or a model), a status and extra headers."""
+    """What a handler returns: a JSON-able body (a model, or JSON already as bytes), a status
+    and extra headers."""
 
     body: Any = None
     status: int = 200
@@ -55,22 +58,31 @@ class RequestContext:
         self.request = request
         self.request_id = rid
         self._caller: Caller | bool | None = False
+        self._strict = False
 
     @property
     def caller(self) -> Caller | None:
         """The signed-in caller, ``None`` when anonymous; a bad token is a 401 even where
         anonymous calls are allowed (a client that sends a token expects it to count)."""
         if self._caller is False:
-            self._caller = authenticate(self.request.headers.get("Authorization"))
+            self._strict = self.request.method.upper() not in _READS
+            header = self.request.headers.get("Authorization")
+            self._caller = authenticate(header, strict=self._strict)
         return self._caller  # type: ignore[return-value]
 
     def require_user(self) -> Caller:
-        """The caller, or 401."""
+        """The caller, or 401; the account is checked with Firebase Auth now (a public read
+        may rely on its answer of the last few seconds, a signed-in route may not)."""
         from celeste.errors import Unauthenticated
 
         caller = self.caller
         if caller is None:
             raise Unauthenticated("sign in: send Authorization: Bearer <Firebase ID token>")
+        if not self._strict:
+            self._strict = True
+            caller = authenticate(self.request.headers.get("Authorization"), strict=True)
+            self._caller = caller
+            assert caller is not None
         return caller
 
     def require_admin(self) -> Caller:
@@ -308,7 +320,7 @@ def _serialise(reply: Reply, *, head: bool) -> Response:
         # no media type at all (RFC 9110 §8.3: Content-Type describes content).
         response.headers.pop("Content-Type", None)
     else:
-        payload = json.dumps(body, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+        payload = json_bytes(body)
         response = Response(
             "" if head else payload,
             status=reply.status,
@@ -316,6 +328,17 @@ def _serialise(reply: Reply, *, head: bool) -> Response:
             mimetype="application/json",
         )
     return response
+
+
+def json_bytes(body: Any) -> bytes:
+    """A reply body as the JSON bytes sent (a ``bytes`` body is sent as it is)."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return json.dumps(
+        body, separators=(",", ":"), default=_json_default, ensure_ascii=False
+    ).encode()
 
 
 def _json_default(value: object) -> str:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from celeste.categories import Category, CategoryCreate, CategoryPatch
 from celeste.ids import ID_PATTERN
+from celeste_functions.catalog import CATEGORIES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
@@ -19,7 +20,6 @@ from celeste_functions.resources.common import (
 )
 
 router = Router("categories")
-SCOPE = "categories"
 
 
 class CategoryListParams(ListParams):
@@ -51,7 +51,7 @@ def list_categories(ctx: RequestContext) -> Reply:
         return Reply(page_body(page))
 
     key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-    return cached_reply(scope=SCOPE, key=key, compute=compute)
+    return cached_reply(scope=CATEGORIES, key=key, compute=compute)
 
 
 @router.get("/{category_id}", query=_NoParams, response=Category)
@@ -65,7 +65,7 @@ def get_category(ctx: RequestContext, category_id: str) -> Reply:
         return resource_reply(found)
 
     key = f"one:{'admin' if admin else 'public'}:{category_id}"
-    return cached_reply(scope=SCOPE, key=key, compute=compute)
+    return cached_reply(scope=CATEGORIES, key=key, compute=compute)
 
 
 @router.post("/", body=CategoryCreate, response=Category, status=201, auth="admin")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from celeste.accounts import Profile
+from celeste.errors import Unavailable
 from celeste.ports import Page, Versioned
+from celeste_functions.adapters.cache import Bounded, Codec
 from celeste_functions.catalog import scopes_for
 from celeste_functions.composition import services
-from celeste_functions.http.router import Reply
+from celeste_functions.http.router import Reply, json_bytes
 
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
@@ -54,37 +57,64 @@ def profile_reply(found: Versioned[Profile], *, status: int = 200) -> Reply:
     return Reply(view.model_dump(mode="json"), status=status, headers={"ETag": etag(found.version)})
 
 
+def _encode_reply(reply: Reply) -> bytes:
+    head = {"status": reply.status, "etag": reply.headers.get("ETag")}
+    return json.dumps(head).encode() + b"\n" + json_bytes(reply.body)
+
+
+def _decode_reply(entry: bytes) -> Reply:
+    head, _, body = entry.partition(b"\n")
+    meta = json.loads(head)
+    headers = {"ETag": meta["etag"]} if meta.get("etag") else {}
+    return Reply(body, status=int(meta["status"]), headers=headers)
+
+
+#: A cached reply: its status and ETag on one line, then the response body's bytes as sent.
+_REPLY: Codec[Reply] = Codec(encode=_encode_reply, decode=_decode_reply)
+
+
 def cached_reply(
-    *, scope: str, key: str, compute: Callable[[], Reply], enabled: bool = True
+    *,
+    scope: str,
+    key: str,
+    compute: Callable[[], Reply],
+    enabled: bool = True,
+    bounded: Bounded | None = None,
 ) -> Reply:
-    """Serve a GET through the cache: body, status and ETag are cached; ``X-Cache`` says which.
+    """Serve a GET through the cache: status, ETag and the serialised body are cached (a hit is
+    sent without parsing JSON); ``X-Cache`` says which.
 
     Errors are not cached (they propagate from ``compute``). A reply's ``fresh_for_s`` bounds
-    its entry's TTL. With ``enabled=False`` (live data such as stock) it always computes.
+    its entry's TTL. With ``enabled=False`` (live data such as stock) it always computes;
+    ``bounded`` caps a family of keys a client can vary at will (filtered lists).
     """
     if not enabled:
         reply = compute()
         reply.headers["X-Cache"] = "miss"
         return reply
 
-    def serialisable() -> dict[str, Any]:
+    def serialised() -> Reply:
         reply = compute()
-        return {
-            "body": reply.body,
-            "status": reply.status,
-            "etag": reply.headers.get("ETag"),
-            "ttl": reply.fresh_for_s,
-        }
+        reply.body = json_bytes(reply.body)  # once: the entry and the response share the bytes
+        return reply
 
     lookup = services.get().cache.get_or_compute(
-        scope=scope, key=key, compute=serialisable, ttl_s=lambda value: value["ttl"]
+        scope=scope,
+        key=key,
+        compute=serialised,
+        ttl_s=lambda r: r.fresh_for_s,
+        codec=_REPLY,
+        bounded=bounded,
     )
-    headers = {"X-Cache": "hit" if lookup.hit else "miss"}
-    if lookup.value.get("etag"):
-        headers["ETag"] = lookup.value["etag"]
-    return Reply(lookup.value["body"], status=lookup.value["status"], headers=headers)
+    reply = lookup.value
+    reply.headers["X-Cache"] = "hit" if lookup.hit else "miss"
+    return reply
 
 
 def catalogue_written(collection: str) -> None:
-    """Retire the cache scopes a write to ``collection`` made stale (after the commit)."""
-    services.get().cache.invalidate(scopes_for(collection))
+    """Retire the cache scopes a write to ``collection`` made stale (after the commit, before
+    the reply): when neither the durable epoch nor Redis took it, the write is not reported as
+    done (503, ``Retry-After``) so the client retries rather than trust a stale read."""
+    retired = services.get().cache.invalidate(scopes_for(collection))
+    if not retired.reached:
+        raise Unavailable("saved, but cached copies could not be retired yet: send it again")

@@ -24,6 +24,8 @@ from celeste.stores import (
     StoreCreate,
     StorePatch,
 )
+from celeste_functions.adapters.cache import Bounded
+from celeste_functions.catalog import STORES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
@@ -35,7 +37,8 @@ from celeste_functions.resources.common import (
 )
 
 router = Router("stores")
-SCOPE = "stores"
+#: Near searches cached per version of the stores scope: at most 200, for a minute each.
+NEAR = Bounded(family="near", cap=200, ttl_s=60)
 
 _NUMBER = r"[+-]?\d{1,3}(?:\.\d{1,15})?"
 _NEAR = re.compile(rf"^\s*({_NUMBER})\s*,\s*({_NUMBER})\s*$")
@@ -101,17 +104,27 @@ def list_stores(ctx: RequestContext) -> Reply:
             return Reply(page_body(page))
 
         key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-        return cached_reply(scope=SCOPE, key=key, compute=compute)
-    # A near search is measured per request from the cached set of stores (coordinates are too
-    # varied for replies to repeat), so X-Cache reports whether that set came from the cache.
-    found = services.get().stores.near(
-        origin=params.near,
-        radius_km=params.radius_km if params.radius_km is not None else DEFAULT_RADIUS_KM,
-        include_inactive=admin,
-        limit=params.limit,
-        cursor=params.cursor,
+        return cached_reply(scope=STORES, key=key, compute=compute)
+    origin, radius = params.near, params.radius_km
+    radius = radius if radius is not None else DEFAULT_RADIUS_KM
+
+    def nearby() -> Reply:
+        found = services.get().stores.near(
+            origin=origin,
+            radius_km=radius,
+            include_inactive=admin,
+            limit=params.limit,
+            cursor=params.cursor,
+        )
+        return Reply(page_body(found))
+
+    # Coordinates vary without bound: a capped family of entries (the set of stores itself is
+    # one cache entry below, so a near search that is not cached still reads no Firestore).
+    key = (
+        f"near:{'admin' if admin else 'public'}:{origin.lat!r},{origin.lng!r}:{radius!r}:"
+        f"{params.limit}:{params.cursor}"
     )
-    return Reply(page_body(found.value), headers={"X-Cache": "hit" if found.hit else "miss"})
+    return cached_reply(scope=STORES, key=key, compute=nearby, bounded=NEAR)
 
 
 @router.get("/{store_id}", query=_NoParams, response=Store)
@@ -124,7 +137,7 @@ def get_store(ctx: RequestContext, store_id: str) -> Reply:
         return resource_reply(services.get().stores.get(store_id, include_inactive=admin))
 
     key = f"one:{'admin' if admin else 'public'}:{store_id}"
-    return cached_reply(scope=SCOPE, key=key, compute=compute)
+    return cached_reply(scope=STORES, key=key, compute=compute)
 
 
 @router.post("/", body=StoreCreate, response=Store, status=201, auth="admin")

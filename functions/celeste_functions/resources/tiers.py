@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from celeste.paging import page_of
 from celeste.tiers import Tier, TierCreate, TierPatch
+from celeste_functions.catalog import TIERS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
@@ -17,7 +18,6 @@ from celeste_functions.resources.common import (
 )
 
 router = Router("tiers")
-SCOPE = "tiers"
 
 
 class _NoParams(BaseModel):
@@ -33,7 +33,7 @@ def list_tiers(ctx: RequestContext) -> Reply:
         tiers = services.get().tiers.by_level()
         return Reply(page_body(page_of(tiers, limit=params.limit, cursor=params.cursor)))
 
-    return cached_reply(scope=SCOPE, key=f"list:{params.model_dump_json()}", compute=compute)
+    return cached_reply(scope=TIERS, key=f"list:{params.model_dump_json()}", compute=compute)
 
 
 @router.get("/{code}", query=_NoParams, response=Tier)
@@ -44,7 +44,7 @@ def get_tier(ctx: RequestContext, code: str) -> Reply:
     def compute() -> Reply:
         return resource_reply(services.get().tiers.get(code))
 
-    return cached_reply(scope=SCOPE, key=f"one:{code}", compute=compute)
+    return cached_reply(scope=TIERS, key=f"one:{code}", compute=compute)
 
 
 @router.post("/", body=TierCreate, response=Tier, status=201, auth="admin")

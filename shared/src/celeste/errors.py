@@ -76,3 +76,10 @@ class Contention(CelesteError):
     def __init__(self, detail: str, retry_after_s: int = 1) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(Contention):
+    """A service the request needs (the identity provider, the database) is not answering; the
+    client may retry after ``retry_after_s`` seconds (503 with ``Retry-After``)."""
+
+    title = "Service unavailable"

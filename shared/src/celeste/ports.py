@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
@@ -151,16 +151,19 @@ class PricingSource(Protocol):
     Adapters serve it from the cache, so pricing a page costs a bounded number of reads.
     """
 
-    def snapshot(self) -> PricingSnapshot:
-        """The current pricing inputs."""
+    def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
+        """The current pricing inputs. ``strict`` (prices for money: quotes, orders, carts):
+        reflecting every edit acknowledged before the call; otherwise at most the adapter's
+        freshness window behind."""
         ...
 
 
 class CustomerTiers(Protocol):
     """The tier a signed-in customer holds."""
 
-    def tier_of(self, uid: str) -> str | None:
-        """The tier code on the customer's profile, ``None`` without a profile."""
+    def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
+        """The tier code on the customer's profile, ``None`` without a profile (``strict``: read
+        now; otherwise it may be up to the adapter's freshness window old)."""
         ...
 
 
@@ -236,48 +239,6 @@ class IdentityProvider(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Cached(Generic[T]):
-    """A value read through a cache, and whether the cache had it (``X-Cache: hit``)."""
-
-    value: T
-    hit: bool
-
-
-class CacheLookup(Protocol):
-    """What a ``ReadCache`` answers: the value and whether it was cached."""
-
-    @property
-    def value(self) -> Any:
-        """The cached or freshly computed (JSON-able) value."""
-        ...
-
-    @property
-    def hit(self) -> bool:
-        """Whether the value came from the cache."""
-        ...
-
-
-class ReadCache(Protocol):
-    """Cache-aside for read models, invalidated by scope after writes (the Redis adapter)."""
-
-    def get_or_compute(
-        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: int | None = None
-    ) -> CacheLookup:
-        """The value for ``key`` in ``scope``; ``compute()`` (JSON-able) runs on a miss."""
-        ...
-
-
-class NoCache:
-    """A ``ReadCache`` that caches nothing: every lookup computes (tests, scripts)."""
-
-    def get_or_compute(
-        self, *, scope: str, key: str, compute: Callable[[], Any], ttl_s: int | None = None
-    ) -> Cached[Any]:
-        """Always a miss."""
-        return Cached(compute(), hit=False)
-
-
 class StoreReferences(Protocol):
     """What still refers to a store: its stock levels and its open orders."""
 
@@ -339,7 +300,11 @@ class TierRepository(Protocol):
         ...
 
     def tier_set(self) -> TierSet:
-        """Every tier, by level, with the set's revision read before the tiers."""
+        """Every tier, by level, with the set's revision read before the tiers (for writes)."""
+        ...
+
+    def tiers(self) -> list[Tier]:
+        """Every tier, by level, for reading (an adapter may serve it from its cache)."""
         ...
 
     def save(

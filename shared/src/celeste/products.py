@@ -122,6 +122,14 @@ class ProductFilters(BaseModel):
             or self.sort != "name"
         )
 
+    def canonical(self) -> dict[str, object]:
+        """The query in one canonical form: queries that select the same products in the same
+        order give equal forms (``q`` matches every word, case-insensitively, in any order)."""
+        data = self.model_dump(mode="json")
+        if self.q is not None:
+            data["q"] = " ".join(sorted(set(self.q.casefold().split())))
+        return data
+
     def matches_text(self, product: Product) -> bool:
         """Every word of ``q`` appears in the name, SKU or tags (case-insensitive)."""
         if self.q is None:

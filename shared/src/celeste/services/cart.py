@@ -171,7 +171,7 @@ class CartService:
                     CartEntry(line, products.get(line.product_id), None, reasons[line.product_id])
                     for line in lines
                 ]
-                return PricedCart(entries, 0, 0, 0, None, self._pricing.tier_for(uid))
+                return PricedCart(entries, 0, 0, 0, None, self._pricing.tier_for(uid, strict=True))
             try:
                 quote = self._pricing.quote(
                     [QuoteLine(line.product_id, line.quantity) for line in sellable], uid=uid

@@ -134,14 +134,22 @@ class PricingService:
         self._stores = stores
         self._clock = clock
 
-    def tier_for(self, uid: str | None, *, snapshot: PricingSnapshot | None = None) -> str:
+    def tier_for(
+        self, uid: str | None, *, snapshot: PricingSnapshot | None = None, strict: bool = False
+    ) -> str:
         """The caller's tier; anonymous callers and customers without one get the default."""
-        snapshot = snapshot or self._source.snapshot()
-        held = self._tiers.tier_of(uid) if uid else None
-        return held or snapshot.default_tier
+        held = self.held_tier(uid, strict=strict)
+        if held is not None:
+            return held
+        return (snapshot or self._source.snapshot(strict=strict)).default_tier
+
+    def held_tier(self, uid: str | None, *, strict: bool = False) -> str | None:
+        """The tier on the caller's profile, ``None`` for anonymous callers and customers
+        without one (they hold the default tier, whatever it is when prices are computed)."""
+        return self._tiers.tier_of(uid, strict=strict) if uid else None
 
     def snapshot(self) -> PricingSnapshot:
-        """The pricing inputs now (lists, category tree, default tier)."""
+        """The pricing inputs for browsing (lists, category tree, default tier)."""
         return self._source.snapshot()
 
     def price_products(
@@ -171,10 +179,12 @@ class PricingService:
         """Price every line for the caller: unknown or inactive products are invalid fields.
 
         With ``store_id`` (a store open for orders, else 400 on ``store_id``) each line also says
-        how many units that store has available now (one batched stock read).
+        how many units that store has available now (one batched stock read). Money is priced
+        from inputs that reflect every acknowledged edit (``strict``): orders and carts price
+        through here.
         """
-        snapshot = self._source.snapshot()
-        tier = self.tier_for(uid, snapshot=snapshot)
+        snapshot = self._source.snapshot(strict=True)
+        tier = self.tier_for(uid, snapshot=snapshot, strict=True)
         found = self._products.get_many([line.product_id for line in lines])
         priced = []
         for index, line in enumerate(lines):

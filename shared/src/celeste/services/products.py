@@ -124,18 +124,19 @@ class ProductService:
         self,
         product_id: str,
         *,
-        tier: str,
+        tier: str | None,
         include_inactive: bool,
         quantity: int = 1,
         store_id: str | None = None,
     ) -> tuple[Versioned[Product], CatalogueItem, int]:
-        """One product priced for ``tier`` at ``quantity``, and how long the price holds."""
+        """One product priced for ``tier`` (``None``: the default tier) at ``quantity``, and how
+        long the price holds."""
         found = self._repo.get(product_id)
         if not found.value.active and not include_inactive:
             raise NotFound(f"no product {product_id}")
         snapshot = self._pricing.snapshot()
         (line,) = self._pricing.price_products(
-            [found.value], tier=tier, snapshot=snapshot, quantity=quantity
+            [found.value], tier=tier or snapshot.default_tier, snapshot=snapshot, quantity=quantity
         )
         available = None
         if store_id is not None:
@@ -149,12 +150,12 @@ class ProductService:
         self,
         filters: ProductFilters,
         *,
-        tier: str,
+        tier: str | None,
         include_inactive: bool,
         limit: int,
         cursor: str | None,
     ) -> Catalogue:
-        """A page of the catalogue, priced for ``tier``.
+        """A page of the catalogue, priced for ``tier`` (``None``: the default tier).
 
         Filters Firestore can answer (active, category subtree) run as one indexed page query:
         ``limit + 1`` product reads. Text, price and stock filters and price sorting run over at
@@ -163,6 +164,7 @@ class ProductService:
         """
         filters.check()
         snapshot = self._pricing.snapshot()
+        tier = tier or snapshot.default_tier
         category_ids = self._category_subtree(filters.category_id, snapshot)
         if not filters.needs_scan and (category_ids is None or len(category_ids) <= IN_LIMIT):
             if cursor is not None and is_offset(cursor):

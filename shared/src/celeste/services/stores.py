@@ -6,41 +6,29 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from celeste.clock import Clock, utcnow
 from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import Conflict, NotFound, PreconditionFailed
 from celeste.ids import new_id
-from celeste.ports import (
-    Cached,
-    NoCache,
-    Page,
-    ReadCache,
-    StoreReferences,
-    StoreRepository,
-    Versioned,
-)
+from celeste.ports import Page, StoreReferences, StoreRepository, Versioned
 from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.stores import GeoPoint, NearbyStore, Store, StoreCreate, StorePatch, nearby
 
 log = logging.getLogger(__name__)
 
-#: Cache scope of store reads; every store write retires it (``catalog.INVALIDATES``).
-CACHE_SCOPE = "stores"
 #: Most stores the chain may have: the near search reads them all and measures in memory.
 MAX_STORES = 2000
 
 
 class StoreService:
-    """The stores resource's rules, over a ``StoreRepository`` and a read cache."""
+    """The stores resource's rules, over a ``StoreRepository``."""
 
     def __init__(
         self,
         *,
         repository: StoreRepository,
         references: StoreReferences,
-        cache: ReadCache | None = None,
         clock: Clock = utcnow,
         backoff: Backoff = REQUEST,
         sleep: Callable[[float], None] = time.sleep,
@@ -49,7 +37,6 @@ class StoreService:
         self._sleep = sleep
         self._repo = repository
         self._references = references
-        self._cache: ReadCache = cache if cache is not None else NoCache()
         self._clock = clock
 
     def get(self, store_id: str, *, include_inactive: bool) -> Versioned[Store]:
@@ -71,11 +58,11 @@ class StoreService:
         include_inactive: bool,
         limit: int,
         cursor: str | None,
-    ) -> Cached[Page[NearbyStore]]:
+    ) -> Page[NearbyStore]:
         """A page of the stores within ``radius_km`` of ``origin``, nearest first.
 
-        Reads every store (at most ``MAX_STORES``, which ``create`` enforces) through the cache,
-        one entry for the whole set (about 700 kB at the bound), and measures great-circle
+        Reads every store (at most ``MAX_STORES``, which ``create`` enforces; the adapter serves
+        the whole set from one cache entry, about 700 kB at the bound) and measures great-circle
         distances in memory. On a cache hit that costs no Firestore read; at 2000 stores it took
         about 25 ms here, mostly decoding and validating the cached set (the distances are 2 ms),
         and proportionally less for a smaller chain. Beyond that bound the path is a geohash
@@ -83,14 +70,14 @@ class StoreService:
         """
         after = _decode_near_cursor(cursor) if cursor else None
         stores = self._every(include_inactive=include_inactive)
-        ranked = nearby(stores.value, origin, radius_km)
+        ranked = nearby(stores, origin, radius_km)
         if after is not None:
             ranked = [s for s in ranked if (s.distance_km, s.id) > after]
         items = ranked[:limit]
         next_cursor = None
         if len(ranked) > limit:
             next_cursor = _encode_near_cursor(items[-1].distance_km, items[-1].id)
-        return Cached(Page(items, next_cursor), hit=stores.hit)
+        return Page(items, next_cursor)
 
     def create(self, request: StoreCreate) -> Versioned[Store]:
         """Add a store, while the chain is within ``MAX_STORES``."""
@@ -153,17 +140,11 @@ class StoreService:
             pinned=expected_version is not None,
         )
 
-    def _every(self, *, include_inactive: bool) -> Cached[Sequence[Store]]:
-        def compute() -> list[dict[str, Any]]:
-            stores = self._repo.every(active_only=not include_inactive, limit=MAX_STORES + 1)
-            if len(stores) > MAX_STORES:  # only if concurrent creates raced past the check
-                log.warning("more than %d stores: the near search sees the first", MAX_STORES)
-            return [store.model_dump(mode="json") for store in stores[:MAX_STORES]]
-
-        key = "every:all" if include_inactive else "every:active"
-        lookup = self._cache.get_or_compute(scope=CACHE_SCOPE, key=key, compute=compute)
-        stores = [Store.model_validate(item) for item in lookup.value]
-        return Cached(stores, hit=lookup.hit)
+    def _every(self, *, include_inactive: bool) -> Sequence[Store]:
+        stores = self._repo.every(active_only=not include_inactive, limit=MAX_STORES + 1)
+        if len(stores) > MAX_STORES:  # only if concurrent creates raced past the check
+            log.warning("more than %d stores: the near search sees the first", MAX_STORES)
+        return stores[:MAX_STORES]
 
     def _read_expecting(self, store_id: str, expected: str | None) -> Versioned[Store]:
         current = self._repo.get(store_id)

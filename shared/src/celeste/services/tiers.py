@@ -7,14 +7,12 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from celeste.errors import Conflict, NotFound, PreconditionFailed
-from celeste.ports import NoCache, ReadCache, TierRepository, TierSet, Versioned
+from celeste.ports import TierRepository, TierSet, Versioned
 from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.tiers import Tier, TierCreate, TierPatch, default_tier, validate_tier_set
 
 T = TypeVar("T")
 
-#: Cache scope of tier reads; every tier write retires it (``catalog.INVALIDATES``).
-CACHE_SCOPE = "tiers"
 #: Most tiers the set may hold: every tier write and every pricing read handles all of them.
 MAX_TIERS = 100
 
@@ -32,14 +30,12 @@ class TierService:
         self,
         *,
         repository: TierRepository,
-        cache: ReadCache | None = None,
         backoff: Backoff = REQUEST,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._repo = repository
         self._backoff = backoff
         self._sleep = sleep
-        self._cache: ReadCache = cache if cache is not None else NoCache()
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -52,14 +48,9 @@ class TierService:
         return self._repo.get(code)
 
     def all_tiers(self) -> list[Tier]:
-        """Every tier by level, through the cache (scope ``tiers``): pricing and tier
-        evaluation read this, so a warm cache costs them no Firestore read."""
-
-        def compute() -> list[dict[str, object]]:
-            return [found.value.model_dump(mode="json") for found in self._repo.tier_set().tiers]
-
-        lookup = self._cache.get_or_compute(scope=CACHE_SCOPE, key="all", compute=compute)
-        return [Tier.model_validate(item) for item in lookup.value]
+        """Every tier by level, for reading: pricing and tier evaluation read this, and the
+        adapter serves it from its cache (a warm cache costs them no Firestore read)."""
+        return self._repo.tiers()
 
     def default_tier(self) -> Tier:
         """The tier everyone holds until they earn another; ``Conflict`` while none exists."""

@@ -1,0 +1,122 @@
+"""Token checks against the real Auth emulator: deleted and disabled accounts, and Auth down."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+
+import firebase_admin
+import pytest
+from firebase_admin import auth as fb_auth
+
+from celeste_functions.clients import Lazy, firebase_app
+from celeste_functions.http import auth as auth_module
+from celeste_functions.http.router import Reply, RequestContext, Router
+from tests.conftest import require_env
+from tests.support.emulators import PROJECT
+from tests.support.handlers import assert_problem, body_of, call
+from tools.devauth import AuthEmulator
+
+pytestmark = pytest.mark.integration
+
+router = Router("probe")
+
+
+@router.get("/")
+def public(ctx: RequestContext) -> Reply:
+    """A public read that names its caller (anonymous allowed)."""
+    caller = ctx.caller
+    return Reply({"uid": caller.uid if caller else None})
+
+
+@router.post("/")
+def write(ctx: RequestContext) -> Reply:
+    """A write anyone may send (its caller is checked strictly, as every write's is)."""
+    caller = ctx.caller
+    return Reply({"uid": caller.uid if caller else None})
+
+
+@router.get("/mine")
+def signed_in(ctx: RequestContext) -> Reply:
+    """A route for signed-in callers only."""
+    return Reply({"uid": ctx.require_user().uid})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    """Fresh account states per test, on a clock the test moves."""
+    require_env("FIREBASE_AUTH_EMULATOR_HOST")
+    moved = Clock()
+    states = auth_module.AccountStates(
+        lookup=auth_module._firebase_account, window_s=5.0, clock=moved
+    )
+    monkeypatch.setattr(auth_module, "accounts", states)
+    yield moved
+
+
+def _user() -> tuple[str, dict[str, str]]:
+    emulator = AuthEmulator()
+    signed = emulator.sign_up(f"u-{uuid.uuid4().hex[:10]}@celeste.test", "secret-pass-1")
+    return signed.uid, signed.headers
+
+
+def test_a_deleted_accounts_token_is_401_even_on_a_public_route(clock: Clock) -> None:
+    uid, headers = _user()
+    assert body_of(call(router, "GET", "/", headers=headers)) == {"uid": uid}
+    fb_auth.delete_user(uid, app=firebase_app.get())
+    # A signed-in route asks Auth at once.
+    problem = assert_problem(call(router, "GET", "/mine", headers=headers), 401)
+    assert "no longer exists" in problem["detail"]
+    # A public read may use the answer of the last few seconds, never longer.
+    clock.now += 5.0
+    problem = assert_problem(call(router, "GET", "/", headers=headers), 401)
+    assert "no longer exists" in problem["detail"]
+    # Anonymous still works.
+    assert body_of(call(router, "GET", "/")) == {"uid": None}
+
+
+def test_a_disabled_account_is_refused_by_writes_at_once_and_reads_within_the_window(
+    clock: Clock,
+) -> None:
+    uid, headers = _user()
+    assert call(router, "GET", "/", headers=headers).status_code == 200
+    fb_auth.update_user(uid, disabled=True, app=firebase_app.get())
+    assert call(router, "POST", "/", headers=headers).status_code == 401  # strict: writes
+    clock.now += 5.0
+    assert_problem(call(router, "GET", "/", headers=headers), 401)
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_auth_unavailable_is_503_with_retry_after(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, headers = _user()
+    # Another app whose Auth client talks to a port nobody listens on (the token itself still
+    # verifies locally: it is an Auth-emulator token).
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", f"127.0.0.1:{_dead_port()}")
+    dead = firebase_admin.initialize_app(
+        options={"projectId": PROJECT}, name=f"dead-{uuid.uuid4().hex[:6]}"
+    )
+    monkeypatch.setattr(auth_module, "firebase_app", Lazy(lambda: dead))
+    try:
+        for path in ("/", "/mine"):
+            response = call(router, "GET", path, headers=headers)
+            problem = assert_problem(response, 503)
+            assert response.headers["Retry-After"] == "2"
+            assert problem["type"].endswith("/unavailable")
+    finally:
+        firebase_admin.delete_app(dead)
