@@ -4,8 +4,8 @@ STACK := $(PYTHON) tools/stack.py
 
 .PHONY: bench-catalogue bench-orders dev test setup test-unit test-integration test-e2e test-rules test-deploy test-browser lint format typecheck clean admin openapi
 
-dev: ## run emulators + Redis + seeded demo data until Ctrl-C
-	$(STACK) dev
+dev: ## run emulators + Redis + seeded demo data until Ctrl-C (data kept; CLEAN=1 starts empty)
+	$(STACK) dev $(if $(CLEAN),--clean)
 
 test: ## every test layer (unit, integration, e2e, rules, deploy, browser)
 	$(STACK) test

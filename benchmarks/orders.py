@@ -203,6 +203,14 @@ class Bench:
         return bool(response.json().get("clean"))
 
 
+BENCH_LIMITS = {
+    "CELESTE_RATE_ORDERS_PER_USER": "off",
+    "CELESTE_RATE_ORDERS_PER_IP": "off",
+    "CELESTE_HOLD_MAX_OPEN_ORDERS": "1000000",
+    "CELESTE_HOLD_MAX_UNITS_PER_PRODUCT": "1000000",
+}
+
+
 def benchmark(orders: int, concurrency: int) -> list[Result]:
     """Warm up, then the two scenarios."""
     bench = Bench(os.environ["CELESTE_FUNCTIONS_URL"], concurrency)
@@ -247,6 +255,10 @@ def main(argv: list[str]) -> int:
 
         stack.setup()
         os.execv(stack.VENV_PY, [str(stack.VENV_PY), __file__, *argv])
+    # It measures throughput, not fair use: twelve customers place every order, so the per-customer
+    # rate limit and hold caps are lifted for its own stack (an override in the environment wins).
+    for name, value in BENCH_LIMITS.items():
+        os.environ.setdefault(name, value)
     if args.reuse:
         results = benchmark(args.orders, args.concurrency)
     else:

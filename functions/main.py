@@ -8,6 +8,11 @@ from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 # of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
+from celeste_functions.http import server as _server  # noqa: E402
+
+# The server layer's own errors (gunicorn's 431/400 before Flask runs) answer problem+json too.
+_server.install()
+
 from celeste_functions.imports import lazy_module  # noqa: E402
 
 # Each function's module is imported on its first call: an instance serving `products` never

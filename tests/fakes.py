@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
 from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import HOLDS_STOCK, OrderStatus
 from celeste.ports import Page, TierSet, Versioned
@@ -33,6 +34,7 @@ from celeste.writes import (
     AddEffectMarker,
     AddMovement,
     CreateOrder,
+    PutHolds,
     PutIdempotencyKey,
     PutLevel,
     UpdateCustomer,
@@ -125,15 +127,26 @@ class InMemoryCategories(_Interleaving):
         with self._lock:
             if category.slug in self._slugs or category.id in self._rows:
                 raise Conflict(f"slug {category.slug!r} is taken")
+            if category.parent_id is not None:
+                self._link(category.parent_id, None)
             self._slugs[category.slug] = category.id
             return self._store(category)
 
     def replace(
-        self, category: Category, *, previous_slug: str, expected_version: str | None
+        self,
+        category: Category,
+        *,
+        previous_slug: str,
+        expected_version: str | None,
+        guard: Mapping[str, str] | None = None,
     ) -> Versioned[Category]:
         self._run_interleaved()
         with self._lock:
             current = self._current(category.id, expected_version)
+            for ancestor_id, version in (guard or {}).items():
+                self._current(ancestor_id, version)
+            for ancestor_id, version in (guard or {}).items():
+                self._link(ancestor_id, version)
             if previous_slug != current.value.slug:
                 raise AssertionError("previous_slug is not the stored slug")
             if category.slug != previous_slug:
@@ -168,6 +181,15 @@ class InMemoryCategories(_Interleaving):
         if expected_version is not None and expected_version != row.version:
             raise PreconditionFailed("the resource changed since it was read")
         return row
+
+    def link(self, category_id: str) -> None:
+        """File something under ``category_id`` as the products adapter does (moves its version;
+        ``PreconditionFailed`` when it is gone)."""
+        with self._lock:
+            self._link(category_id, None)
+
+    def _link(self, category_id: str, expected_version: str | None) -> None:
+        self._store(self._current(category_id, expected_version).value)
 
     def _store(self, category: Category) -> Versioned[Category]:
         row = Versioned(category.model_copy(deep=True), _next_version())
@@ -538,6 +560,7 @@ class InMemoryCommerce(_Interleaving):
         self.movements: dict[tuple[str, str, str], MovementRecord] = {}
         self.markers: set[tuple[str, str]] = set()
         self.keys: dict[str, Versioned[IdempotencyRecord]] = {}
+        self.holds_of: dict[str, Versioned[CustomerHolds]] = {}
         self.customers: dict[str, Versioned[CustomerStanding]] = {}
         self.tier_list: list[Tier] = []
         self.stores: dict[str, bool] = {}
@@ -657,6 +680,9 @@ class InMemoryCommerce(_Interleaving):
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
         return self.keys.get(record_id)
 
+    def holds(self, uid: str) -> Versioned[CustomerHolds] | None:
+        return self.holds_of.get(uid)
+
     def effect_applied(self, order_id: str, effect: str) -> bool:
         return (order_id, effect) in self.markers
 
@@ -729,6 +755,8 @@ class InMemoryCommerce(_Interleaving):
                 expect(self.customers.get(uid), version)
             case PutIdempotencyKey(record=record, expected_version=version):
                 expect(self.keys.get(record.id), version)
+            case PutHolds(holds=holds, expected_version=version):
+                expect(self.holds_of.get(holds.uid), version)
 
     def _apply(self, write: Write) -> None:
         match write:
@@ -750,6 +778,8 @@ class InMemoryCommerce(_Interleaving):
                 self.customers[uid] = Versioned(current.model_copy(update=changes), _next_version())
             case PutIdempotencyKey(record=record):
                 self.keys[record.id] = Versioned(record, _next_version())
+            case PutHolds(holds=holds):
+                self.holds_of[holds.uid] = Versioned(holds, _next_version())
 
 
 class InventoryView:

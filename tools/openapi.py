@@ -60,6 +60,7 @@ PROBLEMS = {
     412: "If-Match names an outdated version.",
     413: "The body is over 1 MiB.",
     415: "The body is not application/json.",
+    429: "Too many requests of this kind from this caller or address; retry after Retry-After.",
 }
 
 
@@ -145,6 +146,8 @@ def _problem_statuses(op: Any, *, has_params: bool) -> list[int]:
         statuses.append(412)
     if op.body is not None:
         statuses += [413, 415]
+    if op.limit is not None or "rate_limit(" in inspect.getsource(op.handler):
+        statuses.append(429)
     return sorted(statuses)
 
 

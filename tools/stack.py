@@ -4,7 +4,8 @@
 Standard library only, so it runs on a fresh machine before anything is installed.
 
     python3 tools/stack.py setup            install what is missing (idempotent)
-    python3 tools/stack.py dev              the whole stack on the usual ports, seeded; Ctrl-C stops
+    python3 tools/stack.py dev [--clean]    the whole stack on the usual ports, seeded; Ctrl-C stops
+                                            (emulator data kept in .dev-data/; --clean: start empty)
     python3 tools/stack.py test [LAYER...]  every test layer (or: unit integration e2e rules deploy
                                             browser)
                                             on free loopback ports; extra args after -- go to pytest
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -375,8 +377,11 @@ class Stack:
         )
         wait_for(lambda: port_open(self.ports.redis), 20, "redis-server")
 
-    def start_emulators(self, *, only: str = "auth,firestore,functions,hosting") -> None:
-        """The Firebase emulators on ``self.ports``, with a generated config naming them."""
+    def start_emulators(
+        self, *, only: str = "auth,firestore,functions,hosting", data: list[str] | None = None
+    ) -> None:
+        """The Firebase emulators on ``self.ports``, with a generated config naming them;
+        ``data`` adds ``--import``/``--export-on-exit`` arguments (``make dev``)."""
         config = json.loads((ROOT / "firebase.json").read_text())
         p = self.ports
         config["emulators"].update(
@@ -402,6 +407,13 @@ class Stack:
         self.files.append(path)
         log = STATE / f"emulators-{p.functions}.log"
         say(f"starting emulators ({only}); log: {log.relative_to(ROOT)}")
+        env = self.env()
+        # firebase-tools finds "the" hub of a project through $TMPDIR/hub-<project>.json: with
+        # several stacks of demo-celeste on one machine, --export-on-exit would otherwise export
+        # whichever stack wrote that file last. A directory of its own per stack.
+        tmp = STATE / f"tmp-{p.functions}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(tmp)
         self._spawn(
             "emulators",
             [
@@ -413,9 +425,10 @@ class Stack:
                 PROJECT,
                 "--config",
                 str(path),
+                *(data or []),
             ],
             log,
-            self.env(),
+            env,
         )
         started = time.monotonic()
 
@@ -436,18 +449,48 @@ class Stack:
         """End every process group we started, then remove generated files."""
         for name, proc in reversed(self.procs):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGINT if name == "emulators" else signal.SIGTERM)
+                if name == "emulators":
+                    # The leader alone: firebase-tools then exports (--export-on-exit) while the
+                    # Firestore emulator still runs, and stops its children itself.
+                    os.kill(proc.pid, signal.SIGINT)
+                else:
+                    os.killpg(proc.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=20)
-            # Whatever the leader left behind in its group (functions-framework workers, java).
+                proc.wait(timeout=60 if name == "emulators" else 20)
+            # Whatever the leader left behind in its group (functions-framework workers), and a
+            # Firestore emulator it could not stop (it runs in a session of its own).
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            if name == "emulators":
+                end_firestore_emulator(self.ports.firestore)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         self.procs.clear()
         for path in self.files:
             path.unlink(missing_ok=True)
         say("stopped everything this command started")
+
+
+def end_firestore_emulator(port: int) -> list[int]:
+    """End the Firestore emulator of ``port`` left behind by a dead emulators leader.
+
+    firebase-tools starts the emulator's ``java`` in a session of its own (it stops it itself
+    on a clean exit), so ending the leader's process group does not reach it. Found by its
+    command line (``-jar ... --port <port>``) in ``/proc``; returns the pids ended (Linux only).
+    """
+    ended = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-jar" in args and any(
+            a == b"--port" and b == str(port).encode() for a, b in itertools.pairwise(args)
+        ):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+                ended.append(int(cmdline.parent.name))
+    return ended
 
 
 def wait_for(check: object, timeout_s: float, what: str, log: Path | None = None) -> None:
@@ -462,7 +505,9 @@ def wait_for(check: object, timeout_s: float, what: str, log: Path | None = None
 
 
 @contextlib.contextmanager
-def running(toolchain: Toolchain, ports: Ports, *, emulators: bool) -> Iterator[Stack]:
+def running(
+    toolchain: Toolchain, ports: Ports, *, emulators: bool, data: list[str] | None = None
+) -> Iterator[Stack]:
     """Redis (and the emulators) for the duration of a ``with`` block, stopped on any exit."""
     stack = Stack(toolchain, ports)
     STATE.mkdir(exist_ok=True)
@@ -481,7 +526,7 @@ def running(toolchain: Toolchain, ports: Ports, *, emulators: bool) -> Iterator[
     try:
         stack.start_redis()
         if emulators:
-            stack.start_emulators()
+            stack.start_emulators(data=data)
         yield stack
     finally:
         interrupted = True
@@ -569,9 +614,24 @@ def serve_storefront(config: dict[str, object], stack: Stack) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 
+#: Rate limits for the test stacks (an override in the environment wins): the suites send
+#: bursts of 40 concurrent orders and fuzz the catalogue from one address, so the per-IP limits
+#: are lifted; the per-user order limit and the registration limit stay low enough for
+#: tests/e2e/test_limits_e2e.py to prove 429 + Retry-After with a burst of its own.
+TEST_RATE_LIMITS = {
+    "CELESTE_RATE_ORDERS_PER_USER": "12/60",
+    "CELESTE_RATE_ORDERS_PER_IP": "100000/60",
+    "CELESTE_RATE_REGISTER_PER_IP": "30/600",
+    "CELESTE_RATE_CATALOGUE_SCAN_PER_USER": "100000/60",
+    "CELESTE_RATE_CATALOGUE_SCAN_PER_IP": "100000/60",
+}
+
+
 def cmd_test(layers: list[str], pytest_args: list[str]) -> int:
     """Run the chosen layers; exit status is non-zero when any fails."""
     layers = layers or list(LAYERS)
+    for name, value in TEST_RATE_LIMITS.items():
+        os.environ.setdefault(name, value)
     toolchain = setup()
     needs_emulators = bool({"integration", "e2e", "rules", "browser"} & set(layers))
     if "browser" in layers:
@@ -600,14 +660,89 @@ def pytest(paths: list[str], extra: list[str], env: dict[str, str]) -> int:
     ).returncode
 
 
-def cmd_dev() -> int:
-    """The whole stack on the usual ports, seeded, until Ctrl-C."""
+# --------------------------------------------------------------------------------------------
+# make dev: emulator data kept across runs, and services restarted when they die
+# --------------------------------------------------------------------------------------------
+
+#: Where ``make dev`` keeps the emulators' data between runs (``make dev CLEAN=1`` empties it).
+#: Outside ``.emulators/`` so that ``make clean`` (build artefacts) never loses it.
+DEV_DATA = ROOT / ".dev-data"
+
+
+def dev_data_args(*, clean: bool, data_dir: Path = DEV_DATA) -> list[str]:
+    """``--import`` the last run's export (unless ``clean``), ``--export-on-exit`` to the same
+    directory, so a restart of ``make dev`` keeps Firestore and Auth data."""
+    if clean and data_dir.exists():
+        say(f"CLEAN=1: removing the emulator data of earlier runs ({data_dir})")
+        shutil.rmtree(data_dir)
+    args = []
+    if (data_dir / "firebase-export-metadata.json").is_file():
+        say(f"importing the emulator data of the last run from {data_dir}")
+        args += ["--import", str(data_dir)]
+    else:
+        say("starting with empty emulators (no earlier export)")
+    return [*args, "--export-on-exit", str(data_dir)]
+
+
+@dataclass
+class Supervisor:
+    """Watches a running ``Stack``: a service that exits is restarted (``restart`` says how),
+    at most ``max_restarts`` times within ``window_s``; after that, or when it cannot be
+    restarted, it is left stopped and said so while the other services keep running."""
+
+    stack: Stack
+    restart: dict[str, object]
+    max_restarts: int = 3
+    window_s: float = 120.0
+    restarted_at: dict[str, list[float]] = field(default_factory=dict)
+    given_up: set[str] = field(default_factory=set)
+
+    def check(self) -> list[str]:
+        """Look at every service once; returns the names of those that had exited."""
+        exited = []
+        for name, proc in list(self.stack.procs):
+            if proc.poll() is None:
+                continue
+            exited.append(name)
+            self.stack.procs.remove((name, proc))
+            # Whatever it left behind: its process group, and the Firestore emulator's java.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if name == "emulators":
+                end_firestore_emulator(self.stack.ports.firestore)
+            now = time.monotonic()
+            recent = [t for t in self.restarted_at.get(name, []) if now - t < self.window_s]
+            starter = self.restart.get(name)
+            if starter is None:
+                say(f"{name} exited ({proc.returncode}) and cannot be restarted; the rest run on")
+                self.given_up.add(name)
+                continue
+            if len(recent) >= self.max_restarts:
+                say(
+                    f"{name} exited ({proc.returncode}) {len(recent) + 1} times within "
+                    f"{self.window_s:.0f}s: leaving it stopped; the other services keep running"
+                )
+                self.given_up.add(name)
+                continue
+            self.restarted_at[name] = [*recent, now]
+            say(f"{name} exited ({proc.returncode}); restarting it")
+            try:
+                starter()  # type: ignore[operator]
+            except SystemExit as exc:  # wait_for/start_* exit with a message on failure
+                # Its dead process stays listed: the next check tries again, up to the limit.
+                say(f"could not restart {name} ({exc}); trying again shortly")
+        return exited
+
+
+def cmd_dev(*, clean: bool = False) -> int:
+    """The whole stack on the usual ports, seeded, until Ctrl-C; data kept across runs."""
     toolchain = setup()
     ports = Ports()
     busy = [name for name, port in vars(ports).items() if port_open(port)]
     if busy:
         sys.exit(f"stack: ports already in use for {', '.join(busy)} (another make dev?)")
-    with running(toolchain, ports, emulators=True) as stack:
+    data = dev_data_args(clean=clean)
+    with running(toolchain, ports, emulators=True, data=data) as stack:
         env = stack.env()
         say("seeding demo data")
         seed = subprocess.run([str(VENV_PY), str(ROOT / "tools/seed.py")], cwd=ROOT, env=env)
@@ -634,12 +769,21 @@ Celeste is running (Ctrl-C stops everything).
 """,
             flush=True,
         )
+        supervisor = Supervisor(
+            stack,
+            restart={
+                "redis": stack.start_redis,
+                "emulators": lambda: stack.start_emulators(data=dev_data_args(clean=False)),
+            },
+        )
         try:
-            while all(proc.poll() is None for _, proc in stack.procs):
+            while stack.procs:
                 time.sleep(1)
-            say("a service exited; stopping")
+                supervisor.check()
+            say("every service has stopped")
         except KeyboardInterrupt:
             print(file=sys.stderr)
+            say(f"stopping; the emulators export their data to {DEV_DATA} (CLEAN=1 discards it)")
     return 0
 
 
@@ -655,7 +799,10 @@ def main(argv: list[str]) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="install what is missing")
-    sub.add_parser("dev", help="run the local stack until Ctrl-C")
+    dev = sub.add_parser("dev", help="run the local stack until Ctrl-C")
+    dev.add_argument(
+        "--clean", action="store_true", help="discard the emulator data kept from earlier runs"
+    )
     test = sub.add_parser("test", help="run test layers")
     test.add_argument("layers", nargs="*", metavar="LAYER", help=f"any of {', '.join(LAYERS)}")
     args = parser.parse_args(argv)
@@ -666,7 +813,7 @@ def main(argv: list[str]) -> int:
         setup()
         return 0
     if args.command == "dev":
-        return cmd_dev()
+        return cmd_dev(clean=args.clean)
     try:
         return cmd_test(args.layers, extra)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from celeste.ratelimits import Policy
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.categories import CategoryService
@@ -15,6 +16,7 @@ from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
+from celeste.services.ratelimits import RateLimiter
 from celeste.services.stores import StoreService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
@@ -31,11 +33,12 @@ from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
 from celeste_functions.adapters.products import FirestoreProducts
+from celeste_functions.adapters.ratelimit import RedisRateCounter
 from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
 from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
-from celeste_functions.config import settings
+from celeste_functions.config import RATE_LIMIT_DEFAULTS, settings
 
 
 class _Unwired:
@@ -50,6 +53,12 @@ class _Unwired:
 
 def _unwired(name: str) -> Callable[[], Any]:
     return lambda: cast(Any, _Unwired(name))
+
+
+def _unlimited() -> RateLimiter:
+    """Every policy known, none limiting (tests that wire no limiter are not rate limited)."""
+    off = {name: Policy(per_user=None, per_ip=None) for name in RATE_LIMIT_DEFAULTS}
+    return RateLimiter(counter=cast(Any, _Unwired("rate counter")), policies=off)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Services:
     cart: CartService = field(default_factory=_unwired("cart"))
     wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
+    limiter: RateLimiter = field(default_factory=_unlimited)
 
 
 def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
@@ -103,6 +113,9 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     )
     return Services(
         cache=cache,
+        limiter=RateLimiter(
+            counter=RedisRateCounter(cache=cache), policies=settings().rate_policies
+        ),
         categories=CategoryService(repository=categories),
         products=ProductService(
             repository=products,
@@ -120,7 +133,12 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         ),
         tiers=tiers,
         orders=OrderService(
-            orders=orders, writer=writer, pricing=pricing, stores=stores, accounts=accounts
+            orders=orders,
+            writer=writer,
+            pricing=pricing,
+            stores=stores,
+            accounts=accounts,
+            caps=settings().hold_caps,
         ),
         fulfilment=OrderFulfilment(
             orders=orders,

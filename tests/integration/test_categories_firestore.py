@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
 from google.cloud import firestore
+from google.cloud.firestore import FieldFilter
 
 from celeste.categories import Category, CategoryCreate, CategoryPatch
-from celeste.errors import Conflict, PreconditionFailed, ValidationFailed
+from celeste.errors import Conflict, Contention, PreconditionFailed, ValidationFailed
+from celeste.products import ProductCreate
 from celeste.services.categories import CategoryService
+from celeste.services.products import ProductService
 from celeste_functions.adapters.categories import FirestoreCategories
+from celeste_functions.adapters.products import FirestoreProducts
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +127,115 @@ def test_children_and_roots_filters(repo: FirestoreCategories) -> None:
     kids = repo.list(parent_id="r1", root_only=False, active_only=True, limit=10, cursor=None)
     assert [c.id for c in kids.items] == ["k1"]
     assert repo.has_children("r1") and not repo.has_children("k1")
+
+
+# --- tree races from many threads against the emulator -------------------------------------
+
+TRIALS = 8
+
+
+def _race(*calls: Callable[[], object]) -> list[object]:
+    """Run ``calls`` at once (released together by a barrier); each result or its exception."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], object]) -> object:
+        barrier.wait()
+        try:
+            return call()
+        except (Conflict, ValidationFailed, Contention, PreconditionFailed) as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _parents(db: firestore.Client) -> dict[str, str | None]:
+    return {
+        s.id: (s.to_dict() or {}).get("parent_id") for s in db.collection("categories").stream()
+    }
+
+
+def _has_cycle(parents: dict[str, str | None]) -> bool:
+    for start in parents:
+        seen: set[str] = set()
+        current = parents[start]
+        while current is not None:
+            if current == start or current in seen:
+                return True
+            seen.add(current)
+            current = parents.get(current)
+    return False
+
+
+def test_crossing_moves_never_leave_a_cycle(service: CategoryService, db: firestore.Client) -> None:
+    outcomes = []
+    for trial in range(TRIALS):
+        a = service.create(CategoryCreate(name="A", slug=f"a{trial}")).value
+        b = service.create(CategoryCreate(name="B", slug=f"b{trial}")).value
+        results = _race(
+            lambda a=a, b=b: service.update(
+                a.id, CategoryPatch(parent_id=b.id), expected_version=None
+            ),
+            lambda a=a, b=b: service.update(
+                b.id, CategoryPatch(parent_id=a.id), expected_version=None
+            ),
+        )
+        assert not _has_cycle(_parents(db)), (trial, results)
+        outcomes.append(sum(not isinstance(r, Exception) for r in results))
+    assert set(outcomes) <= {0, 1} and 1 in outcomes, outcomes
+
+
+def test_a_ring_of_concurrent_moves_never_closes(
+    service: CategoryService, db: firestore.Client
+) -> None:
+    size = 4
+    for trial in range(TRIALS // 2):
+        ring = [
+            service.create(CategoryCreate(name=f"R{i}", slug=f"r{trial}-{i}")).value
+            for i in range(size)
+        ]
+        _race(
+            *(
+                lambda i=i, ring=ring: service.update(
+                    ring[i].id,
+                    CategoryPatch(parent_id=ring[(i + 1) % size].id),
+                    expected_version=None,
+                )
+                for i in range(size)
+            )
+        )
+        assert not _has_cycle(_parents(db)), trial
+
+
+def test_delete_racing_product_creates_never_orphans_a_product(
+    service: CategoryService, db: firestore.Client
+) -> None:
+    products = ProductService(
+        repository=FirestoreProducts(client=lambda: db),
+        categories=FirestoreCategories(client=lambda: db),
+        pricing=cast(Any, None),  # create never prices
+        stock=cast(Any, None),
+    )
+    for trial in range(TRIALS):
+        cat = service.create(CategoryCreate(name="Tea", slug=f"tea{trial}")).value
+
+        def create(i: int, cat_id: str = cat.id, trial: int = trial) -> object:
+            body = {"sku": f"T{trial}-{i}", "name": "Tea", "category_id": cat_id, "base_price": 100}
+            return products.create(ProductCreate.model_validate({**body, "currency": "EUR"}))
+
+        results = _race(
+            lambda cat=cat: service.delete(cat.id, expected_version=None),
+            *(lambda i=i: create(i) for i in range(3)),
+        )
+        exists = db.collection("categories").document(cat.id).get().exists
+        filed = [
+            s.id
+            for s in db.collection("products")
+            .where(filter=FieldFilter("category_id", "==", cat.id))
+            .stream()
+        ]
+        assert exists or not filed, (trial, results)
+        if not exists:  # every create lost, and was told so (400 on category_id, or 503)
+            assert all(isinstance(r, (ValidationFailed, Contention)) for r in results[1:])
+        else:  # the delete lost to a product that is now filed there
+            assert filed and isinstance(results[0], (Conflict, Contention)), results

@@ -516,3 +516,93 @@ def test_a_cursor_the_list_never_returned_is_invalid(service: CategoryService, c
             parent_id=None, root_only=False, include_inactive=False, limit=5, cursor=cursor
         )
     assert field_names(caught.value) == ["cursor"]
+
+
+# --- races between tree writes (a concurrent writer lands between our read and our write) ---
+
+
+def _move(repo: InMemoryCategories, category_id: str, parent_id: str) -> Callable[[], None]:
+    """A concurrent move that skips every check (it won its own race a moment ago)."""
+
+    def write() -> None:
+        current = repo.get(category_id)
+        moved = current.value.model_copy(update={"parent_id": parent_id})
+        repo.replace(moved, previous_slug=current.value.slug, expected_version=current.version)
+
+    return write
+
+
+def _cycle_free(repo: InMemoryCategories, ids: list[str]) -> bool:
+    for start in ids:
+        seen, current = set(), repo.get(start).value.parent_id
+        while current is not None:
+            if current == start or current in seen:
+                return False
+            seen.add(current)
+            current = repo.get(current).value.parent_id
+    return True
+
+
+def test_two_crossing_moves_cannot_close_a_cycle(
+    service: CategoryService, repo: InMemoryCategories
+) -> None:
+    a, b = make(service, "a"), make(service, "b")
+    # While we move A under B (having read B: a root), someone moves B under A.
+    repo.interleave(_move(repo, b.id, a.id))
+    with pytest.raises(Conflict, match="cycle"):
+        service.update(a.id, patch(parent_id=b.id), expected_version=None)
+    assert _cycle_free(repo, [a.id, b.id])
+    assert repo.get(b.id).value.parent_id == a.id and repo.get(a.id).value.parent_id is None
+
+
+def test_a_move_racing_a_move_of_a_distant_ancestor_is_rechecked(
+    service: CategoryService, repo: InMemoryCategories
+) -> None:
+    top = make(service, "top")
+    mid = make(service, "mid", parent_id=top.id)
+    leaf = make(service, "leaf", parent_id=mid.id)
+    other = make(service, "other")
+    # We move `top` under `other`; meanwhile `other` is moved under `leaf` (top's descendant).
+    repo.interleave(_move(repo, other.id, leaf.id))
+    with pytest.raises(Conflict, match="cycle"):
+        service.update(top.id, patch(parent_id=other.id), expected_version=None)
+    assert _cycle_free(repo, [top.id, mid.id, leaf.id, other.id])
+
+
+def test_a_child_created_while_its_parent_is_deleted_is_refused(
+    service: CategoryService, repo: InMemoryCategories
+) -> None:
+    parent = make(service, "parent")
+    found = repo.get(parent.id)
+    repo.interleave(
+        lambda: repo.delete(parent.id, slug=parent.slug, expected_version=found.version)
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        make(service, "child", parent_id=parent.id)
+    assert field_names(caught.value) == ["parent_id"]
+    assert repo.slug_owner("child") is None
+
+
+def test_a_delete_racing_a_new_child_sees_it_and_refuses(
+    service: CategoryService, repo: InMemoryCategories
+) -> None:
+    parent = make(service, "parent")
+    # The child lands between the delete's checks and its write: the parent's version moved.
+    repo.interleave(lambda: make(service, "child", parent_id=parent.id))
+    with pytest.raises(Conflict, match="child"):
+        service.delete(parent.id, expected_version=None)
+    assert repo.get(parent.id).value.id == parent.id
+
+
+def test_a_delete_racing_a_new_product_sees_it_and_refuses(
+    service: CategoryService, repo: InMemoryCategories
+) -> None:
+    category = make(service, "tea")
+
+    def product_created() -> None:
+        repo.link(category.id)  # what the products adapter does in the product's commit
+        repo.products["p1"] = category.id
+
+    repo.interleave(product_created)
+    with pytest.raises(Conflict, match="products"):
+        service.delete(category.id, expected_version=None)

@@ -1,8 +1,15 @@
-"""Firestore repository of categories; slugs are claimed in ``category_slugs`` atomically."""
+"""Firestore repository of categories; slugs are claimed in ``category_slugs`` atomically.
+
+Anything filed under a category (a child, a product) *links* it in the same commit: an update
+that requires the category to exist and increments its ``revision``, so its version moves. A
+delete carries the version it read, so a delete racing a link either sees the new child or
+product (409) or makes the link fail (the linker re-checks: 400). Moves also guard every
+ancestor they read the same way, so two moves cannot close a cycle between them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from celeste.categories import Category
@@ -96,17 +103,26 @@ class FirestoreCategories:
         batch.create(client.collection(SLUGS).document(category.slug), {"category_id": category.id})
         ref = self._col().document(category.id)
         batch.create(ref, _data(category))
+        if category.parent_id is not None:
+            link(batch, client, category.parent_id)
         with storage_errors(conflict=f"slug {category.slug!r} is taken"):
             batch.commit()
         return self.get(category.id)
 
     def replace(
-        self, category: Category, *, previous_slug: str, expected_version: str | None
+        self,
+        category: Category,
+        *,
+        previous_slug: str,
+        expected_version: str | None,
+        guard: Mapping[str, str] | None = None,
     ) -> Versioned[Category]:
         client = self._client()
         batch = client.batch()
         ref = self._col().document(category.id)
         option = precondition(client, expected_version)
+        for ancestor_id, version in sorted((guard or {}).items()):
+            link(batch, client, ancestor_id, expected_version=version)
         if category.slug != previous_slug:
             slugs = client.collection(SLUGS)
             batch.create(slugs.document(category.slug), {"category_id": category.id})
@@ -133,9 +149,26 @@ class FirestoreCategories:
         return any_filed_under(self._client(), category_id)
 
 
+def link(
+    batch: firestore.WriteBatch,
+    client: firestore.Client,
+    category_id: str,
+    *,
+    expected_version: str | None = None,
+) -> None:
+    """Add to ``batch`` the write that files something under ``category_id``: it fails the
+    commit when the category is gone (or, with ``expected_version``, changed) and moves its
+    version. Products use it too: this module is the one writer of ``categories``."""
+    from google.cloud import firestore as fs
+
+    ref = client.collection(CATEGORIES).document(category_id)
+    batch.update(ref, {"revision": fs.Increment(1)}, option=precondition(client, expected_version))
+
+
 def _data(category: Category) -> dict[str, Any]:
     return category.model_dump(exclude={"id"})
 
 
 def _category(category_id: str, data: dict[str, Any]) -> Category:
+    data.pop("revision", None)
     return Category(id=category_id, **data)

@@ -1,6 +1,6 @@
 """Firestore repository of orders: ``orders/{id}``, their effect markers
-``orders/{id}/effects/{effect}`` and ``idempotency_keys/{id}`` (paths and field mapping; the
-writes go through ``writer.FirestoreWriter``)."""
+``orders/{id}/effects/{effect}``, ``idempotency_keys/{id}`` and ``customer_holds/{uid}`` (paths
+and field mapping; the writes go through ``writer.FirestoreWriter``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
+from celeste.holds import CustomerHolds
 from celeste.order_records import IdempotencyRecord, Order
 from celeste.orders import (
     COMMITS_STOCK,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 ORDERS = "orders"
 EFFECTS = "effects"
 IDEMPOTENCY_KEYS = "idempotency_keys"
+#: ``customer_holds/{uid}``: what placement guards to keep the hold caps (celeste.holds).
+HOLDS = "customer_holds"
 
 _NEWEST = ("created_at", "__name__")
 _LISTS = {
@@ -80,6 +83,16 @@ def idempotency_ref(client: firestore.Client, record_id: str) -> firestore.Docum
 def idempotency_data(record: IdempotencyRecord) -> dict[str, Any]:
     """A key record as stored (the id is the document id; ``expires_at`` drives the TTL)."""
     return record.model_dump(exclude={"id"})
+
+
+def holds_ref(client: firestore.Client, uid: str) -> firestore.DocumentReference:
+    """The document of a customer's open holds."""
+    return client.collection(HOLDS).document(uid)
+
+
+def holds_data(holds: CustomerHolds) -> dict[str, Any]:
+    """A customer's holds as stored (the uid is the document id)."""
+    return holds.model_dump(exclude={"uid"})
 
 
 def _order(snapshot: Any) -> Order:
@@ -160,6 +173,13 @@ class FirestoreOrders:
         query = _HOLDING.build(self._col(), members={"status": sorted(map(str, HOLDS_STOCK))})
         for snapshot in query.stream():
             yield _order(snapshot)
+
+    def holds(self, uid: str) -> Versioned[CustomerHolds] | None:
+        snapshot = holds_ref(self._client(), uid).get()
+        if not snapshot.exists:
+            return None
+        holds = CustomerHolds.model_validate({**(snapshot.to_dict() or {}), "uid": uid})
+        return Versioned(holds, version_of(snapshot))
 
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
         snapshot = idempotency_ref(self._client(), record_id).get()

@@ -111,16 +111,24 @@ class FirestoreProducts:
         batch = client.batch()
         batch.create(client.collection(SKUS).document(product.sku), {"product_id": product.id})
         batch.create(self._col().document(product.id), _data(product))
+        _link_category(batch, client, product.category_id)
         with storage_errors(conflict=f"sku {product.sku!r} is taken"):
             batch.commit()
         return self.get(product.id)
 
     def replace(
-        self, product: Product, *, previous_sku: str, expected_version: str | None
+        self,
+        product: Product,
+        *,
+        previous_sku: str,
+        expected_version: str | None,
+        category_changed: bool = False,
     ) -> Versioned[Product]:
         client = self._client()
         batch = client.batch()
         option = precondition(client, expected_version)
+        if category_changed:
+            _link_category(batch, client, product.category_id)
         if product.sku != previous_sku:
             skus = client.collection(SKUS)
             batch.create(skus.document(product.sku), {"product_id": product.id})
@@ -138,3 +146,11 @@ def _data(product: Product) -> dict[str, Any]:
 def _product(product_id: str, data: dict[str, Any]) -> Product:
     data.pop("name_key", None)
     return Product(id=product_id, **data)
+
+
+def _link_category(batch: Any, client: firestore.Client, category_id: str) -> None:
+    # The categories adapter owns category documents (and imports this module for its
+    # products-filed-under query), so its ``link`` write is imported when used.
+    from celeste_functions.adapters.categories import link
+
+    link(batch, client, category_id)

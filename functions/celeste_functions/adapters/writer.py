@@ -10,6 +10,7 @@ from celeste.writes import (
     AddEffectMarker,
     AddMovement,
     CreateOrder,
+    PutHolds,
     PutIdempotencyKey,
     PutLevel,
     UpdateCustomer,
@@ -22,6 +23,8 @@ from celeste_functions.adapters.inventory import level_data, level_ref, movement
 from celeste_functions.adapters.orders import (
     effect_data,
     effect_ref,
+    holds_data,
+    holds_ref,
     idempotency_data,
     idempotency_ref,
     order_data,
@@ -78,6 +81,12 @@ class FirestoreWriter:
                         idempotency_ref(client, record.id),
                         idempotency_data(record),
                         option=since(version),
+                    )
+                case PutHolds(holds=holds, expected_version=None):
+                    batch.create(holds_ref(client, holds.uid), holds_data(holds))
+                case PutHolds(holds=holds, expected_version=str() as version):
+                    batch.update(
+                        holds_ref(client, holds.uid), holds_data(holds), option=since(version)
                     )
                 case _:  # pragma: no cover - the union is closed
                     raise TypeError(f"unknown write {write!r}")

@@ -16,10 +16,12 @@ from celeste.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
+    RateLimited,
     Unauthenticated,
     Unavailable,
     ValidationFailed,
 )
+from celeste.holds import HoldLimitReached
 from celeste_functions.logs import get_logger
 
 log = get_logger("http")
@@ -67,8 +69,10 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     Unauthenticated: (401, "unauthenticated"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not-found"),
+    HoldLimitReached: (409, "hold-limit"),
     Conflict: (409, "conflict"),
     PreconditionFailed: (412, "precondition-failed"),
+    RateLimited: (429, "rate-limited"),
     Contention: (503, "contention"),
     Unavailable: (503, "unavailable"),
 }
@@ -141,7 +145,7 @@ def to_problem(exc: BaseException) -> Response:
         else:  # pragma: no cover - every domain error has a row above
             status, slug = 500, "internal"
         headers = {}
-        if isinstance(exc, Contention):
+        if isinstance(exc, (Contention, RateLimited)):
             headers["Retry-After"] = str(exc.retry_after_s)
         errors = exc.errors if isinstance(exc, ValidationFailed) else None
         return problem(status, slug, exc.title, exc.detail, headers=headers, errors=errors)

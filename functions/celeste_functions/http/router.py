@@ -138,6 +138,35 @@ class RequestContext:
             ) from None
 
     @property
+    def client_ip(self) -> str | None:
+        """The caller's address: ``CELESTE_TRUSTED_PROXY_HOPS`` entries from the right of
+        ``X-Forwarded-For`` (each trusted proxy in front appends the address it saw; entries
+        further left are the client's own claims), else the connection's peer."""
+        from celeste_functions.config import settings
+
+        hops = settings().trusted_proxy_hops
+        forwarded = [
+            part.strip()
+            for header in self.request.headers.getlist("X-Forwarded-For")
+            for part in header.split(",")
+            if part.strip()
+        ]
+        if hops > 0 and forwarded:
+            return forwarded[-min(hops, len(forwarded))][:64]
+        return self.request.remote_addr
+
+    def rate_limit(self, policy: str) -> None:
+        """Count this request against the rate limit ``policy``, per signed-in caller and per
+        client IP; over a limit it is a 429 with ``Retry-After``. The one hook for limits:
+        routes declare theirs (``limit=``), a handler whose cost depends on the request (an
+        uncached catalogue scan) calls it when that cost is incurred."""
+        from celeste_functions.composition import services
+
+        caller = self.caller
+        uid = caller.uid if caller is not None else None
+        services.get().limiter.check(policy, uid=uid, ip=self.client_ip)
+
+    @property
     def if_match(self) -> str | None:
         """The version named by ``If-Match`` (quotes stripped), or ``None``."""
         value = self.request.headers.get("If-Match")
@@ -166,6 +195,8 @@ class Operation:
     response: type[BaseModel] | None = None
     status: int = 200
     auth: Auth = "public"
+    #: The rate limit policy counted before the handler runs (``RequestContext.rate_limit``).
+    limit: str | None = None
 
 
 @dataclass
@@ -199,11 +230,13 @@ class Router:
         response: type[BaseModel] | None = None,
         status: int = 200,
         auth: Auth = "public",
+        limit: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, **params)`` for ``method`` on ``pattern`` (e.g. ``/{id}``).
 
         ``body``, ``query``, ``response``, ``status`` (on success) and ``auth`` describe the
         route for the OpenAPI document; the handler still validates and authorises itself.
+        ``limit`` names a rate limit policy counted before the handler runs.
         """
 
         def register(handler: Handler) -> Handler:
@@ -215,7 +248,7 @@ class Router:
                 self._routes.append(route)
             route.methods[method.upper()] = handler
             route.operations[method.upper()] = Operation(
-                method.upper(), handler, body, query, response, status, auth
+                method.upper(), handler, body, query, response, status, auth, limit
             )
             return handler
 
@@ -292,7 +325,11 @@ class Router:
             for name, value in params.items():
                 if not is_valid_id(value):
                     raise NotFound(f"no such {name.removesuffix('_id')}: malformed id")
-            reply = handler(RequestContext(request, rid=rid), **params)
+            ctx = RequestContext(request, rid=rid)
+            limit = route.operations["GET" if method == "HEAD" else method].limit
+            if limit is not None:
+                ctx.rate_limit(limit)
+            reply = handler(ctx, **params)
             return _serialise(reply, head=method == "HEAD")
         raise NotFound(f"no route {path} in {self.function_name}")
 

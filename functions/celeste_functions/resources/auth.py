@@ -10,7 +10,7 @@ from celeste_functions.resources.common import profile_reply
 router = Router("auth")
 
 
-@router.post("/register", body=RegisterRequest, response=ProfileView, status=201)
+@router.post("/register", body=RegisterRequest, response=ProfileView, status=201, limit="register")
 def register(ctx: RequestContext) -> Reply:
     """Public: create the account and its profile (default tier) → 201; a taken email → 409."""
     created = services.get().accounts.register(ctx.body(RegisterRequest))

@@ -80,7 +80,7 @@ def wait_preference(ctx: RequestContext) -> int:
     return 0
 
 
-@router.post("/", body=OrderRequest, response=Order, status=202, auth="user")
+@router.post("/", body=OrderRequest, response=Order, status=202, auth="user", limit="orders")
 def place_order(ctx: RequestContext) -> Reply:
     """Signed in: price and store a ``pending`` order → 202 (201 once settled within
     ``Prefer: wait``); an ``Idempotency-Key`` replay → the same order (200 once settled)."""

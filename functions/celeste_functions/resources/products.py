@@ -100,6 +100,8 @@ def list_products(ctx: RequestContext) -> Reply:
     filters = ProductFilters.model_validate(params.model_dump(exclude={"limit", "cursor"}))
 
     def compute() -> Reply:
+        if filters.needs_scan:  # only an uncached scan is expensive enough to limit
+            ctx.rate_limit("catalogue-scan")
         result = services.get().products.catalogue(
             filters, tier=tier, include_inactive=admin, limit=params.limit, cursor=params.cursor
         )

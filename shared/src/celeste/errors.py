@@ -83,3 +83,14 @@ class Unavailable(Contention):
     client may retry after ``retry_after_s`` seconds (503 with ``Retry-After``)."""
 
     title = "Service unavailable"
+
+
+class RateLimited(CelesteError):
+    """The caller sent more requests of this kind than its limit allows; retry after
+    ``retry_after_s`` seconds."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

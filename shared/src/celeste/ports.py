@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -10,10 +10,12 @@ from typing import Generic, Protocol, TypeVar
 from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
+from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import OrderStatus, StatsEffect
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
+from celeste.ratelimits import Decision, Limit
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste.stores import Store
 from celeste.tiers import Tier
@@ -58,13 +60,24 @@ class CategoryRepository(Protocol):
         ...
 
     def create(self, category: Category) -> Versioned[Category]:
-        """Store a new category; ``Conflict`` if its slug is taken."""
+        """Store a new category; ``Conflict`` if its slug is taken. A parent is linked in the
+        same commit (it must still exist, else ``PreconditionFailed``; its version moves)."""
         ...
 
     def replace(
-        self, category: Category, *, previous_slug: str, expected_version: str | None
+        self,
+        category: Category,
+        *,
+        previous_slug: str,
+        expected_version: str | None,
+        guard: Mapping[str, str] | None = None,
     ) -> Versioned[Category]:
-        """Overwrite; ``Conflict`` on a taken slug, ``PreconditionFailed`` on a stale version."""
+        """Overwrite; ``Conflict`` on a taken slug, ``PreconditionFailed`` on a stale version.
+
+        ``guard`` maps the ids of other categories the decision read (a move's new ancestors)
+        to the versions read: the commit fails with ``PreconditionFailed`` if any of them
+        changed or vanished, and moves each one's version (so concurrent moves serialise).
+        """
         ...
 
     def delete(self, category_id: str, *, slug: str, expected_version: str | None) -> None:
@@ -109,13 +122,21 @@ class ProductRepository(Protocol):
         ...
 
     def create(self, product: Product) -> Versioned[Product]:
-        """Store a new product; ``Conflict`` if its SKU is taken."""
+        """Store a new product; ``Conflict`` if its SKU is taken. Its category is linked in the
+        same commit (it must still exist, else ``PreconditionFailed``; its version moves), so a
+        racing category delete either sees the product or makes this create re-check."""
         ...
 
     def replace(
-        self, product: Product, *, previous_sku: str, expected_version: str | None
+        self,
+        product: Product,
+        *,
+        previous_sku: str,
+        expected_version: str | None,
+        category_changed: bool = False,
     ) -> Versioned[Product]:
-        """Overwrite; ``Conflict`` on a taken SKU, ``PreconditionFailed`` on a stale version."""
+        """Overwrite; ``Conflict`` on a taken SKU, ``PreconditionFailed`` on a stale version.
+        With ``category_changed`` the new category is linked as ``create`` links it."""
         ...
 
 
@@ -360,6 +381,10 @@ class OrderStore(Protocol):
         """Every order whose status holds stock (``HOLDS_STOCK``), for the auditor."""
         ...
 
+    def holds(self, uid: str) -> Versioned[CustomerHolds] | None:
+        """The customer's open holds document (``PutHolds`` writes it), if any."""
+        ...
+
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
         """The key record, ``None`` if the key was never used (or has been deleted)."""
         ...
@@ -479,4 +504,12 @@ class WishlistRepository(Protocol):
 
     def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
         """Delete the entry; as ``CartRepository.remove``."""
+        ...
+
+
+class RateCounter(Protocol):
+    """Counts requests per key in sliding windows; a counter that cannot count allows."""
+
+    def hit(self, key: str, limit: Limit) -> Decision:
+        """Count one request for ``key`` if ``limit`` allows it; the decision either way."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from celeste.holds import CustomerHolds
 from celeste.order_records import IdempotencyRecord, Order
 from celeste.orders import StatsEffect
 from celeste.stock_records import MovementRecord, StockRecord
@@ -69,6 +70,14 @@ class PutIdempotencyKey:
     expected_version: str | None
 
 
+@dataclass(frozen=True)
+class PutHolds:
+    """Write a customer's open holds read at ``expected_version``; ``None`` creates them."""
+
+    holds: CustomerHolds
+    expected_version: str | None
+
+
 Write = (
     CreateOrder
     | UpdateOrder
@@ -77,4 +86,5 @@ Write = (
     | AddEffectMarker
     | UpdateCustomer
     | PutIdempotencyKey
+    | PutHolds
 )

@@ -56,26 +56,49 @@ class CategoryService:
         )
 
     def create(self, request: CategoryCreate) -> Versioned[Category]:
-        """Add a category under an existing parent."""
+        """Add a category under an existing parent.
+
+        The store files it under the parent atomically (the parent must still exist at commit
+        and its version moves), so a racing delete of the parent either sees the child (409) or
+        makes this create fail and re-check (400).
+        """
         category_id = new_id()
-        self._check_parent(category_id=category_id, parent_id=request.parent_id)
         now = self._clock()
         category = Category(id=category_id, created_at=now, updated_at=now, **request.model_dump())
-        return self._repo.create(category)
+
+        def attempt() -> Versioned[Category]:
+            self._check_parent(category_id=category_id, parent_id=request.parent_id)
+            return self._repo.create(category)
+
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"creating category {category_id}",
+            sleep=self._sleep,
+        )
 
     def update(
         self, category_id: str, patch: CategoryPatch, *, expected_version: str | None
     ) -> Versioned[Category]:
-        """Apply the fields sent; moving under a descendant (a cycle) is a conflict."""
+        """Apply the fields sent; moving under a descendant (a cycle) is a conflict.
+
+        A move is checked against the new parent's ancestors as read, and the write carries a
+        version precondition on each of them (``guard``): two concurrent moves that would close
+        a cycle between them cannot both commit, the loser re-reads and sees the cycle.
+        """
         changes = patch.changes()
 
         def attempt() -> Versioned[Category]:
             current = self._read_expecting(category_id, expected_version)
-            if "parent_id" in changes:
-                self._check_parent(category_id=category_id, parent_id=patch.parent_id)
+            guard: dict[str, str] = {}
+            if "parent_id" in changes and patch.parent_id != current.value.parent_id:
+                guard = self._check_parent(category_id=category_id, parent_id=patch.parent_id)
             updated = current.value.model_copy(update={**changes, "updated_at": self._clock()})
             return self._repo.replace(
-                updated, previous_slug=current.value.slug, expected_version=current.version
+                updated,
+                previous_slug=current.value.slug,
+                expected_version=current.version,
+                guard=guard,
             )
 
         return optimistic(
@@ -112,11 +135,17 @@ class CategoryService:
         check_version(current=current.version, expected=expected, what=f"category {category_id}")
         return current
 
-    def _check_parent(self, *, category_id: str, parent_id: str | None) -> None:
+    def _check_parent(self, *, category_id: str, parent_id: str | None) -> dict[str, str]:
+        """Check the new parent; returns the version of every ancestor read (the guard)."""
+        read: dict[str, str] = {}
+
         def parent_of(ancestor_id: str) -> str | None:
-            return self._repo.get(ancestor_id).value.parent_id
+            found = self._repo.get(ancestor_id)
+            read[ancestor_id] = found.version
+            return found.value.parent_id
 
         try:
             check_parent(category_id=category_id, parent_id=parent_id, parent_of=parent_of)
         except NotFound:
             raise ValidationFailed.on("parent_id", f"no category {parent_id}") from None
+        return read

@@ -26,6 +26,7 @@ from celeste.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from celeste.holds import OPEN_UNPAID, CustomerHolds, HoldCaps, check_hold_caps
 from celeste.ids import new_id
 from celeste.order_records import (
     IDEMPOTENCY_TTL,
@@ -66,6 +67,7 @@ from celeste.writes import (
     AddEffectMarker,
     AddMovement,
     CreateOrder,
+    PutHolds,
     PutIdempotencyKey,
     PutLevel,
     UpdateCustomer,
@@ -112,11 +114,13 @@ class OrderService:
         pricing: PricingService,
         stores: StoreDirectory,
         accounts: AccountService | None = None,
+        caps: HoldCaps | None = None,
         clock: Clock = utcnow,
         backoff: Backoff = REQUEST,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._caps = caps
         self._orders = orders
         self._accounts = accounts
         self._writer = writer
@@ -138,7 +142,12 @@ class OrderService:
         """Validate, price (frozen on the order) and store a ``pending`` order; the trigger
         reserves it. A known key with the same body returns its order; another body is 409.
         With ``wait_s`` the order is returned once settled, or as it is when the wait ends."""
-        placed = self._place(request, identity=identity, idempotency_key=idempotency_key)
+        placed = optimistic(
+            lambda: self._place(request, identity=identity, idempotency_key=idempotency_key),
+            backoff=self._backoff,
+            what="placing an order",
+            sleep=self._sleep,
+        )
         if wait_s > 0 and placed.order.value.status is OrderStatus.PENDING:
             settled = self.wait_settled(placed.order.value.id, timeout_s=wait_s)
             return Placed(settled, replayed=placed.replayed)
@@ -167,6 +176,8 @@ class OrderService:
         )
         order = Order.placed(order_id=new_id(), user_id=uid, request=request, quote=quote, now=now)
         writes: list[Write] = [CreateOrder(order)]
+        if self._caps is not None:
+            writes.append(self._hold_write(uid, order, caps=self._caps))
         if record_id is not None and fingerprint is not None:
             record = IdempotencyRecord(
                 id=record_id,
@@ -182,14 +193,38 @@ class OrderService:
         try:
             self._writer.commit(writes)
         except PreconditionFailed:
-            # Only the key can collide (order ids are random): a concurrent request with the
-            # same key won. Answer as its replay.
+            # A concurrent request with the same key won: answer as its replay. Otherwise a
+            # concurrent order of this customer moved their holds: decide again (``place``).
             raced = self._orders.idempotency(record_id) if record_id else None
             if raced is None or fingerprint is None or raced.value.expires_at <= now:
-                raise Contention("the order could not be stored; retry", retry_after_s=1) from None
+                raise
             return self._replay(raced.value, fingerprint)
         log.info("order placed", extra={"fields": {"order_id": order.id, "uid": uid}})
         return Placed(self._orders.get(order.id), replayed=False)
+
+    def _hold_write(self, uid: str, order: Order, *, caps: HoldCaps) -> PutHolds:
+        """The customer's holds with ``order`` added, if the caps allow it (else 409).
+
+        ``customer_holds/{uid}`` lists the orders that may still be open; each one's status is
+        read (at most ``max_open_orders`` reads), so paid, cancelled, rejected or expired orders
+        drop out without any trigger. The write carries the version read: a concurrent order
+        of the same customer makes this commit fail, and placement decides again.
+        """
+        found = self._orders.holds(uid)
+        listed = found.value.orders if found is not None else {}
+        open_now = {oid: lines for oid, lines in listed.items() if self._still_open(oid)}
+        wanted = order.quantities()
+        check_hold_caps(open_orders=open_now, wanted=wanted, caps=caps)
+        holds = CustomerHolds(
+            uid=uid, orders={**open_now, order.id: wanted}, updated_at=self._clock()
+        )
+        return PutHolds(holds, expected_version=found.version if found is not None else None)
+
+    def _still_open(self, order_id: str) -> bool:
+        try:
+            return self._orders.get(order_id).value.status in OPEN_UNPAID
+        except NotFound:
+            return False
 
     def _replay(self, record: IdempotencyRecord, fingerprint: str) -> Placed:
         if record.fingerprint != fingerprint:

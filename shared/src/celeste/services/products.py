@@ -72,19 +72,27 @@ class ProductService:
     # -- admin ------------------------------------------------------------------------------
 
     def create(self, request: ProductCreate) -> Versioned[Product]:
-        """Add a product under an existing category; the SKU must be free."""
-        self._require_category(request.category_id)
+        """Add a product under an existing category; the SKU must be free.
+
+        The store links the category in the same commit (it must still exist then), so a
+        racing category delete either sees this product (409) or this create re-checks (400).
+        """
         now = self._clock()
         product = Product(id=new_id(), created_at=now, updated_at=now, **request.model_dump())
-        return self._repo.create(product)
+
+        def attempt() -> Versioned[Product]:
+            self._require_category(request.category_id)
+            return self._repo.create(product)
+
+        return optimistic(
+            attempt, backoff=self._backoff, what="creating a product", sleep=self._sleep
+        )
 
     def update(
         self, product_id: str, patch: ProductPatch, *, expected_version: str | None
     ) -> Versioned[Product]:
-        """Apply the fields sent."""
+        """Apply the fields sent; a new category is linked as ``create`` links it."""
         changes = patch.changes()
-        if "category_id" in changes:
-            self._require_category(str(changes["category_id"]))
         return self._write(product_id, changes, expected_version=expected_version)
 
     def deactivate(self, product_id: str, *, expected_version: str | None) -> Versioned[Product]:
@@ -99,9 +107,15 @@ class ProductService:
             check_version(
                 current=current.version, expected=expected_version, what=f"product {product_id}"
             )
+            moved = "category_id" in changes and changes["category_id"] != current.value.category_id
+            if moved:
+                self._require_category(str(changes["category_id"]))
             updated = current.value.model_copy(update={**changes, "updated_at": self._clock()})
             return self._repo.replace(
-                updated, previous_sku=current.value.sku, expected_version=current.version
+                updated,
+                previous_sku=current.value.sku,
+                expected_version=current.version,
+                category_changed=moved,
             )
 
         return optimistic(

@@ -1,0 +1,43 @@
+"""Rate limiting use case: count a request per caller and per IP, refuse it when over a limit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from celeste.errors import RateLimited
+from celeste.ports import RateCounter
+from celeste.ratelimits import Limit, Policy
+
+
+class RateLimiter:
+    """Applies the named ``policies`` over a ``RateCounter`` (which fails open)."""
+
+    def __init__(self, *, counter: RateCounter, policies: Mapping[str, Policy]) -> None:
+        self._counter = counter
+        self._policies = dict(policies)
+
+    def policy(self, name: str) -> Policy:
+        """The policy called ``name`` (``KeyError`` for a name nobody configured)."""
+        return self._policies[name]
+
+    def check(self, name: str, *, uid: str | None, ip: str | None) -> None:
+        """Count one request of kind ``name``; ``RateLimited`` (429) when the caller's or the
+        IP's limit is reached. A refused request is not counted, so ``Retry-After`` holds."""
+        policy = self._policies[name]
+        subjects: list[tuple[str, Limit | None, str | None]] = [
+            ("user", policy.per_user, uid),
+            ("ip", policy.per_ip, ip),
+        ]
+        for kind, limit, subject in subjects:
+            if limit is None or not subject:
+                continue
+            key = f"{name}:{kind}:{hashlib.sha256(subject.encode()).hexdigest()[:24]}"
+            decision = self._counter.hit(key, limit)
+            if not decision.allowed:
+                who = "this account" if kind == "user" else "this address"
+                raise RateLimited(
+                    f"too many {name} requests from {who} (at most {limit}); retry in "
+                    f"{decision.retry_after_s} s",
+                    retry_after_s=decision.retry_after_s,
+                )
