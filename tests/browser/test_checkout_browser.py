@@ -12,7 +12,15 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from tests.browser.conftest import SCREENSHOTS, api, euros, product
+from tests.support.functions import HTTP_FUNCTIONS
 from tools.devauth import AuthEmulator, SignedIn
+
+# Until the checkout and payments functions are on this branch these scenarios cannot run; they
+# switch on by themselves when those functions are registered.
+pytestmark = pytest.mark.skipif(
+    not {"checkout", "payments"} <= set(HTTP_FUNCTIONS),
+    reason="needs the checkout and payments functions",
+)
 
 ADDRESS = {
     "name": "Ana Silva",
