@@ -2,7 +2,7 @@
 PYTHON ?= python3
 STACK := $(PYTHON) tools/stack.py
 
-.PHONY: bench-catalogue bench-orders dev test setup test-unit test-integration test-e2e test-rules test-deploy test-browser lint format typecheck clean admin openapi
+.PHONY: bench-catalogue bench-orders bench-hot-code dev test setup test-unit test-integration test-e2e test-rules test-deploy test-browser lint format typecheck clean admin openapi
 
 dev: ## run emulators + Redis + seeded demo data until Ctrl-C (data kept; CLEAN=1 starts empty)
 	$(STACK) dev $(if $(CLEAN),--clean)
@@ -50,3 +50,6 @@ bench-catalogue: setup ## catalogue read latency (hit/miss/Redis down) and reads
 
 bench-orders: setup ## order placement -> settled latency and throughput
 	functions/venv/bin/python benchmarks/orders.py
+
+bench-hot-code: setup ## reservations/s against one hot discount code
+	functions/venv/bin/python benchmarks/hot_code.py

@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 
-# Before any handler module is imported (DESIGN.md): the default cpu="gcf_gen1" means a fraction
-# of a CPU and concurrency 1.
+# Before any handler module is imported (docs/architecture.md): the default cpu="gcf_gen1" means
+# a fraction of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
 from celeste_functions.http import server as _server  # noqa: E402
@@ -21,12 +21,14 @@ from celeste_functions.imports import lazy_module  # noqa: E402
 if TYPE_CHECKING:  # the real modules, for the type checker
     from celeste_functions.resources import auth as _auth
     from celeste_functions.resources import categories as _categories
+    from celeste_functions.resources import checkout as _checkout
     from celeste_functions.resources import inventory as _inventory
     from celeste_functions.resources import me as _me
     from celeste_functions.resources import openapi as _openapi
     from celeste_functions.resources import orders as _orders
     from celeste_functions.resources import pricing as _pricing
     from celeste_functions.resources import products as _products
+    from celeste_functions.resources import shipping as _shipping
     from celeste_functions.resources import stores as _stores
     from celeste_functions.resources import tiers as _tiers
     from celeste_functions.resources import users as _users
@@ -35,12 +37,14 @@ if TYPE_CHECKING:  # the real modules, for the type checker
 else:
     _auth = lazy_module("celeste_functions.resources.auth")
     _categories = lazy_module("celeste_functions.resources.categories")
+    _checkout = lazy_module("celeste_functions.resources.checkout")
     _inventory = lazy_module("celeste_functions.resources.inventory")
     _me = lazy_module("celeste_functions.resources.me")
     _openapi = lazy_module("celeste_functions.resources.openapi")
     _orders = lazy_module("celeste_functions.resources.orders")
     _pricing = lazy_module("celeste_functions.resources.pricing")
     _products = lazy_module("celeste_functions.resources.products")
+    _shipping = lazy_module("celeste_functions.resources.shipping")
     _stores = lazy_module("celeste_functions.resources.stores")
     _tiers = lazy_module("celeste_functions.resources.tiers")
     _users = lazy_module("celeste_functions.resources.users")
@@ -142,6 +146,30 @@ def orders(req: https_fn.Request) -> https_fn.Response:
 def inventory(req: https_fn.Request) -> https_fn.Response:
     """Admins keep stock levels and read the movement ledger and the audit."""
     return _inventory.router(req)
+
+
+@https_fn.on_request()
+def shipping(req: https_fn.Request) -> https_fn.Response:
+    """Shipping methods (admin CRUD) and the public list of those serving an address."""
+    return _shipping.router(req)
+
+
+@https_fn.on_request()
+def checkout(req: https_fn.Request) -> https_fn.Response:
+    """Quote the caller's cart, and place it as an order (emptying the cart in the same write)."""
+    return _checkout.router(req)
+
+
+@firestore_fn.on_document_written(document="shipping_methods/{code}")
+def on_shipping_method_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached shipping methods after any write."""
+    _catalog.on_catalog_written(event)
+
+
+@firestore_fn.on_document_written(document="tax_rates/{country}")
+def on_tax_rate_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
+    """Retire cached tax rates after any write."""
+    _catalog.on_catalog_written(event)
 
 
 @firestore_fn.on_document_created(document="orders/{order_id}")

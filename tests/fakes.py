@@ -19,6 +19,7 @@ from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
 from celeste.cursors import decode_cursor, encode_cursor, refused
+from celeste.discount_codes import CodeUse, DiscountCode
 from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
 from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
@@ -27,16 +28,20 @@ from celeste.ports import Page, TierSet, Versioned
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
 from celeste.services.tiers import TierService
+from celeste.shipping import ShippingMethod
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste.stores import Store
+from celeste.tax import TaxRate
 from celeste.tiers import Tier
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,
+    ClearCartLines,
     CreateOrder,
     PutHolds,
     PutIdempotencyKey,
     PutLevel,
+    RecordCodeUse,
     UpdateCustomer,
     UpdateOrder,
     Write,
@@ -564,6 +569,11 @@ class InMemoryCommerce(_Interleaving):
         self.customers: dict[str, Versioned[CustomerStanding]] = {}
         self.tier_list: list[Tier] = []
         self.stores: dict[str, bool] = {}
+        self.codes: dict[str, Versioned[DiscountCode]] = {}
+        self.code_customers: dict[tuple[str, str], Versioned[int]] = {}
+        self.code_uses: dict[tuple[str, str], CodeUse] = {}
+        #: The cart a checkout empties (``ClearCartLines``), when a test wires one.
+        self.cart: InMemoryCart | None = None
         self.commits = 0
         self.lost_races = 0
         self._failures = 0
@@ -755,6 +765,15 @@ class InMemoryCommerce(_Interleaving):
                 expect(self.customers.get(uid), version)
             case PutIdempotencyKey(record=record, expected_version=version):
                 expect(self.keys.get(record.id), version)
+            case RecordCodeUse(use=use, expected_version=version, customer_version=mine):
+                expect(self.codes.get(use.code), version)
+                expect(self.code_customers.get((use.code, use.user_id)), mine)
+                if (use.code, use.id) in self.code_uses:
+                    raise PreconditionFailed("the code use is already recorded")
+            case ClearCartLines(uid=uid, lines=lines):
+                rows = self.cart.rows if self.cart is not None else {}
+                for product_id, version in lines:
+                    expect(rows.get((uid, product_id)), version)
             case PutHolds(holds=holds, expected_version=version):
                 expect(self.holds_of.get(holds.uid), version)
 
@@ -778,8 +797,136 @@ class InMemoryCommerce(_Interleaving):
                 self.customers[uid] = Versioned(current.model_copy(update=changes), _next_version())
             case PutIdempotencyKey(record=record):
                 self.keys[record.id] = Versioned(record, _next_version())
+            case RecordCodeUse(use=use, times_used=times_used, customer_uses=mine):
+                code = self.codes[use.code].value.model_copy(update={"times_used": times_used})
+                self.codes[use.code] = Versioned(code, _next_version())
+                self.code_customers[(use.code, use.user_id)] = Versioned(mine, _next_version())
+                self.code_uses[(use.code, use.id)] = use
+            case ClearCartLines(uid=uid, lines=lines):
+                assert self.cart is not None
+                for product_id, _ in lines:
+                    del self.cart.rows[(uid, product_id)]
             case PutHolds(holds=holds):
                 self.holds_of[holds.uid] = Versioned(holds, _next_version())
+
+
+class CodesView:
+    """``DiscountCodeRepository`` over an ``InMemoryCommerce`` (whose writer counts uses)."""
+
+    def __init__(self, commerce: InMemoryCommerce) -> None:
+        self._c = commerce
+
+    def add(self, code: DiscountCode) -> None:
+        """Store ``code`` (test setup)."""
+        self._c.codes[code.code] = Versioned(code, _next_version())
+
+    def find(self, code: str) -> Versioned[DiscountCode] | None:
+        return self._c.codes.get(code)
+
+    def get(self, code: str) -> Versioned[DiscountCode]:
+        found = self._c.codes.get(code)
+        if found is None:
+            raise NotFound(f"no discount code {code}")
+        return found
+
+    def page(self, *, limit: int, cursor: str | None) -> Page[DiscountCode]:
+        rows = sorted((row.value for row in self._c.codes.values()), key=lambda c: c.code)
+        rows = [c for c in rows if cursor is None or c.code > cursor]
+        items = rows[:limit]
+        return Page(items, items[-1].code if len(rows) > limit else None)
+
+    def create(self, code: DiscountCode) -> Versioned[DiscountCode]:
+        with self._c._lock:
+            if code.code in self._c.codes:
+                raise Conflict(f"discount code {code.code} already exists")
+            self.add(code)
+        return self._c.codes[code.code]
+
+    def replace(self, code: DiscountCode, *, expected_version: str) -> Versioned[DiscountCode]:
+        with self._c._lock:
+            current = self.get(code.code)
+            if current.version != expected_version:
+                raise PreconditionFailed("the code changed since it was read")
+            kept = code.model_copy(update={"times_used": current.value.times_used})
+            self.add(kept)
+        return self._c.codes[code.code]
+
+    def delete(self, code: str, *, expected_version: str) -> None:
+        with self._c._lock:
+            if self.get(code).version != expected_version:
+                raise PreconditionFailed("the code changed since it was read")
+            del self._c.codes[code]
+
+    def customer_uses(self, code: str, uid: str) -> Versioned[int] | None:
+        return self._c.code_customers.get((code, uid))
+
+
+class InMemoryShippingMethods:
+    """``ShippingMethodRepository`` in a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Versioned[ShippingMethod]] = {}
+
+    def get(self, code: str) -> Versioned[ShippingMethod]:
+        if code not in self.rows:
+            raise NotFound(f"no shipping method {code}")
+        return self.rows[code]
+
+    def all(self) -> list[ShippingMethod]:
+        return sorted((row.value for row in self.rows.values()), key=lambda m: m.code)
+
+    def on_offer(self) -> list[ShippingMethod]:
+        return [method for method in self.all() if method.active]
+
+    def create(self, method: ShippingMethod) -> Versioned[ShippingMethod]:
+        if method.code in self.rows:
+            raise Conflict(f"shipping method {method.code} already exists")
+        self.rows[method.code] = Versioned(method, _next_version())
+        return self.rows[method.code]
+
+    def replace(
+        self, method: ShippingMethod, *, expected_version: str
+    ) -> Versioned[ShippingMethod]:
+        if self.get(method.code).version != expected_version:
+            raise PreconditionFailed("the method changed since it was read")
+        self.rows[method.code] = Versioned(method, _next_version())
+        return self.rows[method.code]
+
+    def delete(self, code: str, *, expected_version: str) -> None:
+        if self.get(code).version != expected_version:
+            raise PreconditionFailed("the method changed since it was read")
+        del self.rows[code]
+
+
+class InMemoryTaxRates:
+    """``TaxRateRepository`` in a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Versioned[TaxRate]] = {}
+
+    def get(self, country: str) -> Versioned[TaxRate] | None:
+        return self.rows.get(country)
+
+    def rate(self, country: str) -> TaxRate | None:
+        found = self.rows.get(country)
+        return None if found is None else found.value
+
+    def put(self, rate: TaxRate, *, expected_version: str | None) -> Versioned[TaxRate]:
+        current = self.rows.get(rate.country)
+        if expected_version is not None and (
+            current is None or current.version != expected_version
+        ):
+            raise PreconditionFailed("the rate changed since it was read")
+        self.rows[rate.country] = Versioned(rate, _next_version())
+        return self.rows[rate.country]
+
+    def delete(self, country: str, *, expected_version: str | None) -> None:
+        current = self.rows.get(country)
+        if current is None or (
+            expected_version is not None and current.version != expected_version
+        ):
+            raise PreconditionFailed("the rate changed since it was read")
+        del self.rows[country]
 
 
 class InventoryView:
@@ -948,6 +1095,12 @@ class InMemoryCart(_InMemoryProductDocuments):
     def lines(self, uid: str, *, limit: int) -> list[CartLine]:
         rows: list[CartLine] = self._of(uid)
         return sorted(rows, key=lambda line: (line.added_at, line.product_id))[:limit]
+
+    def versioned_lines(self, uid: str, *, limit: int) -> list[Versioned[CartLine]]:
+        with self._lock:
+            rows = [row for (owner, _), row in self.rows.items() if owner == uid]
+        rows.sort(key=lambda row: (row.value.added_at, row.value.product_id))
+        return rows[:limit]
 
     def create(self, uid: str, line: CartLine) -> str:
         return self._create(uid, line.product_id, line)

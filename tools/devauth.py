@@ -67,6 +67,15 @@ class AuthEmulator:
         )
         return SignedIn(out["localId"], email, out["idToken"], out["refreshToken"])
 
+    def sign_in_anonymously(self) -> SignedIn:
+        """A new anonymous user (the client SDKs' ``signInAnonymously``): no email, a real
+        token whose ``firebase.sign_in_provider`` is ``anonymous``."""
+        out = self._call(
+            f"identitytoolkit.googleapis.com/v1/accounts:signUp?key={API_KEY}",
+            {"returnSecureToken": True},
+        )
+        return SignedIn(out["localId"], "", out["idToken"], out["refreshToken"])
+
     def sign_in(self, email: str, password: str) -> SignedIn:
         """Sign an existing user in: a fresh token carrying its current custom claims."""
         out = self._call(

@@ -267,7 +267,7 @@ def _operation(
         schema = (
             refs[(op.response, "serialization")]
             if op.response is not None
-            else {"type": "object", "description": "A JSON object (see API.md)."}
+            else {"type": "object", "description": "A JSON object (see docs/api.md)."}
         )
         responses[str(op.status)] = {
             "description": "Success.",

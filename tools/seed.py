@@ -117,6 +117,7 @@ def main() -> int:
         or seed_price_lists(base, admin.id_token, ids)
         or seed_stock(base, admin.id_token)
         or seed_gold_customer(base, admin.id_token, gold)
+        or seed_checkout(base, admin.id_token)
     )
 
 
@@ -280,6 +281,57 @@ def seed_stock(base: str, token: str) -> int:
                 return 1
             counted += 1
     print(f"stock: {counted} levels counted (50 units each)")
+    return 0
+
+
+SHIPPING_METHODS = [
+    {
+        "code": "standard",
+        "name": "Standard (2-4 days)",
+        "price": 499,
+        "currency": "EUR",
+        "free_over": 5000,
+        "countries": ["PT", "ES"],
+    },
+    {"code": "express", "name": "Express (next day)", "price": 1299, "currency": "EUR"},
+]
+#: Portugal's standard VAT, included in shelf prices; Spain's likewise.
+TAX_RATES = {"PT": {"rate_bp": 2300, "inclusive": True}, "ES": {"rate_bp": 2100, "inclusive": True}}
+DISCOUNT_CODES = [
+    {"code": "WELCOME10", "kind": "percentage", "value": 10, "per_customer_limit": 1},
+    {
+        "code": "FLASH5",
+        "kind": "fixed",
+        "value": 500,
+        "currency": "EUR",
+        "usage_limit": 100,
+        "min_subtotal": 2000,
+    },
+]
+
+
+def seed_checkout(base: str, token: str) -> int:
+    """Shipping methods, tax rates and discount codes; those that exist are left as they are."""
+    for method in SHIPPING_METHODS:
+        status, answer = call("POST", f"{base}/shipping/methods", token, method)
+        if status not in (201, 409):
+            print(f"could not create shipping method {method['code']}: {answer}", file=sys.stderr)
+            return 1
+    for country, rate in TAX_RATES.items():
+        status, answer = call("GET", f"{base}/pricing/tax-rates/{country}", token)
+        if status == 404:
+            status, answer = call("PUT", f"{base}/pricing/tax-rates/{country}", token, rate)
+        if status not in (200, 201):
+            print(f"could not set the tax rate of {country}: {answer}", file=sys.stderr)
+            return 1
+    for code in DISCOUNT_CODES:
+        status, answer = call("POST", f"{base}/pricing/codes", token, code)
+        if status not in (201, 409):
+            print(f"could not create discount code {code['code']}: {answer}", file=sys.stderr)
+            return 1
+    methods = ", ".join(str(m["code"]) for m in SHIPPING_METHODS)
+    codes = ", ".join(str(c["code"]) for c in DISCOUNT_CODES)
+    print(f"checkout: shipping {methods}; VAT {', '.join(TAX_RATES)}; codes {codes}")
     return 0
 
 

@@ -8,7 +8,9 @@ PRODUCTS = "products"
 PRICING = "pricing"
 STORES = "stores"
 TIERS = "tiers"
-ALL_SCOPES: tuple[str, ...] = (CATEGORIES, PRODUCTS, PRICING, STORES, TIERS)
+SHIPPING = "shipping"
+TAX_RATES = "tax_rates"
+ALL_SCOPES: tuple[str, ...] = (CATEGORIES, PRODUCTS, PRICING, STORES, TIERS, SHIPPING, TAX_RATES)
 
 #: collection written -> cache scopes to retire. Products are priced from categories (descendant
 #: filters), price lists and tiers (the default tier), so writes to any of those retire product
@@ -19,6 +21,8 @@ INVALIDATES: dict[str, tuple[str, ...]] = {
     "price_lists": (PRODUCTS, PRICING),
     "stores": (STORES,),
     "tiers": (TIERS, PRODUCTS, PRICING),
+    "shipping_methods": (SHIPPING,),
+    "tax_rates": (TAX_RATES,),
 }
 
 

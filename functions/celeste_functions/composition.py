@@ -12,12 +12,16 @@ from celeste.ratelimits import Policy
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.categories import CategoryService
+from celeste.services.checkout import OrderPricer
+from celeste.services.discount_codes import DiscountCodeService
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
 from celeste.services.ratelimits import RateLimiter
+from celeste.services.shipping import ShippingService
 from celeste.services.stores import StoreService
+from celeste.services.tax import TaxRateService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
 from celeste_functions.adapters.accounts import (
@@ -26,15 +30,23 @@ from celeste_functions.adapters.accounts import (
     FirestoreProfiles,
 )
 from celeste_functions.adapters.cache import Cache, Epochs
-from celeste_functions.adapters.cached import CachedStores, CachedTiers
+from celeste_functions.adapters.cached import (
+    CachedShippingMethods,
+    CachedStores,
+    CachedTaxRates,
+    CachedTiers,
+)
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
 from celeste_functions.adapters.categories import FirestoreCategories
+from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
 from celeste_functions.adapters.products import FirestoreProducts
 from celeste_functions.adapters.ratelimit import RedisRateCounter
+from celeste_functions.adapters.shipping import FirestoreShippingMethods
 from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
+from celeste_functions.adapters.tax_rates import FirestoreTaxRates
 from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
@@ -80,6 +92,9 @@ class Services:
     cart: CartService = field(default_factory=_unwired("cart"))
     wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
+    shipping: ShippingService = field(default_factory=_unwired("shipping"))
+    tax_rates: TaxRateService = field(default_factory=_unwired("tax_rates"))
+    discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
     limiter: RateLimiter = field(default_factory=_unlimited)
 
 
@@ -111,6 +126,16 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         identity=FirebaseIdentity(app=firebase_app.get),
         tiers=tiers,
     )
+    cart = FirestoreCart(client=db)
+    # Checkout: shipping and tax read through the cache like the catalogue; codes never are.
+    shipping = ShippingService(
+        repository=CachedShippingMethods(inner=FirestoreShippingMethods(client=db), cache=cache)
+    )
+    tax_rates = TaxRateService(
+        repository=CachedTaxRates(inner=FirestoreTaxRates(client=db), cache=cache)
+    )
+    codes = FirestoreDiscountCodes(client=db)
+    pricer = OrderPricer(pricing=pricing, tax_rates=tax_rates, shipping=shipping, codes=codes)
     return Services(
         cache=cache,
         limiter=RateLimiter(
@@ -138,12 +163,16 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
             pricing=pricing,
             stores=stores,
             accounts=accounts,
+            pricer=pricer,
+            cart=cart,
+            products=products,
             caps=settings().hold_caps,
         ),
         fulfilment=OrderFulfilment(
             orders=orders,
             inventory=inventory,
             writer=writer,
+            codes=codes,
             customers=customers,
             tiers=tiers,
             hold=timedelta(minutes=settings().order_hold_minutes),
@@ -152,9 +181,12 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
             inventory=inventory, writer=writer, stores=stores, products=products
         ),
         auditor=StockAuditor(inventory=inventory, orders=orders),
-        cart=CartService(cart=FirestoreCart(client=db), products=products, pricing=pricing),
+        cart=CartService(cart=cart, products=products, pricing=pricing),
         wishlist=WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
         tier_standing=TierStandingService(accounts=accounts, tiers=tiers),
+        shipping=shipping,
+        tax_rates=tax_rates,
+        discount_codes=DiscountCodeService(repository=codes),
     )
 
 

@@ -1,16 +1,22 @@
-"""E2E fixtures: the functions emulator over HTTP, with real Auth-emulator tokens."""
+"""E2E fixtures: the functions emulator over HTTP, with real Auth-emulator tokens, and shops
+(a store with stocked products) made through the API."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
 import requests
+from google.cloud import firestore
 
 from tests.conftest import require_env
-from tests.support.emulators import clear_firestore
+from tests.support.emulators import PROJECT, clear_firestore
 from tools.devauth import AuthEmulator, SignedIn
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +89,96 @@ def clean_state(redis_client: redis.Redis) -> Iterator[None]:
     clear_firestore()
     redis_client.flushdb()
     yield
+
+
+@pytest.fixture
+def db() -> firestore.Client:
+    return firestore.Client(project=PROJECT)
+
+
+@pytest.fixture(scope="session")
+def customers(auth: AuthEmulator) -> list[SignedIn]:
+    """Forty signed-in customers with real Auth-emulator tokens."""
+    with ThreadPoolExecutor(8) as pool:
+        return list(
+            pool.map(
+                lambda i: auth.user(f"shopper{i}@e2e.test", f"password-shopper-{i}"), range(40)
+            )
+        )
+
+
+@dataclass
+class Shop:
+    store_id: str
+    products: dict[str, str]  # name -> id
+
+
+def _created(response: requests.Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@pytest.fixture
+def shop(api: Api, admin: SignedIn) -> Callable[..., Shop]:
+    """A factory: a store with the given stock per product, all made through the API."""
+
+    def make(stock: dict[str, int], *, price: int = 1_000) -> Shop:
+        for body in (
+            {"code": "BRONZE", "name": "Bronze", "level": 1, "is_default": True},
+            {"code": "SILVER", "name": "Silver", "level": 2, "requirements": {"min_orders": 1}},
+        ):
+            api.request("POST", "tiers", user=admin, json=body)  # 409 once they exist
+        tag = uuid.uuid4().hex[:8]
+        category = _created(
+            api.request(
+                "POST", "categories", user=admin, json={"name": f"Cat {tag}", "slug": f"cat-{tag}"}
+            )
+        )
+        store = _created(
+            api.request(
+                "POST",
+                "stores",
+                user=admin,
+                json={
+                    "name": f"Store {tag}",
+                    "address": {
+                        "line1": "1 Main St",
+                        "city": "Lisbon",
+                        "postal_code": "1000-001",
+                        "country": "PT",
+                    },
+                    "location": {"lat": 38.72, "lng": -9.14},
+                },
+            )
+        )
+        products = {}
+        for name, units in stock.items():
+            product = _created(
+                api.request(
+                    "POST",
+                    "products",
+                    user=admin,
+                    json={
+                        "sku": f"{name}-{tag}".upper(),
+                        "name": name.title(),
+                        "category_id": category["id"],
+                        "base_price": price,
+                        "currency": "EUR",
+                    },
+                )
+            )
+            products[name] = product["id"]
+            level = api.request(
+                "PUT",
+                "inventory",
+                f"/{store['id']}/{product['id']}",
+                user=admin,
+                json={"on_hand": units, "low_stock_threshold": 1},
+            )
+            assert level.status_code == 201, level.text
+        return Shop(store_id=store["id"], products=products)
+
+    return make
 
 
 def problem(response: requests.Response, status: int) -> dict[str, object]:

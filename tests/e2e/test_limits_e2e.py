@@ -16,14 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.conftest import Api, problem
-from tests.e2e.test_orders_e2e import (  # noqa: F401 (shop is a fixture)
-    Shop,
-    checkout,
-    order_body,
-    place,
-    shop,
-)
+from tests.e2e.conftest import Api, Shop, problem
+from tests.e2e.test_orders_e2e import checkout, order_body, place
 from tools.devauth import AuthEmulator
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +29,7 @@ REGISTER_PER_IP = int(os.environ.get("CELESTE_RATE_REGISTER_PER_IP", "30/600").s
 def test_an_order_burst_beyond_the_limit_is_429_and_other_customers_are_served(
     api: Api,
     auth: AuthEmulator,
-    shop: Callable[..., Shop],  # noqa: F811 (the fixture)
+    shop: Callable[..., Shop],
 ) -> None:
     store = shop({"tea": 500})
     flooder = auth.user(f"flood-{uuid.uuid4().hex[:6]}@e2e.test", "password-flood")
@@ -89,7 +83,7 @@ MAX_UNITS = int(os.environ.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20"))
 def test_one_customer_cannot_hold_more_than_the_caps(
     api: Api,
     auth: AuthEmulator,
-    shop: Callable[..., Shop],  # noqa: F811 (the fixture)
+    shop: Callable[..., Shop],
 ) -> None:
     store = shop({"tea": 100, "cup": 100})
     hoarder = auth.user(f"hoard-{uuid.uuid4().hex[:6]}@e2e.test", "password-hoard")
@@ -113,7 +107,7 @@ def test_one_customer_cannot_hold_more_than_the_caps(
 def test_concurrent_orders_of_one_customer_never_pass_the_open_order_cap(
     api: Api,
     auth: AuthEmulator,
-    shop: Callable[..., Shop],  # noqa: F811 (the fixture)
+    shop: Callable[..., Shop],
 ) -> None:
     store = shop({"cup": 100})
     burst = auth.user(f"burst-{uuid.uuid4().hex[:6]}@e2e.test", "password-burst")

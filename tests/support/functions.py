@@ -1,14 +1,16 @@
-"""Every function main.py must register: the HTTP resources of API.md and the triggers."""
+"""Every function main.py must register: the HTTP resources of the API and the triggers."""
 
 HTTP_FUNCTIONS = (
     "auth",
     "categories",
+    "checkout",
     "inventory",
     "me",
     "openapi",
     "orders",
     "pricing",
     "products",
+    "shipping",
     "stores",
     "tiers",
     "users",
@@ -20,7 +22,9 @@ TRIGGERS = (
     "on_order_updated",
     "on_price_list_written",
     "on_product_written",
+    "on_shipping_method_written",
     "on_store_written",
+    "on_tax_rate_written",
     "on_tier_written",
 )
 ALL_FUNCTIONS = tuple(sorted(HTTP_FUNCTIONS + TRIGGERS))

@@ -184,6 +184,12 @@ def test_place_freezes_server_prices_and_stores_a_pending_order(world: World) ->
         for line in order.lines
     ] == [("apple", 250, 225, 675), ("pear", 199, 199, 199)]
     assert (order.subtotal, order.discount_total, order.total) == (949, 75, 874)
+    # No shipping method and no tax rate: the money fields are there, at zero.
+    assert (order.shipping_total, order.tax_total, [line.tax for line in order.lines]) == (
+        0,
+        0,
+        [0, 0],
+    )
     assert order.tier == "BRONZE" and order.currency == "EUR" and order.user_id == "alice"
     assert order.lines[0].applied_rule is not None
     # Later price changes do not touch the order; stock waits for the trigger.

@@ -33,7 +33,8 @@ from celeste.orders import (
 S = OrderStatus
 ACTORS: tuple[Actor, ...] = get_args(Actor)
 
-# Who may make each legal move, written out from API.md rather than read from the module.
+# Who may make each legal move, written out from the documented state machine (docs/api.md)
+# rather than read from the module.
 # "owner" is a customer who owns the order; a customer who does not is never allowed.
 EXPECTED_MOVES: dict[tuple[OrderStatus, OrderStatus], set[str]] = {
     (S.PENDING, S.CONFIRMED): {"system"},

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from celeste.ports import Page, StoreRepository, TierRepository, TierSet, Versioned
+from celeste.ports import (
+    Page,
+    ShippingMethodRepository,
+    StoreRepository,
+    TaxRateRepository,
+    TierRepository,
+    TierSet,
+    Versioned,
+)
+from celeste.shipping import ShippingMethod
 from celeste.stores import Store
+from celeste.tax import TaxRate
 from celeste.tiers import Tier
 from celeste_functions.adapters.cache import Cache
-from celeste_functions.catalog import STORES, TIERS
+from celeste_functions.catalog import SHIPPING, STORES, TAX_RATES, TIERS
 
 
 class CachedTiers:
@@ -84,3 +94,63 @@ class CachedStores:
 
     def delete(self, store_id: str, *, expected_version: str | None) -> None:
         self._inner.delete(store_id, expected_version=expected_version)
+
+
+class CachedShippingMethods:
+    """``ShippingMethodRepository`` whose ``on_offer()`` (the methods checkout and the public
+    list choose from) is one cache entry in scope ``shipping``; the rest goes straight through."""
+
+    def __init__(self, *, inner: ShippingMethodRepository, cache: Cache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    def on_offer(self) -> list[ShippingMethod]:
+        lookup = self._cache.get_or_compute(
+            scope=SHIPPING,
+            key="on-offer",
+            compute=lambda: [m.model_dump(mode="json") for m in self._inner.on_offer()],
+        )
+        return [ShippingMethod.model_validate(item) for item in lookup.value]
+
+    def get(self, code: str) -> Versioned[ShippingMethod]:
+        return self._inner.get(code)
+
+    def all(self) -> list[ShippingMethod]:
+        return self._inner.all()
+
+    def create(self, method: ShippingMethod) -> Versioned[ShippingMethod]:
+        return self._inner.create(method)
+
+    def replace(
+        self, method: ShippingMethod, *, expected_version: str
+    ) -> Versioned[ShippingMethod]:
+        return self._inner.replace(method, expected_version=expected_version)
+
+    def delete(self, code: str, *, expected_version: str) -> None:
+        self._inner.delete(code, expected_version=expected_version)
+
+
+class CachedTaxRates:
+    """``TaxRateRepository`` whose ``rate(country)`` (what pricing taxes an order by) is cached
+    in scope ``tax_rates``, a country without a rate too; the rest goes straight through."""
+
+    def __init__(self, *, inner: TaxRateRepository, cache: Cache) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    def rate(self, country: str) -> TaxRate | None:
+        def compute() -> dict[str, object] | None:
+            found = self._inner.rate(country)
+            return None if found is None else found.model_dump(mode="json")
+
+        lookup = self._cache.get_or_compute(scope=TAX_RATES, key=country, compute=compute)
+        return None if lookup.value is None else TaxRate.model_validate(lookup.value)
+
+    def get(self, country: str) -> Versioned[TaxRate] | None:
+        return self._inner.get(country)
+
+    def put(self, rate: TaxRate, *, expected_version: str | None) -> Versioned[TaxRate]:
+        return self._inner.put(rate, expected_version=expected_version)
+
+    def delete(self, country: str, *, expected_version: str | None) -> None:
+        self._inner.delete(country, expected_version=expected_version)

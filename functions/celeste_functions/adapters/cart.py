@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.cart import CartLine, WishlistEntry
 from celeste.errors import Contention
-from celeste.ports import Page
+from celeste.ports import Page, Versioned
 from celeste_functions.adapters.accounts import user_ref
 from celeste_functions.adapters.firestore import (
     QueryShape,
@@ -18,6 +18,7 @@ from celeste_functions.adapters.firestore import (
     last_update_time,
     storage_errors,
     version_at,
+    version_of,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +81,10 @@ class FirestoreCart(_ProductDocuments):
 
     def count(self, uid: str) -> int:
         return self._count(uid, _CART_ALL)
+
+    def versioned_lines(self, uid: str, *, limit: int) -> list[Versioned[CartLine]]:
+        query = _CART_LINES.build(self._col(uid)).limit(limit)
+        return [Versioned(_line(s.id, s.to_dict() or {}), version_of(s)) for s in query.stream()]
 
     def create(self, uid: str, line: CartLine) -> str:
         return self._create(uid, line.product_id, line.model_dump())
@@ -147,6 +152,11 @@ class FirestoreWishlist(_ProductDocuments):
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
         return self._create(uid, entry.product_id, entry.model_dump())
+
+
+def cart_line_ref(client: Any, uid: str, product_id: str) -> Any:
+    """The document of one cart line (the order writer deletes it at checkout)."""
+    return user_ref(client, uid).collection(CART).document(product_id)
 
 
 def _line(product_id: str, data: dict[str, Any]) -> CartLine:

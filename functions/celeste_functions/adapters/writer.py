@@ -1,5 +1,6 @@
-"""The one optimistic commit: orders, stock levels, ledger rows, effect markers, customer stats
-and idempotency keys written together; each document's path and fields come from its owner."""
+"""The one optimistic commit: orders, stock levels, ledger rows, effect markers, customer stats,
+idempotency keys, discount code uses and the emptied cart written together; each document's
+path and fields come from its owner."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ from typing import TYPE_CHECKING, Any
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,
+    ClearCartLines,
     CreateOrder,
     PutHolds,
     PutIdempotencyKey,
     PutLevel,
+    RecordCodeUse,
     UpdateCustomer,
     UpdateOrder,
     Write,
 )
 from celeste_functions.adapters.accounts import standing_update, user_ref
+from celeste_functions.adapters.cart import cart_line_ref
+from celeste_functions.adapters.discount_codes import (
+    code_ref,
+    code_use_data,
+    code_use_ref,
+    customer_uses_data,
+    customer_uses_ref,
+)
 from celeste_functions.adapters.firestore import last_update_time, storage_errors
 from celeste_functions.adapters.inventory import level_data, level_ref, movement_data, movement_ref
 from celeste_functions.adapters.orders import (
@@ -82,6 +93,22 @@ class FirestoreWriter:
                         idempotency_data(record),
                         option=since(version),
                     )
+                case RecordCodeUse(use=use, times_used=times_used, expected_version=version):
+                    batch.update(
+                        code_ref(client, use.code),
+                        {"times_used": times_used},
+                        option=since(version),
+                    )
+                    mine = customer_uses_ref(client, use.code, use.user_id)
+                    counted = customer_uses_data(write)
+                    if write.customer_version is None:
+                        batch.create(mine, counted)
+                    else:
+                        batch.update(mine, counted, option=since(write.customer_version))
+                    batch.create(code_use_ref(client, use), code_use_data(use))
+                case ClearCartLines(uid=uid, lines=lines):
+                    for product_id, version in lines:
+                        batch.delete(cart_line_ref(client, uid, product_id), option=since(version))
                 case PutHolds(holds=holds, expected_version=None):
                     batch.create(holds_ref(client, holds.uid), holds_data(holds))
                 case PutHolds(holds=holds, expected_version=str() as version):

@@ -147,7 +147,7 @@ def to_problem(exc: BaseException) -> Response:
         headers = {}
         if isinstance(exc, (Contention, RateLimited)):
             headers["Retry-After"] = str(exc.retry_after_s)
-        errors = exc.errors if isinstance(exc, ValidationFailed) else None
+        errors = exc.errors if isinstance(exc, ValidationFailed | Conflict) else None
         return problem(status, slug, exc.title, exc.detail, headers=headers, errors=errors)
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "internal", "Internal error", "something went wrong on our side")

@@ -32,7 +32,7 @@ from celeste_functions.logs import get_logger, request_id
 log = get_logger("http")
 M = TypeVar("M", bound=BaseModel)
 
-#: Largest accepted request body (API.md: 413 above 1 MiB).
+#: Largest accepted request body (docs/api.md: 413 above 1 MiB).
 MAX_BODY_BYTES = 1024 * 1024
 _PARAM = re.compile(r"{(\w+)}")
 #: Methods that only read: their caller's account state may come from the last few seconds.

@@ -29,7 +29,7 @@ class ListParams(BaseModel):
 
 
 def page_body(page: Page[Any]) -> dict[str, Any]:
-    """The list envelope of API.md: ``{"items": [...], "next_cursor": ...}``."""
+    """The list envelope of the API: ``{"items": [...], "next_cursor": ...}``."""
     return {
         "items": [item.model_dump(mode="json") for item in page.items],
         "next_cursor": page.next_cursor,

@@ -12,7 +12,7 @@ from celeste.ids import DocId
 from celeste.order_records import Order
 from celeste.orders import OrderRequest, OrderStatus
 from celeste.ports import Versioned
-from celeste.services.orders import MAX_WAIT_S
+from celeste.services.orders import MAX_WAIT_S, Placed
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import ListParams, etag
@@ -91,6 +91,12 @@ def place_order(ctx: RequestContext) -> Reply:
     placed = services.get().orders.place(
         request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
     )
+    return placed_reply(placed, wait=wait)
+
+
+def placed_reply(placed: Placed, *, wait: int) -> Reply:
+    """The reply to placing an order (here or at checkout): 202 while the reservation runs,
+    201 once settled within ``Prefer: wait``, 200 for a settled replay."""
     order = placed.order.value
     settled = order.status is not OrderStatus.PENDING
     status = 202  # accepted: the reservation is still running

@@ -1,15 +1,19 @@
-"""The ``pricing`` function: price lists (admin) and quotes (anyone)."""
+"""The ``pricing`` function: price lists, tax rates and discount codes (admin), quotes (anyone)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from celeste.addresses import CountryCode
+from celeste.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
+from celeste.errors import ValidationFailed
 from celeste.ids import DocId
 from celeste.paging import page_of
 from celeste.pricing import MAX_QUANTITY, PriceList, PriceListBody, PriceListPatch, Quote
 from celeste.services.pricing import QuoteLine
+from celeste.tax import TaxRate, TaxRateBody
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
@@ -20,6 +24,7 @@ from celeste_functions.resources.common import (
 )
 
 router = Router("pricing")
+_COUNTRY: TypeAdapter[str] = TypeAdapter(CountryCode)
 
 
 class QuoteLineRequest(BaseModel):
@@ -100,3 +105,90 @@ def create_quote(ctx: RequestContext) -> Reply:
         lines, uid=caller.uid if caller else None, store_id=request.store_id
     )
     return Reply(quote_view(quote))
+
+
+# --- tax rates ------------------------------------------------------------------------------
+
+
+def _country(value: str) -> str:
+    """The ``{country}`` path segment as an assigned ISO 3166-1 alpha-2 code (400 otherwise)."""
+    try:
+        return _COUNTRY.validate_python(value)
+    except ValidationError:
+        raise ValidationFailed.on(
+            "country", "not an assigned ISO 3166-1 alpha-2 country code"
+        ) from None
+
+
+@router.get("/tax-rates/{country}", response=TaxRate, auth="admin")
+def get_tax_rate(ctx: RequestContext, country: str) -> Reply:
+    """Admin: a country's rate (404 when it has none: it is taxed 0)."""
+    ctx.require_admin()
+    return resource_reply(services.get().tax_rates.get(_country(country)))
+
+
+@router.put("/tax-rates/{country}", body=TaxRateBody, response=TaxRate, auth="admin")
+def put_tax_rate(ctx: RequestContext, country: str) -> Reply:
+    """Admin: set a country's rate in basis points (``If-Match`` honoured); 201 when new."""
+    ctx.require_admin()
+    code = _country(country)
+    body = ctx.body(TaxRateBody)
+    stored, created = services.get().tax_rates.put(code, body, expected_version=ctx.if_match)
+    catalogue_written("tax_rates")
+    if created:
+        return resource_reply(stored, status=201, location=f"pricing/tax-rates/{code}")
+    return resource_reply(stored)
+
+
+@router.delete("/tax-rates/{country}", status=204, auth="admin")
+def delete_tax_rate(ctx: RequestContext, country: str) -> Reply:
+    """Admin: remove a country's rate (its orders are then taxed 0)."""
+    ctx.require_admin()
+    services.get().tax_rates.delete(_country(country), expected_version=ctx.if_match)
+    catalogue_written("tax_rates")
+    return Reply(status=204)
+
+
+# --- discount codes -------------------------------------------------------------------------
+
+
+@router.get("/codes", query=ListParams, auth="admin")
+def list_codes(ctx: RequestContext) -> Reply:
+    """Admin: codes by code, each with ``times_used``."""
+    ctx.require_admin()
+    params = ctx.query(ListParams)
+    return Reply(
+        page_body(services.get().discount_codes.page(limit=params.limit, cursor=params.cursor))
+    )
+
+
+@router.post("/codes", body=DiscountCodeCreate, response=DiscountCode, status=201, auth="admin")
+def create_code(ctx: RequestContext) -> Reply:
+    """Admin: add a code (stored upper case) → 201 with ``Location``; 409 when it exists."""
+    ctx.require_admin()
+    created = services.get().discount_codes.create(ctx.body(DiscountCodeCreate))
+    return resource_reply(created, status=201, location=f"pricing/codes/{created.value.code}")
+
+
+@router.get("/codes/{code}", response=DiscountCode, auth="admin")
+def get_code(ctx: RequestContext, code: str) -> Reply:
+    """Admin: one code (any case), with ``times_used``."""
+    ctx.require_admin()
+    return resource_reply(services.get().discount_codes.get(code))
+
+
+@router.patch("/codes/{code}", body=DiscountCodePatch, response=DiscountCode, auth="admin")
+def update_code(ctx: RequestContext, code: str) -> Reply:
+    """Admin: change the fields sent; ``times_used`` is counted by orders, never set."""
+    ctx.require_admin()
+    patch = ctx.body(DiscountCodePatch)
+    updated = services.get().discount_codes.update(code, patch, expected_version=ctx.if_match)
+    return resource_reply(updated)
+
+
+@router.delete("/codes/{code}", status=204, auth="admin")
+def delete_code(ctx: RequestContext, code: str) -> Reply:
+    """Admin: remove a code (orders that used it keep their frozen discount)."""
+    ctx.require_admin()
+    services.get().discount_codes.delete(code, expected_version=ctx.if_match)
+    return Reply(status=204)

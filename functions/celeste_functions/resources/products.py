@@ -63,7 +63,7 @@ class ProductParams(BaseModel):
 
 
 def pricing_view(line: PricedLine) -> dict[str, Any]:
-    """The ``pricing`` object of API.md for one priced line."""
+    """The ``pricing`` object of the API for one priced line."""
     return {
         "base_price": line.unit_base_price,
         "final_price": line.unit_final_price,

@@ -22,7 +22,7 @@ from celeste.addresses import SavedAddress, upgrade_stored
 from celeste.errors import ValidationFailed
 from celeste.tiers import CustomerStats, TierCode, orders_last_30_days
 
-#: The roles of API.md: the ``role`` custom claim says ``admin``; everyone else is a customer.
+#: The roles: the ``role`` custom claim says ``admin``; everyone else is a customer.
 Role = Literal["admin", "customer"]
 ROLES: tuple[Role, ...] = ("admin", "customer")
 

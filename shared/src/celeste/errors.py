@@ -57,9 +57,14 @@ class NotFound(CelesteError):
 
 
 class Conflict(CelesteError):
-    """The request clashes with the current state: duplicate key, illegal move, still referenced."""
+    """The request clashes with the current state: duplicate key, illegal move, still referenced;
+    ``errors`` may name what clashed (e.g. the cart lines that cannot be ordered)."""
 
     title = "Conflict"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.errors: list[FieldError] = list(errors or [])
 
 
 class PreconditionFailed(CelesteError):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from celeste.addresses import ShippingAddress, upgrade_stored
+from celeste.checkout import CodeKind, OrderMoney
 from celeste.orders import (
     COMMITS_STOCK,
     RELEASES_STOCK,
     Actor,
-    OrderRequest,
     OrderStatus,
     StatsEffect,
     StockEffect,
@@ -25,6 +25,12 @@ from celeste.orders import (
 )
 from celeste.pricing import Quote
 from celeste.tiers import CustomerStats
+
+#: Where the order's use of its discount code stands: counted in the commit that reserved its
+#: stock, returned in the commit that released it (each once: ``discount_codes/{code}/uses``).
+CodeState = Literal["none", "counted", "returned"]
+#: Why the reservation refused the order.
+RejectionReason = Literal["out_of_stock", "discount_code_exhausted"]
 
 #: How long an ``Idempotency-Key`` is remembered (a Firestore TTL policy on ``expires_at``
 #: deletes the record some time after this).
@@ -45,6 +51,32 @@ class OrderLine(BaseModel):
     line_discount: int
     line_total: int
     applied_rule: dict[str, Any] | None = None
+    #: The line's share of the discount code (part of the order's ``discount_total``).
+    code_discount: int = 0
+    #: The line's tax, half-even once (orders stored before tax existed read 0).
+    tax: int = 0
+
+
+class AppliedCode(BaseModel):
+    """The discount code an order used, as it was when the order was placed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str
+    kind: CodeKind
+    value: int
+    amount: int
+
+
+class AppliedShipping(BaseModel):
+    """The shipping method an order chose, frozen at placement."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str
+    name: str
+    price: int
+    free_over: int | None = None
 
 
 class OrderShortfall(BaseModel):
@@ -82,10 +114,20 @@ class Order(BaseModel):
     subtotal: int
     discount_total: int
     total: int
+    #: Orders stored before shipping and tax existed read 0 for these.
+    shipping_total: int = 0
+    shipping_tax: int = 0
+    tax_total: int = 0
+    tax_rate_bp: int = 0
+    tax_inclusive: bool = False
+    discount_code: AppliedCode | None = None
+    shipping_method: AppliedShipping | None = None
     shipping_address: ShippingAddress | None = None
     #: Written in the same commit as the ledger row that moved it, so ``held`` is true exactly
     #: when a ``{order_id}-reserve`` movement has no release/commit.
     stock_state: StockState = "none"
+    code_state: CodeState = "none"
+    rejection_reason: RejectionReason | None = None
     shortfalls: list[OrderShortfall] = Field(default_factory=list)
     hold_expires_at: datetime | None = None
     history: list[StatusChange] = Field(default_factory=list)
@@ -100,13 +142,24 @@ class Order(BaseModel):
 
     @classmethod
     def placed(
-        cls, *, order_id: str, user_id: str, request: OrderRequest, quote: Quote, now: datetime
+        cls,
+        *,
+        order_id: str,
+        user_id: str,
+        store_id: str,
+        quote: Quote,
+        money: OrderMoney,
+        now: datetime,
+        shipping_address: ShippingAddress | None = None,
+        tax_rate_bp: int = 0,
+        discount_code: AppliedCode | None = None,
+        shipping_method: AppliedShipping | None = None,
     ) -> Order:
-        """A new ``pending`` order priced by ``quote`` (prices are frozen from here on)."""
+        """A new ``pending`` order priced by ``quote`` and ``money`` (frozen from here on)."""
         return cls(
             id=order_id,
             user_id=user_id,
-            store_id=request.store_id,
+            store_id=store_id,
             status=OrderStatus.PENDING,
             lines=[
                 OrderLine(
@@ -121,15 +174,24 @@ class Order(BaseModel):
                     applied_rule=(
                         line.applied_rule.model_dump(mode="json") if line.applied_rule else None
                     ),
+                    code_discount=share.code_discount,
+                    tax=share.tax,
                 )
-                for line in quote.lines
+                for line, share in zip(quote.lines, money.lines, strict=True)
             ],
             currency=quote.currency,
             tier=quote.tier,
-            subtotal=quote.subtotal,
-            discount_total=quote.discount_total,
-            total=quote.total,
-            shipping_address=request.shipping_address,
+            subtotal=money.subtotal,
+            discount_total=money.discount_total,
+            total=money.total,
+            shipping_total=money.shipping_total,
+            shipping_tax=money.shipping_tax,
+            tax_total=money.tax_total,
+            tax_rate_bp=tax_rate_bp,
+            tax_inclusive=money.tax_inclusive,
+            discount_code=discount_code,
+            shipping_method=shipping_method,
+            shipping_address=shipping_address,
             history=[StatusChange(status=OrderStatus.PENDING, at=now, actor="customer")],
             created_at=now,
             updated_at=now,
@@ -164,8 +226,16 @@ class Order(BaseModel):
         return Moved(order=order, stock=stock, stats=stats_effect(before=self.status, after=to))
 
     def with_stock_state(self, state: StockState, *, at: datetime) -> Order:
-        """This order after its reservation was released or committed."""
-        return self.model_copy(update={"stock_state": state, "updated_at": at})
+        """This order after its reservation was released or committed; a code use counted with
+        the reservation is returned with a release."""
+        update: dict[str, Any] = {"stock_state": state, "updated_at": at}
+        if state == "released" and self.code_state == "counted":
+            update["code_state"] = "returned"
+        return self.model_copy(update=update)
+
+    def gives_code_back(self, target: StockState) -> bool:
+        """Whether settling its stock to ``target`` also returns a counted code use."""
+        return target == "released" and self.code_state == "counted"
 
     def reached_at(self, status: OrderStatus) -> datetime | None:
         """When the order last moved to ``status``."""

@@ -11,8 +11,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from celeste.addresses import ShippingAddress
+from celeste.discount_codes import CodeName
 from celeste.errors import Conflict, Forbidden
 from celeste.ids import is_valid_id
+from celeste.shipping import MethodCode
 
 Actor = Literal["system", "admin", "customer"]
 StockEffect = Literal["reserve", "release", "commit"]
@@ -169,9 +171,23 @@ class OrderRequest(BaseModel):
     shipping_address: ShippingAddress | None = None
 
 
-def idempotency_fingerprint(request: OrderRequest) -> str:
-    """A stable sha256 of the request's canonical JSON, to tell a replay from a reused key."""
-    canonical = json.dumps(
-        request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+class CheckoutRequest(BaseModel):
+    """The body of ``POST /checkout`` and ``/checkout/quote``: the lines come from the cart, the
+    prices from the server; a client-set total or line is an unknown field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store_id: _Id
+    shipping_address: ShippingAddress
+    #: Required to place the order; a quote without one lists the methods to choose from.
+    shipping_method: MethodCode | None = None
+    discount_code: CodeName | None = None
+
+
+def idempotency_fingerprint(request: BaseModel, *, purpose: str = "orders") -> str:
+    """A stable sha256 of the request's canonical JSON, to tell a replay from a reused key;
+    a key first used for ``purpose`` (``orders``, ``checkout``) fits no other request."""
+    body = request.model_dump(mode="json")
+    payload = body if purpose == "orders" else {"purpose": purpose, "body": body}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

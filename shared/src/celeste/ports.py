@@ -10,14 +10,17 @@ from typing import Generic, Protocol, TypeVar
 from celeste.accounts import Identity, Profile, Role
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
+from celeste.discount_codes import DiscountCode
 from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import OrderStatus, StatsEffect
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
 from celeste.ratelimits import Decision, Limit
+from celeste.shipping import ShippingMethod
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste.stores import Store
+from celeste.tax import TaxRate
 from celeste.tiers import Tier
 from celeste.writes import Write
 
@@ -482,6 +485,10 @@ class CartRepository(Protocol):
         """Delete every line of the cart."""
         ...
 
+    def versioned_lines(self, uid: str, *, limit: int) -> list[Versioned[CartLine]]:
+        """As ``lines``, each with its version (a checkout deletes them at those versions)."""
+        ...
+
 
 class WishlistRepository(Protocol):
     """A customer's wishlist, one document per product (``users/{uid}/wishlist/{product_id}``)."""
@@ -504,6 +511,91 @@ class WishlistRepository(Protocol):
 
     def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
         """Delete the entry; as ``CartRepository.remove``."""
+        ...
+
+
+class ShippingMethodRepository(Protocol):
+    """Storage of shipping methods ``shipping_methods/{code}``."""
+
+    def get(self, code: str) -> Versioned[ShippingMethod]:
+        """One method, or ``NotFound``."""
+        ...
+
+    def all(self) -> list[ShippingMethod]:
+        """Every method (at most ``MAX_METHODS``), by code."""
+        ...
+
+    def on_offer(self) -> list[ShippingMethod]:
+        """The active methods, by code: the read model checkout and the public list use (a
+        decorator may cache it; writes never decide from it)."""
+        ...
+
+    def create(self, method: ShippingMethod) -> Versioned[ShippingMethod]:
+        """Store a new method; ``Conflict`` when the code exists."""
+        ...
+
+    def replace(
+        self, method: ShippingMethod, *, expected_version: str
+    ) -> Versioned[ShippingMethod]:
+        """Overwrite a method read at ``expected_version``."""
+        ...
+
+    def delete(self, code: str, *, expected_version: str) -> None:
+        """Remove a method read at ``expected_version``."""
+        ...
+
+
+class TaxRateRepository(Protocol):
+    """Storage of tax rates ``tax_rates/{country}``."""
+
+    def get(self, country: str) -> Versioned[TaxRate] | None:
+        """The country's rate, ``None`` when it has none."""
+        ...
+
+    def rate(self, country: str) -> TaxRate | None:
+        """The rate that taxes orders to ``country``: the read model pricing uses (a decorator
+        may cache it; writes never decide from it)."""
+        ...
+
+    def put(self, rate: TaxRate, *, expected_version: str | None) -> Versioned[TaxRate]:
+        """Create or overwrite the rate; with ``expected_version`` only that version."""
+        ...
+
+    def delete(self, country: str, *, expected_version: str | None) -> None:
+        """Remove the rate (``NotFound`` when there is none)."""
+        ...
+
+
+class DiscountCodeRepository(Protocol):
+    """Storage of discount codes ``discount_codes/{code}`` and their per-customer counts."""
+
+    def get(self, code: str) -> Versioned[DiscountCode]:
+        """One code, or ``NotFound``."""
+        ...
+
+    def find(self, code: str) -> Versioned[DiscountCode] | None:
+        """One code, ``None`` when unknown."""
+        ...
+
+    def page(self, *, limit: int, cursor: str | None) -> Page[DiscountCode]:
+        """Codes by code."""
+        ...
+
+    def create(self, code: DiscountCode) -> Versioned[DiscountCode]:
+        """Store a new code; ``Conflict`` when it exists."""
+        ...
+
+    def replace(self, code: DiscountCode, *, expected_version: str) -> Versioned[DiscountCode]:
+        """Write the admin's fields of a code read at ``expected_version`` (never
+        ``times_used``: the reservation counts it)."""
+        ...
+
+    def delete(self, code: str, *, expected_version: str) -> None:
+        """Remove a code read at ``expected_version``."""
+        ...
+
+    def customer_uses(self, code: str, uid: str) -> Versioned[int] | None:
+        """How often ``uid`` used the code (confirmed orders), ``None`` before the first use."""
         ...
 
 

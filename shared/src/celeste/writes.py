@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from celeste.discount_codes import CodeUse
 from celeste.holds import CustomerHolds
 from celeste.order_records import IdempotencyRecord, Order
 from celeste.orders import StatsEffect
@@ -78,6 +79,28 @@ class PutHolds:
     expected_version: str | None
 
 
+@dataclass(frozen=True)
+class RecordCodeUse:
+    """Count (or return) one use of a discount code: the code's ``times_used`` read at
+    ``expected_version``, the customer's own count (``customer_version`` ``None`` creates it)
+    and the ledger row ``use`` (which must be new: the use happened once)."""
+
+    use: CodeUse
+    times_used: int
+    expected_version: str
+    customer_uses: int
+    customer_version: str | None
+
+
+@dataclass(frozen=True)
+class ClearCartLines:
+    """Delete a customer's cart lines, each still at the version read (the cart is emptied in
+    the commit that places the order made from it)."""
+
+    uid: str
+    lines: tuple[tuple[str, str], ...]  # (product_id, version)
+
+
 Write = (
     CreateOrder
     | UpdateOrder
@@ -86,5 +109,7 @@ Write = (
     | AddEffectMarker
     | UpdateCustomer
     | PutIdempotencyKey
+    | RecordCodeUse
+    | ClearCartLines
     | PutHolds
 )

@@ -1,10 +1,10 @@
 """Order use cases: placing and moving orders, and the stock and stats effects each move has.
 
-Every write is optimistic (DESIGN.md): read, decide with the pure rules, then one atomic commit
-whose writes carry the versions they read (the order's included); a lost race re-reads and
-decides again, with jittered backoff. Order effects write ledger rows with deterministic ids
-(``{order_id}-reserve``/``-release``/``-commit``) created in the same commit, so a redelivered or
-raced effect cannot apply twice: the row is the idempotency record.
+Every write is optimistic (docs/architecture.md): read, decide with the pure rules, then one
+atomic commit whose writes carry the versions they read (the order's included); a lost race
+re-reads and decides again, with jittered backoff. Order effects write ledger rows with
+deterministic ids (``{order_id}-reserve``/``-release``/``-commit``) created in the same commit,
+so a redelivered or raced effect cannot apply twice: the row is the idempotency record.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from datetime import datetime, timedelta
 
 from celeste import inventory
 from celeste.accounts import Identity
+from celeste.addresses import ShippingAddress
+from celeste.cart import MAX_CART_LINES, CartLine, unavailable_lines
 from celeste.clock import Clock, utcnow
+from celeste.discount_codes import CodeUse
 from celeste.errors import (
     Conflict,
     Contention,
+    FieldError,
     Forbidden,
     NotFound,
-    PreconditionFailed,
     ValidationFailed,
 )
 from celeste.holds import OPEN_UNPAID, CustomerHolds, HoldCaps, check_hold_caps
@@ -33,11 +36,13 @@ from celeste.order_records import (
     IdempotencyRecord,
     Order,
     OrderShortfall,
+    RejectionReason,
 )
 from celeste.orders import (
     ADMIN_SETTABLE,
     DEFAULT_HOLD,
     Actor,
+    CheckoutRequest,
     OrderRequest,
     OrderStatus,
     StatsEffect,
@@ -49,16 +54,20 @@ from celeste.orders import (
 )
 from celeste.ports import (
     AtomicWriter,
+    CartRepository,
     CustomerStandings,
+    DiscountCodeRepository,
     InventoryStore,
     OrderStore,
     Page,
+    ProductRepository,
     StoreDirectory,
     TierLadder,
     Versioned,
 )
 from celeste.services.accounts import AccountService
 from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
+from celeste.services.checkout import CheckoutQuote, OrderPricer, PricedOrder
 from celeste.services.concurrency import check_version
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.stock_records import MovementRecord, order_movement_id
@@ -66,10 +75,12 @@ from celeste.tiers import CustomerStats, evaluate_tier, record_delivery, reverse
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,
+    ClearCartLines,
     CreateOrder,
     PutHolds,
     PutIdempotencyKey,
     PutLevel,
+    RecordCodeUse,
     UpdateCustomer,
     UpdateOrder,
     Write,
@@ -104,7 +115,8 @@ class ExpiryReport:
 
 
 class OrderService:
-    """What the ``orders`` function offers: place, read, list, cancel, move."""
+    """What the ``orders`` and ``checkout`` functions offer: place (from lines or the cart),
+    quote the cart, read, list, cancel, move."""
 
     def __init__(
         self,
@@ -114,12 +126,18 @@ class OrderService:
         pricing: PricingService,
         stores: StoreDirectory,
         accounts: AccountService | None = None,
+        pricer: OrderPricer | None = None,
+        cart: CartRepository | None = None,
+        products: ProductRepository | None = None,
         caps: HoldCaps | None = None,
         clock: Clock = utcnow,
         backoff: Backoff = REQUEST,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._pricer = pricer or OrderPricer(pricing=pricing, clock=clock)
+        self._cart = cart
+        self._products = products
         self._caps = caps
         self._orders = orders
         self._accounts = accounts
@@ -142,65 +160,183 @@ class OrderService:
         """Validate, price (frozen on the order) and store a ``pending`` order; the trigger
         reserves it. A known key with the same body returns its order; another body is 409.
         With ``wait_s`` the order is returned once settled, or as it is when the wait ends."""
-        placed = optimistic(
-            lambda: self._place(request, identity=identity, idempotency_key=idempotency_key),
-            backoff=self._backoff,
-            what="placing an order",
-            sleep=self._sleep,
+        uid = identity.uid
+        address = request.shipping_address
+
+        def prepare() -> tuple[Order, list[Write]]:
+            self._require_open_store(request.store_id)
+            self._ensure_profile(identity)
+            priced = self._pricer.price(
+                [QuoteLine(line.product_id, line.quantity) for line in request.lines],
+                uid=uid,
+                country=address.country if address else None,
+            )
+            return self._new_order(uid, request.store_id, priced, address), []
+
+        placed = self._placing(
+            uid=uid,
+            idempotency_key=idempotency_key,
+            fingerprint=idempotency_fingerprint(request),
+            prepare=prepare,
         )
+        return self._settled(placed, wait_s)
+
+    def quote_checkout(self, request: CheckoutRequest, *, identity: Identity) -> CheckoutQuote:
+        """What the caller's cart would cost now, shipped as asked; nothing is written."""
+        lines = self._cart_lines(identity.uid)
+        self._require_open_store(request.store_id)
+        priced = self._price_checkout(request, identity.uid, lines)
+        order = self._new_order(identity.uid, request.store_id, priced, request.shipping_address)
+        return CheckoutQuote.of(order, methods=priced.methods)
+
+    def checkout(
+        self,
+        request: CheckoutRequest,
+        *,
+        identity: Identity,
+        idempotency_key: str,
+        wait_s: float = 0,
+    ) -> Placed:
+        """Place an order from the caller's cart, exactly as ``place`` does, and empty the cart
+        in the same commit (each line deleted at the version priced, so a cart changed meanwhile
+        is read and priced again). Empty cart or unavailable lines: 409, nothing written."""
+        if request.shipping_method is None:
+            raise ValidationFailed.on(
+                "shipping_method", "choose a shipping method (the quote lists those that serve)"
+            )
+        uid = identity.uid
+
+        def prepare() -> tuple[Order, list[Write]]:
+            lines = self._cart_lines(uid)
+            self._require_open_store(request.store_id)
+            self._ensure_profile(identity)
+            priced = self._price_checkout(request, uid, lines)
+            order = self._new_order(uid, request.store_id, priced, request.shipping_address)
+            emptied = tuple((line.value.product_id, line.version) for line in lines)
+            return order, [ClearCartLines(uid=uid, lines=emptied)]
+
+        placed = self._placing(
+            uid=uid,
+            idempotency_key=idempotency_key,
+            fingerprint=idempotency_fingerprint(request, purpose="checkout"),
+            prepare=prepare,
+        )
+        return self._settled(placed, wait_s)
+
+    def _settled(self, placed: Placed, wait_s: float) -> Placed:
         if wait_s > 0 and placed.order.value.status is OrderStatus.PENDING:
             settled = self.wait_settled(placed.order.value.id, timeout_s=wait_s)
             return Placed(settled, replayed=placed.replayed)
         return placed
 
-    def _place(
-        self, request: OrderRequest, *, identity: Identity, idempotency_key: str | None
-    ) -> Placed:
-        uid = identity.uid
-        now = self._clock()
-        record_id = fingerprint = None
-        existing: Versioned[IdempotencyRecord] | None = None
-        if idempotency_key is not None:
-            record_id = IdempotencyRecord.id_for(user_id=uid, key=idempotency_key)
-            fingerprint = idempotency_fingerprint(request)
-            existing = self._orders.idempotency(record_id)
-            if existing is not None and existing.value.expires_at > now:
-                return self._replay(existing.value, fingerprint)
-
-        self._require_open_store(request.store_id)
+    def _ensure_profile(self, identity: Identity) -> None:
         if self._accounts is not None:
             # The delivery effect counts the order on the profile: make sure there is one.
             self._accounts.me(identity)
-        quote = self._pricing.quote(
-            [QuoteLine(line.product_id, line.quantity) for line in request.lines], uid=uid
+
+    def _new_order(
+        self, uid: str, store_id: str, priced: PricedOrder, address: ShippingAddress | None
+    ) -> Order:
+        return Order.placed(
+            order_id=new_id(),
+            user_id=uid,
+            store_id=store_id,
+            quote=priced.quote,
+            money=priced.money,
+            now=self._clock(),
+            shipping_address=address,
+            tax_rate_bp=priced.tax_rate_bp,
+            discount_code=priced.code,
+            shipping_method=priced.shipping,
         )
-        order = Order.placed(order_id=new_id(), user_id=uid, request=request, quote=quote, now=now)
-        writes: list[Write] = [CreateOrder(order)]
-        if self._caps is not None:
-            writes.append(self._hold_write(uid, order, caps=self._caps))
-        if record_id is not None and fingerprint is not None:
-            record = IdempotencyRecord(
-                id=record_id,
-                user_id=uid,
-                order_id=order.id,
-                fingerprint=fingerprint,
-                created_at=now,
-                expires_at=now + IDEMPOTENCY_TTL,
+
+    def _cart_lines(self, uid: str) -> list[Versioned[CartLine]]:
+        """The cart's lines with their versions: 409 when empty or when a line cannot be sold."""
+        if self._cart is None or self._products is None:
+            raise Conflict("checkout is not available here")
+        lines = self._cart.versioned_lines(uid, limit=MAX_CART_LINES)
+        if not lines:
+            raise Conflict("the cart is empty: add products before checking out")
+        products = self._products.get_many([line.value.product_id for line in lines])
+        reasons = unavailable_lines([line.value for line in lines], products)
+        if reasons:
+            names = ", ".join(sorted(reasons))
+            raise Conflict(
+                f"these cart lines cannot be ordered: {names}; remove them first",
+                [
+                    FieldError(f"cart.{pid}", f"product {pid} is {why}")
+                    for pid, why in reasons.items()
+                ],
             )
-            writes.append(
-                PutIdempotencyKey(record, expected_version=existing.version if existing else None)
-            )
-        try:
+        return lines
+
+    def _price_checkout(
+        self, request: CheckoutRequest, uid: str, lines: list[Versioned[CartLine]]
+    ) -> PricedOrder:
+        return self._pricer.price(
+            [QuoteLine(line.value.product_id, line.value.quantity) for line in lines],
+            uid=uid,
+            country=request.shipping_address.country,
+            shipping_method=request.shipping_method,
+            discount_code=request.discount_code,
+        )
+
+    def _placing(
+        self,
+        *,
+        uid: str,
+        idempotency_key: str | None,
+        fingerprint: str,
+        prepare: Callable[[], tuple[Order, list[Write]]],
+    ) -> Placed:
+        """Store the order ``prepare`` builds (with its extra writes) and the key's record in
+        one commit. A live key answers as a replay; a lost race (the key taken by a concurrent
+        request, a cart line changed) is decided again on fresh reads."""
+
+        def attempt() -> Placed:
+            now = self._clock()
+            record_id = None
+            existing: Versioned[IdempotencyRecord] | None = None
+            if idempotency_key is not None:
+                record_id = IdempotencyRecord.id_for(user_id=uid, key=idempotency_key)
+                existing = self._orders.idempotency(record_id)
+                if existing is not None and existing.value.expires_at > now:
+                    return self._replay(existing.value, fingerprint)
+            try:
+                order, extra = prepare()
+            except Conflict:
+                # A concurrent request with this key (a client's retry) may have placed the order
+                # and emptied the cart between our key check and the cart read: answer its replay.
+                raced = self._orders.idempotency(record_id) if record_id else None
+                if raced is None or raced.value.expires_at <= now:
+                    raise
+                return self._replay(raced.value, fingerprint)
+            writes: list[Write] = [CreateOrder(order), *extra]
+            if self._caps is not None:
+                # A concurrent order of this customer moves their holds: this commit then
+                # fails and placement decides again.
+                writes.append(self._hold_write(uid, order, caps=self._caps))
+            if record_id is not None:
+                record = IdempotencyRecord(
+                    id=record_id,
+                    user_id=uid,
+                    order_id=order.id,
+                    fingerprint=fingerprint,
+                    created_at=now,
+                    expires_at=now + IDEMPOTENCY_TTL,
+                )
+                writes.append(
+                    PutIdempotencyKey(
+                        record, expected_version=existing.version if existing else None
+                    )
+                )
             self._writer.commit(writes)
-        except PreconditionFailed:
-            # A concurrent request with the same key won: answer as its replay. Otherwise a
-            # concurrent order of this customer moved their holds: decide again (``place``).
-            raced = self._orders.idempotency(record_id) if record_id else None
-            if raced is None or fingerprint is None or raced.value.expires_at <= now:
-                raise
-            return self._replay(raced.value, fingerprint)
-        log.info("order placed", extra={"fields": {"order_id": order.id, "uid": uid}})
-        return Placed(self._orders.get(order.id), replayed=False)
+            log.info("order placed", extra={"fields": {"order_id": order.id, "uid": uid}})
+            return Placed(self._orders.get(order.id), replayed=False)
+
+        return optimistic(
+            attempt, backoff=self._backoff, what="placing an order", sleep=self._sleep
+        )
 
     def _hold_write(self, uid: str, order: Order, *, caps: HoldCaps) -> PutHolds:
         """The customer's holds with ``order`` added, if the caps allow it (else 409).
@@ -339,6 +475,7 @@ class OrderFulfilment:
         orders: OrderStore,
         inventory: InventoryStore,
         writer: AtomicWriter,
+        codes: DiscountCodeRepository | None = None,
         customers: CustomerStandings,
         tiers: TierLadder,
         clock: Clock = utcnow,
@@ -349,6 +486,7 @@ class OrderFulfilment:
         self._orders = orders
         self._inventory = inventory
         self._writer = writer
+        self._codes = codes
         self._customers = customers
         self._tiers = tiers
         self._clock = clock
@@ -371,31 +509,33 @@ class OrderFulfilment:
             order = found.value
             if order.status is not OrderStatus.PENDING:
                 return f"already {order.status}"
+            now = self._clock()
+            code_writes = self._count_code_use(order, now=now)
+            if code_writes is None:
+                self._reject(found, now=now, reason="discount_code_exhausted")
+                return "rejected"
             wanted = order.quantities()
             stored = self._inventory.levels(store_id=order.store_id, product_ids=list(wanted))
             levels = {pid: record.value.level() for pid, record in stored.items()}
             result = inventory.reserve(levels=levels, lines=list(wanted.items()), order_id=order.id)
-            now = self._clock()
             if not result.ok:
                 shortfalls = [
                     OrderShortfall(product_id=s.key, requested=s.requested, available=s.available)
                     for s in result.shortfalls
                 ]
-                rejected = order.move(
-                    OrderStatus.REJECTED, actor="system", at=now, shortfalls=shortfalls
-                )
-                self._writer.commit([UpdateOrder(rejected.order, expected_version=found.version)])
+                self._reject(found, now=now, reason="out_of_stock", shortfalls=shortfalls)
                 return "rejected"
 
             confirmed = order.move(
                 OrderStatus.CONFIRMED,
                 actor="system",
                 at=now,
+                code_state="counted" if code_writes else order.code_state,
                 hold_expires_at=hold_expires_at(confirmed_at=now, hold=self._hold),
             )
             # The move's stock effect is ``reserve`` (``stock_state`` becomes ``held``): its
-            # levels and ledger rows join this commit.
-            writes: list[Write] = []
+            # levels and ledger rows join this commit, and so does the code's use.
+            writes: list[Write] = list(code_writes)
             for pid, level in result.levels.items():
                 record = stored[pid]
                 after = record.value.with_level(level, at=now)
@@ -420,6 +560,83 @@ class OrderFulfilment:
         )
         log.info("reservation", extra={"fields": {"order_id": order_id, "outcome": outcome}})
         return outcome
+
+    def _reject(
+        self,
+        found: Versioned[Order],
+        *,
+        now: datetime,
+        reason: RejectionReason,
+        shortfalls: list[OrderShortfall] | None = None,
+    ) -> None:
+        """Move the pending order to ``rejected``; stock and code counts stay untouched."""
+        rejected = found.value.move(
+            OrderStatus.REJECTED,
+            actor="system",
+            at=now,
+            shortfalls=shortfalls or [],
+            rejection_reason=reason,
+        )
+        self._writer.commit([UpdateOrder(rejected.order, expected_version=found.version)])
+
+    def _count_code_use(self, order: Order, *, now: datetime) -> list[Write] | None:
+        """The writes that count the order's code use with its reservation (none without a
+        code), or ``None`` when the code has no use left for the order or its customer."""
+        applied = order.discount_code
+        if applied is None or self._codes is None or order.code_state != "none":
+            return []
+        found = self._codes.find(applied.code)
+        if found is None:  # deleted since: nothing left to count against
+            log.warning("order's code vanished", extra={"fields": {"order_id": order.id}})
+            return []
+        code = found.value
+        mine = self._codes.customer_uses(code.code, order.user_id)
+        used_by_customer = mine.value if mine else 0
+        if code.exhausted or code.spent_by(used_by_customer):
+            return None
+        return [
+            RecordCodeUse(
+                use=CodeUse(
+                    code=code.code,
+                    order_id=order.id,
+                    user_id=order.user_id,
+                    kind="use",
+                    times_used_after=code.times_used + 1,
+                    at=now,
+                ),
+                times_used=code.times_used + 1,
+                expected_version=found.version,
+                customer_uses=used_by_customer + 1,
+                customer_version=mine.version if mine else None,
+            )
+        ]
+
+    def _return_code_use(self, order: Order, *, now: datetime) -> list[Write]:
+        """The writes that give a counted use back with the release of the order's stock."""
+        applied = order.discount_code
+        if applied is None or self._codes is None:
+            return []
+        found = self._codes.find(applied.code)
+        if found is None:
+            return []
+        mine = self._codes.customer_uses(applied.code, order.user_id)
+        times_used = max(found.value.times_used - 1, 0)
+        return [
+            RecordCodeUse(
+                use=CodeUse(
+                    code=applied.code,
+                    order_id=order.id,
+                    user_id=order.user_id,
+                    kind="return",
+                    times_used_after=times_used,
+                    at=now,
+                ),
+                times_used=times_used,
+                expected_version=found.version,
+                customer_uses=max((mine.value if mine else 0) - 1, 0),
+                customer_version=mine.version if mine else None,
+            )
+        ]
 
     # --- on_order_updated ----------------------------------------------------------------
 
@@ -482,6 +699,8 @@ class OrderFulfilment:
                         )
                     )
                 )
+            if order.gives_code_back(target):
+                writes.extend(self._return_code_use(order, now=now))
             writes.append(
                 UpdateOrder(order.with_stock_state(target, at=now), expected_version=found.version)
             )

@@ -1,0 +1,40 @@
+"""The ``checkout`` function: quote the caller's cart, then place it as an order."""
+
+from __future__ import annotations
+
+from celeste.errors import ValidationFailed
+from celeste.order_records import Order
+from celeste.orders import CheckoutRequest
+from celeste.services.checkout import CheckoutQuote
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.me import identity_of
+from celeste_functions.resources.orders import idempotency_key, placed_reply, wait_preference
+
+router = Router("checkout")
+
+
+@router.post("/quote", body=CheckoutRequest, response=CheckoutQuote, auth="user")
+def quote(ctx: RequestContext) -> Reply:
+    """Signed in (anonymous users too): what the cart would cost now, with every total and the
+    shipping methods that serve the address; nothing is written."""
+    caller = ctx.require_user()
+    request = ctx.body(CheckoutRequest)
+    return Reply(services.get().orders.quote_checkout(request, identity=identity_of(caller)))
+
+
+@router.post("/", body=CheckoutRequest, response=Order, status=202, auth="user", limit="orders")
+def checkout(ctx: RequestContext) -> Reply:
+    """Signed in (anonymous users too), ``Idempotency-Key`` required: place the cart as an
+    order and empty the cart in the same commit → 202 (201 once settled within ``Prefer:
+    wait``); a replayed key → the same order."""
+    caller = ctx.require_user()
+    request = ctx.body(CheckoutRequest)
+    key = idempotency_key(ctx)
+    if key is None:
+        raise ValidationFailed.on("Idempotency-Key", "required: send a fresh UUID per checkout")
+    wait = wait_preference(ctx)
+    placed = services.get().orders.checkout(
+        request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
+    )
+    return placed_reply(placed, wait=wait)

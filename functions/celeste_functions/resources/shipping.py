@@ -1,0 +1,86 @@
+"""The ``shipping`` function: shipping methods, kept by admins, offered to shoppers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from celeste.addresses import CountryCode
+from celeste.money import Currency
+from celeste.shipping import ShippingMethod, ShippingMethodCreate, ShippingMethodPatch
+from celeste_functions.composition import services
+from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply
+
+router = Router("shipping")
+SCOPE = "shipping"
+
+
+class MethodListParams(BaseModel):
+    """``?country=&currency=``: the active methods that ship there, in that currency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: CountryCode | None = None
+    currency: Currency | None = None
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _items(methods: list[ShippingMethod]) -> dict[str, object]:
+    return {"items": [m.model_dump(mode="json") for m in methods], "next_cursor": None}
+
+
+@router.get("/methods", query=MethodListParams)
+def list_methods(ctx: RequestContext) -> Reply:
+    """Public: the active methods serving ``country`` (and ``currency``), cheapest first; an
+    admin without filters sees every method, inactive ones too (one page: the set is small)."""
+    params = ctx.query(MethodListParams)
+    shipping = services.get().shipping
+    if ctx.is_admin and params.country is None and params.currency is None:
+        return Reply(_items(shipping.all()), headers={"X-Cache": "miss"})
+
+    def compute() -> Reply:
+        return Reply(_items(shipping.serving(country=params.country, currency=params.currency)))
+
+    key = f"list:{params.country or '*'}:{params.currency or '*'}"
+    return cached_reply(scope=SCOPE, key=key, compute=compute)
+
+
+@router.post(
+    "/methods", body=ShippingMethodCreate, response=ShippingMethod, status=201, auth="admin"
+)
+def create_method(ctx: RequestContext) -> Reply:
+    """Admin: add a method → 201 with ``Location``; its ``code`` is its id."""
+    ctx.require_admin()
+    created = services.get().shipping.create(ctx.body(ShippingMethodCreate))
+    catalogue_written("shipping_methods")
+    return resource_reply(created, status=201, location=f"shipping/methods/{created.value.code}")
+
+
+@router.get("/methods/{code}", query=_NoParams, response=ShippingMethod, auth="admin")
+def get_method(ctx: RequestContext, code: str) -> Reply:
+    """Admin: one method."""
+    ctx.require_admin()
+    ctx.query(_NoParams)
+    return resource_reply(services.get().shipping.get(code))
+
+
+@router.patch("/methods/{code}", body=ShippingMethodPatch, response=ShippingMethod, auth="admin")
+def update_method(ctx: RequestContext, code: str) -> Reply:
+    """Admin: change the fields sent (``If-Match`` honoured)."""
+    ctx.require_admin()
+    patch = ctx.body(ShippingMethodPatch)
+    updated = services.get().shipping.update(code, patch, expected_version=ctx.if_match)
+    catalogue_written("shipping_methods")
+    return resource_reply(updated)
+
+
+@router.delete("/methods/{code}", status=204, auth="admin")
+def delete_method(ctx: RequestContext, code: str) -> Reply:
+    """Admin: remove a method (orders that chose it keep their copy)."""
+    ctx.require_admin()
+    services.get().shipping.delete(code, expected_version=ctx.if_match)
+    catalogue_written("shipping_methods")
+    return Reply(status=204)

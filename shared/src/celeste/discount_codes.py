@@ -1,0 +1,190 @@
+"""Discount codes: what they take off, who may use them and when, and how uses are counted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from celeste.checkout import CodeKind, CodeTerms
+from celeste.errors import ValidationFailed
+from celeste.money import Currency, MinorUnits
+from celeste.pricing import UtcDatetime
+from celeste.tiers import TierCode
+
+FIELD = "discount_code"
+#: The reason an order is rejected, or a checkout refused, when the code has no use left.
+EXHAUSTED = "discount_code_exhausted"
+MAX_FIXED_AMOUNT = 10**12
+MAX_LIMIT = 10**9
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+#: A code as customers type it: case-insensitive, stored upper case (``SPRING-10``).
+CodeName = Annotated[
+    str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,63}$")
+]
+_Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, strict=True)]
+_Value = Annotated[int, Field(ge=1, le=MAX_FIXED_AMOUNT, strict=True)]
+
+
+class DiscountCodeBody(BaseModel):
+    """Everything an admin sets on a code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: CodeKind
+    #: ``percentage``: whole percent, 1 to 100; ``fixed``: minor units of ``currency``.
+    value: _Value
+    #: Required for a ``fixed`` code: it applies only to orders in this currency.
+    currency: Currency | None = None
+    min_subtotal: MinorUnits = 0
+    usage_limit: _Limit | None = None
+    per_customer_limit: _Limit | None = None
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    tiers: list[TierCode] = Field(default_factory=list, max_length=100)
+    active: StrictBool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DiscountCodeBody:
+        if self.kind == "percentage" and self.value > 100:
+            raise ValidationFailed.on("value", "a percentage is a whole number from 1 to 100")
+        if self.kind == "fixed" and self.currency is None:
+            raise ValidationFailed.on("currency", "a fixed code needs the currency it is in")
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and self.valid_until <= self.valid_from
+        ):
+            raise ValidationFailed.on("valid_until", "valid_until must be later than valid_from")
+        return self
+
+
+class DiscountCodeCreate(DiscountCodeBody):
+    """Body of ``POST /pricing/codes``."""
+
+    code: CodeName
+
+
+class DiscountCode(DiscountCodeCreate):
+    """A stored code ``discount_codes/{code}``; ``times_used`` is the server's count."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    times_used: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+    def terms(self) -> CodeTerms:
+        """What it takes off, for the order money."""
+        return CodeTerms(kind=self.kind, value=self.value)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every use the limit allows has been counted."""
+        return self.usage_limit is not None and self.times_used >= self.usage_limit
+
+    def spent_by(self, customer_uses: int) -> bool:
+        """Whether a customer who used it ``customer_uses`` times may not use it again."""
+        return self.per_customer_limit is not None and customer_uses >= self.per_customer_limit
+
+    def check(
+        self,
+        *,
+        tier: str,
+        currency: str | None,
+        goods_total: int,
+        customer_uses: int,
+        now: datetime,
+    ) -> None:
+        """Raise a 400 naming ``discount_code`` unless the code applies to this order now.
+
+        ``goods_total`` is the subtotal after price-list prices (what ``min_subtotal`` is
+        compared with and what the code applies to).
+        """
+
+        def refuse(message: str) -> ValidationFailed:
+            return ValidationFailed.on(FIELD, f"code {self.code} {message}")
+
+        if not self.active:
+            raise refuse("is not active")
+        if self.valid_from is not None and now < self.valid_from:
+            raise refuse("is not valid yet")
+        if self.valid_until is not None and now >= self.valid_until:
+            raise refuse("has expired")
+        if self.tiers and tier not in self.tiers:
+            raise refuse(f"is not open to tier {tier}")
+        if self.kind == "fixed" and currency is not None and currency != self.currency:
+            raise refuse(f"is for orders in {self.currency}, not {currency}")
+        if goods_total < self.min_subtotal:
+            raise refuse(f"needs a subtotal of at least {self.min_subtotal}")
+        if self.exhausted:
+            raise refuse(f"has been used up ({EXHAUSTED})")
+        if self.spent_by(customer_uses):
+            raise refuse(f"was already used the most times one customer may ({EXHAUSTED})")
+
+
+class DiscountCodePatch(BaseModel):
+    """Body of ``PATCH /pricing/codes/{code}``: only fields sent change (``null`` clears an
+    optional one); the code and ``times_used`` never change this way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: CodeKind | None = None
+    value: _Value | None = None
+    currency: Currency | None = None
+    min_subtotal: MinorUnits | None = None
+    usage_limit: _Limit | None = None
+    per_customer_limit: _Limit | None = None
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    tiers: list[TierCode] | None = Field(default=None, max_length=100)
+    active: StrictBool | None = None
+
+    def apply(self, current: DiscountCode, *, at: datetime) -> DiscountCode:
+        """The code with the fields sent, validated as a whole (kind, value, window)."""
+        sent: dict[str, Any] = self.model_dump(exclude_unset=True)
+        for name in ("kind", "value", "min_subtotal", "tiers", "active"):
+            if name in sent and sent[name] is None:
+                raise ValidationFailed.on(name, "may not be null")
+        return DiscountCode.model_validate({**current.model_dump(), **sent, "updated_at": at})
+
+
+UseKind = Literal["use", "return"]
+
+
+class CodeUse(BaseModel):
+    """A row of a code's use ledger ``discount_codes/{code}/uses/{order_id}-{kind}``: created
+    (never overwritten) in the commit that counts or returns the use, so each happens once."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str
+    order_id: str
+    user_id: str
+    kind: UseKind
+    times_used_after: int
+    at: datetime
+
+    @property
+    def id(self) -> str:
+        """Its document id: the idempotency record of the order's use (or its return)."""
+        return code_use_id(self.order_id, self.kind)
+
+
+def code_use_id(order_id: str, kind: UseKind) -> str:
+    """The ledger id of an order's use of its code, or of the use's return."""
+    return f"{order_id}-{kind}"

@@ -1,0 +1,177 @@
+"""Pricing a whole order: lines for the caller's tier, then code, shipping and tax."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+from celeste.checkout import LineAmounts, OrderMoney, order_money
+from celeste.clock import Clock, utcnow
+from celeste.discount_codes import FIELD as CODE_FIELD
+from celeste.errors import ValidationFailed
+from celeste.order_records import AppliedCode, AppliedShipping, Order, OrderLine
+from celeste.ports import DiscountCodeRepository
+from celeste.pricing import Quote
+from celeste.services.pricing import PricingService, QuoteLine
+from celeste.services.shipping import ShippingService
+from celeste.services.tax import TaxRateService
+from celeste.shipping import ShippingMethod
+from celeste.tax import terms_of
+
+
+@dataclass(frozen=True)
+class PricedOrder:
+    """Everything an order freezes about its price, and the methods that could ship it."""
+
+    quote: Quote
+    money: OrderMoney
+    tax_rate_bp: int = 0
+    code: AppliedCode | None = None
+    shipping: AppliedShipping | None = None
+    methods: list[ShippingMethod] = field(default_factory=list)
+
+
+class ShippingOption(BaseModel):
+    """A method that serves the address, and what it would cost this order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    price: int
+    currency: str
+    free_over: int | None
+
+
+class CheckoutQuote(BaseModel):
+    """``POST /checkout/quote``: what the cart would cost now (nothing is written)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    store_id: str
+    currency: str | None
+    tier: str
+    lines: list[OrderLine]
+    subtotal: int
+    discount_total: int
+    shipping_total: int
+    shipping_tax: int
+    tax_total: int
+    tax_rate_bp: int
+    tax_inclusive: bool
+    total: int
+    discount_code: AppliedCode | None
+    shipping_method: AppliedShipping | None
+    shipping_methods: list[ShippingOption]
+
+    @classmethod
+    def of(cls, order: Order, *, methods: Sequence[ShippingMethod]) -> CheckoutQuote:
+        """The quote of an order priced but not placed, and the methods to choose from."""
+        return cls(
+            **order.model_dump(include=set(cls.model_fields) - {"shipping_methods"}),
+            shipping_methods=[
+                ShippingOption.model_validate(
+                    m.model_dump(include=set(ShippingOption.model_fields))
+                )
+                for m in methods
+            ],
+        )
+
+
+class OrderPricer:
+    """Prices an order the one way ``POST /orders``, the checkout quote and checkout share.
+
+    Without tax rates, shipping methods or codes wired (unit tests of other rules) every order
+    is taxed 0, has no method to choose and knows no code.
+    """
+
+    def __init__(
+        self,
+        *,
+        pricing: PricingService,
+        tax_rates: TaxRateService | None = None,
+        shipping: ShippingService | None = None,
+        codes: DiscountCodeRepository | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._pricing = pricing
+        self._tax_rates = tax_rates
+        self._shipping = shipping
+        self._codes = codes
+        self._clock = clock
+
+    def price(
+        self,
+        lines: Sequence[QuoteLine],
+        *,
+        uid: str | None,
+        country: str | None,
+        shipping_method: str | None = None,
+        discount_code: str | None = None,
+    ) -> PricedOrder:
+        """Price ``lines`` for the caller, shipped to ``country`` (tax and methods follow it).
+
+        An unknown or unusable code is a 400 naming ``discount_code``; a method that does not
+        serve the address (or the order's currency) one naming ``shipping_method``.
+        """
+        quote = self._pricing.quote(lines, uid=uid)
+        rate = self._tax_rates.rate_for(country) if country and self._tax_rates else None
+        methods = (
+            self._shipping.serving(country=country, currency=quote.currency)
+            if country and self._shipping
+            else []
+        )
+        method = None
+        if shipping_method is not None:
+            method = next((m for m in methods if m.code == shipping_method), None)
+            if method is None:
+                raise ValidationFailed.on(
+                    "shipping_method",
+                    f"no active shipping method {shipping_method} serves this address in "
+                    f"{quote.currency}",
+                )
+        code = None
+        if discount_code is not None:
+            found = self._codes.find(discount_code) if self._codes else None
+            if found is None or self._codes is None:
+                raise ValidationFailed.on(CODE_FIELD, f"no discount code {discount_code}")
+            code = found.value
+            uses = self._codes.customer_uses(code.code, uid) if uid else None
+            code.check(
+                tier=quote.tier,
+                currency=quote.currency,
+                goods_total=quote.total,
+                customer_uses=uses.value if uses else 0,
+                now=self._clock(),
+            )
+        money = order_money(
+            lines=[LineAmounts(line.line_subtotal, line.line_total) for line in quote.lines],
+            code=code.terms() if code else None,
+            shipping=method.terms() if method else None,
+            tax=terms_of(rate),
+        )
+        return PricedOrder(
+            quote=quote,
+            money=money,
+            tax_rate_bp=rate.rate_bp if rate else 0,
+            code=(
+                AppliedCode(
+                    code=code.code, kind=code.kind, value=code.value, amount=money.code_discount
+                )
+                if code
+                else None
+            ),
+            shipping=(
+                AppliedShipping(
+                    code=method.code,
+                    name=method.name,
+                    price=method.price,
+                    free_over=method.free_over,
+                )
+                if method
+                else None
+            ),
+            methods=methods,
+        )

@@ -1,0 +1,80 @@
+"""Discount code use cases: admins keep codes; the counted uses are the reservation's business."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from celeste.clock import Clock, utcnow
+from celeste.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
+from celeste.ports import DiscountCodeRepository, Page, Versioned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
+
+
+class DiscountCodeService:
+    """Admin upkeep of discount codes (``times_used`` is only ever counted by orders)."""
+
+    def __init__(
+        self,
+        *,
+        repository: DiscountCodeRepository,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
+        self._repo = repository
+        self._clock = clock
+
+    def page(self, *, limit: int, cursor: str | None) -> Page[DiscountCode]:
+        """A page of codes by code."""
+        return self._repo.page(limit=limit, cursor=cursor)
+
+    def get(self, code: str) -> Versioned[DiscountCode]:
+        """One code (any case), with ``times_used``."""
+        return self._repo.get(code.upper())
+
+    def create(self, request: DiscountCodeCreate) -> Versioned[DiscountCode]:
+        """Add a code; ``Conflict`` when it exists (codes are case-insensitive)."""
+        now = self._clock()
+        return self._repo.create(
+            DiscountCode(**request.model_dump(), times_used=0, created_at=now, updated_at=now)
+        )
+
+    def update(
+        self, code: str, patch: DiscountCodePatch, *, expected_version: str | None
+    ) -> Versioned[DiscountCode]:
+        """Apply the fields sent; a concurrent use moves the version, and the patch is then
+        applied again on the fresh read (with ``If-Match``: 412)."""
+
+        def attempt() -> Versioned[DiscountCode]:
+            current = self._repo.get(code.upper())
+            check_version(current=current.version, expected=expected_version, what=code)
+            updated = patch.apply(current.value, at=self._clock())
+            return self._repo.replace(updated, expected_version=current.version)
+
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating discount code {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
+
+    def delete(self, code: str, *, expected_version: str | None) -> None:
+        """Remove a code; orders that used it keep their frozen discount."""
+
+        def attempt() -> None:
+            current = self._repo.get(code.upper())
+            check_version(current=current.version, expected=expected_version, what=code)
+            self._repo.delete(code.upper(), expected_version=current.version)
+
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting discount code {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )

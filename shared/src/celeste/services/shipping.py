@@ -1,0 +1,93 @@
+"""Shipping method use cases: admins keep the methods; checkout offers those serving an order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from celeste.clock import Clock, utcnow
+from celeste.errors import Conflict
+from celeste.ports import ShippingMethodRepository, Versioned
+from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.concurrency import check_version
+from celeste.shipping import (
+    MAX_METHODS,
+    ShippingMethod,
+    ShippingMethodCreate,
+    ShippingMethodPatch,
+)
+
+
+class ShippingService:
+    """The shipping methods resource, over a repository (whose ``on_offer`` may be cached)."""
+
+    def __init__(
+        self,
+        *,
+        repository: ShippingMethodRepository,
+        clock: Clock = utcnow,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
+        self._repo = repository
+        self._clock = clock
+
+    def all(self) -> list[ShippingMethod]:
+        """Admin: every method by code, active or not (read from storage)."""
+        return self._repo.all()
+
+    def serving(self, *, country: str | None, currency: str | None) -> list[ShippingMethod]:
+        """The active methods that ship to ``country`` in ``currency`` (either ``None``: any),
+        cheapest first (from the repository's read model, cached in production)."""
+        methods = self._repo.on_offer()
+        found = [m for m in methods if m.serves(country=country, currency=currency)]
+        return sorted(found, key=lambda m: (m.price, m.code))
+
+    def get(self, code: str) -> Versioned[ShippingMethod]:
+        """Admin: one method."""
+        return self._repo.get(code)
+
+    def create(self, request: ShippingMethodCreate) -> Versioned[ShippingMethod]:
+        """Add a method (at most ``MAX_METHODS``); its code is its id."""
+        if len(self._repo.all()) >= MAX_METHODS:
+            raise Conflict(f"at most {MAX_METHODS} shipping methods may exist")
+        now = self._clock()
+        method = ShippingMethod(**request.model_dump(), created_at=now, updated_at=now)
+        return self._repo.create(method)
+
+    def update(
+        self, code: str, patch: ShippingMethodPatch, *, expected_version: str | None
+    ) -> Versioned[ShippingMethod]:
+        """Apply the fields sent (``If-Match`` honoured)."""
+
+        def attempt() -> Versioned[ShippingMethod]:
+            current = self._repo.get(code)
+            check_version(current=current.version, expected=expected_version, what=code)
+            updated = patch.apply(current.value, at=self._clock())
+            return self._repo.replace(updated, expected_version=current.version)
+
+        return optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"updating shipping method {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
+
+    def delete(self, code: str, *, expected_version: str | None) -> None:
+        """Remove a method; orders that chose it keep their frozen copy."""
+
+        def attempt() -> None:
+            current = self._repo.get(code)
+            check_version(current=current.version, expected=expected_version, what=code)
+            self._repo.delete(code, expected_version=current.version)
+
+        optimistic(
+            attempt,
+            backoff=self._backoff,
+            what=f"deleting shipping method {code}",
+            sleep=self._sleep,
+            pinned=expected_version is not None,
+        )
