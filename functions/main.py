@@ -8,6 +8,7 @@ from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 # a fraction of a CPU and concurrency 1.
 options.set_global_options(region="us-central1", cpu=1, memory=options.MemoryOption.MB_512)
 
+from celeste_functions.config import payment_secrets  # noqa: E402
 from celeste_functions.http import server as _server  # noqa: E402
 
 # The server layer's own errors (gunicorn's 431/400 before Flask runs) answer problem+json too.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # the real modules, for the type checker
     from celeste_functions.resources import me as _me
     from celeste_functions.resources import openapi as _openapi
     from celeste_functions.resources import orders as _orders
+    from celeste_functions.resources import payments as _payments
     from celeste_functions.resources import pricing as _pricing
     from celeste_functions.resources import products as _products
     from celeste_functions.resources import shipping as _shipping
@@ -42,6 +44,7 @@ else:
     _me = lazy_module("celeste_functions.resources.me")
     _openapi = lazy_module("celeste_functions.resources.openapi")
     _orders = lazy_module("celeste_functions.resources.orders")
+    _payments = lazy_module("celeste_functions.resources.payments")
     _pricing = lazy_module("celeste_functions.resources.pricing")
     _products = lazy_module("celeste_functions.resources.products")
     _shipping = lazy_module("celeste_functions.resources.shipping")
@@ -136,7 +139,11 @@ def on_tier_written(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # 
     _catalog.on_catalog_written(event)
 
 
-@https_fn.on_request()
+#: The Stripe keys as Firebase secrets in real projects (none in demo- ones: see config).
+_PAYMENT_SECRETS = payment_secrets()
+
+
+@https_fn.on_request(secrets=_PAYMENT_SECRETS)
 def orders(req: https_fn.Request) -> https_fn.Response:
     """Customers place, read and cancel orders; admins move them along the state machine."""
     return _orders.router(req)
@@ -178,13 +185,19 @@ def on_order_created(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | N
     _order_triggers.on_order_created(event)
 
 
-@firestore_fn.on_document_updated(document="orders/{order_id}")
+@https_fn.on_request(secrets=_PAYMENT_SECRETS)
+def payments(req: https_fn.Request) -> https_fn.Response:
+    """Stripe's signed webhook and the app's payment configuration."""
+    return _payments.router(req)
+
+
+@firestore_fn.on_document_updated(document="orders/{order_id}", secrets=_PAYMENT_SECRETS)
 def on_order_updated(event: firestore_fn.Event[firestore_fn.Change]) -> None:  # type: ignore[type-arg]
     """Release, commit or count what an order's status change calls for, exactly once."""
     _order_triggers.on_order_updated(event)
 
 
-@scheduler_fn.on_schedule(schedule="every 1 minutes")
+@scheduler_fn.on_schedule(schedule="every 1 minutes", secrets=_PAYMENT_SECRETS)
 def expire_reservations(event: scheduler_fn.ScheduledEvent) -> None:
     """Expire unpaid holds and re-drive reservations and stock effects a trigger left undone."""
     from datetime import UTC, datetime

@@ -8,6 +8,7 @@ version, cursor pagination in a stable order.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,14 @@ from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, V
 from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders import HOLDS_STOCK, OrderStatus
+from celeste.payments import (
+    Intent,
+    InvalidSignature,
+    PaymentEvent,
+    PaymentSecret,
+    ProviderRefund,
+    ProviderUnavailable,
+)
 from celeste.ports import Page, TierSet, Versioned
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
@@ -687,6 +696,9 @@ class InMemoryCommerce(_Interleaving):
     def holding_stock(self) -> list[Order]:
         return [row.value for row in self.orders.values() if row.value.status in HOLDS_STOCK]
 
+    def payments_due(self, *, limit: int) -> list[Order]:
+        return [row.value for row in self.orders.values() if row.value.payment_due][:limit]
+
     def idempotency(self, record_id: str) -> Versioned[IdempotencyRecord] | None:
         return self.keys.get(record_id)
 
@@ -1143,3 +1155,132 @@ class InMemoryWishlist(_InMemoryProductDocuments):
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
         return self._create(uid, entry.product_id, entry)
+
+
+class FakeStripe:
+    """``PaymentProvider`` in memory, with Stripe's rules that matter here: one intent per
+    order key, a succeeded intent cannot be cancelled, refunds never exceed the charge and the
+    same key never refunds twice. ``pay(intent_id)`` is the customer paying with Stripe.js;
+    ``events`` are the signed events it would send (``sign=False`` gives a forged one)."""
+
+    SECRET = "whsec_unit"
+
+    def __init__(self) -> None:
+        self.intents: dict[str, dict[str, Any]] = {}
+        self.by_key: dict[str, str] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self.down = False
+        #: Like the local Stripe: ``Idempotency-Key`` ignored, every create makes a new intent.
+        self.ignore_keys = False
+        self._ids = itertools.count(1)
+
+    @property
+    def publishable_key(self) -> str:
+        return "pk_test_unit"
+
+    def _intent(self, intent_id: str) -> Intent:
+        obj = self.intents[intent_id]
+        return Intent(
+            id=intent_id,
+            status=obj["status"],
+            amount=obj["amount"],
+            amount_received=obj["amount"] if obj["status"] == "succeeded" else 0,
+            currency=obj["currency"].upper(),
+            order_id=obj["order_id"],
+            client_secret=f"{intent_id}_secret",
+        )
+
+    def _call(self, what: str) -> None:
+        if self.down:
+            raise ProviderUnavailable(f"stripe is down ({what})")
+        self.calls.append(what)
+
+    def create_intent(self, *, order_id: str, amount: int, currency: str) -> Intent:
+        self._call("create_intent")
+        if order_id not in self.by_key or self.ignore_keys:
+            intent_id = f"pi_{next(self._ids)}"
+            self.intents[intent_id] = {
+                "status": "requires_payment_method",
+                "amount": amount,
+                "currency": currency.lower(),
+                "order_id": order_id,
+            }
+            self.by_key[order_id] = intent_id
+        return self._intent(self.by_key[order_id])
+
+    def retrieve_intent(self, intent_id: str) -> Intent:
+        self._call("retrieve_intent")
+        return self._intent(intent_id)
+
+    def cancel_intent(self, intent_id: str) -> Intent:
+        self._call("cancel_intent")
+        obj = self.intents[intent_id]
+        if obj["status"] not in ("succeeded", "canceled"):
+            obj["status"] = "canceled"
+        return self._intent(intent_id)
+
+    def refund(self, *, intent_id: str, amount: int, key: str) -> ProviderRefund:
+        self._call("refund")
+        if key in self.refunds:
+            return ProviderRefund(id=self.refunds[key]["id"], amount=self.refunds[key]["amount"])
+        obj = self.intents[intent_id]
+        if obj["status"] != "succeeded":
+            raise Conflict("cannot refund an unpaid intent")
+        if self.refunded(intent_id) + amount > obj["amount"]:
+            raise Conflict("refund exceeds the charge")  # Stripe: charge_already_refunded
+        self.refunds[key] = {"id": f"re_{next(self._ids)}", "amount": amount, "intent": intent_id}
+        return ProviderRefund(id=self.refunds[key]["id"], amount=amount)
+
+    def refunded(self, intent_id: str) -> int:
+        """Total refunded on ``intent_id`` so far."""
+        return sum(r["amount"] for r in self.refunds.values() if r["intent"] == intent_id)
+
+    def pay(self, intent_id: str, *, amount: int | None = None) -> None:
+        """The customer confirms the intent (``amount`` changes it first, as a tampered client
+        updating the intent would)."""
+        obj = self.intents[intent_id]
+        if amount is not None:
+            obj["amount"] = amount
+        assert obj["status"] == "requires_payment_method", obj
+        obj["status"] = "succeeded"
+
+    def event(
+        self, intent_id: str, kind: str = "succeeded", *, event_id: str | None = None
+    ) -> bytes:
+        """A webhook payload about ``intent_id`` (its body is what Stripe would send)."""
+        body = {
+            "id": event_id or f"evt_{next(self._ids)}",
+            "type": f"payment_intent.{kind}",
+            "data": {"object": {"object": "payment_intent", "id": intent_id}},
+        }
+        return json.dumps(body).encode()
+
+    def parse_event(self, *, payload: bytes, signature: str | None) -> PaymentEvent:
+        if signature != self.SECRET:
+            raise InvalidSignature("the Stripe-Signature header does not verify")
+        body = json.loads(payload)
+        obj = body["data"]["object"]
+        return PaymentEvent(id=body["id"], type=body["type"], intent_id=obj.get("id"))
+
+
+class InMemoryPaymentRecords:
+    """``PaymentRecords`` over dicts."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, PaymentSecret] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+
+    def put_secret(self, secret: PaymentSecret) -> None:
+        self.secrets[secret.order_id] = secret
+
+    def secret(self, order_id: str) -> PaymentSecret | None:
+        return self.secrets.get(order_id)
+
+    def event_seen(self, event_id: str) -> bool:
+        return event_id in self.events
+
+    def record_event(
+        self, *, event: PaymentEvent, order_id: str | None, outcome: str, at: datetime
+    ) -> None:
+        self.events[event.id] = {"type": event.type, "order_id": order_id, "outcome": outcome}

@@ -304,6 +304,7 @@ class Ports:
     eventarc: int = 9299
     tasks: int = 9499
     hosting: int = 5000
+    stripe: int = 8420
 
     @classmethod
     def free(cls) -> Ports:
@@ -339,6 +340,7 @@ class Stack:
             }
         )
         env.update(storefront_env(self.ports))
+        env.update(stripe_env(self.ports.stripe))
         return env
 
     def _spawn(self, name: str, cmd: list[str], log: Path, env: dict[str, str]) -> None:
@@ -376,6 +378,26 @@ class Stack:
             self.toolchain.env(),
         )
         wait_for(lambda: port_open(self.ports.redis), 20, "redis-server")
+
+    def start_localstripe(self) -> None:
+        """The local Stripe API (PyPI ``localstripe``): loopback only, state in memory."""
+        say(f"starting localstripe on 127.0.0.1:{self.ports.stripe}")
+        self._spawn(
+            "localstripe",
+            [
+                str(VENV_PY),
+                str(ROOT / "tools/localstripe_server.py"),
+                "--port",
+                str(self.ports.stripe),
+            ],
+            STATE / f"localstripe-{self.ports.stripe}.log",
+            self.toolchain.env(),
+        )
+        wait_for(lambda: port_open(self.ports.stripe), 30, "localstripe")
+        register_stripe_webhook(
+            stripe_port=self.ports.stripe,
+            url=f"{self.base_url}/payments/stripe/webhook",
+        )
 
     def start_emulators(
         self, *, only: str = "auth,firestore,functions,hosting", data: list[str] | None = None
@@ -471,6 +493,43 @@ class Stack:
         say("stopped everything this command started")
 
 
+# The local Stripe's demo-project defaults (the functions read the same ones in demo- projects).
+STRIPE_DEV_SECRET_KEY = "sk_test_celeste_dev"
+STRIPE_DEV_PUBLISHABLE_KEY = "pk_test_celeste_dev"
+STRIPE_DEV_WEBHOOK_SECRET = "whsec_celeste_dev"
+#: The Stripe events the ``payments`` function acts on; localstripe sends only these.
+STRIPE_WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+
+
+def stripe_env(port: int) -> dict[str, str]:
+    """What the functions and tests need to talk to the local Stripe on ``port``."""
+    return {
+        "STRIPE_API_BASE": f"http://127.0.0.1:{port}",
+        "STRIPE_SECRET_KEY": STRIPE_DEV_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": STRIPE_DEV_PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_DEV_WEBHOOK_SECRET,
+    }
+
+
+def register_stripe_webhook(*, stripe_port: int, url: str) -> None:
+    """Point localstripe's webhook at ``url``, signed with the dev secret (form-encoded, with
+    ``events[]`` as a list: localstripe refuses a plain ``events`` string)."""
+    import urllib.parse
+    import urllib.request
+
+    form = [("url", url), ("secret", STRIPE_DEV_WEBHOOK_SECRET)]
+    form += [("events[]", event) for event in STRIPE_WEBHOOK_EVENTS]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stripe_port}/_config/webhooks/celeste",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Authorization": f"Bearer {STRIPE_DEV_SECRET_KEY}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 200:
+            sys.exit(f"stack: localstripe refused the webhook registration ({response.status})")
+
+
 def end_firestore_emulator(port: int) -> list[int]:
     """End the Firestore emulator of ``port`` left behind by a dead emulators leader.
 
@@ -525,6 +584,7 @@ def running(
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack.start_redis()
+        stack.start_localstripe()
         if emulators:
             stack.start_emulators(data=data)
         yield stack
@@ -760,6 +820,7 @@ Celeste is running (Ctrl-C stops everything).
   Functions   {stack.base_url}/<function>      e.g. {stack.base_url}/categories
   Firestore   127.0.0.1:{ports.firestore}   Auth  127.0.0.1:{ports.auth}
   Redis       127.0.0.1:{ports.redis}
+  Stripe      http://127.0.0.1:{ports.stripe}  (localstripe; webhook -> {stack.base_url}/payments)
 
   Get a token (demo users: admin@celeste.test / customer@celeste.test, password celeste-demo):
     curl -s -X POST -H 'Content-Type: application/json' \\

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from celeste.payments import PaymentProvider, PaymentsNotConfigured
 from celeste.ratelimits import Policy
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
@@ -16,6 +17,7 @@ from celeste.services.checkout import OrderPricer
 from celeste.services.discount_codes import DiscountCodeService
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.services.payments import PaymentService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
 from celeste.services.ratelimits import RateLimiter
@@ -41,6 +43,7 @@ from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
+from celeste_functions.adapters.payments import FirestorePaymentRecords
 from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
 from celeste_functions.adapters.products import FirestoreProducts
 from celeste_functions.adapters.ratelimit import RedisRateCounter
@@ -92,6 +95,7 @@ class Services:
     cart: CartService = field(default_factory=_unwired("cart"))
     wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
+    payments: PaymentService = field(default_factory=_unwired("payments"))
     shipping: ShippingService = field(default_factory=_unwired("shipping"))
     tax_rates: TaxRateService = field(default_factory=_unwired("tax_rates"))
     discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
@@ -184,6 +188,13 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         cart=CartService(cart=cart, products=products, pricing=pricing),
         wishlist=WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
         tier_standing=TierStandingService(accounts=accounts, tiers=tiers),
+        payments=PaymentService(
+            orders=orders,
+            writer=writer,
+            inventory=inventory,
+            records=FirestorePaymentRecords(client=db),
+            provider=stripe_provider.get,
+        ),
         shipping=shipping,
         tax_rates=tax_rates,
         discount_codes=DiscountCodeService(repository=codes),
@@ -204,6 +215,33 @@ class _StoreReferences:
         return self.orders.has_open_orders(store_id)
 
 
+def _make_stripe() -> PaymentProvider:
+    """The Stripe adapter, or a clear refusal where the keys are missing (never a free order)."""
+    from celeste_functions.adapters.stripe_payments import StripePayments
+
+    config = settings()
+    keys = {
+        "STRIPE_SECRET_KEY": config.stripe_secret_key,
+        "STRIPE_PUBLISHABLE_KEY": config.stripe_publishable_key,
+        "STRIPE_WEBHOOK_SECRET": config.stripe_webhook_secret,
+    }
+    missing = [name for name, value in keys.items() if not value]
+    if missing or not (
+        config.stripe_secret_key and config.stripe_publishable_key and config.stripe_webhook_secret
+    ):
+        raise PaymentsNotConfigured(
+            f"project {config.project_id} takes no payment: {', '.join(missing)} not set "
+            "(firebase functions:secrets:set NAME; see the README)"
+        )
+    return StripePayments(
+        secret_key=config.stripe_secret_key,
+        publishable_key=config.stripe_publishable_key,
+        webhook_secret=config.stripe_webhook_secret,
+        api_base=config.stripe_api_base,
+    )
+
+
+stripe_provider: Lazy[PaymentProvider] = Lazy(_make_stripe)
 services: Lazy[Services] = Lazy(build)
 
 

@@ -11,6 +11,28 @@ from celeste.holds import HoldCaps
 from celeste.ratelimits import Limit, Policy
 from celeste_functions.http.cors import CorsPolicy
 
+#: The Stripe keys of ``demo-`` projects (the local Stripe accepts any test key; tools sign
+#: test webhook events with the same secret).
+DEMO_STRIPE_SECRET_KEY = "sk_test_celeste_dev"
+DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_celeste_dev"
+DEMO_STRIPE_WEBHOOK_SECRET = "whsec_celeste_dev"
+#: Set with ``firebase functions:secrets:set NAME`` in a real project (never in the repo).
+STRIPE_SECRETS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+
+
+def is_demo(project_id: str) -> bool:
+    """Whether the project is a local ``demo-`` one (emulators only, never real money)."""
+    return project_id.startswith("demo-")
+
+
+def payment_secrets(env: dict[str, str] | None = None) -> list[str]:
+    """The Firebase secrets the paying functions declare: none in ``demo-`` projects (the
+    emulator would try to reach Secret Manager), the Stripe keys everywhere else."""
+    env = dict(os.environ if env is None else env)
+    project = env.get("GCLOUD_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "demo-celeste"
+    return [] if is_demo(project) else list(STRIPE_SECRETS)
+
+
 #: Rate limit defaults: policy -> (per signed-in caller, per client IP), as ``N/SECONDS``; each
 #: is overridden by ``CELESTE_RATE_<POLICY>_PER_USER`` / ``_PER_IP`` (``off`` disables one).
 RATE_LIMIT_DEFAULTS: dict[str, tuple[str, str]] = {
@@ -46,6 +68,13 @@ class Settings:
     order_hold_minutes: int
     #: Browser origins allowed to call the functions (``CELESTE_CORS_ORIGINS``).
     cors: CorsPolicy
+    #: ``None`` outside ``demo-`` projects when unset: such a deployment refuses to take payment.
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    #: Only for the local Stripe; unset in production (the library's default is Stripe's API).
+    stripe_api_base: str | None = None
+
     rate_policies: Mapping[str, Policy] = field(default_factory=dict)
     #: Proxies that append to ``X-Forwarded-For`` in front of the function (Google's front end:
     #: 1); the client address is that many entries from the right.
@@ -57,6 +86,7 @@ class Settings:
         """Read the settings from ``env`` (default: the process environment)."""
         env = dict(os.environ if env is None else env)
         project = env.get("GCLOUD_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "demo-celeste"
+        demo = is_demo(project)
         return cls(
             project_id=project,
             redis_url=env.get("REDIS_URL") or None,
@@ -66,6 +96,14 @@ class Settings:
             auth_check_s=float(env.get("CELESTE_AUTH_CHECK_S", "5")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
             cors=CorsPolicy.from_setting(env.get("CELESTE_CORS_ORIGINS"), project_id=project),
+            stripe_secret_key=_or_demo(env, "STRIPE_SECRET_KEY", DEMO_STRIPE_SECRET_KEY, demo),
+            stripe_publishable_key=_or_demo(
+                env, "STRIPE_PUBLISHABLE_KEY", DEMO_STRIPE_PUBLISHABLE_KEY, demo
+            ),
+            stripe_webhook_secret=_or_demo(
+                env, "STRIPE_WEBHOOK_SECRET", DEMO_STRIPE_WEBHOOK_SECRET, demo
+            ),
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
             rate_policies=rate_policies(env),
             trusted_proxy_hops=int(env.get("CELESTE_TRUSTED_PROXY_HOPS", "1")),
             hold_caps=HoldCaps(
@@ -73,6 +111,11 @@ class Settings:
                 max_units_per_product=int(env.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20")),
             ),
         )
+
+
+def _or_demo(env: dict[str, str], name: str, demo_default: str, demo: bool) -> str | None:
+    # A demo- project falls back to the local Stripe's keys; any other project has none.
+    return env.get(name) or (demo_default if demo else None)
 
 
 @cache

@@ -64,6 +64,15 @@ const DOCS = [
   { path: "category_slugs/fruit", data: { category_id: "c1" }, get: NOBODY },
   { path: "product_skus/SKU-1", data: { product_id: "p1" }, get: NOBODY },
   { path: "idempotency_keys/k1", data: { order_id: "o1" }, get: NOBODY },
+  // An order's payment as stored: no client secret in it, so admins reading it see none.
+  { path: "orders/o2", data: { user_id: OWNER, status: "confirmed",
+      payment: { provider: "stripe", intent_id: "pi_1", client_secret: null } },
+    get: ["owner", "admin"] },
+  // payment.client_secret lives here: the owner alone may read it (not admins, not others).
+  { path: "payment_secrets/o2", data: { user_id: OWNER, intent_id: "pi_1",
+      client_secret: "pi_1_secret_x" }, get: ["owner"],
+    list: [(c) => query(c("payment_secrets"), where("user_id", "==", OWNER)), ["owner"]] },
+  { path: "payment_events/evt_1", data: { order_id: "o2", outcome: "paid" }, get: NOBODY },
 ];
 
 let env;

@@ -8,6 +8,7 @@ HTTP_FUNCTIONS = (
     "me",
     "openapi",
     "orders",
+    "payments",
     "pricing",
     "products",
     "shipping",

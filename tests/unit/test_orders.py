@@ -40,13 +40,21 @@ EXPECTED_MOVES: dict[tuple[OrderStatus, OrderStatus], set[str]] = {
     (S.PENDING, S.CONFIRMED): {"system"},
     (S.PENDING, S.REJECTED): {"system"},
     (S.PENDING, S.CANCELLED): {"owner", "admin"},
-    (S.CONFIRMED, S.PROCESSING): {"admin"},
+    (S.CONFIRMED, S.PROCESSING): {"admin", "stripe"},
     (S.CONFIRMED, S.EXPIRED): {"system"},
     (S.CONFIRMED, S.CANCELLED): {"owner", "admin"},
     (S.PROCESSING, S.SHIPPED): {"admin"},
     (S.PROCESSING, S.CANCELLED): {"admin"},
     (S.SHIPPED, S.DELIVERED): {"admin"},
     (S.DELIVERED, S.REFUNDED): {"admin"},
+    # Refunds through Stripe: partial (and more partial) or full, once the order was paid.
+    (S.PROCESSING, S.PARTIALLY_REFUNDED): {"admin"},
+    (S.PROCESSING, S.REFUNDED): {"admin"},
+    (S.SHIPPED, S.PARTIALLY_REFUNDED): {"admin"},
+    (S.SHIPPED, S.REFUNDED): {"admin"},
+    (S.DELIVERED, S.PARTIALLY_REFUNDED): {"admin"},
+    (S.PARTIALLY_REFUNDED, S.PARTIALLY_REFUNDED): {"admin"},
+    (S.PARTIALLY_REFUNDED, S.REFUNDED): {"admin"},
 }
 
 Outcome = Literal["ok", "conflict", "forbidden"]
@@ -66,7 +74,7 @@ MATRIX = list(itertools.product(S, S, ACTORS, [True, False]))
 
 
 def test_matrix_covers_every_status_pair_actor_and_ownership() -> None:
-    assert len(MATRIX) == 9 * 9 * 3 * 2
+    assert len(MATRIX) == 10 * 10 * 4 * 2
 
 
 def test_module_table_matches_the_expected_moves() -> None:
@@ -127,7 +135,8 @@ def test_only_the_system_confirms_rejects_and_expires() -> None:
 
 def test_admin_settable_statuses_are_exactly_the_admin_targets() -> None:
     admin_targets = {target for (_, target), actors in TRANSITIONS.items() if "admin" in actors}
-    assert admin_targets == ADMIN_SETTABLE
+    # partially_refunded is reached only through POST /orders/{id}/refund (money moves).
+    assert admin_targets - {S.PARTIALLY_REFUNDED} == ADMIN_SETTABLE
     assert {str(s) for s in ADMIN_SETTABLE} == {
         "processing",
         "shipped",
@@ -147,6 +156,7 @@ def test_status_values() -> None:
         "delivered",
         "cancelled",
         "expired",
+        "partially_refunded",
         "refunded",
     ]
 
@@ -159,10 +169,13 @@ EXPECTED_STOCK_EFFECTS = {
     (S.CONFIRMED, S.EXPIRED): "release",
     (S.PROCESSING, S.CANCELLED): "release",
     (S.PROCESSING, S.SHIPPED): "commit",
+    (S.PROCESSING, S.PARTIALLY_REFUNDED): "commit",
+    (S.PROCESSING, S.REFUNDED): "commit",
 }
 EXPECTED_STATS_EFFECTS = {
     (S.SHIPPED, S.DELIVERED): "count",
     (S.DELIVERED, S.REFUNDED): "reverse",
+    (S.PARTIALLY_REFUNDED, S.REFUNDED): "reverse",
 }
 PAIRS = list(itertools.product(S, S))
 
@@ -187,7 +200,9 @@ def test_stock_effect_follows_holds_stock(before: OrderStatus, after: OrderStatu
     if not held_before and held_after:
         expected = "reserve"
     elif held_before and not held_after:
-        expected = "commit" if after is S.SHIPPED else "release"
+        # Shipping, or a refund (final for fulfilment; restock puts back what returns).
+        shipped_out = {S.SHIPPED, S.PARTIALLY_REFUNDED, S.REFUNDED}
+        expected = "commit" if after in shipped_out else "release"
     else:
         expected = None
     assert stock_effect(before=before, after=after) == expected
@@ -382,7 +397,7 @@ def test_the_stock_sets_come_from_the_one_stock_table() -> None:
     assert set(STOCK_IN) == set(S)
     assert {S.CONFIRMED, S.PROCESSING} == HOLDS_STOCK
     assert {S.CANCELLED, S.EXPIRED} == RELEASES_STOCK
-    assert {S.SHIPPED, S.DELIVERED, S.REFUNDED} == COMMITS_STOCK
+    assert {S.SHIPPED, S.DELIVERED, S.PARTIALLY_REFUNDED, S.REFUNDED} == COMMITS_STOCK
     assert not (HOLDS_STOCK & RELEASES_STOCK) and not (RELEASES_STOCK & COMMITS_STOCK)
 
 

@@ -18,6 +18,7 @@ from celeste.services.accounts import AccountService
 from celeste.services.backoff import Backoff
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.services.payments import PaymentService
 from celeste.services.pricing import PricingService
 from celeste.stock_records import StockPut
 from celeste_functions import clients, composition
@@ -29,8 +30,10 @@ from celeste_functions.resources import orders as orders_resource
 from celeste_functions.triggers import orders as order_triggers
 from tests.fakes import (
     FakeIdentity,
+    FakeStripe,
     InMemoryCatalogue,
     InMemoryCommerce,
+    InMemoryPaymentRecords,
     InMemoryProfiles,
     InventoryView,
     ladder,
@@ -76,6 +79,7 @@ def wired() -> Iterator[Wired]:
         tiers=commerce,
         backoff=FAST,
     )
+    stripe = FakeStripe()
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
@@ -99,6 +103,15 @@ def wired() -> Iterator[Wired]:
                 backoff=FAST,
             ),
             auditor=StockAuditor(inventory=view, orders=commerce),
+            payments=PaymentService(
+                orders=commerce,
+                writer=commerce,
+                inventory=view,
+                records=InMemoryPaymentRecords(),
+                provider=lambda: stripe,
+                backoff=FAST,
+                request_backoff=FAST,
+            ),
         )
     )
     yield Wired(commerce, catalogue, profiles, fulfilment)
@@ -536,3 +549,27 @@ def test_a_trigger_that_runs_out_of_retries_leaves_the_order_for_expire_due(
     report = order_triggers.expire_due(datetime.now(UTC) + timedelta(minutes=1))
     assert report.reservations_redriven == 1
     assert wired.commerce.get(order["id"]).value.status is OrderStatus.CONFIRMED
+
+
+def test_payment_client_secret_is_shown_to_the_owner_only(wired: Wired) -> None:
+    stock(wired, "apple", 3)
+    order = placed(wired, ("apple", 2))
+    oid = order["id"]
+    assert order["payment"] is None
+    order_triggers.on_order_created(created_event(oid))
+    order_triggers.on_order_updated(updated_event(oid, "pending", "confirmed"))
+    own = body_of(orders("GET", f"/{oid}", headers=as_("alice")))
+    payment = own["payment"]
+    assert payment["provider"] == "stripe" and payment["status"] == "requires_payment"
+    assert (payment["amount"], payment["currency"]) == (own["total"], own["currency"])
+    assert payment["client_secret"] == f"{payment['intent_id']}_secret"
+    listed = body_of(orders("GET", "/", headers=as_("alice")))["items"]
+    assert listed[0]["payment"]["client_secret"] == payment["client_secret"]
+    for who in ("admin",):
+        seen = body_of(orders("GET", f"/{oid}", headers=as_(who)))
+        assert seen["payment"]["client_secret"] is None
+        everyone = body_of(orders("GET", "/", headers=as_(who)))["items"]
+        assert everyone[0]["payment"]["client_secret"] is None
+    assert orders("GET", f"/{oid}", headers=as_("bob")).status_code == 404
+    stored = wired.commerce.get(oid).value
+    assert stored.payment is not None and stored.payment.client_secret is None

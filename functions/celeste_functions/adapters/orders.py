@@ -48,6 +48,8 @@ _BY_AGE = QueryShape(ORDERS, equals=("status",), order=("created_at",))
 _AWAITING_STOCK = QueryShape(ORDERS, equals=("stock_state",), members=("status",))
 _HOLDING = QueryShape(ORDERS, members=("status",))
 _OPEN_AT_STORE = QueryShape(ORDERS, equals=("store_id",), members=("status",))
+#: Payment work left undone (``Order.payment_due`` is stored with every write of the order).
+_PAYMENT_DUE = QueryShape(ORDERS, members=("payment_due",))
 
 
 def order_data(order: Order) -> dict[str, Any]:
@@ -190,3 +192,9 @@ class FirestoreOrders:
 
     def effect_applied(self, order_id: str, effect: StatsEffect) -> bool:
         return bool(effect_ref(self._client(), order_id, effect).get().exists)
+
+    def payments_due(self, *, limit: int) -> list[Order]:
+        query = _PAYMENT_DUE.build(
+            self._col(), members={"payment_due": ["cancel", "intent", "refund"]}
+        )
+        return [_order(s) for s in query.limit(limit).stream()]

@@ -14,6 +14,7 @@ from celeste.errors import (
     Contention,
     FieldError,
     Forbidden,
+    NotConfigured,
     NotFound,
     PreconditionFailed,
     RateLimited,
@@ -75,6 +76,7 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     RateLimited: (429, "rate-limited"),
     Contention: (503, "contention"),
     Unavailable: (503, "unavailable"),
+    NotConfigured: (503, "not-configured"),
 }
 
 

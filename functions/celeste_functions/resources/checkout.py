@@ -37,4 +37,4 @@ def checkout(ctx: RequestContext) -> Reply:
     placed = services.get().orders.checkout(
         request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
     )
-    return placed_reply(placed, wait=wait)
+    return placed_reply(placed, wait=wait, caller=caller)

@@ -11,9 +11,11 @@ from celeste.errors import ValidationFailed
 from celeste.ids import DocId
 from celeste.order_records import Order
 from celeste.orders import OrderRequest, OrderStatus
+from celeste.payments import RefundRequest
 from celeste.ports import Versioned
 from celeste.services.orders import MAX_WAIT_S, Placed
 from celeste_functions.composition import services
+from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import ListParams, etag
 from celeste_functions.resources.me import identity_of
@@ -46,13 +48,24 @@ class _NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def order_view(order: Order) -> dict[str, Any]:
-    """An order as the API shows it."""
-    return order.model_dump(mode="json")
+def order_view(order: Order, *, caller: Caller | None = None) -> dict[str, Any]:
+    """An order as the API shows it: ``payment.client_secret`` only to its owner, and only
+    while the payment can still be made."""
+    view = order.model_dump(mode="json")
+    if view.get("payment") is not None:
+        secret = None
+        if caller is not None and caller.uid == order.user_id:
+            secret = services.get().payments.client_secret(order, uid=caller.uid)
+        view["payment"]["client_secret"] = secret
+    return view
 
 
-def _order_reply(found: Versioned[Order], *, status: int = 200) -> Reply:
-    return Reply(order_view(found.value), status=status, headers={"ETag": etag(found.version)})
+def _order_reply(found: Versioned[Order], *, caller: Caller | None, status: int = 200) -> Reply:
+    return Reply(
+        order_view(found.value, caller=caller),
+        status=status,
+        headers={"ETag": etag(found.version)},
+    )
 
 
 def idempotency_key(ctx: RequestContext) -> str | None:
@@ -91,12 +104,13 @@ def place_order(ctx: RequestContext) -> Reply:
     placed = services.get().orders.place(
         request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
     )
-    return placed_reply(placed, wait=wait)
+    return placed_reply(placed, wait=wait, caller=caller)
 
 
-def placed_reply(placed: Placed, *, wait: int) -> Reply:
+def placed_reply(placed: Placed, *, wait: int, caller: Caller | None) -> Reply:
     """The reply to placing an order (here or at checkout): 202 while the reservation runs,
-    201 once settled within ``Prefer: wait``, 200 for a settled replay."""
+    201 once settled within ``Prefer: wait``, 200 for a settled replay (``caller``: who sees
+    the payment's client secret)."""
     order = placed.order.value
     settled = order.status is not OrderStatus.PENDING
     status = 202  # accepted: the reservation is still running
@@ -104,7 +118,7 @@ def placed_reply(placed: Placed, *, wait: int) -> Reply:
         status = 200
     elif settled and wait:
         status = 201
-    reply = _order_reply(placed.order, status=status)
+    reply = _order_reply(placed.order, caller=caller, status=status)
     reply.headers["Location"] = f"orders/{order.id}"
     if wait:
         reply.headers["Preference-Applied"] = f"wait={wait}"
@@ -126,7 +140,8 @@ def list_orders(ctx: RequestContext) -> Reply:
         limit=params.limit,
         cursor=params.cursor,
     )
-    return Reply({"items": [order_view(o) for o in page.items], "next_cursor": page.next_cursor})
+    items = [order_view(o, caller=caller) for o in page.items]
+    return Reply({"items": items, "next_cursor": page.next_cursor})
 
 
 @router.get("/{order_id}", query=_NoParams, response=Order, auth="user")
@@ -135,7 +150,7 @@ def get_order(ctx: RequestContext, order_id: str) -> Reply:
     caller = ctx.require_user()
     ctx.query(_NoParams)
     found = services.get().orders.get(order_id, uid=caller.uid, is_admin=caller.is_admin)
-    return _order_reply(found)
+    return _order_reply(found, caller=caller)
 
 
 @router.post("/{order_id}/cancel", response=Order, auth="user")
@@ -145,13 +160,26 @@ def cancel_order(ctx: RequestContext, order_id: str) -> Reply:
     cancelled = services.get().orders.cancel(
         order_id, uid=caller.uid, is_admin=caller.is_admin, expected_version=ctx.if_match
     )
-    return _order_reply(cancelled)
+    return _order_reply(cancelled, caller=caller)
 
 
 @router.post("/{order_id}/status", body=StatusChangeRequest, response=Order, auth="admin")
 def set_order_status(ctx: RequestContext, order_id: str) -> Reply:
     """Admin: move the order along the state machine; any other move → 409."""
-    ctx.require_admin()
+    caller = ctx.require_admin()
     body = ctx.body(StatusChangeRequest)
     moved = services.get().orders.set_status(order_id, body.status, expected_version=ctx.if_match)
-    return _order_reply(moved)
+    return _order_reply(moved, caller=caller)
+
+
+@router.post("/{order_id}/refund", body=RefundRequest, response=Order, auth="admin")
+def refund_order(ctx: RequestContext, order_id: str) -> Reply:
+    """Admin, with ``Idempotency-Key``: refund all (``amount`` left out) or part of what was
+    paid through Stripe, optionally restocking units; never more than was paid."""
+    caller = ctx.require_admin()
+    body = ctx.body(RefundRequest)
+    key = idempotency_key(ctx)
+    if key is None:
+        raise ValidationFailed.on("Idempotency-Key", "a refund needs an Idempotency-Key header")
+    refunded = services.get().payments.refund(order_id, body, idempotency_key=key)
+    return _order_reply(refunded, caller=caller)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celeste.errors import Contention
+from celeste.errors import CelesteError, Contention, NotConfigured
 from celeste.orders import OrderStatus
-from celeste.services.orders import ExpiryReport
+from celeste.services.orders import STALE_AFTER, ExpiryReport
 from celeste_functions.composition import services
 from celeste_functions.logs import get_logger
 
@@ -66,7 +66,8 @@ def on_order_updated(event: Any) -> None:
         done = services.get().fulfilment.on_status_change(order_id, before=before, after=after)
     except Contention:
         _left_for_expiry(event, order_id, f"{before} -> {after} effects")
-        return
+        done = ["left for expire_reservations"]
+    done.append(_payment_effect(event, order_id))
     log.info(
         "on_order_updated",
         extra={
@@ -81,6 +82,28 @@ def on_order_updated(event: Any) -> None:
     )
 
 
+def _payment_effect(event: Any, order_id: str) -> str:
+    """Whatever the move means for the payment: an intent once confirmed, its cancel once
+    cancelled or expired, a full refund of money that arrived for an order that ended."""
+    try:
+        return "payment: " + services.get().payments.settle(order_id)
+    except Contention:
+        _left_for_expiry(event, order_id, "payment")
+        return "payment left for expire_reservations"
+    except NotConfigured as exc:
+        log.error(
+            "payments are not configured: the order cannot be paid",
+            extra={"fields": {"order_id": order_id, "detail": exc.detail}},
+        )
+        return "payments not configured"
+    except CelesteError as exc:  # e.g. Stripe refused a call: the order says what is still due
+        log.warning(
+            "payment effect failed; left for expire_reservations",
+            extra={"fields": {"order_id": order_id, "error": exc.detail}},
+        )
+        return "payment left for expire_reservations"
+
+
 def _left_for_expiry(event: Any, order_id: str, what: str) -> None:
     # The SDK does not retry triggers: say so, and leave the order as it is (its state says what
     # is left to do); ``expire_reservations`` re-drives it within a minute or two.
@@ -93,5 +116,11 @@ def _left_for_expiry(event: Any, order_id: str, what: str) -> None:
 
 
 def expire_due(now: datetime) -> ExpiryReport:
-    """Expire holds that ended before ``now`` and re-drive stalled reservations and effects."""
-    return services.get().fulfilment.expire_due(now)
+    """Expire holds that ended before ``now`` and re-drive stalled reservations and effects,
+    then finish payment work (intents, cancels, refunds) that a trigger or webhook left undone."""
+    report = services.get().fulfilment.expire_due(now)
+    try:
+        services.get().payments.redrive(now=now, stale_before=now - STALE_AFTER)
+    except NotConfigured as exc:
+        log.error("payments are not configured", extra={"fields": {"detail": exc.detail}})
+    return report

@@ -90,6 +90,12 @@ class Unavailable(Contention):
     title = "Service unavailable"
 
 
+class NotConfigured(CelesteError):
+    """This deployment cannot do it at all (e.g. no payment provider keys): 503, no retry."""
+
+    title = "Not configured"
+
+
 class RateLimited(CelesteError):
     """The caller sent more requests of this kind than its limit allows; retry after
     ``retry_after_s`` seconds."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from celeste.addresses import ShippingAddress, upgrade_stored
 from celeste.checkout import CodeKind, OrderMoney
@@ -23,6 +23,7 @@ from celeste.orders import (
     stock_effect,
     transition,
 )
+from celeste.payments import Payment, PaymentDue, payment_due
 from celeste.pricing import Quote
 from celeste.tiers import CustomerStats
 
@@ -131,8 +132,15 @@ class Order(BaseModel):
     shortfalls: list[OrderShortfall] = Field(default_factory=list)
     hold_expires_at: datetime | None = None
     history: list[StatusChange] = Field(default_factory=list)
+    payment: Payment | None = None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def payment_due(self) -> PaymentDue | None:
+        """What the payment still needs (stored, so a sweep finds unfinished payment work)."""
+        return payment_due(status=self.status, payment=self.payment)
 
     @field_validator("shipping_address", mode="before")
     @classmethod

@@ -16,7 +16,8 @@ from celeste.errors import Conflict, Forbidden
 from celeste.ids import is_valid_id
 from celeste.shipping import MethodCode
 
-Actor = Literal["system", "admin", "customer"]
+#: ``stripe``: the payment provider's webhook (a succeeded payment marks the order paid).
+Actor = Literal["system", "admin", "customer", "stripe"]
 StockEffect = Literal["reserve", "release", "commit"]
 StatsEffect = Literal["count", "reverse"]
 
@@ -34,6 +35,7 @@ class OrderStatus(StrEnum):
     DELIVERED = "delivered"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
 
 
@@ -44,13 +46,21 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (_S.PENDING, _S.CONFIRMED): frozenset({"system"}),
     (_S.PENDING, _S.REJECTED): frozenset({"system"}),
     (_S.PENDING, _S.CANCELLED): frozenset({"customer", "admin"}),
-    (_S.CONFIRMED, _S.PROCESSING): frozenset({"admin"}),
+    (_S.CONFIRMED, _S.PROCESSING): frozenset({"admin", "stripe"}),
     (_S.CONFIRMED, _S.EXPIRED): frozenset({"system"}),
     (_S.CONFIRMED, _S.CANCELLED): frozenset({"customer", "admin"}),
     (_S.PROCESSING, _S.SHIPPED): frozenset({"admin"}),
     (_S.PROCESSING, _S.CANCELLED): frozenset({"admin"}),
     (_S.SHIPPED, _S.DELIVERED): frozenset({"admin"}),
     (_S.DELIVERED, _S.REFUNDED): frozenset({"admin"}),
+    # Refunds through the provider (``POST /orders/{id}/refund``), partial then more or full.
+    (_S.PROCESSING, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
+    (_S.PROCESSING, _S.REFUNDED): frozenset({"admin"}),
+    (_S.SHIPPED, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
+    (_S.SHIPPED, _S.REFUNDED): frozenset({"admin"}),
+    (_S.DELIVERED, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
+    (_S.PARTIALLY_REFUNDED, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
+    (_S.PARTIALLY_REFUNDED, _S.REFUNDED): frozenset({"admin"}),
 }
 
 #: Statuses an admin may ask for through ``POST /orders/{id}/status``.
@@ -74,6 +84,9 @@ STOCK_IN: dict[OrderStatus, StockState | None] = {
     _S.EXPIRED: "released",
     _S.SHIPPED: "committed",
     _S.DELIVERED: "committed",
+    # A refund (partial or full) is final for fulfilment: stock still held is committed (the
+    # goods are the customer's), and ``restock`` puts back what returns to the shelf.
+    _S.PARTIALLY_REFUNDED: "committed",
     _S.REFUNDED: "committed",
 }
 
@@ -86,6 +99,9 @@ COMMITS_STOCK = frozenset(s for s, state in STOCK_IN.items() if state == "commit
 _STATS_EFFECTS: dict[tuple[OrderStatus, OrderStatus], StatsEffect] = {
     (_S.SHIPPED, _S.DELIVERED): "count",
     (_S.DELIVERED, _S.REFUNDED): "reverse",
+    # Fully refunded after a partial refund: reversed only if it had been delivered (the
+    # effect checks the order's history).
+    (_S.PARTIALLY_REFUNDED, _S.REFUNDED): "reverse",
 }
 
 

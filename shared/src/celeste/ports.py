@@ -396,6 +396,10 @@ class OrderStore(Protocol):
         """Whether the stats effect's marker ``orders/{id}/effects/{effect}`` exists."""
         ...
 
+    def payments_due(self, *, limit: int) -> list[Order]:
+        """Orders whose ``payment_due`` says payment work is unfinished (any order)."""
+        ...
+
 
 class InventoryStore(Protocol):
     """Reads of stock levels and their movement ledgers."""

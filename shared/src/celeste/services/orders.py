@@ -452,7 +452,10 @@ class OrderService:
         def attempt() -> Versioned[Order]:
             found = self._orders.get(order_id)
             check_version(current=found.version, expected=expected_version, what="the order")
-            moved = found.value.move(status, actor="admin", at=self._clock())
+            order = found.value
+            if status is OrderStatus.REFUNDED and order.payment and order.payment.amount_received:
+                raise Conflict("this order was paid through Stripe: POST /orders/{id}/refund")
+            moved = order.move(status, actor="admin", at=self._clock())
             self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return self._orders.get(order_id)
 
@@ -733,6 +736,8 @@ class OrderFulfilment:
                 )
                 return "no profile"
             now = self._clock()
+            if effect == "reverse" and order.reached_at(OrderStatus.DELIVERED) is None:
+                return "never delivered: nothing to reverse"  # refunded before delivery
             delivered_at = order.reached_at(OrderStatus.DELIVERED) or now
             change = record_delivery if effect == "count" else reverse_delivery
             stats = change(

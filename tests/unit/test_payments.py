@@ -1,0 +1,535 @@
+"""Payment rules and the payment service over fakes: when an intent is made, cancelled or
+refunded, what state the order goes to, and that refunds never exceed what was paid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from celeste.errors import Conflict, Contention, ValidationFailed
+from celeste.orders import OrderStatus
+from celeste.payments import (
+    Intent,
+    InvalidSignature,
+    Payment,
+    ProviderUnavailable,
+    Refund,
+    RefundRequest,
+    RestockLine,
+    after_refund,
+    payment_due,
+    plan_refund,
+    success_outcome,
+)
+from celeste.services.backoff import Backoff
+from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.services.payments import PaymentService
+from celeste.services.pricing import PricingService
+from tests.fakes import (
+    FakeStripe,
+    InMemoryCatalogue,
+    InMemoryCommerce,
+    InMemoryPaymentRecords,
+    InventoryView,
+)
+from tests.unit.test_order_service import Clock
+
+S = OrderStatus
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+FAST = Backoff(attempts=50, base_s=0.0, cap_s=0.0, budget_s=60.0)
+STORE = "store-1"
+
+
+def payment(**changes: object) -> Payment:
+    base = Payment(intent_id="pi_1", amount=1_000, currency="EUR")
+    return base.model_copy(update=changes)
+
+
+def intent(**changes: object) -> Intent:
+    values: dict[str, object] = {
+        "id": "pi_1",
+        "status": "succeeded",
+        "amount": 1_000,
+        "amount_received": 1_000,
+        "currency": "EUR",
+        "order_id": "o1",
+    }
+    values.update(changes)
+    return Intent(**values)  # type: ignore[arg-type]
+
+
+def pending_refund(amount: int, key: str = "k") -> Refund:
+    return Refund(key=key, amount=amount, reason="r", requested_at=NOW)
+
+
+# --- the rules ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "pay", "due"),
+    [
+        (S.PENDING, None, None),
+        (S.CONFIRMED, None, "intent"),
+        (S.CANCELLED, None, None),
+        (S.CONFIRMED, payment(), None),
+        (S.CANCELLED, payment(), "cancel"),
+        (S.EXPIRED, payment(), "cancel"),
+        (S.PROCESSING, payment(), "cancel"),  # marked paid by hand: the intent is not needed
+        (S.CANCELLED, payment(status="canceled"), None),
+        (S.CANCELLED, payment(status="succeeded", amount_received=1_000), "refund"),
+        (S.EXPIRED, payment(status="succeeded", amount_received=1_000), "refund"),
+        (S.PROCESSING, payment(status="succeeded", amount_received=1_000), None),
+        (
+            S.CANCELLED,
+            payment(
+                status="refunded",
+                amount_received=1_000,
+                amount_refunded=1_000,
+                refunds=[pending_refund(1_000).model_copy(update={"state": "succeeded"})],
+            ),
+            None,
+        ),
+        (
+            S.DELIVERED,
+            payment(status="succeeded", amount_received=1_000, refunds=[pending_refund(300)]),
+            "refund",
+        ),
+    ],
+)
+def test_payment_due(status: OrderStatus, pay: Payment | None, due: str | None) -> None:
+    assert payment_due(status=status, payment=pay) == due
+
+
+@pytest.mark.parametrize(
+    ("status", "pay", "got", "outcome"),
+    [
+        (S.CONFIRMED, payment(), intent(), "pay"),
+        (S.CONFIRMED, payment(), intent(amount_received=999), "mismatch"),
+        (S.CONFIRMED, payment(), intent(currency="USD"), "mismatch"),
+        (S.CONFIRMED, payment(), intent(id="pi_other"), "mismatch"),
+        (S.CONFIRMED, payment(), intent(currency="eur"), "pay"),
+        (S.CANCELLED, payment(), intent(), "void"),
+        (S.EXPIRED, payment(), intent(), "void"),
+        (S.PROCESSING, payment(), intent(), "void"),  # marked paid by hand first
+        (S.PROCESSING, payment(status="succeeded", amount_received=1_000), intent(), "done"),
+        (S.CANCELLED, payment(status="refunded", amount_received=1_000), intent(), "done"),
+    ],
+)
+def test_success_outcome(status: OrderStatus, pay: Payment, got: Intent, outcome: str) -> None:
+    assert success_outcome(status=status, payment=pay, intent=got) == outcome
+
+
+def _plan(status: OrderStatus, pay: Payment | None, request: RefundRequest, **kw: object) -> int:
+    return plan_refund(
+        status=status,
+        payment=pay,
+        request=request,
+        quantities={"apple": 3},
+        restocked=kw.get("restocked", {}),  # type: ignore[arg-type]
+    )
+
+
+PAID = payment(status="succeeded", amount_received=1_000)
+
+
+def test_plan_refund_defaults_to_everything_left() -> None:
+    assert _plan(S.DELIVERED, PAID, RefundRequest(reason="r")) == 1_000
+    partly = PAID.model_copy(update={"refunds": [pending_refund(400)]})
+    assert _plan(S.PARTIALLY_REFUNDED, partly, RefundRequest(reason="r")) == 600
+
+
+@pytest.mark.parametrize(
+    "status", [S.PENDING, S.CONFIRMED, S.CANCELLED, S.EXPIRED, S.REJECTED, S.REFUNDED]
+)
+def test_plan_refund_refuses_orders_not_in_a_refundable_state(status: OrderStatus) -> None:
+    with pytest.raises(Conflict):
+        _plan(status, PAID, RefundRequest(reason="r"))
+
+
+def test_plan_refund_refuses_unpaid_and_over_refunds() -> None:
+    with pytest.raises(Conflict, match="not paid"):
+        _plan(S.PROCESSING, None, RefundRequest(reason="r"))
+    with pytest.raises(Conflict, match="not paid"):
+        _plan(S.PROCESSING, payment(), RefundRequest(reason="r"))
+    with pytest.raises(ValidationFailed) as caught:
+        _plan(S.DELIVERED, PAID, RefundRequest(amount=1_001, reason="r"))
+    assert caught.value.errors[0].field == "amount"
+    done = PAID.model_copy(update={"refunds": [pending_refund(1_000)]})
+    with pytest.raises(Conflict, match="refunded already"):
+        _plan(S.PARTIALLY_REFUNDED, done, RefundRequest(reason="r"))
+
+
+def test_plan_refund_checks_restock_lines() -> None:
+    def line(pid: str, qty: int) -> RestockLine:
+        return RestockLine(product_id=pid, quantity=qty)
+
+    ok = RefundRequest(reason="r", restock=[line("apple", 2)])
+    assert _plan(S.DELIVERED, PAID, ok, restocked={"apple": 1}) == 1_000
+    cases = [
+        (RefundRequest(reason="r", restock=[line("pear", 1)]), {}, "restock[0].product_id"),
+        (RefundRequest(reason="r", restock=[line("apple", 4)]), {}, "restock[0].quantity"),
+        (
+            RefundRequest(reason="r", restock=[line("apple", 1), line("apple", 2)]),
+            {"apple": 1},
+            "restock[1].quantity",
+        ),
+    ]
+    for request, restocked, field in cases:
+        with pytest.raises(ValidationFailed) as caught:
+            _plan(S.DELIVERED, PAID, request, restocked=restocked)
+        assert caught.value.errors[0].field == field
+    assert _plan(S.PROCESSING, PAID, ok) == 1_000  # unshipped goods go back by restock
+
+
+def test_refund_request_rejects_unknown_fields_and_bad_amounts() -> None:
+    for bad in (
+        {"reason": "r", "amount": 0},
+        {"reason": "r", "amount": "5"},
+        {"reason": ""},
+        {"reason": "r", "price": 1},
+    ):
+        with pytest.raises(ValueError):
+            RefundRequest.model_validate(bad)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 10_000), st.lists(st.integers(1, 10_000), max_size=12))
+def test_refunds_never_exceed_what_was_paid(paid: int, asks: list[int]) -> None:
+    """Whatever amounts are asked, in any order, the refunds granted sum to at most the
+    payment, and the order is ``refunded`` exactly when they reach it."""
+    pay = payment(status="succeeded", amount=paid, amount_received=paid)
+    status = S.DELIVERED
+    for index, ask in enumerate(asks):
+        try:
+            amount = _plan(status, pay, RefundRequest(amount=ask, reason="r"))
+        except (ValidationFailed, Conflict):
+            continue
+        key = f"k{index}"
+        pay = pay.model_copy(update={"refunds": [*pay.refunds, pending_refund(amount, key)]})
+        pay = after_refund(pay, key=key, refund_id=f"re_{index}", at=NOW)
+        status = S.REFUNDED if pay.amount_refunded == paid else S.PARTIALLY_REFUNDED
+        assert amount == ask
+    assert pay.amount_refunded <= paid
+    assert (pay.status == "refunded") == (pay.amount_refunded == paid)
+
+
+# --- the service over fakes ---------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    commerce: InMemoryCommerce
+    stripe: FakeStripe
+    records: InMemoryPaymentRecords
+    orders: OrderService
+    fulfilment: OrderFulfilment
+    payments: PaymentService
+    clock: Clock
+
+    def confirmed(self, quantity: int = 2) -> str:
+        from celeste.accounts import Identity
+        from celeste.orders import OrderLineRequest, OrderRequest
+
+        request = OrderRequest(
+            store_id=STORE, lines=[OrderLineRequest(product_id="apple", quantity=quantity)]
+        )
+        placed = self.orders.place(request, identity=Identity("alice", None), idempotency_key=None)
+        order_id = placed.order.value.id
+        assert self.fulfilment.reserve(order_id) == "confirmed"
+        return order_id
+
+    def order(self, order_id: str):  # type: ignore[no-untyped-def]
+        return self.commerce.get(order_id).value
+
+    def effects(self, order_id: str, before: OrderStatus, after: OrderStatus) -> str:
+        """What ``on_order_updated`` does: stock/stats effects, then the payment's."""
+        self.fulfilment.on_status_change(order_id, before=before, after=after)
+        return self.payments.settle(order_id)
+
+    def webhook(
+        self, order_id: str, *, event_id: str | None = None, kind: str = "succeeded"
+    ) -> str:
+        intent_id = self.order(order_id).payment.intent_id
+        payload = self.stripe.event(intent_id, kind, event_id=event_id)
+        return self.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+
+
+@pytest.fixture
+def world() -> World:
+    commerce = InMemoryCommerce()
+    commerce.stores = {STORE: True}
+    commerce.stock(STORE, "apple", 10)
+    catalogue = InMemoryCatalogue()
+    catalogue.add("apple", price=250)
+    clock = Clock(NOW)
+    stripe = FakeStripe()
+    records = InMemoryPaymentRecords()
+    view = InventoryView(commerce)
+    pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
+    orders = OrderService(
+        orders=commerce,
+        writer=commerce,
+        pricing=pricing,
+        stores=commerce,
+        clock=clock,
+        backoff=FAST,
+        sleep=lambda _: None,
+    )
+    fulfilment = OrderFulfilment(
+        orders=commerce,
+        inventory=view,
+        writer=commerce,
+        customers=commerce,
+        tiers=commerce,
+        clock=clock,
+        backoff=FAST,
+        sleep=lambda _: None,
+    )
+    payments = PaymentService(
+        orders=commerce,
+        writer=commerce,
+        inventory=view,
+        records=records,
+        provider=lambda: stripe,
+        clock=clock,
+        backoff=FAST,
+        request_backoff=FAST,
+        sleep=lambda _: None,
+    )
+    return World(commerce, stripe, records, orders, fulfilment, payments, clock)
+
+
+def test_confirmed_order_gets_one_intent_for_exactly_its_total(world: World) -> None:
+    oid = world.confirmed(quantity=3)
+    assert world.order(oid).payment_due == "intent"
+    assert world.effects(oid, S.PENDING, S.CONFIRMED) == "intent created"
+    assert world.payments.settle(oid) == "nothing due"  # a redelivered trigger
+    pay = world.order(oid).payment
+    assert pay is not None and (pay.amount, pay.currency) == (750, "EUR")
+    assert world.stripe.calls.count("create_intent") == 1
+    assert world.stripe.intents[pay.intent_id]["order_id"] == oid
+    assert pay.client_secret is None  # never stored on the order
+    assert world.payments.client_secret(world.order(oid), uid="alice") == f"{pay.intent_id}_secret"
+    assert world.payments.client_secret(world.order(oid), uid="bob") is None
+
+
+def test_a_lost_intent_creation_is_redriven(world: World) -> None:
+    oid = world.confirmed()
+    world.stripe.down = True
+    with pytest.raises(ProviderUnavailable, match="down"):
+        world.effects(oid, S.PENDING, S.CONFIRMED)
+    world.stripe.down = False
+    assert world.order(oid).payment is None
+    assert world.payments.redrive(now=NOW, stale_before=NOW) == 1
+    assert world.order(oid).payment is not None and world.order(oid).payment_due is None
+
+
+def test_a_crash_after_the_intent_was_made_reuses_it(world: World) -> None:
+    oid = world.confirmed()
+    world.commerce.fail_commits(100)  # the order write keeps failing after the intent exists
+    with pytest.raises(Contention):
+        world.payments.settle(oid)
+    world.commerce._failures = 0  # the function restarts and the database answers again
+    world.payments.settle(oid)
+    assert len(world.stripe.intents) == 1  # the order id is the idempotency key
+
+
+def test_racing_intent_creations_leave_one_intent_and_its_secret(world: World) -> None:
+    world.stripe.ignore_keys = True  # as the local Stripe: two creates, two intents
+    oid = world.confirmed()
+    world.commerce.interleave(lambda: world.payments.settle(oid))  # a re-drive runs meanwhile
+    assert world.payments.settle(oid) == "intent exists"
+    order = world.order(oid)
+    held = order.payment.intent_id
+    others = {k: v["status"] for k, v in world.stripe.intents.items() if k != held}
+    assert list(others.values()) == ["canceled"]  # the orphan can never be paid
+    assert world.payments.client_secret(order, uid="alice") == f"{held}_secret"
+
+
+def test_paid_webhook_moves_to_processing_once(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    assert world.webhook(oid, event_id="evt_1") == "paid"
+    assert world.webhook(oid, event_id="evt_1") == "replay"
+    assert world.webhook(oid, event_id="evt_2") == "already recorded"
+    order = world.order(oid)
+    assert order.status is S.PROCESSING and order.history[-1].actor == "stripe"
+    assert [c.status for c in order.history].count(S.PROCESSING) == 1
+    assert order.payment.status == "succeeded" and order.payment.amount_received == 500
+
+
+def test_event_body_is_not_trusted_the_intent_is_read_again(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    # A correctly signed "succeeded" event for an intent that was never paid changes nothing.
+    assert world.webhook(oid).startswith("stale event")
+    assert world.order(oid).status is S.CONFIRMED
+
+
+def test_bad_signature_changes_nothing(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    payload = world.stripe.event(world.order(oid).payment.intent_id)
+    with pytest.raises(InvalidSignature):
+        world.payments.handle_webhook(payload=payload, signature=None)
+    with pytest.raises(InvalidSignature):
+        world.payments.handle_webhook(payload=payload, signature="forged")
+    assert world.records.events == {} and world.order(oid).status is S.CONFIRMED
+
+
+def test_wrong_amount_is_not_paid_and_goes_back(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    intent_id = world.order(oid).payment.intent_id
+    world.stripe.pay(intent_id, amount=1)
+    assert world.webhook(oid).startswith("refunded in full")
+    order = world.order(oid)
+    assert order.status is S.CONFIRMED and order.payment.status == "refunded"
+    assert [n.kind for n in order.payment.notes] == ["amount_mismatch"]
+    assert world.stripe.refunded(intent_id) == 1
+
+
+def test_payment_failed_is_recorded_once(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    assert world.webhook(oid, kind="payment_failed", event_id="evt_f") == "failure recorded"
+    assert world.webhook(oid, kind="payment_failed", event_id="evt_f") == "replay"
+    order = world.order(oid)
+    assert order.status is S.CONFIRMED and [n.kind for n in order.payment.notes] == [
+        "payment_failed"
+    ]
+
+
+def test_a_failure_delivered_after_the_success_changes_nothing(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    assert world.webhook(oid, event_id="evt_ok") == "paid"
+    late = world.webhook(oid, kind="payment_failed", event_id="evt_old_failure")
+    assert late.startswith("stale event")
+    assert world.order(oid).payment.notes == [] and world.order(oid).status is S.PROCESSING
+
+
+def test_cancel_cancels_the_intent(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    world.orders.cancel(oid, uid="alice", is_admin=False, expected_version=None)
+    assert world.effects(oid, S.CONFIRMED, S.CANCELLED) == "intent cancelled"
+    order = world.order(oid)
+    assert order.payment.status == "canceled" and order.stock_state == "released"
+    assert world.stripe.intents[order.payment.intent_id]["status"] == "canceled"
+
+
+@pytest.mark.parametrize("first", ["payment", "cancel", "webhook-after-cancel-effect"])
+def test_payment_racing_a_cancel_ends_cancelled_and_refunded_in_full(
+    world: World, first: str
+) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    intent_id = world.order(oid).payment.intent_id
+    if first == "payment":  # paid and processed, then the admin cancels
+        world.stripe.pay(intent_id)
+        world.webhook(oid)
+        world.orders.cancel(oid, uid="admin", is_admin=True, expected_version=None)
+        world.effects(oid, S.PROCESSING, S.CANCELLED)
+    elif first == "cancel":  # cancelled while the card was being charged: cancel fails
+        world.orders.cancel(oid, uid="admin", is_admin=True, expected_version=None)
+        world.stripe.pay(intent_id)
+        world.effects(oid, S.CONFIRMED, S.CANCELLED)
+        world.webhook(oid)  # the late success changes nothing more
+    else:  # the cancel's effect ran first, then the money came anyway... impossible at
+        # Stripe (a cancelled intent cannot be paid), so: paid, cancelled, webhook, effect
+        world.stripe.pay(intent_id)
+        world.orders.cancel(oid, uid="admin", is_admin=True, expected_version=None)
+        world.webhook(oid)
+        world.effects(oid, S.CONFIRMED, S.CANCELLED)
+    world.payments.redrive(now=NOW, stale_before=NOW)
+    order = world.order(oid)
+    assert order.status is S.CANCELLED and order.stock_state == "released"
+    assert order.payment.status == "refunded" and order.payment.amount_refunded == 500
+    assert world.stripe.refunded(intent_id) == 500
+    assert order.payment_due is None
+
+
+def test_admin_refunds_partial_then_full_with_restock_once(world: World) -> None:
+    oid = world.confirmed(quantity=4)
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    world.webhook(oid)
+    for before, after in ((S.PROCESSING, S.SHIPPED), (S.SHIPPED, S.DELIVERED)):
+        world.orders.set_status(oid, after, expected_version=None)
+        world.fulfilment.on_status_change(oid, before=before, after=after)
+    assert world.commerce.level(STORE, "apple").on_hand == 6
+    body = RefundRequest(
+        amount=250, reason="bruised", restock=[RestockLine(product_id="apple", quantity=1)]
+    )
+    first = world.payments.refund(oid, body, idempotency_key="r1").value
+    again = world.payments.refund(oid, body, idempotency_key="r1").value
+    assert first.status is S.PARTIALLY_REFUNDED and again.payment == first.payment
+    assert world.commerce.level(STORE, "apple").on_hand == 7
+    with pytest.raises(Conflict):
+        world.payments.refund(oid, body.model_copy(update={"amount": 1}), idempotency_key="r1")
+    with pytest.raises(ValidationFailed):
+        world.payments.refund(oid, RefundRequest(amount=751, reason="x"), idempotency_key="r9")
+    done = world.payments.refund(oid, RefundRequest(reason="all"), idempotency_key="r2").value
+    assert done.status is S.REFUNDED and done.payment.amount_refunded == 1_000
+    assert world.stripe.refunded(done.payment.intent_id) == 1_000
+    restocks = [m for m in world.commerce.ledger(STORE, "apple") if "restock" in m.id]
+    assert [(m.delta_on_hand, m.order_id) for m in restocks] == [(1, oid)]
+    with pytest.raises(Conflict):
+        world.payments.refund(oid, RefundRequest(reason="more"), idempotency_key="r3")
+
+
+def test_a_refund_that_died_after_stripe_is_finished_by_the_redrive(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    world.webhook(oid)
+    original = world.payments._record_refund
+
+    def crash(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("the function died")
+
+    world.payments._record_refund = crash  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        world.payments.refund(oid, RefundRequest(reason="r"), idempotency_key="k")
+    world.payments._record_refund = original  # type: ignore[method-assign]
+    assert world.order(oid).payment_due == "refund"
+    world.payments.redrive(now=NOW, stale_before=NOW)
+    order = world.order(oid)
+    assert order.status is S.REFUNDED and world.stripe.refunded(order.payment.intent_id) == 500
+    assert len(world.stripe.refunds) == 1
+
+
+def test_admin_cannot_mark_a_stripe_paid_order_refunded_without_money(world: World) -> None:
+    oid = world.confirmed()
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    world.webhook(oid)
+    for status in (S.SHIPPED, S.DELIVERED):
+        world.orders.set_status(oid, status, expected_version=None)
+    with pytest.raises(Conflict, match="refund"):
+        world.orders.set_status(oid, S.REFUNDED, expected_version=None)
+
+
+def test_refunds_before_delivery_leave_the_stats_alone(world: World) -> None:
+    world.commerce.add_customer("alice")
+    oid = world.confirmed(quantity=2)
+    world.payments.settle(oid)
+    world.stripe.pay(world.order(oid).payment.intent_id)
+    world.webhook(oid)
+    before = world.commerce.standing("alice")
+    half = world.payments.refund(oid, RefundRequest(amount=250, reason="r"), idempotency_key="a")
+    assert half.value.status is S.PARTIALLY_REFUNDED
+    world.fulfilment.on_status_change(oid, before=S.PROCESSING, after=S.PARTIALLY_REFUNDED)
+    world.payments.refund(oid, RefundRequest(reason="r"), idempotency_key="b")
+    done = world.fulfilment.on_status_change(oid, before=S.PARTIALLY_REFUNDED, after=S.REFUNDED)
+    assert "never delivered: nothing to reverse" in done
+    assert world.commerce.standing("alice") == before
+    # The held stock left with the refund (restock puts back what returns to the shelf).
+    assert world.order(oid).stock_state == "committed"
