@@ -294,6 +294,30 @@ def test_each_invalid_code_is_a_400_naming_it_and_the_cart_is_untouched(
     assert _ok(api.request("GET", "orders", user=customer))["items"] == []
 
 
+def test_a_per_customer_limit_refuses_the_second_use_naming_the_code(
+    api: Api, admin: SignedIn, customer: SignedIn, shop: Callable[..., Shop]
+) -> None:
+    store = shop({"tea": 10})
+    _admin_setup(api, admin)
+    _code(api, admin, per_customer_limit=1)
+    api.request("DELETE", "me", "/cart", user=customer)
+    _fill_cart(api, customer, store, ("tea", 1))
+    body = _body(store, shipping_method="standard", discount_code="SAVE10")
+    first = _settled(api, customer, _checkout(api, customer, body))
+    assert first["status"] == "confirmed" and first["discount_code"]["code"] == "SAVE10"
+    _fill_cart(api, customer, store, ("tea", 1))
+    for response in (
+        api.request("POST", "checkout", "/quote", user=customer, json=body),
+        _checkout(api, customer, body, wait=0),
+    ):
+        refused = problem(response, 400)
+        assert refused["errors"][0]["field"] == "discount_code"  # type: ignore[index]
+        assert "one customer may" in str(refused["detail"])
+    assert len(_cart(api, customer)) == 1
+    code = _ok(api.request("GET", "pricing", "/codes/SAVE10", user=admin))
+    assert code["times_used"] == 1
+
+
 # --- the hot code --------------------------------------------------------------------------
 
 
