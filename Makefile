@@ -2,12 +2,12 @@
 PYTHON ?= python3
 STACK := $(PYTHON) tools/stack.py
 
-.PHONY: bench-catalogue bench-orders bench-hot-code dev test setup test-unit test-integration test-e2e test-rules test-deploy lint format typecheck clean admin openapi
+.PHONY: bench-catalogue bench-orders bench-hot-code dev test setup test-unit test-integration test-e2e test-rules test-deploy test-browser lint format typecheck clean admin openapi
 
 dev: ## run emulators + Redis + seeded demo data until Ctrl-C (data kept; CLEAN=1 starts empty)
 	$(STACK) dev $(if $(CLEAN),--clean)
 
-test: ## every test layer (unit, integration, e2e, rules, deploy)
+test: ## every test layer (unit, integration, e2e, rules, deploy, browser)
 	$(STACK) test
 
 setup: ## install what is missing (venv, firebase-tools, Java, Firestore emulator launcher, Redis)
@@ -27,6 +27,8 @@ test-rules:
 	$(STACK) test rules
 test-deploy:
 	$(STACK) test deploy
+test-browser: ## the storefront in headless Chromium (installs Debian's chromium when missing)
+	$(STACK) test browser
 
 openapi: ## regenerate openapi.json (and the copy the openapi function serves) from the routes
 	$(PYTHON) tools/openapi.py

@@ -20,11 +20,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
 
+    import localstripe_browser  # beside this script (tools/ is sys.path[0])
     from aiohttp import web
     from localstripe import resources, server
 
     # In memory only: the store is never loaded from (nor saved to) the shared pickle file.
     resources.store.dump_to_disk = lambda: None  # type: ignore[method-assign]
+    # What Stripe.js does from a page (card confirmation with the publishable key).
+    localstripe_browser.install(server.app)
     logger = logging.getLogger("aiohttp.access")
     logger.setLevel(logging.INFO)
     logger.addHandler(logging.StreamHandler())

@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from celeste.tiers import DEMO_TIERS
-from tools.devauth import AuthEmulator
+from tools.devauth import AuthEmulator, SignedIn
 
 PASSWORD = "celeste-demo"
 CATEGORIES = [  # (slug, name, parent slug)
@@ -89,7 +89,11 @@ def main() -> int:
     auth = AuthEmulator()
     admin = auth.user("admin@celeste.test", PASSWORD, role="admin")
     auth.user("customer@celeste.test", PASSWORD)
-    print("users: admin@celeste.test (admin), customer@celeste.test; password", PASSWORD)
+    gold = auth.user("gold@celeste.test", PASSWORD)
+    print(
+        "users: admin@celeste.test (admin), customer@celeste.test, gold@celeste.test (GOLD); "
+        f"password {PASSWORD}"
+    )
     _, existing = call("GET", f"{base}/categories?limit=100", admin.id_token)
     ids = {c["slug"]: c["id"] for c in existing["items"]}
     for slug, name, parent in CATEGORIES:
@@ -112,20 +116,37 @@ def main() -> int:
         or seed_products(base, admin.id_token, ids)
         or seed_price_lists(base, admin.id_token, ids)
         or seed_stock(base, admin.id_token)
+        or seed_gold_customer(base, admin.id_token, gold)
         or seed_checkout(base, admin.id_token)
     )
 
 
-PRODUCTS = [  # (sku, name, category slug, base price in cents)
-    ("FRU-APPLE", "Apples (1 kg)", "fruit", 349),
-    ("FRU-BANANA", "Bananas (1 kg)", "fruit", 199),
-    ("FRU-ORANGE", "Oranges (1 kg)", "fruit", 279),
-    ("VEG-CARROT", "Carrots (1 kg)", "vegetables", 129),
-    ("VEG-TOMATO", "Tomatoes (500 g)", "vegetables", 249),
-    ("BAK-SOURDOUGH", "Sourdough loaf", "bakery", 450),
-    ("BAK-CROISSANT", "Croissant", "bakery", 135),
-    ("HOU-SOAP", "Dish soap", "household", 299),
+def seed_gold_customer(base: str, token: str, gold: SignedIn) -> int:
+    """gold@celeste.test holds GOLD (locked, so no order re-evaluates it): the storefront shows
+    it the GOLD price list's prices."""
+    call("GET", f"{base}/me", gold.id_token)  # the profile is made on the user's first call
+    status, answer = call(
+        "PATCH", f"{base}/users/{gold.uid}", token, {"tier": "GOLD", "tier_locked": True}
+    )
+    if status != 200:
+        print(f"could not make {gold.email} GOLD: {status} {answer}", file=sys.stderr)
+        return 1
+    print("gold customer: gold@celeste.test holds GOLD")
+    return 0
+
+
+PRODUCTS = [  # (sku, name, category slug, base price in cents, image under web/public/images)
+    ("FRU-APPLE", "Apples (1 kg)", "fruit", 349, "apples.svg"),
+    ("FRU-BANANA", "Bananas (1 kg)", "fruit", 199, "bananas.svg"),
+    ("FRU-ORANGE", "Oranges (1 kg)", "fruit", 279, "oranges.svg"),
+    ("VEG-CARROT", "Carrots (1 kg)", "vegetables", 129, "carrots.svg"),
+    ("VEG-TOMATO", "Tomatoes (500 g)", "vegetables", 249, "tomatoes.svg"),
+    ("BAK-SOURDOUGH", "Sourdough loaf", "bakery", 450, "sourdough.svg"),
+    ("BAK-CROISSANT", "Croissant", "bakery", 135, "croissant.svg"),
+    ("HOU-SOAP", "Dish soap", "household", 299, "soap.svg"),
 ]
+#: Where the storefront serves the product images (the Hosting emulator in ``make dev``).
+STOREFRONT = os.environ.get("CELESTE_STOREFRONT_URL", "http://127.0.0.1:5000").rstrip("/")
 
 
 def seed_products(base: str, token: str, categories: dict[str, str]) -> int:
@@ -137,8 +158,9 @@ def seed_products(base: str, token: str, categories: dict[str, str]) -> int:
             "category_id": categories[slug],
             "base_price": price,
             "currency": "EUR",
+            "image_url": f"{STOREFRONT}/images/{image}",
         }
-        for sku, name, slug, price in PRODUCTS
+        for sku, name, slug, price, image in PRODUCTS
     ]
     have = create_missing(
         base, token, path="products", listing="products?limit=100", key="sku", bodies=bodies

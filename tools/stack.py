@@ -6,7 +6,8 @@ Standard library only, so it runs on a fresh machine before anything is installe
     python3 tools/stack.py setup            install what is missing (idempotent)
     python3 tools/stack.py dev [--clean]    the whole stack on the usual ports, seeded; Ctrl-C stops
                                             (emulator data kept in .dev-data/; --clean: start empty)
-    python3 tools/stack.py test [LAYER...]  every test layer (or: unit integration e2e rules deploy)
+    python3 tools/stack.py test [LAYER...]  every test layer (or: unit integration e2e rules deploy
+                                            browser)
                                             on free loopback ports; extra args after -- go to pytest
 """
 
@@ -37,7 +38,9 @@ FIREBASE = ROOT / "node_modules" / ".bin" / "firebase"
 PROJECT = "demo-celeste"
 REGION = "us-central1"
 FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
-LAYERS = ("unit", "integration", "e2e", "rules", "deploy")
+LAYERS = ("unit", "integration", "e2e", "rules", "deploy", "browser")
+WEB_PUBLIC = ROOT / "web" / "public"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def say(message: str) -> None:
@@ -256,6 +259,7 @@ def setup() -> Toolchain:
     """Install what is missing; cheap when everything is current."""
     ensure_venv()
     ensure_node_modules()
+    ensure_web_bundle()
     toolchain = Toolchain(
         java_bin=java_bin_dir(), launcher=firestore_launcher(), redis_server=ensure_redis()
     )
@@ -299,6 +303,7 @@ class Ports:
     logging: int = 4500
     eventarc: int = 9299
     tasks: int = 9499
+    hosting: int = 5000
     stripe: int = 8420
 
     @classmethod
@@ -334,6 +339,7 @@ class Stack:
                 "CELESTE_REDIS_SERVER": self.toolchain.redis_server,
             }
         )
+        env.update(storefront_env(self.ports))
         env.update(stripe_env(self.ports.stripe))
         return env
 
@@ -394,7 +400,7 @@ class Stack:
         )
 
     def start_emulators(
-        self, *, only: str = "auth,firestore,functions", data: list[str] | None = None
+        self, *, only: str = "auth,firestore,functions,hosting", data: list[str] | None = None
     ) -> None:
         """The Firebase emulators on ``self.ports``, with a generated config naming them;
         ``data`` adds ``--import``/``--export-on-exit`` arguments (``make dev``)."""
@@ -416,6 +422,7 @@ class Stack:
                 "ui": {"enabled": False},
             }
         )
+        self.files += serve_storefront(config, self)
         # The config must sit in the project root: firebase-tools resolves "functions" from it.
         path = ROOT / f".firebase.{p.functions}.json"
         path.write_text(json.dumps(config, indent=2))
@@ -589,6 +596,80 @@ def running(
 
 
 # --------------------------------------------------------------------------------------------
+# Storefront: the web bundle, the Hosting emulator that serves web/public, Chromium for tests.
+# --------------------------------------------------------------------------------------------
+
+
+def ensure_web_bundle() -> None:
+    """web/public/vendor/: the Firebase JS SDK bundled by esbuild (``npm run build:web``) when
+    the lockfile or the entry module changed."""
+    out = WEB_PUBLIC / "vendor"
+    stamp = out / ".celeste-stamp"
+    want = digest(ROOT / "package-lock.json", ROOT / "web/src/firebase.js")
+    if (out / "firebase.js").exists() and stamp.exists() and stamp.read_text() == want:
+        return
+    say("bundling the Firebase JS SDK for the storefront (npm run build:web)")
+    run(["npm", "run", "--silent", "build:web"])
+    stamp.write_text(want)
+
+
+def ensure_chromium() -> Path:
+    """Debian's ``chromium`` for the browser tests; installed with apt-get when missing."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing chromium (Debian package) for the browser tests")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "chromium"]
+        quiet = {"env": env, "stdout": subprocess.DEVNULL}
+        if subprocess.run(install, **quiet).returncode != 0:  # type: ignore[call-overload]
+            run(["apt-get", "update", "-qq"], **quiet)
+            run(install, **quiet)
+        if CHROMIUM.exists():
+            return CHROMIUM
+    sys.exit("stack: /usr/bin/chromium is missing: install it (Debian: apt-get install chromium)")
+
+
+def storefront_env(ports: Ports) -> dict[str, str]:
+    """Where the storefront is served, and CORS allowing exactly that origin (unless the caller
+    configured CELESTE_CORS_ORIGINS); on ``make dev``'s port 5000 that is the demo default."""
+    url = f"http://127.0.0.1:{ports.hosting}"
+    env = {"CELESTE_STOREFRONT_URL": url, "CELESTE_CHROMIUM": str(CHROMIUM)}
+    if "CELESTE_CORS_ORIGINS" not in os.environ:
+        env["CELESTE_CORS_ORIGINS"] = f"{url},http://localhost:{ports.hosting}"
+    return env
+
+
+def serve_storefront(config: dict[str, object], stack: Stack) -> list[Path]:
+    """Add the Hosting emulator to a generated firebase config and write the small config the
+    app reads at ``/celeste-config.json`` (where the functions and emulators of this run are).
+
+    Returns the files to delete when the stack stops.
+    """
+    p = stack.ports
+    emulators = config["emulators"]
+    assert isinstance(emulators, dict)
+    emulators["hosting"] = {"host": "127.0.0.1", "port": p.hosting}
+    env = stack.env()
+    app_config = {
+        "projectId": PROJECT,
+        "apiKey": "demo-key",
+        "functionsBaseUrl": stack.base_url,
+        "authEmulatorUrl": f"http://127.0.0.1:{p.auth}",
+        "firestoreEmulator": {"host": "127.0.0.1", "port": p.firestore},
+        "stripeApiBase": env.get("STRIPE_API_BASE"),
+    }
+    path = WEB_PUBLIC / "__dev" / f"config-{p.hosting}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(app_config, indent=2))
+    hosting = config["hosting"]
+    assert isinstance(hosting, dict)
+    rewrite = {"source": "/celeste-config.json", "destination": f"/__dev/{path.name}"}
+    hosting["rewrites"] = [rewrite, *hosting.get("rewrites", [])]
+    return [path]
+
+
+# --------------------------------------------------------------------------------------------
 # Commands
 # --------------------------------------------------------------------------------------------
 
@@ -612,7 +693,9 @@ def cmd_test(layers: list[str], pytest_args: list[str]) -> int:
     for name, value in TEST_RATE_LIMITS.items():
         os.environ.setdefault(name, value)
     toolchain = setup()
-    needs_emulators = bool({"integration", "e2e", "rules"} & set(layers))
+    needs_emulators = bool({"integration", "e2e", "rules", "browser"} & set(layers))
+    if "browser" in layers:
+        ensure_chromium()
     needs_services = needs_emulators
     status = 0
     paths = [f"tests/{layer}" for layer in layers if layer != "rules"]
@@ -733,6 +816,7 @@ def cmd_dev(*, clean: bool = False) -> int:
             f"""
 Celeste is running (Ctrl-C stops everything).
 
+  Storefront  http://127.0.0.1:{ports.hosting}
   Functions   {stack.base_url}/<function>      e.g. {stack.base_url}/categories
   Firestore   127.0.0.1:{ports.firestore}   Auth  127.0.0.1:{ports.auth}
   Redis       127.0.0.1:{ports.redis}

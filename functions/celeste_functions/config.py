@@ -9,6 +9,7 @@ from functools import cache
 
 from celeste.holds import HoldCaps
 from celeste.ratelimits import Limit, Policy
+from celeste_functions.http.cors import CorsPolicy
 
 #: The Stripe keys of ``demo-`` projects (the local Stripe accepts any test key; tools sign
 #: test webhook events with the same secret).
@@ -65,6 +66,8 @@ class Settings:
     cache_freshness_s: float
     auth_check_s: float
     order_hold_minutes: int
+    #: Browser origins allowed to call the functions (``CELESTE_CORS_ORIGINS``).
+    cors: CorsPolicy
     #: ``None`` outside ``demo-`` projects when unset: such a deployment refuses to take payment.
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None
@@ -92,6 +95,7 @@ class Settings:
             cache_freshness_s=float(env.get("CELESTE_CACHE_FRESHNESS_S", "1")),
             auth_check_s=float(env.get("CELESTE_AUTH_CHECK_S", "5")),
             order_hold_minutes=int(env.get("CELESTE_ORDER_HOLD_MINUTES", "15")),
+            cors=CorsPolicy.from_setting(env.get("CELESTE_CORS_ORIGINS"), project_id=project),
             stripe_secret_key=_or_demo(env, "STRIPE_SECRET_KEY", DEMO_STRIPE_SECRET_KEY, demo),
             stripe_publishable_key=_or_demo(
                 env, "STRIPE_PUBLISHABLE_KEY", DEMO_STRIPE_PUBLISHABLE_KEY, demo

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from celeste.errors import NotFound, ValidationFailed
 from celeste.ids import is_valid_id
+from celeste_functions.config import settings
 from celeste_functions.http.auth import Caller, authenticate
+from celeste_functions.http.cors import is_preflight
 from celeste_functions.http.problems import (
     MalformedRequest,
     MethodNotAllowed,
@@ -299,6 +301,9 @@ class Router:
 
     def __call__(self, request: Request) -> Response:
         """Serve one request: route it, run the handler, serialise or map the error."""
+        cors = settings().cors
+        if is_preflight(request):
+            return cors.preflight(request)
         rid = request.headers.get("X-Request-Id")
         if rid is None or _REQUEST_ID.fullmatch(rid) is None:
             rid = os.urandom(16).hex()
@@ -311,6 +316,7 @@ class Router:
         finally:
             request_id.reset(token)
         response.headers["X-Request-Id"] = rid
+        cors.decorate(request, response)
         ms = (time.perf_counter() - started) * 1000
         status = response.status_code
         level = logging.DEBUG if status < 400 and ms < SLOW_REQUEST_MS else logging.INFO

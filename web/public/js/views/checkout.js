@@ -1,0 +1,190 @@
+// Checkout: address, shipping method and discount code priced by POST /checkout/quote, then
+// POST /checkout (Idempotency-Key, Prefer: wait) and on to the order page.
+import { get, post } from "../api.js";
+import { el, flash, renderer, showError } from "../dom.js";
+import { money } from "../format.js";
+import { refreshCartCount } from "./cart.js";
+import { rejectionDetail } from "./order.js";
+
+const COUNTRIES = [
+  ["PT", "Portugal"],
+  ["ES", "Spain"],
+  ["FR", "France"],
+  ["DE", "Germany"],
+  ["US", "United States"],
+];
+
+const ADDRESS_FIELDS = ["name", "line1", "city", "postal_code", "country"];
+/** Quoting waits until these are filled (the API requires them). */
+const REQUIRED = ["name", "line1", "city", "postal_code"];
+
+/** The same request body keeps its key (a retry is a replay), a changed body gets a new one. */
+let lastAttempt = { body: null, key: null };
+
+function keyFor(body) {
+  const text = JSON.stringify(body);
+  if (lastAttempt.body !== text) lastAttempt = { body: text, key: crypto.randomUUID() };
+  return lastAttempt.key;
+}
+
+function input(name, text, attrs = {}) {
+  return el("label", {}, text, el("input", { name, "data-testid": `address-${name}`, ...attrs }));
+}
+
+function totalsTable(quote, names) {
+  const c = quote.currency ?? "EUR";
+  const row = (labelText, amount, testid, strong = false) =>
+    el("tr", {}, el("td", {}, labelText), el(strong ? "th" : "td", { "data-testid": testid }, amount));
+  return el(
+    "table",
+    { class: "lines", "data-testid": "checkout-totals" },
+    el(
+      "tbody",
+      {},
+      quote.lines.map((line) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, `${line.quantity} × ${names.get(line.product_id) ?? line.product_id}`),
+          el("td", {}, money(line.line_total, line.currency)),
+        ),
+      ),
+    ),
+    el(
+      "tfoot",
+      {},
+      row("Subtotal", money(quote.subtotal, c), "subtotal"),
+      quote.discount_total ? row("Discounts", `−${money(quote.discount_total, c)}`, "discount-total") : null,
+      row("Shipping", money(quote.shipping_total, c), "shipping-total"),
+      row(
+        quote.tax_inclusive ? `Tax included (${quote.tax_rate_bp / 100} %)` : `Tax (${quote.tax_rate_bp / 100} %)`,
+        money(quote.tax_total, c),
+        "tax-total",
+      ),
+      row("Total", money(quote.total, c), "total", true),
+    ),
+  );
+}
+
+export async function checkoutView(app) {
+  const show = renderer();
+  if (!app.requireUser("#/checkout")) return;
+  const cart = await get("me/cart");
+  if (!cart.lines.length) {
+    show(el("h1", {}, "Checkout"), el("p", {}, "Your cart is empty. ", el("a", { href: "#/" }, "Go shopping")));
+    return;
+  }
+  const names = new Map(cart.lines.map((line) => [line.product_id, line.name]));
+  const method = el("select", { name: "shipping_method", "data-testid": "shipping-method", "aria-label": "Shipping method" });
+  const code = el("input", { name: "discount_code", "data-testid": "discount-code", "aria-label": "Discount code", autocomplete: "off" });
+  const codeNote = el("span", { class: "muted", "data-testid": "code-note" });
+  const totals = el("div", { "data-testid": "totals-box" }, el("p", { class: "muted" }, "Enter your address to see shipping and tax."));
+  const place = el("button", { type: "submit", class: "primary", "data-testid": "place-order", disabled: true }, "Place order");
+  const form = el(
+    "form",
+    { class: "checkout", "data-testid": "checkout-form", onsubmit: (event) => { event.preventDefault(); placeOrder(); } },
+    el(
+      "fieldset",
+      {},
+      el("legend", {}, "Ship to"),
+      input("name", "Name", { required: true, autocomplete: "name" }),
+      input("line1", "Address", { required: true, autocomplete: "address-line1" }),
+      input("city", "City", { required: true, autocomplete: "address-level2" }),
+      input("postal_code", "Postal code", { required: true, autocomplete: "postal-code" }),
+      el(
+        "label",
+        {},
+        "Country",
+        el("select", { name: "country", "data-testid": "address-country" }, COUNTRIES.map(([iso, name]) => el("option", { value: iso }, name))),
+      ),
+    ),
+    el("fieldset", {}, el("legend", {}, "Delivery"), el("label", {}, "Shipping method", method)),
+    el(
+      "fieldset",
+      {},
+      el("legend", {}, "Discount code"),
+      el("div", { class: "inline" }, code, el("button", { type: "button", "data-testid": "apply-code", onclick: () => requote() }, "Apply")),
+      codeNote,
+    ),
+    place,
+  );
+
+  function body() {
+    const data = new FormData(form);
+    const address = {};
+    for (const key of ADDRESS_FIELDS) {
+      const value = String(data.get(key) ?? "").trim();
+      if (value) address[key] = value;
+    }
+    const request = { store_id: app.storeId, shipping_address: address };
+    if (method.value) request.shipping_method = method.value;
+    const typed = code.value.trim();
+    if (typed) request.discount_code = typed;
+    return request;
+  }
+
+  function ready(request) {
+    return REQUIRED.every((key) => request.shipping_address[key]);
+  }
+
+  let latest = 0; // quotes can answer out of order: only the newest request's answer shows
+
+  async function requote() {
+    flash(null);
+    const request = body();
+    if (!ready(request)) return;
+    const mine = ++latest;
+    try {
+      const quote = await post("checkout/quote", request);
+      if (mine !== latest) return;
+      const chosen = method.value;
+      method.replaceChildren(
+        ...quote.shipping_methods.map((m) =>
+          el("option", { value: m.code, selected: m.code === chosen }, `${m.name} — ${money(m.price, m.currency)}${m.free_over ? ` (free over ${money(m.free_over, m.currency)})` : ""}`),
+        ),
+      );
+      if (!chosen && quote.shipping_methods.length) return requote(); // price the first method
+      codeNote.textContent = quote.discount_code ? `${quote.discount_code.code}: −${money(quote.discount_code.amount, quote.currency)}` : "";
+      totals.replaceChildren(totalsTable(quote, names));
+      place.disabled = !quote.shipping_methods.length;
+    } catch (error) {
+      if (mine !== latest) return;
+      if (error.errors?.some((e) => e.field === "discount_code")) codeNote.textContent = "";
+      showError(error);
+    }
+  }
+
+  async function placeOrder() {
+    const request = body();
+    place.disabled = true;
+    try {
+      const order = await post("checkout", request, { "Idempotency-Key": keyFor(request), Prefer: "wait=10" });
+      refreshCartCount(); // the order took the cart's lines
+      if (order.status === "rejected") {
+        // Settled while we waited: say why here, where the customer can change the cart.
+        showError({ title: "Out of stock", detail: rejectionDetail(order, names) });
+        document.getElementById("flash").append(" ", el("a", { href: `#/orders/${order.id}` }, "See the order"));
+        return;
+      }
+      app.go(`#/orders/${order.id}`);
+    } catch (error) {
+      showError(error);
+      place.disabled = false;
+    }
+  }
+
+  for (const name of REQUIRED) form.elements[name].addEventListener("change", requote);
+  form.elements.country.addEventListener("change", () => {
+    method.replaceChildren();
+    requote();
+  });
+  method.addEventListener("change", requote);
+  code.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      requote();
+    }
+  });
+
+  show(el("h1", {}, "Checkout"), el("div", { class: "columns" }, form, el("section", {}, el("h2", {}, "Your order"), totals)));
+}

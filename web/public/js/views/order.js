@@ -1,0 +1,114 @@
+// An order's page: its status updates live from a Firestore listener on orders/{id}.
+import { get } from "../api.js";
+import { el, renderer, showError } from "../dom.js";
+import { label, money } from "../format.js";
+import { watchOrder } from "../session.js";
+import { paymentForm } from "./payment.js";
+
+const STEPS = ["pending", "confirmed", "processing", "shipped", "delivered"];
+const REASONS = {
+  discount_code_exhausted: "the discount code ran out before your order was confirmed",
+};
+
+function timeline(status) {
+  const reached = STEPS.indexOf(status);
+  return el(
+    "ol",
+    { class: "timeline" },
+    STEPS.map((step, i) => el("li", { class: i <= reached ? "done" : null, "data-step": step }, label(step))),
+  );
+}
+
+/** Why an order was rejected, in words: the reason and each line the store could not cover. */
+export function rejectionDetail(order, names) {
+  const reason = REASONS[order.rejection_reason ?? order.reason] ?? "not enough stock at the store";
+  const short = (order.shortfalls ?? []).map(
+    (s) => `${names.get(s.product_id) ?? s.product_id}: ${s.requested} asked, ${s.available} in stock`,
+  );
+  return `We could not take this order: ${reason}${short.length ? ` (${short.join("; ")})` : ""}.`;
+}
+
+function outcome(order, names) {
+  if (order.status === "rejected") {
+    return el("div", { class: "flash error", "data-testid": "order-problem" }, rejectionDetail(order, names));
+  }
+  if (order.status === "expired") return el("p", { class: "flash error" }, "The hold on this order ended before it was paid.");
+  if (order.status === "cancelled") return el("p", { class: "flash info" }, "This order was cancelled.");
+  return null;
+}
+
+export async function orderView(app, orderId) {
+  const show = renderer();
+  if (!app.requireUser(`#/orders/${orderId}`)) return;
+  const first = await get(`orders/${orderId}`); // includes the owner's client_secret
+  const cart = await get("me/cart").catch(() => ({ lines: [] }));
+  const names = new Map(cart.lines.map((l) => [l.product_id, l.name]));
+  await Promise.all(
+    first.lines
+      .filter((l) => !names.has(l.product_id))
+      .map((l) => get(`products/${l.product_id}`).then((p) => names.set(l.product_id, p.name), () => {})),
+  );
+  const status = el("strong", { class: "status", "data-testid": "order-status" }, first.status);
+  const steps = el("div", {}, timeline(first.status));
+  const notes = el("div", {}, outcome(first, names));
+  const payBox = el("div", { "data-testid": "payment-box" });
+  const message = el("p", { class: "muted", "data-testid": "payment-message" });
+  const c = first.currency ?? "EUR";
+  let paying = false;
+
+  async function render(order) {
+    status.textContent = order.status;
+    status.dataset.status = order.status;
+    steps.replaceChildren(timeline(order.status));
+    notes.replaceChildren(outcome(order, names) ?? "");
+    if (order.status === "confirmed" && order.payment?.intent_id && !paying) {
+      paying = true;
+      try {
+        // The client secret is served to the owner by the API only (not in the listened
+        // document): read the order once when its intent appears.
+        const payment = order.payment.client_secret ? order.payment : (await get(`orders/${orderId}`)).payment;
+        payBox.replaceChildren(
+          el("h2", {}, `Pay ${money(payment.amount, payment.currency)}`),
+          await paymentForm(app, payment, (text, ok) => {
+            message.textContent = text;
+            message.className = ok ? "muted" : "flash error";
+          }),
+          message,
+        );
+      } catch (error) {
+        showError(error);
+      }
+    } else if (order.status !== "confirmed") {
+      payBox.replaceChildren();
+    }
+  }
+
+  show(
+    el("h1", {}, "Order ", el("code", {}, orderId)),
+    el("p", { class: "big" }, "Status: ", status),
+    steps,
+    notes,
+    el(
+      "table",
+      { class: "lines" },
+      el("tbody", {}, first.lines.map((l) => el("tr", {}, el("td", {}, `${l.quantity} × ${names.get(l.product_id) ?? l.product_id}`), el("td", {}, money(l.line_total, l.currency))))),
+      el(
+        "tfoot",
+        {},
+        el("tr", {}, el("td", {}, "Subtotal"), el("td", {}, money(first.subtotal, c))),
+        el("tr", {}, el("td", {}, "Discounts"), el("td", {}, `−${money(first.discount_total, c)}`)),
+        first.shipping_total !== undefined ? el("tr", {}, el("td", {}, "Shipping"), el("td", {}, money(first.shipping_total, c))) : null,
+        first.tax_total !== undefined ? el("tr", {}, el("td", {}, "Tax"), el("td", {}, money(first.tax_total, c))) : null,
+        el("tr", {}, el("th", {}, "Total"), el("th", { "data-testid": "order-total" }, money(first.total, c))),
+      ),
+    ),
+    payBox,
+  );
+  await render(first);
+  // Live: every status change the server writes arrives here (no polling, no reload).
+  return watchOrder(
+    orderId,
+    (order) => order && render(order),
+    (error) => showError({ title: "Live updates stopped", detail: error.message }),
+  );
+}
