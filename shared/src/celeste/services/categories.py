@@ -11,7 +11,7 @@ from celeste.errors import Conflict, NotFound, ValidationFailed
 from celeste.ids import new_id
 from celeste.ports import CategoryRepository, Page, Versioned
 from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import check_version
+from celeste.services.concurrency import versioned_write
 
 
 class CategoryService:
@@ -88,8 +88,7 @@ class CategoryService:
         """
         changes = patch.changes()
 
-        def attempt() -> Versioned[Category]:
-            current = self._read_expecting(category_id, expected_version)
+        def write(current: Versioned[Category]) -> Versioned[Category]:
             guard: dict[str, str] = {}
             if "parent_id" in changes and patch.parent_id != current.value.parent_id:
                 guard = self._check_parent(category_id=category_id, parent_id=patch.parent_id)
@@ -101,19 +100,20 @@ class CategoryService:
                 guard=guard,
             )
 
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self._repo.get(category_id),
+            write,
+            expected_version=expected_version,
+            subject=f"category {category_id}",
             what=f"updating category {category_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def delete(self, category_id: str, *, expected_version: str | None) -> None:
         """Remove a category that nothing refers to any more."""
 
-        def attempt() -> None:
-            current = self._read_expecting(category_id, expected_version)
+        def write(current: Versioned[Category]) -> None:
             if self._repo.has_children(category_id):
                 raise Conflict(f"category {category_id} still has child categories")
             if self._repo.has_products(category_id):
@@ -122,18 +122,15 @@ class CategoryService:
                 category_id, slug=current.value.slug, expected_version=current.version
             )
 
-        optimistic(
-            attempt,
-            backoff=self._backoff,
+        versioned_write(
+            lambda: self._repo.get(category_id),
+            write,
+            expected_version=expected_version,
+            subject=f"category {category_id}",
             what=f"deleting category {category_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
-
-    def _read_expecting(self, category_id: str, expected: str | None) -> Versioned[Category]:
-        current = self._repo.get(category_id)
-        check_version(current=current.version, expected=expected, what=f"category {category_id}")
-        return current
 
     def _check_parent(self, *, category_id: str, parent_id: str | None) -> dict[str, str]:
         """Check the new parent; returns the version of every ancestor read (the guard)."""

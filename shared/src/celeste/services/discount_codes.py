@@ -8,8 +8,8 @@ from collections.abc import Callable
 from celeste.clock import Clock, utcnow
 from celeste.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
 from celeste.ports import DiscountCodeRepository, Page, Versioned
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import check_version
+from celeste.services.backoff import REQUEST, Backoff
+from celeste.services.concurrency import versioned_write
 
 
 class DiscountCodeService:
@@ -49,32 +49,29 @@ class DiscountCodeService:
         """Apply the fields sent; a concurrent use moves the version, and the patch is then
         applied again on the fresh read (with ``If-Match``: 412)."""
 
-        def attempt() -> Versioned[DiscountCode]:
-            current = self._repo.get(code.upper())
-            check_version(current=current.version, expected=expected_version, what=code)
+        def write(current: Versioned[DiscountCode]) -> Versioned[DiscountCode]:
             updated = patch.apply(current.value, at=self._clock())
             return self._repo.replace(updated, expected_version=current.version)
 
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self._repo.get(code.upper()),
+            write,
+            expected_version=expected_version,
+            subject=code,
             what=f"updating discount code {code}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def delete(self, code: str, *, expected_version: str | None) -> None:
         """Remove a code; orders that used it keep their frozen discount."""
 
-        def attempt() -> None:
-            current = self._repo.get(code.upper())
-            check_version(current=current.version, expected=expected_version, what=code)
-            self._repo.delete(code.upper(), expected_version=current.version)
-
-        optimistic(
-            attempt,
-            backoff=self._backoff,
+        versioned_write(
+            lambda: self._repo.get(code.upper()),
+            lambda current: self._repo.delete(code.upper(), expected_version=current.version),
+            expected_version=expected_version,
+            subject=code,
             what=f"deleting discount code {code}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )

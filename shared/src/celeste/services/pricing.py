@@ -31,8 +31,8 @@ from celeste.pricing import (
     quote,
 )
 from celeste.products import Product
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import check_version
+from celeste.services.backoff import REQUEST, Backoff
+from celeste.services.concurrency import versioned_write
 
 
 @dataclass(frozen=True)
@@ -76,41 +76,29 @@ class PriceListService:
     ) -> Versioned[PriceList]:
         """Apply the fields sent; the result is validated as a whole."""
 
-        def attempt() -> Versioned[PriceList]:
-            current = self._repo.get(price_list_id)
-            check_version(
-                current=current.version,
-                expected=expected_version,
-                what=f"price list {price_list_id}",
-            )
-            return self._repo.replace(patch.apply(current.value), expected_version=current.version)
-
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self._repo.get(price_list_id),
+            lambda current: self._repo.replace(
+                patch.apply(current.value), expected_version=current.version
+            ),
+            expected_version=expected_version,
+            subject=f"price list {price_list_id}",
             what=f"updating price list {price_list_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
         """Remove a list."""
 
-        def attempt() -> None:
-            current = self._repo.get(price_list_id)
-            check_version(
-                current=current.version,
-                expected=expected_version,
-                what=f"price list {price_list_id}",
-            )
-            self._repo.delete(price_list_id, expected_version=current.version)
-
-        optimistic(
-            attempt,
-            backoff=self._backoff,
+        versioned_write(
+            lambda: self._repo.get(price_list_id),
+            lambda current: self._repo.delete(price_list_id, expected_version=current.version),
+            expected_version=expected_version,
+            subject=f"price list {price_list_id}",
             what=f"deleting price list {price_list_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from celeste.clock import Clock, utcnow
 from celeste.errors import Conflict
 from celeste.ports import ShippingMethodRepository, Versioned
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import check_version
+from celeste.services.backoff import REQUEST, Backoff
+from celeste.services.concurrency import versioned_write
 from celeste.shipping import (
     MAX_METHODS,
     ShippingMethod,
@@ -62,32 +62,29 @@ class ShippingService:
     ) -> Versioned[ShippingMethod]:
         """Apply the fields sent (``If-Match`` honoured)."""
 
-        def attempt() -> Versioned[ShippingMethod]:
-            current = self._repo.get(code)
-            check_version(current=current.version, expected=expected_version, what=code)
+        def write(current: Versioned[ShippingMethod]) -> Versioned[ShippingMethod]:
             updated = patch.apply(current.value, at=self._clock())
             return self._repo.replace(updated, expected_version=current.version)
 
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self._repo.get(code),
+            write,
+            expected_version=expected_version,
+            subject=code,
             what=f"updating shipping method {code}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def delete(self, code: str, *, expected_version: str | None) -> None:
         """Remove a method; orders that chose it keep their frozen copy."""
 
-        def attempt() -> None:
-            current = self._repo.get(code)
-            check_version(current=current.version, expected=expected_version, what=code)
-            self._repo.delete(code, expected_version=current.version)
-
-        optimistic(
-            attempt,
-            backoff=self._backoff,
+        versioned_write(
+            lambda: self._repo.get(code),
+            lambda current: self._repo.delete(code, expected_version=current.version),
+            expected_version=expected_version,
+            subject=code,
             what=f"deleting shipping method {code}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )

@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 
 from celeste.clock import Clock, utcnow
 from celeste.cursors import decode_cursor, encode_cursor, refused
-from celeste.errors import Conflict, NotFound, PreconditionFailed
+from celeste.errors import Conflict, NotFound
 from celeste.ids import new_id
 from celeste.ports import Page, StoreReferences, StoreRepository, Versioned
-from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.services.backoff import REQUEST, Backoff
+from celeste.services.concurrency import versioned_write
 from celeste.stores import GeoPoint, NearbyStore, Store, StoreCreate, StorePatch, nearby
 
 log = logging.getLogger(__name__)
@@ -96,19 +97,20 @@ class StoreService:
         """Apply the fields sent (``If-Match`` honoured)."""
         changes = patch.changes()
 
-        def attempt() -> Versioned[Store]:
-            current = self._read_expecting(store_id, expected_version)
+        def write(current: Versioned[Store]) -> Versioned[Store]:
             updated = Store.model_validate(
                 {**current.value.model_dump(), **changes, "updated_at": self._clock()}
             )
             return self._repo.replace(updated, expected_version=current.version)
 
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self._repo.get(store_id),
+            write,
+            expected_version=expected_version,
+            subject=f"store {store_id}",
             what=f"updating store {store_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def delete(self, store_id: str, *, expected_version: str | None) -> None:
@@ -121,8 +123,7 @@ class StoreService:
         says what that leaves behind).
         """
 
-        def attempt() -> None:
-            current = self._read_expecting(store_id, expected_version)
+        def write(current: Versioned[Store]) -> None:
             if self._references.holds_stock(store_id):
                 raise Conflict(
                     f"store {store_id} still holds stock levels; deactivate it instead "
@@ -132,12 +133,14 @@ class StoreService:
                 raise Conflict(f"store {store_id} still has open orders")
             self._repo.delete(store_id, expected_version=current.version)
 
-        optimistic(
-            attempt,
-            backoff=self._backoff,
+        versioned_write(
+            lambda: self._repo.get(store_id),
+            write,
+            expected_version=expected_version,
+            subject=f"store {store_id}",
             what=f"deleting store {store_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def _every(self, *, include_inactive: bool) -> Sequence[Store]:
@@ -145,12 +148,6 @@ class StoreService:
         if len(stores) > MAX_STORES:  # only if concurrent creates raced past the check
             log.warning("more than %d stores: the near search sees the first", MAX_STORES)
         return stores[:MAX_STORES]
-
-    def _read_expecting(self, store_id: str, expected: str | None) -> Versioned[Store]:
-        current = self._repo.get(store_id)
-        if expected is not None and expected != current.version:
-            raise PreconditionFailed(f"store {store_id} changed since it was read")
-        return current
 
 
 def _encode_near_cursor(distance: float, store_id: str) -> str:

@@ -1,0 +1,53 @@
+"""The admin ``If-Match`` write helper: early 412, one attempt when pinned, retries otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from celeste.errors import PreconditionFailed
+from celeste.ports import Versioned
+from celeste.services.backoff import Backoff
+from celeste.services.concurrency import versioned_write
+
+FAST = Backoff(attempts=5, base_s=0.0, cap_s=0.0, budget_s=60.0)
+
+
+def _run(expected: str | None, *, lose: int) -> tuple[str, list[str]]:
+    """Write over a store whose version moves ``lose`` times before a write commits."""
+    versions = iter(["v1", "v2", "v3", "v4"])
+    writes: list[str] = []
+
+    def write(current: Versioned[str]) -> str:
+        writes.append(current.version)
+        if len(writes) <= lose:
+            raise PreconditionFailed("moved")
+        return f"wrote over {current.version}"
+
+    result = versioned_write(
+        lambda: Versioned(value="x", version=next(versions)),
+        write,
+        expected_version=expected,
+        subject="thing 7",
+        what="updating thing 7",
+        backoff=FAST,
+        sleep=lambda _s: None,
+    )
+    return result, writes
+
+
+def test_unpinned_write_reads_again_after_a_lost_race() -> None:
+    assert _run(None, lose=2) == ("wrote over v3", ["v1", "v2", "v3"])
+
+
+def test_pinned_write_matching_commits_once() -> None:
+    assert _run("v1", lose=0) == ("wrote over v1", ["v1"])
+
+
+def test_pinned_write_naming_another_version_is_412_before_writing() -> None:
+    with pytest.raises(PreconditionFailed, match="thing 7 changed since it was read"):
+        _run("v0", lose=0)
+
+
+def test_pinned_write_that_loses_the_race_is_412_not_retried() -> None:
+    with pytest.raises(PreconditionFailed, match="moved"):
+        _run("v1", lose=1)
