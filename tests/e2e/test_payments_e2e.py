@@ -63,6 +63,22 @@ def place_confirmed(api: Api, user: SignedIn, body: dict[str, Any]) -> dict[str,
     )
 
 
+def apple_order(
+    api: Api,
+    user: SignedIn,
+    shop: Callable[..., Shop],
+    *,
+    stock: int,
+    quantity: int,
+    price: int = 1_000,
+) -> tuple[Shop, dict[str, Any], str]:
+    """A store with ``stock`` apples and ``user``'s confirmed order of ``quantity`` of them: the
+    store, the order and the id of its PaymentIntent."""
+    store = shop({"apple": stock}, price=price)
+    placed = place_confirmed(api, user, order_body(store, ("apple", quantity)))
+    return store, placed, placed["payment"]["intent_id"]
+
+
 def order(api: Api, user: SignedIn, order_id: str) -> dict[str, Any]:
     response = api.request("GET", "orders", f"/{order_id}", user=user)
     assert response.status_code == 200, response.text
@@ -82,6 +98,18 @@ def wait_order(
         return found if check(found) else None
 
     return eventually(probe, timeout_s=timeout_s, what=f"order {order_id}: {what}")
+
+
+def wait_paid(api: Api, user: SignedIn, order_id: str) -> dict[str, Any]:
+    """Wait until the webhook has moved the order to ``processing``."""
+    return wait_order(api, user, order_id, lambda o: o["status"] == "processing", "paid")
+
+
+def wait_released(api: Api, admin: SignedIn, store: Shop) -> None:
+    """Wait until no apple of ``store`` is held any more."""
+    eventually(
+        lambda: level(api, admin, store, "apple")["reserved"] == 0, timeout_s=60, what="release"
+    )
 
 
 #: The test card that pays; and one the local Stripe declines when charged.
@@ -171,7 +199,7 @@ def test_checkout_confirmed_intent_for_the_total_paid_then_processing(
     assert intent.metadata["order_id"] == placed["id"]
 
     pay(stripe_client, payment["intent_id"])
-    paid = wait_order(api, customer, placed["id"], lambda o: o["status"] == "processing", "paid")
+    paid = wait_paid(api, customer, placed["id"])
     assert paid["history"][-1]["actor"] == "stripe"
     assert paid["payment"]["status"] == "succeeded"
     assert paid["payment"]["amount_received"] == placed["total"]
@@ -188,9 +216,7 @@ def test_forged_or_missing_signature_is_400_and_changes_nothing(
     shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
-    store = shop({"apple": 3})
-    placed = place_confirmed(api, customer, order_body(store, ("apple", 1)))
-    intent_id = placed["payment"]["intent_id"]
+    _, placed, intent_id = apple_order(api, customer, shop, stock=3, quantity=1)
     payload = succeeded_event(intent_id)
     problem(webhook(api, payload, signature=None), 400)
     problem(webhook(api, payload, signature=signed(payload, "whsec_forged")), 400)
@@ -208,16 +234,14 @@ def test_same_signed_event_three_times_moves_the_order_once(
     shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
-    store = shop({"apple": 3})
-    placed = place_confirmed(api, customer, order_body(store, ("apple", 1)))
-    intent_id = placed["payment"]["intent_id"]
+    _, placed, intent_id = apple_order(api, customer, shop, stock=3, quantity=1)
     # Paid at Stripe but not yet told: our own signed copy of the event races the real one.
     pay(stripe_client, intent_id)
     payload = succeeded_event(intent_id)
     answers = [webhook(api, payload, signature=signed(payload)) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
     assert [a.json()["outcome"] for a in answers][1:] == ["replay", "replay"]
-    paid = wait_order(api, customer, placed["id"], lambda o: o["status"] == "processing", "paid")
+    paid = wait_paid(api, customer, placed["id"])
     time.sleep(3)  # let the local Stripe's own delivery of the event land too
     final = order(api, customer, placed["id"])
     assert statuses(final).count("processing") == 1
@@ -231,9 +255,7 @@ def test_success_for_the_wrong_amount_does_not_mark_the_order_paid(
     shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
-    store = shop({"apple": 3}, price=2_000)
-    placed = place_confirmed(api, customer, order_body(store, ("apple", 1)))
-    intent_id = placed["payment"]["intent_id"]
+    _, placed, intent_id = apple_order(api, customer, shop, stock=3, quantity=1, price=2_000)
     # A tampered client lowers the intent's amount before paying.
     stripe_client.v1.payment_intents.update(intent_id, {"amount": 1})
     pay(stripe_client, intent_id)
@@ -252,9 +274,7 @@ def test_a_declined_card_is_recorded_and_the_order_stays_confirmed(
     shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
-    store = shop({"apple": 3})
-    placed = place_confirmed(api, customer, order_body(store, ("apple", 1)))
-    intent_id = placed["payment"]["intent_id"]
+    _, placed, intent_id = apple_order(api, customer, shop, stock=3, quantity=1)
     with pytest.raises(stripe.CardError):
         pay(stripe_client, intent_id, card=CARD_DECLINED)
     failed = wait_order(
@@ -297,9 +317,7 @@ def test_cancel_of_an_unpaid_order_cancels_its_intent_and_releases_stock(
     assert done["status"] == "cancelled"
     intent = stripe_client.v1.payment_intents.retrieve(placed["payment"]["intent_id"])
     assert intent.status == "canceled"
-    eventually(
-        lambda: level(api, admin, store, "apple")["reserved"] == 0, timeout_s=60, what="release"
-    )
+    wait_released(api, admin, store)
     assert level(api, admin, store, "apple")["on_hand"] == 4
 
 
@@ -359,9 +377,7 @@ def test_payment_racing_an_admin_cancel_ends_cancelled_released_refunded(
     """Whichever lands first, the order ends cancelled with its stock released, and every
     cent Stripe took is refunded. (If the cancel reached Stripe before the card was charged,
     Stripe refuses the payment: nothing was taken, nothing is refunded.)"""
-    store = shop({"apple": 2})
-    placed = place_confirmed(api, customer, order_body(store, ("apple", 2)))
-    intent_id = placed["payment"]["intent_id"]
+    store, placed, intent_id = apple_order(api, customer, shop, stock=2, quantity=2)
     barrier = threading.Barrier(2)
     cancel: list[requests.Response] = []
     charged: list[bool] = []
@@ -408,9 +424,7 @@ def test_payment_racing_an_admin_cancel_ends_cancelled_released_refunded(
     assert final["payment"]["amount_received"] == taken
     assert final["payment"]["amount_refunded"] == taken
     assert refunded_at_stripe(stripe_client, intent_id) == taken
-    eventually(
-        lambda: level(api, admin, store, "apple")["reserved"] == 0, timeout_s=60, what="release"
-    )
+    wait_released(api, admin, store)
     assert level(api, admin, store, "apple")["on_hand"] == 2
     time.sleep(2)  # a late webhook changes nothing more
     assert refunded_at_stripe(stripe_client, intent_id) == taken
@@ -437,11 +451,9 @@ def test_partial_then_full_refund_restocks_once_and_sums_to_the_total(
     shop: Callable[..., Shop],
     stripe_client: stripe.StripeClient,
 ) -> None:
-    store = shop({"apple": 5}, price=1_000)
-    placed = place_confirmed(api, customer, order_body(store, ("apple", 3)))
-    intent_id = placed["payment"]["intent_id"]
+    store, placed, intent_id = apple_order(api, customer, shop, stock=5, quantity=3, price=1_000)
     pay(stripe_client, intent_id)
-    wait_order(api, customer, placed["id"], lambda o: o["status"] == "processing", "paid")
+    wait_paid(api, customer, placed["id"])
     move(api, admin, placed["id"], "shipped")
     move(api, admin, placed["id"], "delivered")
     eventually(
