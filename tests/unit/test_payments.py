@@ -242,6 +242,19 @@ class World:
         assert self.fulfilment.reserve(order_id) == "confirmed"
         return order_id
 
+    def with_intent(self, quantity: int = 2) -> str:
+        """A confirmed order whose PaymentIntent exists."""
+        order_id = self.confirmed(quantity)
+        self.payments.settle(order_id)
+        return order_id
+
+    def paid(self, quantity: int = 2) -> str:
+        """A confirmed order paid at Stripe, its success webhook handled (``processing``)."""
+        order_id = self.with_intent(quantity)
+        self.stripe.pay(self.order(order_id).payment.intent_id)
+        self.webhook(order_id)
+        return order_id
+
     def order(self, order_id: str):  # type: ignore[no-untyped-def]
         return self.commerce.get(order_id).value
 
@@ -351,8 +364,7 @@ def test_racing_intent_creations_leave_one_intent_and_its_secret(world: World) -
 
 
 def test_paid_webhook_moves_to_processing_once(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     world.stripe.pay(world.order(oid).payment.intent_id)
     assert world.webhook(oid, event_id="evt_1") == "paid"
     assert world.webhook(oid, event_id="evt_1") == "replay"
@@ -364,16 +376,14 @@ def test_paid_webhook_moves_to_processing_once(world: World) -> None:
 
 
 def test_event_body_is_not_trusted_the_intent_is_read_again(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     # A correctly signed "succeeded" event for an intent that was never paid changes nothing.
     assert world.webhook(oid).startswith("stale event")
     assert world.order(oid).status is S.CONFIRMED
 
 
 def test_bad_signature_changes_nothing(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     payload = world.stripe.event(world.order(oid).payment.intent_id)
     with pytest.raises(InvalidSignature):
         world.payments.handle_webhook(payload=payload, signature=None)
@@ -383,8 +393,7 @@ def test_bad_signature_changes_nothing(world: World) -> None:
 
 
 def test_wrong_amount_is_not_paid_and_goes_back(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     intent_id = world.order(oid).payment.intent_id
     world.stripe.pay(intent_id, amount=1)
     assert world.webhook(oid).startswith("refunded in full")
@@ -395,8 +404,7 @@ def test_wrong_amount_is_not_paid_and_goes_back(world: World) -> None:
 
 
 def test_payment_failed_is_recorded_once(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     assert world.webhook(oid, kind="payment_failed", event_id="evt_f") == "failure recorded"
     assert world.webhook(oid, kind="payment_failed", event_id="evt_f") == "replay"
     order = world.order(oid)
@@ -406,8 +414,7 @@ def test_payment_failed_is_recorded_once(world: World) -> None:
 
 
 def test_a_failure_delivered_after_the_success_changes_nothing(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     world.stripe.pay(world.order(oid).payment.intent_id)
     assert world.webhook(oid, event_id="evt_ok") == "paid"
     late = world.webhook(oid, kind="payment_failed", event_id="evt_old_failure")
@@ -416,8 +423,7 @@ def test_a_failure_delivered_after_the_success_changes_nothing(world: World) -> 
 
 
 def test_cancel_cancels_the_intent(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     world.orders.cancel(oid, uid="alice", is_admin=False, expected_version=None)
     assert world.effects(oid, S.CONFIRMED, S.CANCELLED) == "intent cancelled"
     order = world.order(oid)
@@ -429,8 +435,7 @@ def test_cancel_cancels_the_intent(world: World) -> None:
 def test_payment_racing_a_cancel_ends_cancelled_and_refunded_in_full(
     world: World, first: str
 ) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
+    oid = world.with_intent()
     intent_id = world.order(oid).payment.intent_id
     if first == "payment":  # paid and processed, then the admin cancels
         world.stripe.pay(intent_id)
@@ -457,10 +462,7 @@ def test_payment_racing_a_cancel_ends_cancelled_and_refunded_in_full(
 
 
 def test_admin_refunds_partial_then_full_with_restock_once(world: World) -> None:
-    oid = world.confirmed(quantity=4)
-    world.payments.settle(oid)
-    world.stripe.pay(world.order(oid).payment.intent_id)
-    world.webhook(oid)
+    oid = world.paid(quantity=4)
     for before, after in ((S.PROCESSING, S.SHIPPED), (S.SHIPPED, S.DELIVERED)):
         world.orders.set_status(oid, after, expected_version=None)
         world.fulfilment.on_status_change(oid, before=before, after=after)
@@ -486,10 +488,7 @@ def test_admin_refunds_partial_then_full_with_restock_once(world: World) -> None
 
 
 def test_a_refund_that_died_after_stripe_is_finished_by_the_redrive(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
-    world.stripe.pay(world.order(oid).payment.intent_id)
-    world.webhook(oid)
+    oid = world.paid()
     original = world.payments._record_refund
 
     def crash(*args: object, **kwargs: object) -> str:
@@ -507,10 +506,7 @@ def test_a_refund_that_died_after_stripe_is_finished_by_the_redrive(world: World
 
 
 def test_admin_cannot_mark_a_stripe_paid_order_refunded_without_money(world: World) -> None:
-    oid = world.confirmed()
-    world.payments.settle(oid)
-    world.stripe.pay(world.order(oid).payment.intent_id)
-    world.webhook(oid)
+    oid = world.paid()
     for status in (S.SHIPPED, S.DELIVERED):
         world.orders.set_status(oid, status, expected_version=None)
     with pytest.raises(Conflict, match="refund"):
@@ -519,10 +515,7 @@ def test_admin_cannot_mark_a_stripe_paid_order_refunded_without_money(world: Wor
 
 def test_refunds_before_delivery_leave_the_stats_alone(world: World) -> None:
     world.commerce.add_customer("alice")
-    oid = world.confirmed(quantity=2)
-    world.payments.settle(oid)
-    world.stripe.pay(world.order(oid).payment.intent_id)
-    world.webhook(oid)
+    oid = world.paid(quantity=2)
     before = world.commerce.standing("alice")
     half = world.payments.refund(oid, RefundRequest(amount=250, reason="r"), idempotency_key="a")
     assert half.value.status is S.PARTIALLY_REFUNDED
