@@ -21,7 +21,7 @@ from celeste.order_records import Order
 from celeste.orders import CheckoutRequest, OrderStatus, ShippingAddress
 from celeste.pricing import PriceList, PriceRule
 from celeste.services.backoff import Backoff
-from celeste.services.checkout import OrderPricer
+from celeste.services.checkout import CheckoutQuote, OrderPricer
 from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.pricing import PricingService
 from celeste.services.shipping import ShippingService
@@ -64,9 +64,13 @@ class Shop:
         if self.cart.set_quantity(uid, product_id, quantity=quantity, updated_at=at) is None:
             self.cart.create(uid, line)
 
+    def quote(self, uid: str = "alice", **body: Any) -> CheckoutQuote:
+        return self.orders.quote_checkout(_request(**body), identity=Identity(uid, None))
+
     def checkout(self, uid: str = "alice", *, key: str = "k1", **body: Any) -> Order:
-        request = CheckoutRequest(**{"store_id": STORE, "shipping_address": ADDRESS, **body})
-        placed = self.orders.checkout(request, identity=Identity(uid, None), idempotency_key=key)
+        placed = self.orders.checkout(
+            _request(**body), identity=Identity(uid, None), idempotency_key=key
+        )
         return placed.order.value
 
     def order(self, order_id: str) -> Order:
@@ -74,6 +78,11 @@ class Shop:
 
     def code(self, code: str) -> DiscountCode:
         return self.commerce.codes[code].value
+
+
+def _request(**body: Any) -> CheckoutRequest:
+    """A checkout at ``STORE`` to ``ADDRESS`` unless ``body`` says otherwise."""
+    return CheckoutRequest(**{"store_id": STORE, "shipping_address": ADDRESS, **body})
 
 
 def _code(code: str = "SAVE10", **fields: Any) -> DiscountCode:
@@ -164,8 +173,7 @@ def _two_lines(shop: Shop, uid: str = "alice") -> None:
 def test_quote_prices_the_cart_with_shipping_and_tax_and_writes_nothing(shop: Shop) -> None:
     _two_lines(shop)
     commits = shop.commerce.commits
-    request = CheckoutRequest(store_id=STORE, shipping_address=ADDRESS, shipping_method="standard")
-    quote = shop.orders.quote_checkout(request, identity=Identity("alice", None))
+    quote = shop.quote(shipping_method="standard")
     assert (quote.subtotal, quote.shipping_total, quote.tax_total, quote.total) == (
         3000,
         500,
@@ -192,8 +200,7 @@ def test_inclusive_tax_is_the_part_of_the_total_that_is_tax(shop: Shop) -> None:
 
 def test_a_country_without_a_rate_is_taxed_zero(shop: Shop) -> None:
     _two_lines(shop)
-    request = CheckoutRequest(store_id=STORE, shipping_address=US_ADDRESS, shipping_method="usa")
-    quote = shop.orders.quote_checkout(request, identity=Identity("alice", None))
+    quote = shop.quote(shipping_address=US_ADDRESS, shipping_method="usa")
     assert (quote.tax_total, quote.total) == (0, 3900)
     assert [m.code for m in quote.shipping_methods] == ["standard", "usa"]
 
