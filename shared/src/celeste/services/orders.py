@@ -68,7 +68,7 @@ from celeste.ports import (
 from celeste.services.accounts import AccountService
 from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
 from celeste.services.checkout import CheckoutQuote, OrderPricer, PricedOrder
-from celeste.services.concurrency import check_version
+from celeste.services.concurrency import versioned_write
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.stock_records import MovementRecord, order_movement_id
 from celeste.tiers import CustomerStats, evaluate_tier, record_delivery, reverse_delivery
@@ -415,9 +415,7 @@ class OrderService:
         Of concurrent cancels exactly one commits; the others then see it cancelled (409)."""
         actor: Actor = "admin" if is_admin else "customer"
 
-        def attempt() -> Versioned[Order]:
-            found = self.get(order_id, uid=uid, is_admin=is_admin)
-            check_version(current=found.version, expected=expected_version, what="the order")
+        def write(found: Versioned[Order]) -> Versioned[Order]:
             order = found.value
             try:
                 moved = order.move(
@@ -434,12 +432,14 @@ class OrderService:
             self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return self._orders.get(order_id)
 
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self.get(order_id, uid=uid, is_admin=is_admin),
+            write,
+            expected_version=expected_version,
+            subject="the order",
             what=f"cancelling order {order_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def set_status(
@@ -449,9 +449,7 @@ class OrderService:
         if status not in ADMIN_SETTABLE:
             raise Conflict(f"{status} is set by the system, not by an admin")
 
-        def attempt() -> Versioned[Order]:
-            found = self._orders.get(order_id)
-            check_version(current=found.version, expected=expected_version, what="the order")
+        def write(found: Versioned[Order]) -> Versioned[Order]:
             order = found.value
             if status is OrderStatus.REFUNDED and order.payment and order.payment.amount_received:
                 raise Conflict("this order was paid through Stripe: POST /orders/{id}/refund")
@@ -459,12 +457,14 @@ class OrderService:
             self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
             return self._orders.get(order_id)
 
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self._orders.get(order_id),
+            write,
+            expected_version=expected_version,
+            subject="the order",
             what=f"moving order {order_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
 

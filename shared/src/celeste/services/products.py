@@ -17,7 +17,7 @@ from celeste.ports import CategoryRepository, Page, ProductRepository, StockRead
 from celeste.pricing import PricedLine, PricingSnapshot
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import check_version
+from celeste.services.concurrency import versioned_write
 from celeste.services.pricing import PricingService
 
 #: Most products a computed filter (text, price, stock) looks at; beyond it, use a search index.
@@ -102,11 +102,7 @@ class ProductService:
     def _write(
         self, product_id: str, changes: dict[str, object], *, expected_version: str | None
     ) -> Versioned[Product]:
-        def attempt() -> Versioned[Product]:
-            current = self._repo.get(product_id)
-            check_version(
-                current=current.version, expected=expected_version, what=f"product {product_id}"
-            )
+        def write(current: Versioned[Product]) -> Versioned[Product]:
             moved = "category_id" in changes and changes["category_id"] != current.value.category_id
             if moved:
                 self._require_category(str(changes["category_id"]))
@@ -118,12 +114,14 @@ class ProductService:
                 category_changed=moved,
             )
 
-        return optimistic(
-            attempt,
-            backoff=self._backoff,
+        return versioned_write(
+            lambda: self._repo.get(product_id),
+            write,
+            expected_version=expected_version,
+            subject=f"product {product_id}",
             what=f"updating product {product_id}",
+            backoff=self._backoff,
             sleep=self._sleep,
-            pinned=expected_version is not None,
         )
 
     def _require_category(self, category_id: str) -> None:
