@@ -70,6 +70,7 @@ from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
 from celeste.services.checkout import CheckoutQuote, OrderPricer, PricedOrder
 from celeste.services.concurrency import versioned_write
 from celeste.services.pricing import PricingService, QuoteLine
+from celeste.services.stores import require_open_store
 from celeste.stock_records import MovementRecord, order_movement_id
 from celeste.tiers import CustomerStats, evaluate_tier, record_delivery, reverse_delivery
 from celeste.writes import (
@@ -164,7 +165,7 @@ class OrderService:
         address = request.shipping_address
 
         def prepare() -> tuple[Order, list[Write]]:
-            self._require_open_store(request.store_id)
+            require_open_store(self._stores, request.store_id)
             self._ensure_profile(identity)
             priced = self._pricer.price(
                 [QuoteLine(line.product_id, line.quantity) for line in request.lines],
@@ -184,7 +185,7 @@ class OrderService:
     def quote_checkout(self, request: CheckoutRequest, *, identity: Identity) -> CheckoutQuote:
         """What the caller's cart would cost now, shipped as asked; nothing is written."""
         lines = self._cart_lines(identity.uid)
-        self._require_open_store(request.store_id)
+        require_open_store(self._stores, request.store_id)
         priced = self._price_checkout(request, identity.uid, lines)
         order = self._new_order(identity.uid, request.store_id, priced, request.shipping_address)
         return CheckoutQuote.of(order, methods=priced.methods)
@@ -208,7 +209,7 @@ class OrderService:
 
         def prepare() -> tuple[Order, list[Write]]:
             lines = self._cart_lines(uid)
-            self._require_open_store(request.store_id)
+            require_open_store(self._stores, request.store_id)
             self._ensure_profile(identity)
             priced = self._price_checkout(request, uid, lines)
             order = self._new_order(uid, request.store_id, priced, request.shipping_address)
@@ -366,12 +367,6 @@ class OrderService:
         if record.fingerprint != fingerprint:
             raise Conflict("this Idempotency-Key was already used with a different request body")
         return Placed(self._orders.get(record.order_id), replayed=True)
-
-    def _require_open_store(self, store_id: str) -> None:
-        active = self._stores.store_active(store_id)
-        if not active:
-            reason = "is not open for orders" if active is False else "does not exist"
-            raise ValidationFailed.on("store_id", f"store {store_id} {reason}")
 
     def get(self, order_id: str, *, uid: str, is_admin: bool) -> Versioned[Order]:
         """The order, for its owner or an admin; anyone else learns nothing (404)."""

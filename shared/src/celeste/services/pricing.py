@@ -33,6 +33,7 @@ from celeste.pricing import (
 from celeste.products import Product
 from celeste.services.backoff import REQUEST, Backoff
 from celeste.services.concurrency import versioned_write
+from celeste.services.stores import require_open_store
 
 
 @dataclass(frozen=True)
@@ -196,10 +197,7 @@ class PricingService:
     def _require_open_store(self, store_id: str) -> None:
         if self._stores is None or self._stock is None:
             raise TypeError("PricingService needs stock= and stores= to quote at a store")
-        active = self._stores.store_active(store_id)
-        if not active:
-            reason = "is not open for orders" if active is False else "does not exist"
-            raise ValidationFailed.on("store_id", f"store {store_id} {reason}")
+        require_open_store(self._stores, store_id)
 
 
 def _engine_input(snapshot: PricingSnapshot, product: Product) -> PricedProduct:

@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 
 from celeste.clock import Clock, utcnow
 from celeste.cursors import decode_cursor, encode_cursor, refused
-from celeste.errors import Conflict, NotFound
+from celeste.errors import Conflict, NotFound, ValidationFailed
 from celeste.ids import new_id
-from celeste.ports import Page, StoreReferences, StoreRepository, Versioned
+from celeste.ports import Page, StoreDirectory, StoreReferences, StoreRepository, Versioned
 from celeste.services.backoff import REQUEST, Backoff
 from celeste.services.concurrency import versioned_write
 from celeste.stores import GeoPoint, NearbyStore, Store, StoreCreate, StorePatch, nearby
@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 
 #: Most stores the chain may have: the near search reads them all and measures in memory.
 MAX_STORES = 2000
+
+
+def require_open_store(stores: StoreDirectory, store_id: str) -> None:
+    """A 400 on ``store_id`` unless the store exists and takes orders (orders, checkout, quotes)."""
+    active = stores.store_active(store_id)
+    if not active:
+        reason = "is not open for orders" if active is False else "does not exist"
+        raise ValidationFailed.on("store_id", f"store {store_id} {reason}")
 
 
 class StoreService:
