@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,9 @@ from tests.support.emulators import PROJECT, clear_firestore
 from tools.devauth import AuthEmulator, SignedIn
 
 pytestmark = pytest.mark.e2e
+
+#: Tries of a careful client under the emulator's cold-start burst (``Api.post_keyed``).
+KEYED_ATTEMPTS = 6
 
 
 class Api:
@@ -49,6 +53,29 @@ class Api:
         return self.session.request(
             method, self.url(function, path), headers=headers, timeout=60, **kwargs
         )  # type: ignore[arg-type]
+
+    def post_keyed(
+        self, function: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float
+    ) -> requests.Response:
+        """POST as a careful client does: ``headers`` carry an ``Idempotency-Key``, and a 5xx, a
+        dropped connection or an HTML page is retried under it. (Under a burst of cold starts the
+        functions emulator sometimes hands two new workers the same port, drops a request or
+        hands it to another function's worker, which answers HTML; the key makes it safe.)"""
+        assert "Idempotency-Key" in headers
+        response: requests.Response | None = None
+        for attempt in range(KEYED_ATTEMPTS):
+            if attempt:
+                time.sleep(min(4.0, 0.25 * 2**attempt))  # let the emulator's new workers settle
+            try:
+                response = self.session.post(
+                    self.url(function), json=body, headers=headers, timeout=timeout_s
+                )
+            except requests.ConnectionError:
+                continue
+            if response.status_code < 500 and "json" in response.headers.get("Content-Type", ""):
+                return response
+        assert response is not None, f"no answer in {KEYED_ATTEMPTS} attempts"
+        return response
 
 
 @pytest.fixture(scope="session")

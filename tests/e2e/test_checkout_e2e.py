@@ -5,7 +5,6 @@ with ``usage_limit: 5``, replays, refusals that leave the cart alone, anonymous 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,6 @@ pytestmark = pytest.mark.e2e
 
 PT = {"name": "Ana", "line1": "Rua 1", "city": "Lisboa", "postal_code": "1000-001", "country": "PT"}
 DE = {**PT, "city": "Berlin", "postal_code": "10115", "country": "DE"}
-ATTEMPTS = 6
 
 
 def _ok(response: requests.Response, status: int = 200) -> dict[str, Any]:
@@ -82,27 +80,7 @@ def _checkout(
     headers = {**user.headers, "Idempotency-Key": key or f"co-{uuid.uuid4()}"}
     if wait:
         headers["Prefer"] = f"wait={wait}"
-    response: requests.Response | None = None
-    for attempt in range(ATTEMPTS):
-        if attempt:
-            time.sleep(min(4.0, 0.25 * 2**attempt))
-        try:
-            response = api.session.post(
-                api.url("checkout"), json=body, headers=headers, timeout=SLOW_S
-            )
-        except requests.ConnectionError:
-            continue
-        if response.status_code < 500 and _from_the_api(response):
-            return response
-    assert response is not None
-    return response
-
-
-def _from_the_api(response: requests.Response) -> bool:
-    """Whether the answer came from our functions: always JSON. (Under a burst of cold starts
-    the functions emulator may hand a request to another function's worker on a reused port,
-    which answers an HTML page; a careful client retries with the same key.)"""
-    return "json" in response.headers.get("Content-Type", "")
+    return api.post_keyed("checkout", body, headers=headers, timeout_s=SLOW_S)
 
 
 def redeliver_update(order_id: str, *, before: str, after: str, times: int) -> None:

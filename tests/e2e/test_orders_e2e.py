@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +28,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 #: The emulator starts one Python worker per concurrent request: the first burst is slow.
 SLOW_S = 240
-#: Tries of a careful client under the emulator's cold-start burst (a 5xx or a dropped request).
-CHECKOUT_ATTEMPTS = 6
 
 
 def order_body(shop: Shop, *lines: tuple[str, int]) -> dict[str, Any]:
@@ -48,24 +45,10 @@ def place(api: Api, user: SignedIn, body: dict[str, Any], **headers: str) -> req
 
 
 def checkout(api: Api, user: SignedIn, body: dict[str, Any]) -> requests.Response:
-    """POST /orders as a careful client does: with an ``Idempotency-Key``, retried on a 5xx or
-    a dropped connection. (Under a burst of cold starts the functions emulator sometimes hands
-    two new workers the same port and drops a request; the key makes the retry safe.)"""
-    key = {"Idempotency-Key": f"checkout-{uuid.uuid4()}"}
-    response: requests.Response | None = None
-    for attempt in range(CHECKOUT_ATTEMPTS):
-        if attempt:
-            time.sleep(min(4.0, 0.25 * 2**attempt))  # let the emulator's new workers settle
-        try:
-            response = place(api, user, body, **key)
-        except requests.ConnectionError:
-            continue
-        # An HTML page is never ours: the emulator handed the request to another function's
-        # worker on a reused port. Retry it like a dropped request.
-        if response.status_code < 500 and "json" in response.headers.get("Content-Type", ""):
-            return response
-    assert response is not None, f"no answer in {CHECKOUT_ATTEMPTS} attempts"
-    return response
+    """POST /orders as a careful client does: with an ``Idempotency-Key``, retried on a 5xx, a
+    dropped connection or an answer that is not ours (``Api.post_keyed``)."""
+    headers = {**user.headers, "Idempotency-Key": f"checkout-{uuid.uuid4()}"}
+    return api.post_keyed("orders", body, headers=headers, timeout_s=SLOW_S)
 
 
 def outcome(responses: list[requests.Response]) -> list[tuple[int, str]]:
