@@ -6,10 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
 
-from celeste.holds import HoldCaps
 from celeste.ratelimits import Limit, Policy
 from celeste_functions.http.cors import CorsPolicy
+
+if TYPE_CHECKING:
+    # At use only: ``celeste.holds`` loads the order model, and ``main`` imports this module
+    # for ``payment_secrets``; a cold ``import main`` stays the SDK's own.
+    from celeste.holds import HoldCaps
 
 #: The Stripe keys of ``demo-`` projects (the local Stripe accepts any test key; tools sign
 #: test webhook events with the same secret).
@@ -79,7 +84,7 @@ class Settings:
     #: Proxies that append to ``X-Forwarded-For`` in front of the function (Google's front end:
     #: 1); the client address is that many entries from the right.
     trusted_proxy_hops: int = 1
-    hold_caps: HoldCaps = field(default_factory=HoldCaps)
+    hold_caps: HoldCaps = field(default_factory=lambda: _hold_caps({}))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -106,11 +111,17 @@ class Settings:
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
             rate_policies=rate_policies(env),
             trusted_proxy_hops=int(env.get("CELESTE_TRUSTED_PROXY_HOPS", "1")),
-            hold_caps=HoldCaps(
-                max_open_orders=int(env.get("CELESTE_HOLD_MAX_OPEN_ORDERS", "5")),
-                max_units_per_product=int(env.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20")),
-            ),
+            hold_caps=_hold_caps(env),
         )
+
+
+def _hold_caps(env: Mapping[str, str]) -> HoldCaps:
+    from celeste.holds import HoldCaps
+
+    return HoldCaps(
+        max_open_orders=int(env.get("CELESTE_HOLD_MAX_OPEN_ORDERS", "5")),
+        max_units_per_product=int(env.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20")),
+    )
 
 
 def _or_demo(env: dict[str, str], name: str, demo_default: str, demo: bool) -> str | None:

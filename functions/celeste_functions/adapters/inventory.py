@@ -14,6 +14,7 @@ from celeste.ports import Page, Versioned
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste_functions.adapters.firestore import (
     QueryShape,
+    document_path,
     keyset_page,
     version_of,
 )
@@ -65,20 +66,15 @@ def movement_data(row: MovementRecord) -> dict[str, Any]:
 
 def _record(snapshot: Any) -> StockRecord:
     data = snapshot.to_dict() or {}
-    store_id = snapshot.reference.parent.parent.id
-    return StockRecord.model_validate({**data, "store_id": store_id, "product_id": snapshot.id})
+    _, store_id, _, product_id = document_path(snapshot).split("/")  # stores/S/inventory/P
+    return StockRecord.model_validate({**data, "store_id": store_id, "product_id": product_id})
 
 
 def _movement(snapshot: Any) -> MovementRecord:
     data = snapshot.to_dict() or {}
-    level = snapshot.reference.parent.parent
+    _, store_id, _, product_id, _, row_id = document_path(snapshot).split("/")
     return MovementRecord.model_validate(
-        {
-            **data,
-            "id": snapshot.id,
-            "product_id": level.id,
-            "store_id": level.parent.parent.id,
-        }
+        {**data, "id": row_id, "product_id": product_id, "store_id": store_id}
     )
 
 

@@ -13,6 +13,7 @@ from celeste_functions.adapters.firestore import (
     fields,
     keyset_page,
     precondition,
+    read_query,
     storage_errors,
     version_of,
 )
@@ -85,7 +86,7 @@ class FirestoreProducts:
             order_field="name_key",
             limit=limit,
             cursor=cursor,
-            parse=lambda s: _product(s.id, fields(s)),
+            parse=lambda s: _product(s.id, s.data),
             key=lambda p: p.name_key,
             value_type=str,
         )
@@ -102,7 +103,7 @@ class FirestoreProducts:
             if chunk is not None and not chunk:
                 continue
             query = self._query(category_ids=chunk, active_only=active_only)
-            found += [_product(s.id, fields(s)) for s in query.limit(limit).stream()]
+            found += [_product(s.id, s.data) for s in read_query(query.limit(limit))]
         found.sort(key=lambda p: (p.name_key, p.id))
         return found[:limit]
 
