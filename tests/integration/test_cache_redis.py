@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import redis
 
-from celeste_functions.adapters.cache import Bounded, Cache
+from celeste_functions.adapters.cache import Bounded, Cache, Lookup
+from celeste_functions.clients import make_redis
 from celeste_functions.composition import Services, services, use
 from celeste_functions.triggers.catalog import on_catalog_written
 from tests.support.redis_server import RedisServer
@@ -69,23 +69,36 @@ def test_value_computed_before_a_write_is_never_served_after_it(redis_server: Re
     assert after.value == "new" and not after.hit
 
 
-class CountingRedis(redis.Redis):
-    """A client that counts the commands it sends (each one is a round trip)."""
-
-    sent = 0
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        CountingRedis.sent += 1
-        return super().execute_command(*args, **options)
+def _commands(probe: redis.Redis) -> dict[str, int]:
+    """Calls per command the server has run (``INFO commandstats``, scripts' own included)."""
+    stats = probe.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
 
 def test_a_hit_is_one_round_trip(redis_server: RedisServer) -> None:
-    client = CountingRedis.from_url(redis_server.url, socket_timeout=0.05, retry=None)
+    client = make_redis(redis_server.url, timeout_s=0.05)
     cache = Cache(client=lambda: client, ttl_s=60)
     cache.get_or_compute(scope="s", key="k", compute=lambda: 1)
-    before = CountingRedis.sent
+    probe = redis.Redis.from_url(redis_server.url)
+    before = _commands(probe)
     assert cache.get_or_compute(scope="s", key="k", compute=lambda: 2).hit
-    assert CountingRedis.sent - before == 1  # one EVALSHA reads the version and the entry
+    after = _commands(probe)
+    ran = {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name)}
+    # One EVALSHA, whose script reads the version and the entry inside the server (the INFO is
+    # the probe's own).
+    assert ran == {"evalsha": 1, "get": 2, "info": 1}
+
+
+def test_a_restarted_redis_is_reconnected_at_the_next_hit(redis_server: RedisServer) -> None:
+    client = make_redis(redis_server.url, timeout_s=0.2)
+    cache = Cache(client=lambda: client, ttl_s=60)
+    cache.get_or_compute(scope="s", key="k", compute=lambda: 1)
+    assert cache.get_or_compute(scope="s", key="k", compute=lambda: 2).hit
+    redis_server.stop()
+    redis_server.start()  # empty: no RDB snapshot was written
+    # The idle connection to the old server is replaced, not failed on (no breaker trip).
+    assert cache.get_or_compute(scope="s", key="k", compute=lambda: 3) == Lookup(3, hit=False)
+    assert cache.get_or_compute(scope="s", key="k", compute=lambda: 4) == Lookup(3, hit=True)
 
 
 def test_one_recompute_per_hot_key(redis_server: RedisServer) -> None:

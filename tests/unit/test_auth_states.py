@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from celeste.errors import Unauthenticated
-from celeste_functions.http.auth import AccountStates, _Account
+from celeste_functions.http import auth as auth_module
+from celeste_functions.http.auth import AccountStates, VerifiedTokens, _Account
 
 
 class Auth:
@@ -81,3 +84,57 @@ def test_a_remembered_refusal_is_confirmed_so_an_enabled_account_gets_in_at_once
     auth.state = _Account(disabled=False, tokens_valid_after_ms=0)
     states.check(CLAIMS, strict=False)  # inside the window, yet asked again: not refused
     assert auth.lookups == 2
+
+
+def test_a_verified_token_is_remembered_until_it_expires() -> None:
+    now = [1_000.0]
+    tokens = VerifiedTokens(clock=lambda: now[0])
+    claims = {"uid": "u1", "exp": 1_060}
+    tokens.remember("t1", claims)
+    assert tokens.get("t1") == claims
+    assert tokens.get("t2") is None
+    now[0] = 1_059.9
+    assert tokens.get("t1") == claims
+    now[0] = 1_060.0
+    assert tokens.get("t1") is None
+    now[0] = 0.0
+    assert tokens.get("t1") is None  # forgotten, not just hidden
+
+
+def test_claims_without_an_expiry_are_not_remembered() -> None:
+    tokens = VerifiedTokens(clock=lambda: 0.0)
+    tokens.remember("t1", {"uid": "u1"})
+    tokens.remember("t2", {"uid": "u1", "exp": "soon"})
+    assert tokens.get("t1") is None and tokens.get("t2") is None
+
+
+def test_the_oldest_tokens_are_forgotten_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(VerifiedTokens, "MAX_REMEMBERED", 3)
+    tokens = VerifiedTokens(clock=lambda: 0.0)
+    for i in range(5):
+        tokens.remember(f"t{i}", {"uid": "u", "exp": 10})
+    assert [tokens.get(f"t{i}") is not None for i in range(5)] == [False, False, True, True, True]
+
+
+def test_authenticate_verifies_a_token_once_but_checks_the_account_every_time(
+    monkeypatch: pytest.MonkeyPatch, setup: tuple[AccountStates, Auth, list[float]]
+) -> None:
+    states, auth, _ = setup
+    verifications: list[str] = []
+
+    def verify(token: str) -> dict[str, object]:
+        verifications.append(token)
+        return {"uid": "u1", "iat": 1_000, "exp": time.time() + 3600, "role": "customer"}
+
+    monkeypatch.setattr(auth_module, "_verify", verify)
+    monkeypatch.setattr(auth_module, "verified", VerifiedTokens())
+    monkeypatch.setattr(auth_module, "accounts", states)
+    for _ in range(3):
+        caller = auth_module.authenticate("Bearer tok-1", strict=True)
+        assert caller is not None and caller.uid == "u1"
+    assert verifications == ["tok-1"]
+    assert auth.lookups == 3  # strict: Auth asked each time
+    auth.state = _Account(disabled=True, tokens_valid_after_ms=0)
+    with pytest.raises(Unauthenticated, match="disabled"):
+        auth_module.authenticate("Bearer tok-1", strict=True)
+    assert verifications == ["tok-1"]

@@ -1,6 +1,8 @@
 """Who is calling: Firebase ID tokens verified by firebase_admin; the role from the claim.
 
-The token's signature, expiry and audience are checked locally on every request. Whether the
+The token's signature, expiry and audience are checked locally, once per token per process:
+the claims of a token verified here are reused until it expires (a verification is a function
+of the token and the clock alone). Whether the
 account still exists, is enabled and has not been signed out since the token was minted needs
 Firebase Auth (a network call): ``strict`` checks ask it every time (writes, and every route
 that requires a signed-in caller or an admin); public reads reuse this process's answer for a
@@ -122,6 +124,44 @@ def _firebase_account(uid: str) -> _Account:
 accounts = AccountStates(lookup=_firebase_account)
 
 
+class VerifiedTokens:
+    """Claims of the ID tokens this process verified, each until its ``exp``: a signed-in
+    request skips decoding and checking a signature it already checked (the account itself is
+    still checked on every request, by :class:`AccountStates`)."""
+
+    #: Most tokens remembered (about 1 KB each); the oldest are forgotten first.
+    MAX_REMEMBERED = 4096
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._claims: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        """The claims of ``token`` if verified here and not expired, else ``None``."""
+        claims = self._claims.get(token)
+        if claims is None:
+            return None
+        if self._clock() >= claims["exp"]:
+            with self._lock:
+                self._claims.pop(token, None)
+            return None
+        return claims
+
+    def remember(self, token: str, claims: dict[str, Any]) -> None:
+        """Keep the claims of a token just verified (until its ``exp``)."""
+        if not isinstance(claims.get("exp"), int | float):
+            return
+        with self._lock:
+            self._claims[token] = claims
+            while len(self._claims) > self.MAX_REMEMBERED:
+                del self._claims[next(iter(self._claims))]
+
+
+#: This process's verified tokens.
+verified = VerifiedTokens()
+
+
 def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
     """The caller named by an ``Authorization: Bearer`` header, ``None`` without one.
 
@@ -135,18 +175,11 @@ def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <Firebase ID token>'")
-    from firebase_admin import auth
-
-    try:
-        claims = auth.verify_id_token(token.strip(), app=firebase_app.get())
-    except auth.ExpiredIdTokenError:
-        raise Unauthenticated("the token has expired or was revoked: sign in again") from None
-    except auth.CertificateFetchError:
-        log.warning("auth certificates unavailable")
-        raise Unavailable("the sign-in service is not answering; retry shortly", 2) from None
-    except (ValueError, auth.InvalidIdTokenError) as exc:
-        log.info("token rejected", extra={"fields": {"reason": type(exc).__name__}})
-        raise Unauthenticated("the token is not a valid Firebase ID token") from None
+    token = token.strip()
+    claims = verified.get(token)
+    if claims is None:
+        claims = _verify(token)
+        verified.remember(token, claims)
     accounts.check(claims, strict=strict)
     role = "admin" if claims.get("role") == "admin" else "customer"
     name = claims.get("name")
@@ -156,3 +189,19 @@ def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
         role=role,
         name=name if isinstance(name, str) else None,
     )
+
+
+def _verify(token: str) -> dict[str, Any]:
+    """The claims of ``token``, verified by firebase_admin (signature, expiry, audience)."""
+    from firebase_admin import auth
+
+    try:
+        return dict(auth.verify_id_token(token, app=firebase_app.get()))
+    except auth.ExpiredIdTokenError:
+        raise Unauthenticated("the token has expired or was revoked: sign in again") from None
+    except auth.CertificateFetchError:
+        log.warning("auth certificates unavailable")
+        raise Unavailable("the sign-in service is not answering; retry shortly", 2) from None
+    except (ValueError, auth.InvalidIdTokenError) as exc:
+        log.info("token rejected", extra={"fields": {"reason": type(exc).__name__}})
+        raise Unauthenticated("the token is not a valid Firebase ID token") from None
