@@ -7,6 +7,8 @@ functions-framework in production mode (gunicorn gthread, ``WORKERS=1 THREADS=8`
 own process group:
 
 - ``bare``: a function returning a constant 2 KB JSON body (the platform floor);
+- ``bare-redis``: the same after one Redis GET of a page-sized value on a per-thread
+  connection: the floor of any cache hit that must ask Redis whether its entry is current;
 - ``products`` with Redis;
 - ``products`` without Redis (``REDIS_URL`` unset).
 
@@ -262,11 +264,18 @@ def main() -> int:
         os.environ.update(env)
         product_id = seed(args.products)
         token = customer_token()
+        import redis
+
+        from benchmarks.bare_function import REDIS_KEY
+
+        # A JSON value the size of a cached list of 20 (11.5 KB).
+        redis.Redis.from_url(env["REDIS_URL"]).set(REDIS_KEY, b"[" + b'"x",' * 2875 + b'"x"]')
         no_redis_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
         servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         try:
             for name, target, source, server_env in (
                 ("bare", "bare", ROOT / "benchmarks/bare_function.py", env),
+                ("bare-redis", "bare_redis", ROOT / "benchmarks/bare_function.py", env),
                 ("redis", "products", ROOT / "functions/main.py", env),
                 ("no-redis", "products", ROOT / "functions/main.py", no_redis_env),
             ):
@@ -275,6 +284,7 @@ def main() -> int:
             signed = {"Authorization": f"Bearer {token}"}
             cases = [
                 Case("bare function (2 KB JSON)", "bare", "/"),
+                Case("bare + one Redis GET (11.5 KB)", "bare-redis", "/"),
                 Case("list of 20, anonymous, hit", "redis", "/?limit=20"),
                 Case("list of 20, signed-in, hit", "redis", "/?limit=20", signed),
                 Case("one product, anonymous, hit", "redis", f"/{product_id}"),
@@ -337,6 +347,19 @@ def main() -> int:
         "\nsigned-in hit ÷ signed-in without cache: "
         f"{med(signed_hit, 0) / med(signed_none, 0):.1f}x "
         f"req/s; no Redis ÷ miss: {med(none, 1) / med(miss, 1):.2f}x CPU/req"
+    )
+    floor = by["bare + one Redis GET (11.5 KB)"]
+    print(
+        "hits ÷ bare + one Redis GET: "
+        + ", ".join(
+            f"{label.split(',')[0]} {', '.join(label.split(', ')[1:2])} "
+            f"{med(by[label], 0) / med(floor, 0):.2f}x"
+            for label in (
+                "list of 20, anonymous, hit",
+                "list of 20, signed-in, hit",
+                "one product, anonymous, hit",
+            )
+        )
     )
     print(
         f"cold start: import main {cold_main * 1000:.0f} ms, the SDK modules it imports alone "

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import secrets
 import threading
 import time
@@ -228,10 +229,12 @@ class Epochs:
 
 class _ThreadConnections:
     """One Redis connection per thread, made with the client's own settings, for the cache's
-    scripts: a hit's round trip without redis-py's pool checkout and command wrappers (with
-    hiredis, half the CPU of ``execute_command``; ``make bench-catalogue``). Like the pool, an
-    idle connection with something to read (the server closed it: a restart) is replaced before
-    use; a failed call disconnects it (redis-py does so itself) and the next one connects."""
+    scripts: a hit's round trip without redis-py's pool checkout, its liveness poll and its
+    command wrappers (each blocking call also hands the GIL to another request thread; see the
+    README's performance notes). A failed call disconnects the connection (redis-py does so
+    itself) and the next one connects again; a connection the server closed while it sat idle
+    (a restart) fails its next call with ``ConnectionError`` before anything ran, so that call
+    is sent once more on a new connection."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -241,18 +244,23 @@ class _ThreadConnections:
 
         local = self._local
         conn = getattr(local, "conn", None)
-        if conn is None or local.client is not r or local.pid != os.getpid():
+        if conn is None or local.client is not r or local.forks != _forks[0]:
             pool = r.connection_pool
             conn = pool.connection_class(**pool.connection_kwargs)
-            local.conn, local.client, local.pid = conn, r, os.getpid()
-        try:
-            stale = conn.can_read()  # connects a new (or disconnected) connection first
-        except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError):
-            stale = True
-        if stale:
-            conn.disconnect()
+            local.conn, local.client, local.forks = conn, r, _forks[0]
+        elif getattr(conn, "_sock", None) is not None:  # connected before: may have gone stale
+            try:
+                conn.send_command(*command)
+                return conn.read_response()
+            except redis_lib.ConnectionError:
+                conn.disconnect()  # closed by the server (TimeoutError is not retried)
         conn.send_command(*command)
         return conn.read_response()
+
+
+#: Forks of this process so far: a child never uses the connections its parent opened.
+_forks = [0]
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class Cache:
@@ -392,7 +400,8 @@ class Cache:
             _LOOKUP,
             _LOOKUP_SHA,
             (f"{NAMESPACE}:{scope}:version",),
-            (secrets.token_hex(8), f"{NAMESPACE}:{scope}:", f".{epoch}:{key}"),
+            # The token to set if Redis has none: unique, not secret (no syscall, unlike secrets).
+            (f"{random.getrandbits(64):016x}", f"{NAMESPACE}:{scope}:", f".{epoch}:{key}"),
         )
         return (token.decode() if isinstance(token, bytes) else str(token)), cached
 

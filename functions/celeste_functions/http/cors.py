@@ -82,12 +82,13 @@ class CorsPolicy:
     def decorate(self, request: Request, response: Response) -> Response:
         """Add the grants to an actual response (errors included) for an allowed origin."""
         origin = request.headers.get("Origin")
-        vary = response.headers.get("Vary")
+        headers = response.headers
+        vary = headers.get("Vary")
         if vary is None:  # (``response.vary.add`` parses and rebuilds the header: a hit's 3 %)
-            response.headers["Vary"] = "Origin"
+            headers["Vary"] = "Origin"
         elif "origin" not in {token.strip().lower() for token in vary.split(",")}:
-            response.headers["Vary"] = f"{vary}, Origin"
-        if self.allows(origin):
+            headers["Vary"] = f"{vary}, Origin"
+        if origin is not None and self.allows(origin):
             response.headers["Access-Control-Allow-Origin"] = str(origin)
             response.headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)
         return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Callable
@@ -301,12 +301,17 @@ class Router:
 
     def __call__(self, request: Request) -> Response:
         """Serve one request: route it, run the handler, serialise or map the error."""
+        # The SDK hands us Flask's ``request`` proxy, which looks up the request on every
+        # attribute read; the request itself is read directly from here on.
+        unwrap = getattr(request, "_get_current_object", None)
+        if unwrap is not None:
+            request = unwrap()
         cors = settings().cors
         if is_preflight(request):
             return cors.preflight(request)
         rid = request.headers.get("X-Request-Id")
         if rid is None or _REQUEST_ID.fullmatch(rid) is None:
-            rid = os.urandom(16).hex()
+            rid = f"{random.getrandbits(128):032x}"  # unique, not secret: no syscall per request
         token = request_id.set(rid)
         started = time.perf_counter()
         try:
@@ -387,7 +392,7 @@ def _serialise(reply: Reply, *, head: bool) -> Response:
             "" if head else payload,
             status=reply.status,
             headers=reply.headers,
-            mimetype="application/json",
+            content_type="application/json",  # as is: ``mimetype`` would be parsed for a charset
         )
     return response
 

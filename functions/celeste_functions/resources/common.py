@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -58,19 +57,21 @@ def profile_reply(found: Versioned[Profile], *, status: int = 200) -> Reply:
 
 
 def _encode_reply(reply: Reply) -> bytes:
-    head = {"status": reply.status, "etag": reply.headers.get("ETag")}
-    return json.dumps(head).encode() + b"\n" + json_bytes(reply.body)
+    head = f"{reply.status} {reply.headers.get('ETag') or '-'}\n"  # an ETag has no whitespace
+    return head.encode() + json_bytes(reply.body)
 
 
 def _decode_reply(entry: bytes) -> Reply:
     head, _, body = entry.partition(b"\n")
-    meta = json.loads(head)
-    headers = {"ETag": meta["etag"]} if meta.get("etag") else {}
-    return Reply(body, status=int(meta["status"]), headers=headers)
+    status, _, tag = head.decode().partition(" ")
+    return Reply(body, status=int(status), headers={} if tag == "-" else {"ETag": tag})
 
 
-#: A cached reply: its status and ETag on one line, then the response body's bytes as sent.
+#: A cached reply: ``<status> <ETag or ->`` on one line, then the response body's bytes as sent
+#: (a hit parses no JSON). Its name is part of every key, so a deploy that changes the format
+#: never reads the entries of the one before.
 _REPLY: Codec[Reply] = Codec(encode=_encode_reply, decode=_decode_reply)
+_REPLY_FORMAT = "reply.2"
 
 
 def cached_reply(
@@ -100,7 +101,7 @@ def cached_reply(
 
     lookup = services.get().cache.get_or_compute(
         scope=scope,
-        key=key,
+        key=f"{_REPLY_FORMAT}:{key}",
         compute=serialised,
         ttl_s=lambda r: r.fresh_for_s,
         codec=_REPLY,
