@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,9 +31,16 @@ FILTERED = Bounded(family="filtered", cap=100, ttl_s=60)
 
 
 class ProductListParams(ListParams, ProductFilters):
-    """``GET /products`` query: filters, sort and paging."""
+    """``GET /products`` query: filters, sort and paging (frozen: shared by every request with
+    the same query string, see ``RequestContext.query``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@lru_cache(maxsize=512)
+def _list_key(params: ProductListParams) -> str:
+    """The canonical form of a list query, as the cache key names it (filters, limit, cursor)."""
+    return json.dumps(params.canonical(), sort_keys=True)
 
 
 class ProductPage(BaseModel):
@@ -112,8 +120,7 @@ def list_products(ctx: RequestContext) -> Reply:
         }
         return Reply(body, fresh_for_s=result.fresh_for_s)
 
-    query = json.dumps(params.canonical(), sort_keys=True)  # the filters, limit and cursor
-    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{query}"
+    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{_list_key(params)}"
     return cached_reply(
         scope=PRODUCTS,
         key=key,
