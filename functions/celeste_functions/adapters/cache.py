@@ -308,9 +308,9 @@ class Cache:
         entry = f"{NAMESPACE}:{scope}:entry:{key}"
         try:
             stamp, cached = self._read(r, scope, epoch, entry)
-            versioned = f"{NAMESPACE}:{scope}:{stamp.decode()}"  # this version's lock and counter
             if cached is not None:
                 return Lookup(codec.decode(cached), hit=True)
+            versioned = f"{NAMESPACE}:{scope}:{stamp.decode()}"  # this version's lock and counter
             if not r.set(f"{versioned}:lock:{key}", b"1", nx=True, px=LOCK_TTL_MS):
                 waited = self._wait_for_peer(r, entry, stamp)
                 if waited is not None:
