@@ -6,7 +6,7 @@ import re
 import secrets
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 # Firestore forbids "/" in ids, ids of "." or "..", and ids matching __.*__; we are stricter: a
 # plain token of letters, digits, "_" and "-" that starts with a letter or digit (so never "__"),
@@ -21,6 +21,17 @@ DocId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 def is_valid_id(value: str) -> bool:
     """Whether ``value`` may be used as a document id."""
     return bool(_ID_RE.fullmatch(value))
+
+
+def _checked_id(value: str) -> str:
+    if not is_valid_id(value):
+        raise ValueError("must be 1 to 128 letters, digits, '_' or '-', not starting with '__'")
+    return value
+
+
+#: The same rule as ``DocId``, refused in words rather than by quoting the pattern (the order
+#: and refund bodies, whose 400s a shopper's app shows).
+CheckedId = Annotated[str, AfterValidator(_checked_id)]
 
 
 def new_id() -> str:

@@ -6,14 +6,14 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.addresses import ShippingAddress
 from celeste.discount_codes import CodeName
 from celeste.errors import Conflict, Forbidden
-from celeste.ids import is_valid_id
+from celeste.ids import CheckedId
 from celeste.shipping import MethodCode
 
 #: ``stripe``: the payment provider's webhook (a succeeded payment marks the order paid).
@@ -157,23 +157,12 @@ def is_expired(*, status: OrderStatus, hold_expires_at: datetime | None, now: da
     return now >= hold_expires_at
 
 
-def _document_id(value: str) -> str:
-    if not is_valid_id(value):
-        raise ValueError("must be 1 to 128 letters, digits, '_' or '-', not starting with '__'")
-    return value
-
-
-# ``celeste.ids.DocId`` would say this in one word, but its look-ahead pattern is refused by
-# pydantic's default regex engine; the same rule is applied here through ``is_valid_id``.
-_Id = Annotated[str, AfterValidator(_document_id)]
-
-
 class OrderLineRequest(BaseModel):
     """One line as the client sends it: what and how many, never a price."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    product_id: _Id
+    product_id: CheckedId
     quantity: int = Field(ge=1, le=1000, strict=True)
 
 
@@ -182,7 +171,7 @@ class OrderRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    store_id: _Id
+    store_id: CheckedId
     lines: list[OrderLineRequest] = Field(min_length=1, max_length=100)
     shipping_address: ShippingAddress | None = None
 
@@ -193,7 +182,7 @@ class CheckoutRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    store_id: _Id
+    store_id: CheckedId
     shipping_address: ShippingAddress
     #: Required to place the order; a quote without one lists the methods to choose from.
     shipping_method: MethodCode | None = None

@@ -6,12 +6,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal, Protocol
+from typing import Literal, Protocol
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.errors import Conflict, Contention, FieldError, NotConfigured, ValidationFailed
-from celeste.ids import is_valid_id
+from celeste.ids import CheckedId
 from celeste.orders import OrderStatus
 
 Provider = Literal["stripe"]
@@ -41,21 +41,12 @@ REFUNDABLE = frozenset(
 VOID_KEY = "void"
 
 
-def _document_id(value: str) -> str:
-    if not is_valid_id(value):
-        raise ValueError("must be 1 to 128 letters, digits, '_' or '-', not starting with '__'")
-    return value
-
-
-_Id = Annotated[str, AfterValidator(_document_id)]
-
-
 class RestockLine(BaseModel):
     """Units of one product that come back to the store's shelf with a refund."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    product_id: _Id
+    product_id: CheckedId
     quantity: int = Field(ge=1, le=1000, strict=True)
 
 
