@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import os
-import random
 import secrets
 import threading
 import time
@@ -218,9 +217,9 @@ class Epochs:
 
 class _ThreadConnections:
     """One Redis connection per thread, made with the client's own settings, for the cache's
-    scripts: a hit's round trip without redis-py's pool checkout, its liveness poll and its
-    command wrappers (each blocking call also hands the GIL to another request thread; see the
-    README's performance notes). A failed call disconnects the connection (redis-py does so
+    lookups and scripts: a hit's round trip without redis-py's pool checkout, its liveness poll
+    and its command wrappers (each blocking call also hands the GIL to another request thread;
+    see the README's performance notes). A failed call disconnects the connection (redis-py does so
     itself) and the next one connects again; a connection the server closed while it sat idle
     (a restart) fails its next call with ``ConnectionError`` before anything ran, so that call
     is sent once more on a new connection."""
@@ -352,7 +351,7 @@ class Cache:
         if r is not None:
             reached_redis = False
             try:
-                r.mset({f"{NAMESPACE}:{scope}:version": secrets.token_hex(8) for scope in wanted})
+                r.mset({f"{NAMESPACE}:{scope}:version": _new_token() for scope in wanted})
                 reached_redis = True
             except Exception as exc:
                 self.trip(exc)
@@ -392,7 +391,7 @@ class Cache:
         version_key = f"{NAMESPACE}:{scope}:version"
         token, stored = self._connections.call(r, "MGET", version_key, entry)
         if token is None:  # first use, or Redis lost the token: a new one (no entry has it)
-            fresh = f"{random.getrandbits(64):016x}".encode()  # unique, not secret: no syscall
+            fresh = _new_token().encode()
             r.set(version_key, fresh, nx=True)
             token, stored = r.get(version_key) or fresh, None
         stamp = token + b"." + str(epoch).encode()
@@ -419,6 +418,11 @@ class Cache:
                 return cached
             delay = min(delay * 2, 0.1)
         return None
+
+
+def _new_token() -> str:
+    """A scope token no entry can carry yet (random, 64 bits)."""
+    return secrets.token_hex(8)
 
 
 def _if_stamped(stored: bytes | None, stamp: bytes) -> bytes | None:

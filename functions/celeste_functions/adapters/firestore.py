@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 #: How hard a query read retries while Firestore is unavailable (then 503, ``Retry-After``).
 READ_BACKOFF = Backoff(attempts=4, base_s=0.05, cap_s=0.5, budget_s=3.0)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,7 @@ def _decode(value: Any, client: Any) -> Any:
     if kind == "timestamp_value":
         stamp = value.timestamp_value
         if stamp.nanos % 1000 == 0:
-            return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
+            return _UNIX_EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
     elif kind == "array_value":
         return [_decode(item, client) for item in value.array_value.values]
     elif kind == "map_value" and "__type__" not in value.map_value.fields:  # not a vector

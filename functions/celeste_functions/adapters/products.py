@@ -86,7 +86,7 @@ class FirestoreProducts:
             order_field="name_key",
             limit=limit,
             cursor=cursor,
-            parse=lambda s: _product(s.id, s.data),
+            parse=lambda s: _product(s.id, fields(s)),
             key=lambda p: p.name_key,
             value_type=str,
         )
@@ -103,7 +103,7 @@ class FirestoreProducts:
             if chunk is not None and not chunk:
                 continue
             query = self._query(category_ids=chunk, active_only=active_only)
-            found += [_product(s.id, s.data) for s in read_query(query.limit(limit))]
+            found += [_product(s.id, fields(s)) for s in read_query(query.limit(limit))]
         found.sort(key=lambda p: (p.name_key, p.id))
         return found[:limit]
 
