@@ -3,9 +3,7 @@ standing other services read, the stats the delivery effect writes) and sign-in 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -23,6 +21,7 @@ from celeste_functions.adapters.firestore import (
     storage_errors,
     version_of,
 )
+from celeste_functions.remembered import Remembered
 
 if TYPE_CHECKING:
     import firebase_admin
@@ -135,13 +134,11 @@ class FirestoreCustomers:
         self._client = client
         self._window_s = window_s
         self._clock = clock
-        self._seen: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._seen: Remembered[str, tuple[float, str | None]] = Remembered(self.MAX_REMEMBERED)
 
     def tier_of(self, uid: str, *, strict: bool = False) -> str | None:
         if not strict and self._window_s > 0:
-            with self._lock:
-                seen = self._seen.get(uid)
+            seen = self._seen.get(uid)
             if seen is not None and self._clock() - seen[0] < self._window_s:
                 return seen[1]
         started = self._clock()
@@ -149,11 +146,7 @@ class FirestoreCustomers:
         found = (snapshot.to_dict() or {}).get("tier") if snapshot.exists else None
         tier = str(found) if found else None
         if self._window_s > 0:
-            with self._lock:
-                self._seen[uid] = (started, tier)
-                self._seen.move_to_end(uid)
-                while len(self._seen) > self.MAX_REMEMBERED:
-                    self._seen.popitem(last=False)
+            self._seen.put(uid, (started, tier))
         return tier
 
     def standing(self, uid: str) -> Versioned[CustomerStanding] | None:

@@ -12,9 +12,7 @@ uid for up to ``CELESTE_AUTH_CHECK_S`` seconds (default 5). An Auth outage is a 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from celeste.errors import Unauthenticated, Unavailable
 from celeste_functions.clients import firebase_app
 from celeste_functions.config import settings
 from celeste_functions.logs import get_logger
+from celeste_functions.remembered import Remembered
 
 log = get_logger("auth")
 
@@ -65,8 +64,7 @@ class AccountStates:
         self._lookup = lookup
         self._window_s = window_s
         self._clock = clock
-        self._seen: OrderedDict[str, tuple[float, _Account]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._seen: Remembered[str, tuple[float, _Account]] = Remembered(self.MAX_REMEMBERED)
 
     def check(self, claims: dict[str, Any], *, strict: bool) -> None:
         """``Unauthenticated`` when the token's account is gone, disabled or signed out since
@@ -79,18 +77,13 @@ class AccountStates:
         # refusal is always confirmed, so an account enabled again is let in at once).
         started = self._clock()
         account = self._lookup(uid)
-        with self._lock:
-            self._seen[uid] = (started, account)
-            self._seen.move_to_end(uid)
-            while len(self._seen) > self.MAX_REMEMBERED:
-                self._seen.popitem(last=False)
+        self._seen.put(uid, (started, account))
         refusal = _refusal(account, claims)
         if refusal is not None:
             raise Unauthenticated(refusal)
 
     def _recent(self, uid: str) -> _Account | None:
-        with self._lock:
-            seen = self._seen.get(uid)
+        seen = self._seen.get(uid)
         window = settings().auth_check_s if self._window_s is None else self._window_s
         if seen is None or self._clock() - seen[0] >= window:
             return None
@@ -134,8 +127,7 @@ class VerifiedTokens:
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._claims: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+        self._claims: Remembered[str, dict[str, Any]] = Remembered(self.MAX_REMEMBERED)
 
     def get(self, token: str) -> dict[str, Any] | None:
         """The claims of ``token`` if verified here and not expired, else ``None``."""
@@ -143,19 +135,14 @@ class VerifiedTokens:
         if claims is None:
             return None
         if self._clock() >= claims["exp"]:
-            with self._lock:
-                self._claims.pop(token, None)
+            self._claims.forget(token)
             return None
         return claims
 
     def remember(self, token: str, claims: dict[str, Any]) -> None:
         """Keep the claims of a token just verified (until its ``exp``)."""
-        if not isinstance(claims.get("exp"), int | float):
-            return
-        with self._lock:
-            self._claims[token] = claims
-            while len(self._claims) > self.MAX_REMEMBERED:
-                del self._claims[next(iter(self._claims))]
+        if isinstance(claims.get("exp"), int | float):
+            self._claims.put(token, claims)
 
 
 #: This process's verified tokens.
