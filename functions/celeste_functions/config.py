@@ -118,9 +118,12 @@ class Settings:
 def _hold_caps(env: Mapping[str, str]) -> HoldCaps:
     from celeste.holds import HoldCaps
 
+    default = HoldCaps()  # the caps' defaults live in the domain
     return HoldCaps(
-        max_open_orders=int(env.get("CELESTE_HOLD_MAX_OPEN_ORDERS", "5")),
-        max_units_per_product=int(env.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", "20")),
+        max_open_orders=int(env.get("CELESTE_HOLD_MAX_OPEN_ORDERS", default.max_open_orders)),
+        max_units_per_product=int(
+            env.get("CELESTE_HOLD_MAX_UNITS_PER_PRODUCT", default.max_units_per_product)
+        ),
     )
 
 
