@@ -15,6 +15,7 @@ from celeste.orders import (
     COMMITS_STOCK,
     RELEASES_STOCK,
     Actor,
+    Fulfilment,
     OrderStatus,
     StatsEffect,
     StockEffect,
@@ -122,6 +123,8 @@ class Order(BaseModel):
     tax_rate_bp: int = 0
     tax_inclusive: bool = False
     discount_code: AppliedCode | None = None
+    #: How the order reaches its customer (orders stored before it existed read ``delivery``).
+    fulfilment: Fulfilment = "delivery"
     shipping_method: AppliedShipping | None = None
     shipping_address: ShippingAddress | None = None
     #: Written in the same commit as the ledger row that moved it, so ``held`` is true exactly
@@ -158,6 +161,7 @@ class Order(BaseModel):
         quote: Quote,
         money: OrderMoney,
         now: datetime,
+        fulfilment: Fulfilment = "delivery",
         shipping_address: ShippingAddress | None = None,
         tax_rate_bp: int = 0,
         discount_code: AppliedCode | None = None,
@@ -198,6 +202,7 @@ class Order(BaseModel):
             tax_rate_bp=tax_rate_bp,
             tax_inclusive=money.tax_inclusive,
             discount_code=discount_code,
+            fulfilment=fulfilment,
             shipping_method=shipping_method,
             shipping_address=shipping_address,
             history=[StatusChange(status=OrderStatus.PENDING, at=now, actor="customer")],

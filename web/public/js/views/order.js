@@ -89,6 +89,15 @@ export async function orderView(app, orderId) {
     steps,
     notes,
     el(
+      "p",
+      { "data-testid": "order-fulfilment" },
+      first.fulfilment === "pickup"
+        ? `Collect at ${app.stores.find((s) => s.id === first.store_id)?.name ?? "the store"}`
+        : first.shipping_address
+          ? `Delivery to ${first.shipping_address.name}, ${first.shipping_address.city} (${first.shipping_address.country})`
+          : null,
+    ),
+    el(
       "table",
       { class: "lines" },
       el("tbody", {}, first.lines.map((l) => el("tr", {}, el("td", {}, `${l.quantity} × ${names.get(l.product_id) ?? l.product_id}`), el("td", {}, money(l.line_total, l.currency))))),
