@@ -3,17 +3,11 @@
 // Prefer: wait) and on to the order page.
 import { get, post } from "../api.js";
 import { el, flash, renderer, showError } from "../dom.js";
+import { shippingCountries } from "../countries.js";
 import { money } from "../format.js";
 import { refreshCartCount } from "./cart.js";
 import { rejectionDetail } from "./order.js";
-
-const COUNTRIES = [
-  ["PT", "Portugal"],
-  ["ES", "Spain"],
-  ["FR", "France"],
-  ["DE", "Germany"],
-  ["US", "United States"],
-];
+import { totalsTable } from "./totals.js";
 
 const ADDRESS_FIELDS = ["name", "line1", "city", "postal_code", "country"];
 /** Quoting waits until these are filled (the API requires them). */
@@ -32,41 +26,6 @@ function input(name, text, attrs = {}) {
   return el("label", {}, text, el("input", { name, "data-testid": `address-${name}`, ...attrs }));
 }
 
-function totalsTable(quote, names) {
-  const c = quote.currency ?? "EUR";
-  const row = (labelText, amount, testid, strong = false) =>
-    el("tr", {}, el("td", {}, labelText), el(strong ? "th" : "td", { "data-testid": testid }, amount));
-  return el(
-    "table",
-    { class: "lines", "data-testid": "checkout-totals" },
-    el(
-      "tbody",
-      {},
-      quote.lines.map((line) =>
-        el(
-          "tr",
-          {},
-          el("td", {}, `${line.quantity} × ${names.get(line.product_id) ?? line.product_id}`),
-          el("td", {}, money(line.line_total, line.currency)),
-        ),
-      ),
-    ),
-    el(
-      "tfoot",
-      {},
-      row("Subtotal", money(quote.subtotal, c), "subtotal"),
-      quote.discount_total ? row("Discounts", `−${money(quote.discount_total, c)}`, "discount-total") : null,
-      row("Shipping", money(quote.shipping_total, c), "shipping-total"),
-      row(
-        quote.tax_inclusive ? `Tax included (${quote.tax_rate_bp / 100} %)` : `Tax (${quote.tax_rate_bp / 100} %)`,
-        money(quote.tax_total, c),
-        "tax-total",
-      ),
-      row("Total", money(quote.total, c), "total", true),
-    ),
-  );
-}
-
 export async function checkoutView(app) {
   const show = renderer();
   if (!app.requireUser("#/checkout")) return;
@@ -77,6 +36,7 @@ export async function checkoutView(app) {
   }
   const names = new Map(cart.lines.map((line) => [line.product_id, line.name]));
   const store = app.stores.find((s) => s.id === app.storeId);
+  const countries = await shippingCountries(app.stores, store?.address?.country);
   const fulfilment = (value, text, checked) =>
     el("label", { class: "inline" }, el("input", { type: "radio", name: "fulfilment", value, checked, "data-testid": `fulfilment-${value}` }), text);
   const method = el("select", { name: "shipping_method", "data-testid": "shipping-method", "aria-label": "Shipping method" });
@@ -108,7 +68,7 @@ export async function checkoutView(app) {
         "label",
         {},
         "Country",
-        el("select", { name: "country", "data-testid": "address-country" }, COUNTRIES.map(([iso, name]) => el("option", { value: iso }, name))),
+        el("select", { name: "country", "data-testid": "address-country" }, countries.map(([iso, name]) => el("option", { value: iso }, name))),
       ),
     ),
     el("fieldset", { "data-testid": "delivery" }, el("legend", {}, "Delivery"), el("label", {}, "Shipping method", method)),
