@@ -67,8 +67,10 @@ def _line(min_length: int, max_length: int) -> object:
 
 DisplayName = Annotated[StrictStr, _line(1, 100)]
 
-#: A phone number in E.164 form: ``+``, a country code that does not start with 0, 7 to 15 digits.
-Phone = Annotated[StrictStr, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+#: The profile's own number, to reach the customer by: E.164 only (``+``, a country code that
+#: does not start with 0, 7 to 15 digits), unlike an address's or a store's ``Phone``, which is
+#: kept as people write it.
+E164Phone = Annotated[StrictStr, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
 Addresses = Annotated[list[SavedAddress], Field(max_length=MAX_ADDRESSES)]
 
@@ -99,7 +101,7 @@ class ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: DisplayName | None = None
-    phone: Phone | None = None
+    phone: E164Phone | None = None
     addresses: Addresses | None = None
 
     def changes(self) -> dict[str, object]:
