@@ -8,6 +8,10 @@ import pytest
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
+# The functions refuse to serve without a project id (celeste_functions.config): tests run in
+# the demo project unless the stack names one (the guard below refuses anything else).
+os.environ.setdefault("GCLOUD_PROJECT", "demo-celeste")
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Refuse to run against anything but a ``demo-`` project on loopback hosts."""

@@ -89,6 +89,8 @@ def main() -> int:
     base = os.environ["CELESTE_FUNCTIONS_URL"]
     auth = AuthEmulator()
     admin = auth.user("admin@celeste.test", PASSWORD, role="admin")
+    # Its profile, which says admin too: firestore.rules want both before an admin's reads.
+    call("GET", f"{base}/me", admin.id_token)
     auth.user("customer@celeste.test", PASSWORD)
     gold = auth.user("gold@celeste.test", PASSWORD)
     print(

@@ -1,15 +1,25 @@
-"""Runtime settings, read once from the environment (see the README's configuration table)."""
+"""Runtime settings, read once from the environment (see the README's configuration table).
+
+Fails closed: an environment without a project id, or with emulator hosts in a project that is
+not a ``demo-`` one, is refused (:class:`Misconfigured`): every request is a 503 and every
+trigger fails, with the reason in the log, instead of falling back to the demo project's
+public keys or to emulators (whose tokens firebase_admin accepts unsigned). Decided on first
+use, never at ``import main``.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
+from celeste.errors import CelesteError
 from celeste.ratelimits import Limit, Policy
 from celeste_functions.http.cors import CorsPolicy
+from celeste_functions.logs import get_logger
 
 if TYPE_CHECKING:
     # At use only: ``celeste.holds`` loads the order model, and ``main`` imports this module
@@ -25,17 +35,82 @@ DEMO_STRIPE_WEBHOOK_SECRET = "whsec_celeste_dev"
 STRIPE_SECRETS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
 
 
+#: The variables naming a project id, in the order they are read.
+PROJECT_VARS = ("GCLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT")
+#: Variables that point SDKs at an emulator (``FIRESTORE_EMULATOR_HOST``,
+#: ``FIREBASE_AUTH_EMULATOR_HOST``, ``FIREBASE_EMULATOR_HUB``, ...), and the functions
+#: emulator's own flag.
+_EMULATOR_VAR = re.compile(r"_EMULATOR_(HOST|ADDRESS|HUB)$")
+_EMULATOR_FLAG = "FUNCTIONS_EMULATOR"
+
+log = get_logger("config")
+
+
+class Misconfigured(CelesteError):
+    """The environment must not be served (``reason`` says why, for the log); clients get a
+    503 ``not-configured`` that names no setting. Not a ``NotConfigured``: nothing that copes
+    with a missing payment provider may swallow it."""
+
+    title = "Not configured"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "this deployment refuses to serve until its configuration is fixed "
+            "(the server log says why)"
+        )
+        self.reason = reason
+
+
 def is_demo(project_id: str) -> bool:
     """Whether the project is a local ``demo-`` one (emulators only, never real money)."""
     return project_id.startswith("demo-")
 
 
+def project_of(env: Mapping[str, str]) -> str | None:
+    """The project id named by ``env``, or ``None`` (never a default)."""
+    for name in PROJECT_VARS:
+        if env.get(name):
+            return env[name]
+    return None
+
+
+def emulator_settings(env: Mapping[str, str]) -> list[str]:
+    """The names of the set variables in ``env`` that point at emulators."""
+    return sorted(
+        name
+        for name, value in env.items()
+        if value
+        and (_EMULATOR_VAR.search(name) or (name == _EMULATOR_FLAG and value.lower() == "true"))
+    )
+
+
+def refusal(env: Mapping[str, str]) -> str | None:
+    """Why the functions must not serve with ``env``, or ``None`` when they may: a project id
+    is required (no silent ``demo-`` fallback, with its public keys), the project variables must
+    agree, and emulators are for ``demo-`` projects only (in emulator mode firebase_admin
+    accepts unsigned ID tokens, so anyone could claim ``role: admin``)."""
+    named = {env[name] for name in PROJECT_VARS if env.get(name)}
+    project = project_of(env)
+    if project is None:
+        return f"no project id: set {' or '.join(PROJECT_VARS)} (the runtime sets it)"
+    if len(named) > 1:
+        return f"{' and '.join(PROJECT_VARS)} name different projects ({', '.join(sorted(named))})"
+    emulated = emulator_settings(env)
+    if emulated and not is_demo(project):
+        return (
+            f"emulator settings ({', '.join(emulated)}) in project {project!r}: emulators are "
+            "for demo- projects only (their ID tokens are accepted unsigned); unset them"
+        )
+    return None
+
+
 def payment_secrets(env: dict[str, str] | None = None) -> list[str]:
     """The Firebase secrets the paying functions declare: none in ``demo-`` projects (the
-    emulator would try to reach Secret Manager), the Stripe keys everywhere else."""
+    emulator would try to reach Secret Manager), the Stripe keys everywhere else (also when no
+    project is named: such a process refuses to serve anyway)."""
     env = dict(os.environ if env is None else env)
-    project = env.get("GCLOUD_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "demo-celeste"
-    return [] if is_demo(project) else list(STRIPE_SECRETS)
+    project = project_of(env)
+    return [] if project is not None and is_demo(project) else list(STRIPE_SECRETS)
 
 
 #: Rate limit defaults: policy -> (per signed-in caller, per client IP), as ``N/SECONDS``; each
@@ -88,9 +163,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read the settings from ``env`` (default: the process environment)."""
+        """Read the settings from ``env`` (default: the process environment);
+        :class:`Misconfigured` when it must not be served (see :func:`refusal`)."""
         env = dict(os.environ if env is None else env)
-        project = env.get("GCLOUD_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "demo-celeste"
+        reason = refusal(env)
+        if reason is not None:
+            raise Misconfigured(reason)
+        project = project_of(env)
+        assert project is not None  # refusal() requires one
         demo = is_demo(project)
         return cls(
             project_id=project,
@@ -134,5 +214,15 @@ def _or_demo(env: dict[str, str], name: str, demo_default: str, demo: bool) -> s
 
 @cache
 def settings() -> Settings:
-    """The process's settings, read on first use."""
-    return Settings.from_env()
+    """The process's settings, read on first use; :class:`Misconfigured` (its reason logged at
+    ERROR once per process) on every call for as long as the environment must not be served."""
+    try:
+        return Settings.from_env()
+    except Misconfigured as exc:
+        _log_refusal(exc.reason)
+        raise
+
+
+@cache
+def _log_refusal(reason: str) -> None:
+    log.error("refusing to serve: %s", reason, extra={"fields": {"reason": reason}})

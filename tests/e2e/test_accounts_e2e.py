@@ -13,7 +13,7 @@ import pytest
 from google.cloud import firestore
 
 from tests.e2e.conftest import Api, problem
-from tests.support.emulators import PROJECT
+from tests.support.emulators import PROJECT, eventually
 from tools.devauth import AuthEmulator, SignedIn
 
 pytestmark = pytest.mark.e2e
@@ -189,6 +189,55 @@ def test_promotion_takes_effect_after_a_token_refresh(
     after = auth.sign_in(email, PASSWORD)  # a fresh token carries the new claim
     assert api.request("GET", "users", user=after).status_code == 200
     assert api.request("GET", "users", "?role=admin", user=after).json()["items"][0]["uid"] == uid
+
+
+#: ``CELESTE_AUTH_CHECK_S``: the longest a public read reuses Auth's answer about an account.
+AUTH_CHECK_S = 5.0
+
+
+def test_a_demoted_admins_token_loses_the_role_at_once(
+    api: Api, admin: SignedIn, auth: AuthEmulator
+) -> None:
+    email = _email("demoted")
+    uid = _register(api, email)["uid"]
+    promoted = api.request("PATCH", "users", f"/{uid}", user=admin, json={"role": "admin"})
+    assert promoted.status_code == 200, promoted.text
+    stale = auth.sign_in(email, PASSWORD)  # a fresh token: role admin, valid for an hour
+    hidden = api.request(
+        "POST",
+        "categories",
+        user=stale,
+        json={"name": "Hidden", "slug": f"hidden-{uuid.uuid4().hex[:8]}", "active": False},
+    )
+    assert hidden.status_code == 201, hidden.text
+    hidden_path = f"/{hidden.json()['id']}"
+    assert api.request("GET", "users", user=stale).status_code == 200
+    assert api.request("GET", "categories", hidden_path, user=stale).status_code == 200
+
+    demoted = api.request("PATCH", "users", f"/{uid}", user=admin, json={"role": "customer"})
+    assert demoted.status_code == 200 and demoted.json()["role"] == "customer", demoted.text
+    demoted_at = time.monotonic()
+    # Admin routes and writes: at once.
+    problem(api.request("GET", "users", user=stale), 403)
+    code = {"code": "stale10", "kind": "percentage", "value": 10}
+    problem(api.request("POST", "pricing", "/codes", user=stale, json=code), 403)
+    # An admin's view of a public read: within the documented window.
+    eventually(
+        lambda: api.request("GET", "categories", hidden_path, user=stale).status_code == 404,
+        timeout_s=AUTH_CHECK_S + 5,
+        what="the demoted token to lose the admin view of the catalogue",
+    )
+    assert time.monotonic() - demoted_at < AUTH_CHECK_S + 5
+    assert api.request("GET", "me", user=stale).status_code == 200  # still a signed-in customer
+
+    # Promoted again: the new token is an admin's at once.
+    again = api.request("PATCH", "users", f"/{uid}", user=admin, json={"role": "admin"})
+    assert again.status_code == 200, again.text
+    fresh = auth.sign_in(email, PASSWORD)
+    assert api.request("GET", "users", user=fresh).status_code == 200
+    created = api.request("POST", "pricing", "/codes", user=fresh, json=code)
+    assert created.status_code == 201, created.text
+    assert api.request("GET", "categories", hidden_path, user=fresh).status_code == 200
 
 
 def test_admin_sets_a_tier_with_its_lock(api: Api, admin: SignedIn) -> None:

@@ -1,4 +1,5 @@
-"""Token checks against the real Auth emulator: deleted and disabled accounts, and Auth down."""
+"""Token checks against the real Auth emulator: deleted, disabled and demoted accounts, and Auth
+down."""
 
 from __future__ import annotations
 
@@ -41,6 +42,18 @@ def write(ctx: RequestContext) -> Reply:
 def signed_in(ctx: RequestContext) -> Reply:
     """A route for signed-in callers only."""
     return Reply({"uid": ctx.require_user().uid})
+
+
+@router.get("/admin")
+def admins_only(ctx: RequestContext) -> Reply:
+    """A route for admins only."""
+    return Reply({"uid": ctx.require_admin().uid})
+
+
+@router.get("/role")
+def public_role(ctx: RequestContext) -> Reply:
+    """A public read that says whether its caller counts as an admin (as catalogue reads do)."""
+    return Reply({"admin": ctx.is_admin})
 
 
 class Clock:
@@ -93,6 +106,31 @@ def test_a_disabled_account_is_refused_by_writes_at_once_and_reads_within_the_wi
     assert call(router, "POST", "/", headers=headers).status_code == 401  # strict: writes
     clock.now += 5.0
     assert_problem(call(router, "GET", "/", headers=headers), 401)
+
+
+def test_a_demoted_admin_loses_the_role_on_admin_routes_at_once_and_reads_within_the_window(
+    clock: Clock,
+) -> None:
+    emulator = AuthEmulator()
+    email = f"a-{uuid.uuid4().hex[:10]}@celeste.test"
+    signed = emulator.sign_up(email, "secret-pass-1")
+    emulator.set_claims(signed.uid, {"role": "admin", "team": "ops"})
+    headers = emulator.sign_in(email, "secret-pass-1").headers  # carries role: admin
+    assert body_of(call(router, "GET", "/admin", headers=headers)) == {"uid": signed.uid}
+    assert body_of(call(router, "GET", "/role", headers=headers)) == {"admin": True}
+    # Demoted as the users service does it: the claim set to customer, other claims kept.
+    fb_auth.set_custom_user_claims(
+        signed.uid, {"role": "customer", "team": "ops"}, app=firebase_app.get()
+    )
+    problem = assert_problem(call(router, "GET", "/admin", headers=headers), 403)
+    assert "admins" in problem["detail"]
+    clock.now += 5.0
+    assert body_of(call(router, "GET", "/role", headers=headers)) == {"admin": False}
+    assert body_of(call(router, "GET", "/mine", headers=headers)) == {"uid": signed.uid}
+    # Promoted again: the same token is an admin's again, at once.
+    fb_auth.set_custom_user_claims(signed.uid, {"role": "admin"}, app=firebase_app.get())
+    assert body_of(call(router, "GET", "/role", headers=headers)) == {"admin": True}
+    assert body_of(call(router, "GET", "/admin", headers=headers)) == {"uid": signed.uid}
 
 
 def _dead_port() -> int:

@@ -6,6 +6,7 @@ in production and the functions emulator) and werkzeug's development server (``-
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -14,7 +15,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -45,26 +48,29 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-@pytest.fixture(scope="module", params=["gunicorn", "werkzeug"])
-def server(request: pytest.FixtureRequest) -> Iterator[int]:
-    """A functions-framework process serving the ``openapi`` function; yields its port."""
+@contextmanager
+def _serving(
+    target: str, env: dict[str, str], *, debug: bool = False, log: IO[bytes] | None = None
+) -> Iterator[int]:
+    """A functions-framework process serving ``target`` of ``main.py`` with ``env``; yields its
+    port (its output goes to ``log``, if given)."""
     port = _free_port()
     cmd = [
         str(Path(sys.executable).parent / "functions-framework"),
-        "--target=openapi",
+        f"--target={target}",
         "--source=main.py",
         "--host=127.0.0.1",
         f"--port={port}",
     ]
-    if request.param == "werkzeug":
+    if debug:
         cmd.append("--debug")
-    env = {**os.environ, "GCLOUD_PROJECT": "demo-celeste", "PYTHONUNBUFFERED": "1"}
+    out = log if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         cmd,
         cwd=FUNCTIONS,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=out,
+        stderr=out,
         start_new_session=True,
     )
     try:
@@ -85,6 +91,14 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module", params=["gunicorn", "werkzeug"])
+def server(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A functions-framework process serving the ``openapi`` function; yields its port."""
+    env = {**os.environ, "GCLOUD_PROJECT": "demo-celeste"}
+    with _serving("openapi", env, debug=request.param == "werkzeug") as port:
+        yield port
 
 
 def _assert_problem(answer: tuple[int, dict[str, str], bytes], status: int) -> dict[str, object]:
@@ -138,3 +152,66 @@ def test_a_malformed_header_is_never_html(server: int) -> None:
         assert status == 200
         return
     _assert_problem((status, headers, body), 400)
+
+
+def _forged_admin_token(project: str) -> bytes:
+    """An unsigned ID token claiming ``role: admin``: what firebase_admin accepts in emulator
+    mode (``FIREBASE_AUTH_EMULATOR_HOST`` set)."""
+    now = int(time.time())
+    claims = {
+        "iss": f"https://securetoken.google.com/{project}",
+        "aud": project,
+        "sub": "mallory",
+        "user_id": "mallory",
+        "iat": now - 10,
+        "exp": now + 3600,
+        "auth_time": now - 10,
+        "role": "admin",
+        "firebase": {"sign_in_provider": "password", "identities": {}},
+    }
+
+    def part(data: dict[str, object]) -> bytes:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=")
+
+    return part({"alg": "none", "typ": "JWT"}) + b"." + part(claims) + b"."
+
+
+#: Variables that would point the process at a project or at emulators (the stack's own).
+_PROJECT_OR_EMULATOR = ("GCLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT", "FUNCTIONS_EMULATOR")
+
+
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        (
+            {"GCLOUD_PROJECT": "celeste-prod", "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9"},
+            "FIREBASE_AUTH_EMULATOR_HOST",
+        ),
+        ({}, "no project id"),
+    ],
+    ids=["emulator-host-in-a-real-project", "no-project-id"],
+)
+def test_a_misconfigured_process_refuses_every_request_and_logs_why(
+    tmp_path: Path, setting: dict[str, str], reason: str
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _PROJECT_OR_EMULATOR and not k.endswith(("_EMULATOR_HOST", "_EMULATOR_HUB"))
+    }
+    env.update(setting)
+    log_path = tmp_path / "functions.log"
+    token = _forged_admin_token("celeste-prod")
+    with log_path.open("wb") as log, _serving("users", env, log=log) as port:
+        for request in (
+            _get(b"/", b"Authorization: Bearer " + token + b"\r\n"),
+            _get(b"/"),
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+        ):
+            problem = _assert_problem(_raw(port, request), 503)
+            assert str(problem["type"]).endswith("/not-configured")
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    refusals = [line for line in lines if str(line.get("message", "")).startswith("refusing")]
+    assert refusals, log_path.read_text()[-2000:]
+    assert refusals[0]["severity"] == "ERROR" and reason in str(refusals[0]["reason"])

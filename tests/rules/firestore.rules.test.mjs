@@ -23,7 +23,10 @@ const [host, port] = (process.env.FIRESTORE_EMULATOR_HOST ?? "").split(":");
 if (!host || !port) throw new Error("FIRESTORE_EMULATOR_HOST is not set: run `make test-rules`");
 
 const OWNER = "owner-uid";
-const ROLES = ["anonymous", "owner", "other", "admin"];
+// "stale-admin": a token that still carries role: admin after a demotion (the stored profile
+// says customer); "claim-only": a role: admin token whose account has no profile at all. Both
+// must read no more than any other signed-in customer.
+const ROLES = ["anonymous", "owner", "other", "admin", "stale-admin", "claim-only"];
 const EVERYONE = ROLES;
 const NOBODY = [];
 
@@ -44,6 +47,10 @@ const DOCS = [
   { path: `users/${OWNER}`, data: { role: "customer", tier: "BRONZE" }, get: ["owner", "admin"],
     list: [(c) => query(c("users")), ["admin"]] },
   { path: `users/${OWNER}/cart/p1`, data: { quantity: 1 }, get: ["owner", "admin"] },
+  // The profiles behind the admin roles: the admin's says admin, the demoted one's customer.
+  { path: "users/admin-uid", data: { role: "admin", tier: "BRONZE" }, get: ["admin"] },
+  { path: "users/stale-uid", data: { role: "customer", tier: "BRONZE" },
+    get: ["stale-admin", "admin"] },
   { path: "orders/o1", data: { user_id: OWNER, status: "pending" }, get: ["owner", "admin"],
     // Everyone asks for the owner's orders: only the owner and admins may.
     list: [(c) => query(c("orders"), where("user_id", "==", OWNER)), ["owner", "admin"]] },
@@ -96,11 +103,18 @@ beforeEach(async () => {
   });
 });
 
-const UIDS = { owner: OWNER, other: "other-uid", admin: "admin-uid" };
+const UIDS = {
+  owner: OWNER,
+  other: "other-uid",
+  admin: "admin-uid",
+  "stale-admin": "stale-uid",
+  "claim-only": "claim-only-uid",
+};
+const ADMIN_CLAIM = new Set(["admin", "stale-admin", "claim-only"]);
 
 function db(role) {
   if (role === "anonymous") return env.unauthenticatedContext().firestore();
-  const claims = role === "admin" ? { role: "admin" } : {};
+  const claims = ADMIN_CLAIM.has(role) ? { role: "admin" } : {};
   return env.authenticatedContext(UIDS[role], claims).firestore();
 }
 

@@ -138,3 +138,79 @@ def test_authenticate_verifies_a_token_once_but_checks_the_account_every_time(
     with pytest.raises(Unauthenticated, match="disabled"):
         auth_module.authenticate("Bearer tok-1", strict=True)
     assert verifications == ["tok-1"]
+
+
+ADMIN_CLAIMS = {"uid": "u1", "iat": 1_000, "role": "admin"}
+ADMIN = _Account(disabled=False, tokens_valid_after_ms=0, role="admin")
+CUSTOMER = _Account(disabled=False, tokens_valid_after_ms=0, role="customer")
+
+
+@pytest.mark.parametrize(
+    ("claims", "account", "role"),
+    [
+        (ADMIN_CLAIMS, ADMIN, "admin"),
+        (ADMIN_CLAIMS, CUSTOMER, "customer"),  # demoted since the token was minted
+        (CLAIMS, ADMIN, "customer"),  # promoted: the next token carries the claim
+        (CLAIMS, CUSTOMER, "customer"),
+        ({**ADMIN_CLAIMS, "role": "Admin"}, ADMIN, "customer"),
+    ],
+)
+def test_the_callers_role_is_the_tokens_only_while_the_account_still_holds_it(
+    setup: tuple[AccountStates, Auth, list[float]],
+    claims: dict[str, object],
+    account: _Account,
+    role: str,
+) -> None:
+    states, auth, _ = setup
+    auth.state = account
+    assert states.check(claims, strict=True) == role
+    assert states.check(claims, strict=False) == role
+
+
+def test_a_demoted_admin_is_a_customer_to_strict_checks_at_once_and_to_reads_after_the_window(
+    setup: tuple[AccountStates, Auth, list[float]],
+) -> None:
+    states, auth, now = setup
+    auth.state = ADMIN
+    assert states.check(ADMIN_CLAIMS, strict=False) == "admin"
+    auth.state = CUSTOMER  # the claim removed in Auth; the token still carries it
+    assert states.check(ADMIN_CLAIMS, strict=False) == "admin"  # inside the window
+    assert states.check(ADMIN_CLAIMS, strict=True) == "customer"
+    assert states.check(ADMIN_CLAIMS, strict=False) == "customer"  # the strict answer is kept
+    auth.state = ADMIN
+    states.check(ADMIN_CLAIMS, strict=True)
+    auth.state = CUSTOMER
+    now[0] += 5.0
+    assert states.check(ADMIN_CLAIMS, strict=False) == "customer"  # past the window
+
+
+def test_a_remembered_demotion_is_confirmed_so_a_promoted_admin_is_one_at_once(
+    setup: tuple[AccountStates, Auth, list[float]],
+) -> None:
+    states, auth, _ = setup
+    auth.state = CUSTOMER
+    assert states.check(ADMIN_CLAIMS, strict=True) == "customer"
+    auth.state = ADMIN  # promoted again
+    assert states.check(ADMIN_CLAIMS, strict=False) == "admin"  # inside the window, yet asked
+    assert auth.lookups == 2
+    assert states.check(ADMIN_CLAIMS, strict=False) == "admin"
+    assert auth.lookups == 2  # an answer that keeps the token's role is reused
+
+
+def test_authenticate_gives_the_role_the_account_holds_now(
+    monkeypatch: pytest.MonkeyPatch, setup: tuple[AccountStates, Auth, list[float]]
+) -> None:
+    states, auth, _ = setup
+
+    def verify(token: str) -> dict[str, object]:
+        return {"uid": "u1", "iat": 1_000, "exp": time.time() + 3600, "role": "admin"}
+
+    monkeypatch.setattr(auth_module, "_verify", verify)
+    monkeypatch.setattr(auth_module, "verified", VerifiedTokens())
+    monkeypatch.setattr(auth_module, "accounts", states)
+    auth.state = ADMIN
+    caller = auth_module.authenticate("Bearer tok-1", strict=True)
+    assert caller is not None and caller.is_admin
+    auth.state = CUSTOMER
+    caller = auth_module.authenticate("Bearer tok-1", strict=True)
+    assert caller is not None and (caller.role, caller.is_admin) == ("customer", False)

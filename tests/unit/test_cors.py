@@ -92,7 +92,9 @@ def test_origins_come_from_the_setting_or_the_demo_default(
 )
 def test_an_entry_that_is_not_an_origin_is_refused_by_name(bad: str) -> None:
     with pytest.raises(ValueError, match="CELESTE_CORS_ORIGINS") as raised:
-        Settings.from_env({"CELESTE_CORS_ORIGINS": f"http://ok.example,{bad}"})
+        Settings.from_env(
+            {"GCLOUD_PROJECT": "demo-celeste", "CELESTE_CORS_ORIGINS": f"http://ok.example,{bad}"}
+        )
     assert bad in str(raised.value)
 
 

@@ -65,8 +65,9 @@ def test_accepted_orders_never_pass_a_cap(orders: list[dict[str, int]], closes: 
 def test_the_caps_come_from_the_environment_with_the_domain_defaults() -> None:
     from celeste_functions.config import Settings
 
-    assert Settings.from_env({}).hold_caps == HoldCaps() == HoldCaps(5, 20)
+    project = {"GCLOUD_PROJECT": "demo-celeste"}
+    assert Settings.from_env(project).hold_caps == HoldCaps() == HoldCaps(5, 20)
     changed = Settings.from_env(
-        {"CELESTE_HOLD_MAX_OPEN_ORDERS": "2", "CELESTE_HOLD_MAX_UNITS_PER_PRODUCT": "7"}
+        {**project, "CELESTE_HOLD_MAX_OPEN_ORDERS": "2", "CELESTE_HOLD_MAX_UNITS_PER_PRODUCT": "7"}
     ).hold_caps
     assert changed == HoldCaps(max_open_orders=2, max_units_per_product=7)

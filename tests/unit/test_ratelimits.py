@@ -190,7 +190,9 @@ def test_defaults_and_overrides_from_the_environment() -> None:
     assert changed["orders"].per_user == Limit(3, 10)
     assert changed["catalogue-scan"].per_ip is None
     with pytest.raises(ValueError, match="CELESTE_RATE_REGISTER_PER_IP"):
-        Settings.from_env({"CELESTE_RATE_REGISTER_PER_IP": "lots"})
+        Settings.from_env(
+            {"GCLOUD_PROJECT": "demo-celeste", "CELESTE_RATE_REGISTER_PER_IP": "lots"}
+        )
 
 
 # --- the HTTP hook ---------------------------------------------------------------------------

@@ -1,13 +1,16 @@
-"""Who is calling: Firebase ID tokens verified by firebase_admin; the role from the claim.
+"""Who is calling: Firebase ID tokens verified by firebase_admin; the role from the claim,
+as long as the account still holds it.
 
 The token's signature, expiry and audience are checked locally, once per token per process:
 the claims of a token verified here are reused until it expires (a verification is a function
 of the token and the clock alone). Whether the
-account still exists, is enabled and has not been signed out since the token was minted needs
-Firebase Auth (a network call): ``strict`` checks ask it every time (writes, and every route
-that requires a signed-in caller or an admin); public reads reuse this process's answer for a
-uid for up to ``CELESTE_AUTH_CHECK_S`` seconds (default 5). An Auth outage is a 503 with
-``Retry-After``, never a 500 and never a pass.
+account still exists, is enabled, has not been signed out since the token was minted and still
+holds the token's ``role`` claim needs Firebase Auth (a network call): ``strict`` checks ask it
+every time (writes, and every route that requires a signed-in caller or an admin); public reads
+reuse this process's answer for a uid for up to ``CELESTE_AUTH_CHECK_S`` seconds (default 5).
+So a demoted admin's token is a customer's at once on writes and admin routes, and on public
+reads within that window, exactly as a disabled account's token is refused. An Auth outage is a
+503 with ``Retry-After``, never a 500 and never a pass.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class Caller:
 
     @property
     def is_admin(self) -> bool:
-        """Whether the token carries the ``role: admin`` custom claim."""
+        """Whether the token carries the ``role: admin`` custom claim and the account still
+        holds it."""
         return self.role == "admin"
 
 
@@ -45,6 +49,8 @@ class Caller:
 class _Account:
     disabled: bool
     tokens_valid_after_ms: int
+    #: The role the account holds now (its ``role`` custom claim in Firebase Auth).
+    role: str = "customer"
 
 
 class AccountStates:
@@ -66,21 +72,29 @@ class AccountStates:
         self._clock = clock
         self._seen: Remembered[str, tuple[float, _Account]] = Remembered(self.MAX_REMEMBERED)
 
-    def check(self, claims: dict[str, Any], *, strict: bool) -> None:
-        """``Unauthenticated`` when the token's account is gone, disabled or signed out since
-        the token was issued; ``Unavailable`` when Auth cannot say."""
+    def check(self, claims: dict[str, Any], *, strict: bool) -> str:
+        """The role the token's caller holds now: ``admin`` only when the token claims it and
+        the account still holds it, else ``customer``. ``Unauthenticated`` when the token's
+        account is gone, disabled or signed out since the token was issued; ``Unavailable``
+        when Auth cannot say."""
         uid = str(claims["uid"])
         recent = None if strict else self._recent(uid)
-        if recent is not None and _refusal(recent, claims) is None:
-            return
-        # Ask Auth: a strict check, no recent answer, or a recent answer that would refuse (a
-        # refusal is always confirmed, so an account enabled again is let in at once).
+        if (
+            recent is not None
+            and _refusal(recent, claims) is None
+            and _role(recent, claims) == _claimed_role(claims)
+        ):
+            return _role(recent, claims)
+        # Ask Auth: a strict check, no recent answer, or a recent answer that would refuse or
+        # take the token's role away (both are always confirmed, so an account enabled or
+        # promoted again is let in with its token's role at once).
         started = self._clock()
         account = self._lookup(uid)
         self._seen.put(uid, (started, account))
         refusal = _refusal(account, claims)
         if refusal is not None:
             raise Unauthenticated(refusal)
+        return _role(account, claims)
 
     def _recent(self, uid: str) -> _Account | None:
         seen = self._seen.get(uid)
@@ -88,6 +102,16 @@ class AccountStates:
         if seen is None or self._clock() - seen[0] >= window:
             return None
         return seen[1]
+
+
+def _claimed_role(claims: dict[str, Any]) -> str:
+    return "admin" if claims.get("role") == "admin" else "customer"
+
+
+def _role(account: _Account, claims: dict[str, Any]) -> str:
+    # The lesser of the token's role and the account's: a demotion takes the role away from
+    # every token at once; a promotion reaches the user's next token (the claim it carries).
+    return "admin" if _claimed_role(claims) == "admin" and account.role == "admin" else "customer"
 
 
 def _refusal(account: _Account, claims: dict[str, Any]) -> str | None:
@@ -108,8 +132,11 @@ def _firebase_account(uid: str) -> _Account:
     except (exceptions.FirebaseError, OSError) as exc:
         log.warning("auth unavailable", extra={"fields": {"error": type(exc).__name__}})
         raise Unavailable("the sign-in service is not answering; retry shortly", 2) from None
+    role = "admin" if (user.custom_claims or {}).get("role") == "admin" else "customer"
     return _Account(
-        disabled=bool(user.disabled), tokens_valid_after_ms=int(user.tokens_valid_after_timestamp)
+        disabled=bool(user.disabled),
+        tokens_valid_after_ms=int(user.tokens_valid_after_timestamp),
+        role=role,
     )
 
 
@@ -153,9 +180,10 @@ def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
     """The caller named by an ``Authorization: Bearer`` header, ``None`` without one.
 
     Verifies signature, expiry and audience, then that the account exists, is enabled and was
-    not signed out since the token was minted (``strict``: asking Firebase Auth now; otherwise
-    possibly from its answer of the last few seconds). With ``FIREBASE_AUTH_EMULATOR_HOST``
-    set, firebase_admin verifies Auth-emulator tokens instead.
+    not signed out since the token was minted, and the role it still holds (``strict``: asking
+    Firebase Auth now; otherwise possibly from its answer of the last few seconds). With
+    ``FIREBASE_AUTH_EMULATOR_HOST`` set (``demo-`` projects only: see ``config``),
+    firebase_admin verifies Auth-emulator tokens instead.
     """
     if header is None or not header.strip():
         return None
@@ -167,8 +195,7 @@ def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
     if claims is None:
         claims = _verify(token)
         verified.remember(token, claims)
-    accounts.check(claims, strict=strict)
-    role = "admin" if claims.get("role") == "admin" else "customer"
+    role = accounts.check(claims, strict=strict)
     name = claims.get("name")
     return Caller(
         uid=str(claims["uid"]),

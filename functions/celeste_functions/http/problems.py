@@ -23,6 +23,7 @@ from celeste.errors import (
     ValidationFailed,
 )
 from celeste.holds import HoldLimitReached
+from celeste_functions.config import Misconfigured
 from celeste_functions.logs import get_logger
 
 log = get_logger("http")
@@ -77,6 +78,7 @@ _DOMAIN_STATUS: dict[type[CelesteError], tuple[int, str]] = {
     Contention: (503, "contention"),
     Unavailable: (503, "unavailable"),
     NotConfigured: (503, "not-configured"),
+    Misconfigured: (503, "not-configured"),
 }
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from celeste.errors import NotFound, ValidationFailed
 from celeste.ids import is_valid_id
-from celeste_functions.config import settings
+from celeste_functions.config import Misconfigured, settings
 from celeste_functions.http.auth import Caller, authenticate
 from celeste_functions.http.cors import is_preflight
 from celeste_functions.http.problems import (
@@ -306,12 +306,17 @@ class Router:
         unwrap = getattr(request, "_get_current_object", None)
         if unwrap is not None:
             request = unwrap()
-        cors = settings().cors
-        if is_preflight(request):
-            return cors.preflight(request)
         rid = request.headers.get("X-Request-Id")
         if rid is None or _REQUEST_ID.fullmatch(rid) is None:
             rid = f"{random.getrandbits(128):032x}"  # unique, not secret: no syscall per request
+        try:
+            cors = settings().cors
+        except Misconfigured as exc:  # fail closed: no handler, no CORS (the log says why)
+            refused = to_problem(exc)
+            refused.headers["X-Request-Id"] = rid
+            return refused
+        if is_preflight(request):
+            return cors.preflight(request)
         token = request_id.set(rid)
         started = time.perf_counter()
         try:

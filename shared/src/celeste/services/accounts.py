@@ -26,7 +26,8 @@ class AccountService:
     """The ``auth``, ``me`` and ``users`` resources' rules, over profiles and an identity provider.
 
     The identity provider (Firebase Auth) owns credentials and the ``role`` custom claim, which is
-    what authorisation reads; the profile mirrors the role for display and filtering.
+    what authorisation reads (the token's claim while the account still holds it); the profile
+    mirrors the role for display and filtering, and ``firestore.rules`` want it too.
     """
 
     def __init__(
@@ -118,12 +119,14 @@ class AccountService:
     ) -> Versioned[Profile]:
         """Set a user's role, tier, tier lock or disabled flag.
 
-        The profile is written first, then the identity provider: ``role`` sets the custom claim,
-        which takes effect on the user's next ID token (a refresh, at most an hour, or signing in
-        again); ``disabled`` disables the account and, when disabling, revokes its refresh
-        tokens, so existing ID tokens are refused at once. Both are re-applied whenever the field
-        is sent, so repeating a request heals a half-applied one. An admin cannot demote or
-        disable themselves (``actor_uid``), so the last admin cannot lock everyone out.
+        The profile is written first, then the identity provider: ``role`` sets the custom claim;
+        a promotion takes effect on the user's next ID token (a refresh, at most an hour, or
+        signing in again), a demotion at once (a token is an admin's only while the account
+        holds the claim, and the rules also read the profile); ``disabled`` disables the account
+        and, when disabling, revokes its refresh tokens, so existing ID tokens are refused at
+        once. Both are re-applied whenever the field is sent, so repeating a request heals a
+        half-applied one. An admin cannot demote or disable themselves (``actor_uid``), so the
+        last admin cannot lock everyone out.
         """
         changes = patch.changes()
         if actor_uid == uid and (changes.get("role") == "customer" or changes.get("disabled")):
