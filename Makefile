@@ -33,10 +33,11 @@ test-browser: ## the storefront in headless Chromium (installs Debian's chromium
 openapi: ## regenerate openapi.json (and the copy the openapi function serves) from the routes
 	$(PYTHON) tools/openapi.py
 
-lint: setup ## ruff check, ruff format --check, mypy (strict; pyproject.toml) -- what .ci/run runs first
+lint: setup ## ruff check, ruff format --check, mypy (strict; pyproject.toml), eslint (web/) -- what .ci/run runs first
 	functions/venv/bin/ruff check .
 	functions/venv/bin/ruff format --check .
 	functions/venv/bin/mypy
+	node_modules/.bin/eslint web tests/rules eslint.config.mjs
 
 format: setup
 	functions/venv/bin/ruff format .

@@ -109,6 +109,7 @@ class Bench:
                     "country": "PT",
                 },
                 "location": {"lat": 41.15, "lng": -8.61},
+                "pickup": True,
             },
         )
         products = []
@@ -153,6 +154,7 @@ class Bench:
             user = self.customers[i % len(self.customers)]
             body = {
                 "store_id": store_id,
+                "fulfilment": "pickup",  # collected at the bench store: no shipping to choose
                 "lines": [{"product_id": products[i % len(products)], "quantity": 1}],
             }
             # An Idempotency-Key makes a retry safe: a burst of cold starts sometimes costs the

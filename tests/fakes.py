@@ -17,6 +17,7 @@ from typing import Any
 
 from celeste import inventory
 from celeste.accounts import Identity, Profile, Role
+from celeste.addresses import ShippingAddress
 from celeste.cart import CartLine, WishlistEntry
 from celeste.categories import Category
 from celeste.cursors import decode_cursor, encode_cursor, refused
@@ -39,7 +40,7 @@ from celeste.products import Product
 from celeste.services.tiers import TierService
 from celeste.shipping import ShippingMethod
 from celeste.stock_records import MovementRecord, StockRecord
-from celeste.stores import Store
+from celeste.stores import Store, StoreFacts
 from celeste.tax import TaxRate
 from celeste.tiers import Tier
 from celeste.writes import (
@@ -57,6 +58,10 @@ from celeste.writes import (
 )
 
 _versions = itertools.count(1)
+
+#: A delivery address for tests whose orders are not about fulfilment (a shop with no shipping
+#: methods or tax rates charges nothing for it, so their totals are the goods alone).
+DELIVERY_ADDRESS = ShippingAddress(name="Ana", line1="Rua 1", city="Lisboa", country="PT")
 
 
 def _next_version() -> str:
@@ -579,7 +584,8 @@ class InMemoryCommerce(_Interleaving):
         self.holds_of: dict[str, Versioned[CustomerHolds]] = {}
         self.customers: dict[str, Versioned[CustomerStanding]] = {}
         self.tier_list: list[Tier] = []
-        self.stores: dict[str, bool] = {}
+        #: Per store id: its facts, or just whether it is open (``store_facts`` fills the rest).
+        self.stores: dict[str, bool | StoreFacts] = {}
         self.codes: dict[str, Versioned[DiscountCode]] = {}
         self.code_customers: dict[tuple[str, str], Versioned[int]] = {}
         self.code_uses: dict[tuple[str, str], CodeUse] = {}
@@ -639,8 +645,11 @@ class InMemoryCommerce(_Interleaving):
 
     # --- StoreDirectory ----------------------------------------------------------------------
 
-    def store_active(self, store_id: str) -> bool | None:
-        return self.stores.get(store_id)
+    def store_facts(self, store_id: str) -> StoreFacts | None:
+        found = self.stores.get(store_id)
+        if isinstance(found, bool):  # a bare flag: an open or closed store in PT, no pickup
+            return StoreFacts(active=found, pickup=False, country="PT")
+        return found
 
     # --- OrderStore --------------------------------------------------------------------------
 

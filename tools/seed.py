@@ -40,6 +40,7 @@ STORES = [  # three demo stores with real coordinates (WGS 84)
         },
         "location": {"lat": 38.7106, "lng": -9.1379},
         "phone": "+351 21 000 0100",
+        "pickup": True,
     },
     {
         "name": "Celeste Porto Santa Catarina",

@@ -173,3 +173,31 @@ def test_an_out_of_stock_checkout_says_why(
     detail = page.locator('[data-testid="problem-detail"], [data-testid="order-problem"]')
     expect(detail).to_contain_text("stock")
     expect(detail).to_contain_text("Dish soap")
+
+
+@needs_checkout
+def test_a_pickup_at_the_store_pays_no_shipping_and_says_where_to_collect(
+    page: Page, functions_url: str, buyer: SignedIn
+) -> None:
+    store = api(functions_url, "GET", f"stores/{first_store(functions_url)}").json()
+    assert store["pickup"] is True  # the demo seed's Lisbon store offers pickup
+    sign_in(page, buyer)
+    add_from_the_shop(page, "FRU-APPLE")
+    page.goto("/#/checkout")
+    page.get_by_test_id("fulfilment-pickup").check()
+    expect(page.get_by_test_id("ship-to")).to_be_hidden()
+    expect(page.get_by_test_id("shipping-total")).to_have_text(euros(0))
+    quote = api(
+        functions_url,
+        "POST",
+        "checkout/quote",
+        buyer,
+        json={"store_id": store["id"], "fulfilment": "pickup"},
+    ).json()
+    assert quote["fulfilment"] == "pickup" and quote["shipping_total"] == 0
+    expect(page.get_by_test_id("total")).to_have_text(euros(quote["total"]))
+    page.get_by_test_id("place-order").click()
+    expect(page).to_have_url(re.compile(r"#/orders/[\w-]+$"))
+    expect(page.get_by_test_id("order-fulfilment")).to_have_text(f"Collect at {store['name']}")
+    expect(page.get_by_test_id("order-total")).to_have_text(euros(quote["total"]))
+    page.screenshot(path=SCREENSHOTS / "pickup-order.png", full_page=True)

@@ -30,9 +30,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SLOW_S = 240
 
 
+#: Where the orders of these tests are delivered: each test starts with no shipping methods or
+#: tax rates, so a delivery here costs the goods alone.
+ADDRESS = {"name": "Ana", "line1": "Rua 1", "city": "Lisboa", "country": "PT"}
+
+
 def order_body(shop: Shop, *lines: tuple[str, int]) -> dict[str, Any]:
     return {
         "store_id": shop.store_id,
+        "shipping_address": ADDRESS,
         "lines": [{"product_id": shop.products[name], "quantity": q} for name, q in lines],
     }
 
@@ -450,15 +456,19 @@ def test_bad_orders_are_problems_and_write_nothing(
     cases = [
         ({**order_body(store, ("cup", 1)), "store_id": "no-such-store"}, "store_id"),
         (
-            {"store_id": store.store_id, "lines": [{"product_id": "ghost", "quantity": 1}]},
+            {**order_body(store), "lines": [{"product_id": "ghost", "quantity": 1}]},
             "lines[0].product_id",
         ),
         (order_body(store, ("cup", 1), ("saucer", 1)), "lines[1].product_id"),
+        # One line per product: a split quantity would be priced (and rounded) per part.
+        (order_body(store, ("cup", 1), ("cup", 2)), "lines[1].product_id"),
+        # A delivery needs an address: without one no shipping or tax could be charged.
+        ({**order_body(store, ("cup", 1)), "shipping_address": None}, "shipping_address"),
         (order_body(store, ("cup", 0)), "lines[0].quantity"),
         (order_body(store, ("cup", 10**9)), "lines[0].quantity"),
         (
             {
-                "store_id": store.store_id,
+                **order_body(store),
                 "lines": [{"product_id": store.products["cup"], "quantity": 1, "unit_price": 1}],
             },
             "lines[0].unit_price",

@@ -22,7 +22,7 @@ from celeste.writes import PutHolds
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.stores import FirestoreStoreDirectory
 from celeste_functions.adapters.writer import FirestoreWriter
-from tests.fakes import InMemoryCatalogue
+from tests.fakes import DELIVERY_ADDRESS, InMemoryCatalogue
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,9 @@ def service(db: firestore.Client) -> OrderService:
 
 def _place(service: OrderService, uid: str, *lines: tuple[str, int]) -> str:
     request = OrderRequest(
-        store_id=STORE, lines=[OrderLineRequest(product_id=p, quantity=q) for p, q in lines]
+        store_id=STORE,
+        shipping_address=DELIVERY_ADDRESS,
+        lines=[OrderLineRequest(product_id=p, quantity=q) for p, q in lines],
     )
     placed = service.place(request, identity=Identity(uid, None), idempotency_key=None)
     return placed.order.value.id

@@ -19,6 +19,7 @@ from celeste.services.backoff import Backoff
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.orders import OrderFulfilment
 from celeste.stock_records import MovementRecord, StockPut, StockRecord, order_movement_id
+from celeste.stores import StoreFacts
 from celeste.writes import AddMovement, CreateOrder, PutIdempotencyKey, PutLevel, UpdateOrder
 from celeste_functions.adapters.accounts import FirestoreCustomers
 from celeste_functions.adapters.inventory import FirestoreInventory
@@ -121,9 +122,20 @@ def stack(db: firestore.Client) -> Stack:
 
 
 def test_store_directory_reads_the_active_flag(stack: Stack) -> None:
-    assert stack.stores.store_active(STORE) is True
-    assert stack.stores.store_active("closed") is False
-    assert stack.stores.store_active("nowhere") is None
+    facts = stack.stores.store_facts(STORE)
+    assert facts is not None and facts.active is True
+    closed = stack.stores.store_facts("closed")
+    assert closed is not None and closed.active is False
+    assert stack.stores.store_facts("nowhere") is None
+
+
+def test_store_directory_reads_pickup_and_the_country_a_pickup_is_taxed_by(stack: Stack) -> None:
+    stack.db.collection("stores").document("madrid").set(
+        {"name": "Madrid", "active": True, "pickup": True, "address": {"country": "ES"}}
+    )
+    assert stack.stores.store_facts("madrid") == StoreFacts(active=True, pickup=True, country="ES")
+    # A store written before pickup existed offers none.
+    assert stack.stores.store_facts(STORE) == StoreFacts(active=True, pickup=False, country="")
 
 
 def test_the_reservation_batch_writes_level_ledger_and_order_together(stack: Stack) -> None:

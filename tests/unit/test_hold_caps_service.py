@@ -14,6 +14,7 @@ from celeste.holds import HoldCaps, HoldLimitReached
 from celeste.orders import OrderLineRequest, OrderRequest, OrderStatus
 from celeste.services.orders import OrderService
 from celeste.services.pricing import PricingService
+from tests.fakes import DELIVERY_ADDRESS
 from tests.unit.test_order_service import FAST, STORE, World, _admin_put, make_world
 
 CAPS = HoldCaps(max_open_orders=2, max_units_per_product=5)
@@ -45,7 +46,9 @@ def world() -> World:
 
 def _request(*lines: tuple[str, int]) -> OrderRequest:
     return OrderRequest(
-        store_id=STORE, lines=[OrderLineRequest(product_id=p, quantity=q) for p, q in lines]
+        store_id=STORE,
+        shipping_address=DELIVERY_ADDRESS,
+        lines=[OrderLineRequest(product_id=p, quantity=q) for p, q in lines],
     )
 
 

@@ -409,3 +409,11 @@ def test_stock_target_follows_the_stock_table(status: OrderStatus, state: str) -
     target = _order(status, stock_state=state).stock_target()
     expected = STOCK_IN[status] if state == "held" and STOCK_IN[status] != "held" else None
     assert target == expected
+
+
+def test_a_move_cannot_be_overridden_by_its_caller() -> None:
+    order = _order(S.PENDING)
+    for field in ("status", "history", "updated_at"):
+        with pytest.raises(ValueError, match=field):
+            order.move(S.CANCELLED, actor="customer", at=T0, is_owner=True, **{field: S.SHIPPED})
+    assert order.status is S.PENDING

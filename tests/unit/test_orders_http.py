@@ -29,6 +29,7 @@ from celeste_functions.resources import inventory as inventory_resource
 from celeste_functions.resources import orders as orders_resource
 from celeste_functions.triggers import orders as order_triggers
 from tests.fakes import (
+    DELIVERY_ADDRESS,
     FakeIdentity,
     FakeStripe,
     InMemoryCatalogue,
@@ -142,7 +143,11 @@ def fields(response: Response) -> list[str]:
 
 
 def order_body(*lines: tuple[str, int], store: str = STORE) -> dict[str, Any]:
-    return {"store_id": store, "lines": [{"product_id": p, "quantity": q} for p, q in lines]}
+    return {
+        "store_id": store,
+        "shipping_address": DELIVERY_ADDRESS.model_dump(exclude_none=True),
+        "lines": [{"product_id": p, "quantity": q} for p, q in lines],
+    }
 
 
 def stock(wired: Wired, product: str, on_hand: int) -> None:

@@ -30,6 +30,7 @@ from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.payments import PaymentService
 from celeste.services.pricing import PricingService
 from tests.fakes import (
+    DELIVERY_ADDRESS,
     FakeStripe,
     InMemoryCatalogue,
     InMemoryCommerce,
@@ -235,7 +236,9 @@ class World:
         from celeste.orders import OrderLineRequest, OrderRequest
 
         request = OrderRequest(
-            store_id=STORE, lines=[OrderLineRequest(product_id="apple", quantity=quantity)]
+            store_id=STORE,
+            shipping_address=DELIVERY_ADDRESS,
+            lines=[OrderLineRequest(product_id="apple", quantity=quantity)],
         )
         placed = self.orders.place(request, identity=Identity("alice", None), idempotency_key=None)
         order_id = placed.order.value.id

@@ -12,6 +12,7 @@ from flask import Response
 
 from celeste.pricing import PriceList
 from celeste.services.pricing import PriceListService, PricingService
+from celeste.stores import StoreFacts
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services
@@ -31,8 +32,9 @@ class _Stock:
     def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
         return {pid: self.levels.get((store_id, pid), 0) for pid in product_ids}
 
-    def store_active(self, store_id: str) -> bool | None:
-        return self.stores.get(store_id)
+    def store_facts(self, store_id: str) -> StoreFacts | None:
+        active = self.stores.get(store_id)
+        return None if active is None else StoreFacts(active=active, pickup=False, country="PT")
 
 
 class _PriceLists:

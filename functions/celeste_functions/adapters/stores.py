@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.errors import NotFound
 from celeste.ports import Page, Versioned
-from celeste.stores import Store
+from celeste.stores import Store, StoreFacts
 from celeste_functions.adapters.firestore import (
     QueryShape,
     count_of,
@@ -90,16 +90,27 @@ class FirestoreStores:
 
 
 class FirestoreStoreDirectory:
-    """``StoreDirectory``: reads ``stores/{id}`` (its ``active`` flag only)."""
+    """``StoreDirectory``: reads ``stores/{id}`` (its ``active`` and ``pickup`` flags and its
+    country only)."""
 
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         self._client = client
 
-    def store_active(self, store_id: str) -> bool | None:
-        snapshot = self._client().collection(STORES).document(store_id).get(["active"])
+    def store_facts(self, store_id: str) -> StoreFacts | None:
+        snapshot = (
+            self._client()
+            .collection(STORES)
+            .document(store_id)
+            .get(["active", "pickup", "address.country"])
+        )
         if not snapshot.exists:
             return None
-        return (snapshot.to_dict() or {}).get("active", True) is True
+        data = snapshot.to_dict() or {}
+        return StoreFacts(
+            active=data.get("active", True) is True,
+            pickup=data.get("pickup", False) is True,
+            country=str((data.get("address") or {}).get("country", "")),
+        )
 
 
 def _data(store: Store) -> dict[str, Any]:

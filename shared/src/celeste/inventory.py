@@ -15,6 +15,17 @@ DriftKind = Literal["on_hand_vs_ledger", "reserved_vs_ledger", "reserved_vs_orde
 _Count = Annotated[int, Field(ge=0, strict=True)]
 
 
+def available_units(*, on_hand: int, reserved: int) -> int:
+    """Units new orders may still reserve: on hand less reserved (the one rule; a level and a
+    stored record both answer by it)."""
+    return on_hand - reserved
+
+
+def is_low(*, available: int, threshold: int) -> bool:
+    """The low-stock rule: what is available has fallen to the threshold or below."""
+    return available <= threshold
+
+
 class StockLevel(BaseModel):
     """Stock of one product at one store; always ``0 <= reserved <= on_hand``."""
 
@@ -33,12 +44,12 @@ class StockLevel(BaseModel):
     @property
     def available(self) -> int:
         """Units new orders may still reserve."""
-        return self.on_hand - self.reserved
+        return available_units(on_hand=self.on_hand, reserved=self.reserved)
 
     @property
     def is_low(self) -> bool:
         """True when what is available has fallen to the threshold or below."""
-        return self.available <= self.low_stock_threshold
+        return is_low(available=self.available, threshold=self.low_stock_threshold)
 
 
 class Movement(BaseModel):

@@ -15,6 +15,7 @@ from celeste.orders import (
     COMMITS_STOCK,
     RELEASES_STOCK,
     Actor,
+    Fulfilment,
     OrderStatus,
     StatsEffect,
     StockEffect,
@@ -32,6 +33,9 @@ from celeste.tiers import CustomerStats
 CodeState = Literal["none", "counted", "returned"]
 #: Why the reservation refused the order.
 RejectionReason = Literal["out_of_stock", "discount_code_exhausted"]
+
+#: What ``Order.move`` decides itself; its ``changes`` may not name them.
+_MOVE_OWNS = frozenset({"status", "history", "updated_at", "id", "user_id"})
 
 #: How long an ``Idempotency-Key`` is remembered (a Firestore TTL policy on ``expires_at``
 #: deletes the record some time after this).
@@ -122,6 +126,8 @@ class Order(BaseModel):
     tax_rate_bp: int = 0
     tax_inclusive: bool = False
     discount_code: AppliedCode | None = None
+    #: How the order reaches its customer (orders stored before it existed read ``delivery``).
+    fulfilment: Fulfilment = "delivery"
     shipping_method: AppliedShipping | None = None
     shipping_address: ShippingAddress | None = None
     #: Written in the same commit as the ledger row that moved it, so ``held`` is true exactly
@@ -158,6 +164,7 @@ class Order(BaseModel):
         quote: Quote,
         money: OrderMoney,
         now: datetime,
+        fulfilment: Fulfilment = "delivery",
         shipping_address: ShippingAddress | None = None,
         tax_rate_bp: int = 0,
         discount_code: AppliedCode | None = None,
@@ -198,6 +205,7 @@ class Order(BaseModel):
             tax_rate_bp=tax_rate_bp,
             tax_inclusive=money.tax_inclusive,
             discount_code=discount_code,
+            fulfilment=fulfilment,
             shipping_method=shipping_method,
             shipping_address=shipping_address,
             history=[StatusChange(status=OrderStatus.PENDING, at=now, actor="customer")],
@@ -221,6 +229,9 @@ class Order(BaseModel):
         (a customer must also own the order, ``is_owner``). Nothing is written: the caller
         commits ``Moved.order`` (and, for ``reserve``, the stock in the same commit).
         """
+        overridden = _MOVE_OWNS & changes.keys()
+        if overridden:  # the move itself decides these: a caller may not override what it checked
+            raise ValueError(f"Order.move sets {', '.join(sorted(overridden))} itself")
         transition(current=self.status, target=to, actor=actor, is_owner=is_owner)
         stock = stock_effect(before=self.status, after=to)
         if stock == "reserve":  # the caller reserves the lines in the commit that writes this
@@ -229,7 +240,7 @@ class Order(BaseModel):
         if to is not OrderStatus.CONFIRMED:  # only an unpaid, confirmed order can expire
             changes.setdefault("hold_expires_at", None)
         order = self.model_copy(
-            update={"status": to, "history": history, "updated_at": at, **changes}
+            update={**changes, "status": to, "history": history, "updated_at": at}
         )
         return Moved(order=order, stock=stock, stats=stats_effect(before=self.status, after=to))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.addresses import ShippingAddress
 from celeste.discount_codes import CodeName
-from celeste.errors import Conflict, Forbidden
+from celeste.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from celeste.ids import CheckedId
 from celeste.shipping import MethodCode
 
@@ -170,27 +171,58 @@ class OrderLineRequest(BaseModel):
     quantity: int = Field(ge=1, le=1000, strict=True)
 
 
-class OrderRequest(BaseModel):
-    """The body of ``POST /orders``; unknown fields (a price, a status) are rejected."""
+#: How an order reaches its customer: shipped to ``shipping_address``, or collected at the
+#: order's store (``pickup: true`` on the store).
+Fulfilment = Literal["delivery", "pickup"]
+
+
+class PlacementTerms(BaseModel):
+    """Where an order goes and how it is charged: what ``POST /orders``, ``POST /checkout`` and
+    ``POST /checkout/quote`` share, so every order is priced by the same rules
+    (``OrderPricer.price`` with ``celeste.fulfilment.destination``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     store_id: CheckedId
-    lines: list[OrderLineRequest] = Field(min_length=1, max_length=100)
+    fulfilment: Fulfilment = "delivery"
+    #: Required for delivery (shipping and tax follow its country); not sent for pickup.
     shipping_address: ShippingAddress | None = None
+    #: Required to place a delivery where the shop has methods for the address; a quote
+    #: without one lists the methods to choose from.
+    shipping_method: MethodCode | None = None
+    discount_code: CodeName | None = None
 
 
-class CheckoutRequest(BaseModel):
+class OrderRequest(PlacementTerms):
+    """The body of ``POST /orders``: the terms and the lines; unknown fields (a price, a status)
+    are rejected. One line per product (``distinct_lines``)."""
+
+    lines: list[OrderLineRequest] = Field(min_length=1, max_length=100)
+
+
+class CheckoutRequest(PlacementTerms):
     """The body of ``POST /checkout`` and ``/checkout/quote``: the lines come from the cart, the
     prices from the server; a client-set total or line is an unknown field."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    store_id: CheckedId
-    shipping_address: ShippingAddress
-    #: Required to place the order; a quote without one lists the methods to choose from.
-    shipping_method: MethodCode | None = None
-    discount_code: CodeName | None = None
+def distinct_lines(lines: Sequence[OrderLineRequest]) -> None:
+    """A 400 naming every line whose product an earlier line already has: an order has one
+    line per product (quantity breaks and rounding apply to the whole quantity), so the client
+    sends the summed quantity instead of splitting it."""
+    first: dict[str, int] = {}
+    errors: list[FieldError] = []
+    for index, line in enumerate(lines):
+        seen = first.setdefault(line.product_id, index)
+        if seen != index:
+            errors.append(
+                FieldError(
+                    f"lines[{index}].product_id",
+                    f"product {line.product_id} is already on line {seen}: send one line with "
+                    "the whole quantity",
+                )
+            )
+    if errors:
+        raise ValidationFailed("an order has one line per product", errors)
 
 
 def idempotency_fingerprint(request: BaseModel, *, purpose: str = "orders") -> str:

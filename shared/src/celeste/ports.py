@@ -19,7 +19,7 @@ from celeste.products import Product
 from celeste.ratelimits import Decision, Limit
 from celeste.shipping import ShippingMethod
 from celeste.stock_records import MovementRecord, StockRecord
-from celeste.stores import Store
+from celeste.stores import Store, StoreFacts
 from celeste.tax import TaxRate
 from celeste.tiers import Tier
 from celeste.writes import Write
@@ -443,10 +443,11 @@ class InventoryStore(Protocol):
 
 
 class StoreDirectory(Protocol):
-    """The one fact orders and inventory need about a store."""
+    """The facts orders, quotes and inventory need about a store."""
 
-    def store_active(self, store_id: str) -> bool | None:
-        """Whether ``stores/{id}`` is active; ``None`` when there is no such store."""
+    def store_facts(self, store_id: str) -> StoreFacts | None:
+        """Whether ``stores/{id}`` is active, offers pickup, and its country; ``None`` when
+        there is no such store."""
         ...
 
 

@@ -7,7 +7,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from celeste.inventory import Drift, Movement, MovementKind, StockLevel
+from celeste.inventory import (
+    Drift,
+    Movement,
+    MovementKind,
+    StockLevel,
+    available_units,
+    is_low,
+)
 
 #: Largest stock count and adjustment accepted from an admin.
 MAX_UNITS = 10**9
@@ -35,13 +42,14 @@ class StockRecord(BaseModel):
 
     @property
     def available(self) -> int:
-        """Units new orders may still reserve (stored too, for queries)."""
-        return self.on_hand - self.reserved
+        """Units new orders may still reserve (stored too, for queries). A stored record may
+        break ``StockLevel``'s invariant, so it is computed from the counts, not a level."""
+        return available_units(on_hand=self.on_hand, reserved=self.reserved)
 
     @property
     def low_stock(self) -> bool:
         """Whether what is available has fallen to the threshold (stored too, for queries)."""
-        return self.available <= self.low_stock_threshold
+        return is_low(available=self.available, threshold=self.low_stock_threshold)
 
     def level(self) -> StockLevel:
         """The level as the reservation rules see it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -52,6 +53,8 @@ class StoreCreate(BaseModel):
     location: GeoPoint
     phone: Phone | None = None
     active: StrictBool = True
+    #: Customers may collect their orders here (``fulfilment: pickup``).
+    pickup: StrictBool = False
 
 
 class StorePatch(BaseModel):
@@ -65,11 +68,12 @@ class StorePatch(BaseModel):
     location: GeoPoint | None = None
     phone: Phone | None = None
     active: StrictBool | None = None
+    pickup: StrictBool | None = None
 
     def changes(self) -> dict[str, object]:
         """The fields the client sent, ``null`` only where ``null`` means something."""
         sent = self.model_dump(exclude_unset=True)
-        for name in ("name", "address", "location", "active"):
+        for name in ("name", "address", "location", "active", "pickup"):
             if name in sent and sent[name] is None:
                 raise ValidationFailed.on(name, "may not be null")
         return sent
@@ -84,8 +88,20 @@ class Store(BaseModel):
     location: GeoPoint
     phone: str | None = None
     active: bool = True
+    pickup: bool = False
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What placing an order needs to know about its store."""
+
+    active: bool
+    #: Whether customers may collect orders there (``pickup: true`` on the store).
+    pickup: bool
+    #: ISO 3166-1 alpha-2 of the store's address: a pickup is taxed by it.
+    country: str
 
 
 class NearbyStore(Store):

@@ -11,7 +11,9 @@ from celeste.checkout import LineAmounts, OrderMoney, order_money
 from celeste.clock import Clock, utcnow
 from celeste.discount_codes import FIELD as CODE_FIELD
 from celeste.errors import ValidationFailed
+from celeste.fulfilment import Destination
 from celeste.order_records import AppliedCode, AppliedShipping, Order, OrderLine
+from celeste.orders import Fulfilment, PlacementTerms
 from celeste.ports import DiscountCodeRepository
 from celeste.pricing import Quote
 from celeste.services.pricing import PricingService, QuoteLine
@@ -25,8 +27,10 @@ from celeste.tax import terms_of
 class PricedOrder:
     """Everything an order freezes about its price, and the methods that could ship it."""
 
+    store_id: str
     quote: Quote
     money: OrderMoney
+    destination: Destination
     tax_rate_bp: int = 0
     code: AppliedCode | None = None
     shipping: AppliedShipping | None = None
@@ -51,6 +55,7 @@ class CheckoutQuote(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     store_id: str
+    fulfilment: Fulfilment
     currency: str | None
     tier: str
     lines: list[OrderLine]
@@ -107,23 +112,28 @@ class OrderPricer:
         lines: Sequence[QuoteLine],
         *,
         uid: str | None,
-        country: str | None,
-        shipping_method: str | None = None,
-        discount_code: str | None = None,
+        terms: PlacementTerms,
+        destination: Destination,
+        placing: bool,
     ) -> PricedOrder:
-        """Price ``lines`` for the caller, shipped to ``country`` (tax and methods follow it).
+        """Price ``lines`` for the caller on ``terms``, going to ``destination`` (tax follows
+        its country; a delivery's shipping methods too).
 
         An unknown or unusable code is a 400 naming ``discount_code``; a method that does not
-        serve the address (or the order's currency) one naming ``shipping_method``.
+        serve the address (or the order's currency) one naming ``shipping_method``. When
+        ``placing``, a delivery must also choose a method where any serves the address (a quote
+        lists them instead), so no order skips the shipping the shop would charge.
         """
         quote = self._pricing.quote(lines, uid=uid)
+        country = destination.country
         rate = self._tax_rates.rate_for(country) if country and self._tax_rates else None
         methods = (
             self._shipping.serving(country=country, currency=quote.currency)
-            if country and self._shipping
+            if destination.shipped and self._shipping
             else []
         )
         method = None
+        shipping_method = terms.shipping_method
         if shipping_method is not None:
             method = next((m for m in methods if m.code == shipping_method), None)
             if method is None:
@@ -132,7 +142,15 @@ class OrderPricer:
                     f"no active shipping method {shipping_method} serves this address in "
                     f"{quote.currency}",
                 )
+        elif placing and methods:
+            raise ValidationFailed.on(
+                "shipping_method",
+                "choose a shipping method: "
+                + ", ".join(m.code for m in methods)
+                + " serve this address (the quote prices each)",
+            )
         code = None
+        discount_code = terms.discount_code
         if discount_code is not None:
             found = self._codes.find(discount_code) if self._codes else None
             if found is None or self._codes is None:
@@ -153,8 +171,10 @@ class OrderPricer:
             tax=terms_of(rate),
         )
         return PricedOrder(
+            store_id=terms.store_id,
             quote=quote,
             money=money,
+            destination=destination,
             tax_rate_bp=rate.rate_bp if rate else 0,
             code=(
                 AppliedCode(

@@ -147,7 +147,7 @@ class InventoryService:
         return optimistic(attempt, backoff=self._backoff, what="adjusting stock", sleep=self._sleep)
 
     def _require_place(self, store_id: str, product_id: str) -> None:
-        if self._stores.store_active(store_id) is None:
+        if self._stores.store_facts(store_id) is None:
             raise NotFound(f"no store {store_id}")
         if product_id not in self._products.get_many([product_id]):
             raise NotFound(f"no product {product_id}")

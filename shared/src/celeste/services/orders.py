@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from celeste import inventory
 from celeste.accounts import Identity
-from celeste.addresses import ShippingAddress
 from celeste.cart import MAX_CART_LINES, CartLine, unavailable_lines
 from celeste.clock import Clock, utcnow
 from celeste.discount_codes import CodeUse
@@ -27,8 +26,8 @@ from celeste.errors import (
     FieldError,
     Forbidden,
     NotFound,
-    ValidationFailed,
 )
+from celeste.fulfilment import destination
 from celeste.holds import OPEN_UNPAID, CustomerHolds, HoldCaps, check_hold_caps
 from celeste.ids import new_id
 from celeste.order_records import (
@@ -46,6 +45,8 @@ from celeste.orders import (
     CheckoutRequest,
     OrderRequest,
     OrderStatus,
+    PlacementTerms,
+    distinct_lines,
     hold_expires_at,
     idempotency_fingerprint,
     is_expired,
@@ -115,6 +116,11 @@ class ExpiryReport:
     failed: int = 0
 
 
+def _quote_lines(lines: list[Versioned[CartLine]]) -> list[QuoteLine]:
+    """Cart lines as the pricer takes them (the cart has one line per product)."""
+    return [QuoteLine(line.value.product_id, line.value.quantity) for line in lines]
+
+
 class OrderService:
     """What the ``orders`` and ``checkout`` functions offer: place (from lines or the cart),
     quote the cart, read, list, cancel, move."""
@@ -159,20 +165,16 @@ class OrderService:
         wait_s: float = 0,
     ) -> Placed:
         """Validate, price (frozen on the order) and store a ``pending`` order; the trigger
-        reserves it. A known key with the same body returns its order; another body is 409.
-        With ``wait_s`` the order is returned once settled, or as it is when the wait ends."""
+        reserves it. Priced exactly as checkout prices (``_priced``). A known key with the same
+        body returns its order; another body is 409. With ``wait_s`` the order is returned once
+        settled, or as it is when the wait ends."""
+        distinct_lines(request.lines)
         uid = identity.uid
-        address = request.shipping_address
+        lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
 
         def prepare() -> tuple[Order, list[Write]]:
-            require_open_store(self._stores, request.store_id)
             self._ensure_profile(identity)
-            priced = self._pricer.price(
-                [QuoteLine(line.product_id, line.quantity) for line in request.lines],
-                uid=uid,
-                country=address.country if address else None,
-            )
-            return self._new_order(uid, request.store_id, priced, address), []
+            return self._new_order(uid, self._priced(request, uid, lines, placing=True)), []
 
         placed = self._placing(
             uid=uid,
@@ -183,12 +185,10 @@ class OrderService:
         return self._settled(placed, wait_s)
 
     def quote_checkout(self, request: CheckoutRequest, *, identity: Identity) -> CheckoutQuote:
-        """What the caller's cart would cost now, shipped as asked; nothing is written."""
+        """What the caller's cart would cost now, on the request's terms; nothing is written."""
         lines = self._cart_lines(identity.uid)
-        require_open_store(self._stores, request.store_id)
-        priced = self._price_checkout(request, identity.uid, lines)
-        order = self._new_order(identity.uid, request.store_id, priced, request.shipping_address)
-        return CheckoutQuote.of(order, methods=priced.methods)
+        priced = self._priced(request, identity.uid, _quote_lines(lines), placing=False)
+        return CheckoutQuote.of(self._new_order(identity.uid, priced), methods=priced.methods)
 
     def checkout(
         self,
@@ -201,18 +201,14 @@ class OrderService:
         """Place an order from the caller's cart, exactly as ``place`` does, and empty the cart
         in the same commit (each line deleted at the version priced, so a cart changed meanwhile
         is read and priced again). Empty cart or unavailable lines: 409, nothing written."""
-        if request.shipping_method is None:
-            raise ValidationFailed.on(
-                "shipping_method", "choose a shipping method (the quote lists those that serve)"
-            )
         uid = identity.uid
 
         def prepare() -> tuple[Order, list[Write]]:
             lines = self._cart_lines(uid)
-            require_open_store(self._stores, request.store_id)
             self._ensure_profile(identity)
-            priced = self._price_checkout(request, uid, lines)
-            order = self._new_order(uid, request.store_id, priced, request.shipping_address)
+            order = self._new_order(
+                uid, self._priced(request, uid, _quote_lines(lines), placing=True)
+            )
             emptied = tuple((line.value.product_id, line.version) for line in lines)
             return order, [ClearCartLines(uid=uid, lines=emptied)]
 
@@ -223,6 +219,21 @@ class OrderService:
             prepare=prepare,
         )
         return self._settled(placed, wait_s)
+
+    def _priced(
+        self, terms: PlacementTerms, uid: str, lines: list[QuoteLine], *, placing: bool
+    ) -> PricedOrder:
+        """The one pricing path of every order and quote: the store must take orders, the
+        fulfilment decides where tax and shipping come from (``celeste.fulfilment``), and the
+        pricer charges them (a delivery being placed must choose a method where one serves)."""
+        store = require_open_store(self._stores, terms.store_id)
+        return self._pricer.price(
+            lines,
+            uid=uid,
+            terms=terms,
+            destination=destination(terms, store),
+            placing=placing,
+        )
 
     def _settled(self, placed: Placed, wait_s: float) -> Placed:
         if wait_s > 0 and placed.order.value.status is OrderStatus.PENDING:
@@ -235,17 +246,17 @@ class OrderService:
             # The delivery effect counts the order on the profile: make sure there is one.
             self._accounts.me(identity)
 
-    def _new_order(
-        self, uid: str, store_id: str, priced: PricedOrder, address: ShippingAddress | None
-    ) -> Order:
+    def _new_order(self, uid: str, priced: PricedOrder) -> Order:
+        where = priced.destination
         return Order.placed(
             order_id=new_id(),
             user_id=uid,
-            store_id=store_id,
+            store_id=priced.store_id,
             quote=priced.quote,
             money=priced.money,
             now=self._clock(),
-            shipping_address=address,
+            fulfilment=where.fulfilment,
+            shipping_address=where.address,
             tax_rate_bp=priced.tax_rate_bp,
             discount_code=priced.code,
             shipping_method=priced.shipping,
@@ -270,17 +281,6 @@ class OrderService:
                 ],
             )
         return lines
-
-    def _price_checkout(
-        self, request: CheckoutRequest, uid: str, lines: list[Versioned[CartLine]]
-    ) -> PricedOrder:
-        return self._pricer.price(
-            [QuoteLine(line.value.product_id, line.value.quantity) for line in lines],
-            uid=uid,
-            country=request.shipping_address.country,
-            shipping_method=request.shipping_method,
-            discount_code=request.discount_code,
-        )
 
     def _placing(
         self,

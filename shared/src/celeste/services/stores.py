@@ -14,7 +14,15 @@ from celeste.ids import new_id
 from celeste.ports import Page, StoreDirectory, StoreReferences, StoreRepository, Versioned
 from celeste.services.backoff import REQUEST, Backoff
 from celeste.services.concurrency import versioned_write
-from celeste.stores import GeoPoint, NearbyStore, Store, StoreCreate, StorePatch, nearby
+from celeste.stores import (
+    GeoPoint,
+    NearbyStore,
+    Store,
+    StoreCreate,
+    StoreFacts,
+    StorePatch,
+    nearby,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +30,14 @@ log = logging.getLogger(__name__)
 MAX_STORES = 2000
 
 
-def require_open_store(stores: StoreDirectory, store_id: str) -> None:
-    """A 400 on ``store_id`` unless the store exists and takes orders (orders, checkout, quotes)."""
-    active = stores.store_active(store_id)
-    if not active:
-        reason = "is not open for orders" if active is False else "does not exist"
+def require_open_store(stores: StoreDirectory, store_id: str) -> StoreFacts:
+    """The store's facts, or a 400 on ``store_id`` unless it exists and takes orders (orders,
+    checkout, quotes)."""
+    facts = stores.store_facts(store_id)
+    if facts is None or not facts.active:
+        reason = "does not exist" if facts is None else "is not open for orders"
         raise ValidationFailed.on("store_id", f"store {store_id} {reason}")
+    return facts
 
 
 class StoreService:

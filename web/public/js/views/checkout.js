@@ -1,18 +1,13 @@
-// Checkout: address, shipping method and discount code priced by POST /checkout/quote, then
-// POST /checkout (Idempotency-Key, Prefer: wait) and on to the order page.
+// Checkout: delivery (address and shipping method) or pickup at the store when it offers it, and a
+// discount code, priced by POST /checkout/quote, then POST /checkout (Idempotency-Key,
+// Prefer: wait) and on to the order page.
 import { get, post } from "../api.js";
 import { el, flash, renderer, showError } from "../dom.js";
+import { shippingCountries } from "../countries.js";
 import { money } from "../format.js";
 import { refreshCartCount } from "./cart.js";
 import { rejectionDetail } from "./order.js";
-
-const COUNTRIES = [
-  ["PT", "Portugal"],
-  ["ES", "Spain"],
-  ["FR", "France"],
-  ["DE", "Germany"],
-  ["US", "United States"],
-];
+import { totalsTable } from "./totals.js";
 
 const ADDRESS_FIELDS = ["name", "line1", "city", "postal_code", "country"];
 /** Quoting waits until these are filled (the API requires them). */
@@ -31,41 +26,6 @@ function input(name, text, attrs = {}) {
   return el("label", {}, text, el("input", { name, "data-testid": `address-${name}`, ...attrs }));
 }
 
-function totalsTable(quote, names) {
-  const c = quote.currency ?? "EUR";
-  const row = (labelText, amount, testid, strong = false) =>
-    el("tr", {}, el("td", {}, labelText), el(strong ? "th" : "td", { "data-testid": testid }, amount));
-  return el(
-    "table",
-    { class: "lines", "data-testid": "checkout-totals" },
-    el(
-      "tbody",
-      {},
-      quote.lines.map((line) =>
-        el(
-          "tr",
-          {},
-          el("td", {}, `${line.quantity} × ${names.get(line.product_id) ?? line.product_id}`),
-          el("td", {}, money(line.line_total, line.currency)),
-        ),
-      ),
-    ),
-    el(
-      "tfoot",
-      {},
-      row("Subtotal", money(quote.subtotal, c), "subtotal"),
-      quote.discount_total ? row("Discounts", `−${money(quote.discount_total, c)}`, "discount-total") : null,
-      row("Shipping", money(quote.shipping_total, c), "shipping-total"),
-      row(
-        quote.tax_inclusive ? `Tax included (${quote.tax_rate_bp / 100} %)` : `Tax (${quote.tax_rate_bp / 100} %)`,
-        money(quote.tax_total, c),
-        "tax-total",
-      ),
-      row("Total", money(quote.total, c), "total", true),
-    ),
-  );
-}
-
 export async function checkoutView(app) {
   const show = renderer();
   if (!app.requireUser("#/checkout")) return;
@@ -75,6 +35,10 @@ export async function checkoutView(app) {
     return;
   }
   const names = new Map(cart.lines.map((line) => [line.product_id, line.name]));
+  const store = app.stores.find((s) => s.id === app.storeId);
+  const countries = await shippingCountries(app.stores, store?.address?.country);
+  const fulfilment = (value, text, checked) =>
+    el("label", { class: "inline" }, el("input", { type: "radio", name: "fulfilment", value, checked, "data-testid": `fulfilment-${value}` }), text);
   const method = el("select", { name: "shipping_method", "data-testid": "shipping-method", "aria-label": "Shipping method" });
   const code = el("input", { name: "discount_code", "data-testid": "discount-code", "aria-label": "Discount code", autocomplete: "off" });
   const codeNote = el("span", { class: "muted", "data-testid": "code-note" });
@@ -83,9 +47,18 @@ export async function checkoutView(app) {
   const form = el(
     "form",
     { class: "checkout", "data-testid": "checkout-form", onsubmit: (event) => { event.preventDefault(); placeOrder(); } },
+    store?.pickup
+      ? el(
+          "fieldset",
+          {},
+          el("legend", {}, "How you get it"),
+          fulfilment("delivery", "Delivery", true),
+          fulfilment("pickup", `Collect at ${store.name}`, false),
+        )
+      : null,
     el(
       "fieldset",
-      {},
+      { "data-testid": "ship-to" },
       el("legend", {}, "Ship to"),
       input("name", "Name", { required: true, autocomplete: "name" }),
       input("line1", "Address", { required: true, autocomplete: "address-line1" }),
@@ -95,10 +68,10 @@ export async function checkoutView(app) {
         "label",
         {},
         "Country",
-        el("select", { name: "country", "data-testid": "address-country" }, COUNTRIES.map(([iso, name]) => el("option", { value: iso }, name))),
+        el("select", { name: "country", "data-testid": "address-country" }, countries.map(([iso, name]) => el("option", { value: iso }, name))),
       ),
     ),
-    el("fieldset", {}, el("legend", {}, "Delivery"), el("label", {}, "Shipping method", method)),
+    el("fieldset", { "data-testid": "delivery" }, el("legend", {}, "Delivery"), el("label", {}, "Shipping method", method)),
     el(
       "fieldset",
       {},
@@ -109,22 +82,29 @@ export async function checkoutView(app) {
     place,
   );
 
+  const pickingUp = () => new FormData(form).get("fulfilment") === "pickup";
+
   function body() {
     const data = new FormData(form);
-    const address = {};
-    for (const key of ADDRESS_FIELDS) {
-      const value = String(data.get(key) ?? "").trim();
-      if (value) address[key] = value;
+    const request = { store_id: app.storeId };
+    if (pickingUp()) {
+      request.fulfilment = "pickup"; // collected at the store: no address, no shipping method
+    } else {
+      const address = {};
+      for (const key of ADDRESS_FIELDS) {
+        const value = String(data.get(key) ?? "").trim();
+        if (value) address[key] = value;
+      }
+      request.shipping_address = address;
+      if (method.value) request.shipping_method = method.value;
     }
-    const request = { store_id: app.storeId, shipping_address: address };
-    if (method.value) request.shipping_method = method.value;
     const typed = code.value.trim();
     if (typed) request.discount_code = typed;
     return request;
   }
 
   function ready(request) {
-    return REQUIRED.every((key) => request.shipping_address[key]);
+    return request.fulfilment === "pickup" || REQUIRED.every((key) => request.shipping_address[key]);
   }
 
   let latest = 0; // quotes can answer out of order: only the newest request's answer shows
@@ -146,7 +126,7 @@ export async function checkoutView(app) {
       if (!chosen && quote.shipping_methods.length) return requote(); // price the first method
       codeNote.textContent = quote.discount_code ? `${quote.discount_code.code}: −${money(quote.discount_code.amount, quote.currency)}` : "";
       totals.replaceChildren(totalsTable(quote, names));
-      place.disabled = !quote.shipping_methods.length;
+      place.disabled = !pickingUp() && !quote.shipping_methods.length;
     } catch (error) {
       if (mine !== latest) return;
       if (error.errors?.some((e) => e.field === "discount_code")) codeNote.textContent = "";
@@ -179,6 +159,16 @@ export async function checkoutView(app) {
     requote();
   });
   method.addEventListener("change", requote);
+  for (const radio of form.querySelectorAll('input[name="fulfilment"]')) {
+    radio.addEventListener("change", () => {
+      const pickup = pickingUp();
+      for (const id of ["ship-to", "delivery"]) form.querySelector(`[data-testid="${id}"]`).hidden = pickup;
+      for (const key of REQUIRED) form.elements[key].required = !pickup;
+      totals.replaceChildren(el("p", { class: "muted" }, pickup ? "Pricing your order…" : "Enter your address to see shipping and tax."));
+      place.disabled = true;
+      requote();
+    });
+  }
   code.addEventListener("keydown", (event) => {
     if (event.key === "Enter") {
       event.preventDefault();

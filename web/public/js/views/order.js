@@ -4,6 +4,7 @@ import { el, renderer, showError } from "../dom.js";
 import { label, money } from "../format.js";
 import { watchOrder } from "../session.js";
 import { paymentForm } from "./payment.js";
+import { totalsTable } from "./totals.js";
 
 const STEPS = ["pending", "confirmed", "processing", "shipped", "delivered"];
 const REASONS = {
@@ -53,7 +54,6 @@ export async function orderView(app, orderId) {
   const notes = el("div", {}, outcome(first, names));
   const payBox = el("div", { "data-testid": "payment-box" });
   const message = el("p", { class: "muted", "data-testid": "payment-message" });
-  const c = first.currency ?? "EUR";
   let paying = false;
 
   async function render(order) {
@@ -89,19 +89,15 @@ export async function orderView(app, orderId) {
     steps,
     notes,
     el(
-      "table",
-      { class: "lines" },
-      el("tbody", {}, first.lines.map((l) => el("tr", {}, el("td", {}, `${l.quantity} × ${names.get(l.product_id) ?? l.product_id}`), el("td", {}, money(l.line_total, l.currency))))),
-      el(
-        "tfoot",
-        {},
-        el("tr", {}, el("td", {}, "Subtotal"), el("td", {}, money(first.subtotal, c))),
-        el("tr", {}, el("td", {}, "Discounts"), el("td", {}, `−${money(first.discount_total, c)}`)),
-        first.shipping_total !== undefined ? el("tr", {}, el("td", {}, "Shipping"), el("td", {}, money(first.shipping_total, c))) : null,
-        first.tax_total !== undefined ? el("tr", {}, el("td", {}, "Tax"), el("td", {}, money(first.tax_total, c))) : null,
-        el("tr", {}, el("th", {}, "Total"), el("th", { "data-testid": "order-total" }, money(first.total, c))),
-      ),
+      "p",
+      { "data-testid": "order-fulfilment" },
+      first.fulfilment === "pickup"
+        ? `Collect at ${app.stores.find((s) => s.id === first.store_id)?.name ?? "the store"}`
+        : first.shipping_address
+          ? `Delivery to ${first.shipping_address.name}, ${first.shipping_address.city} (${first.shipping_address.country})`
+          : null,
     ),
+    totalsTable(first, names, { totalTestId: "order-total" }),
     payBox,
   );
   await render(first);

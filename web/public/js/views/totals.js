@@ -1,0 +1,37 @@
+// The one table of an order's money, for a checkout quote and a placed order alike: its lines,
+// subtotal, discounts (when any), shipping, tax (with its rate; "included" for inclusive tax)
+// and total. `totalTestId` tells the two pages' totals apart.
+import { el } from "../dom.js";
+import { money } from "../format.js";
+
+export function totalsTable(order, names, { totalTestId = "total" } = {}) {
+  const c = order.currency ?? "EUR";
+  const row = (labelText, amount, testid, strong = false) =>
+    el("tr", {}, el("td", {}, labelText), el(strong ? "th" : "td", { "data-testid": testid }, amount));
+  const rate = `${(order.tax_rate_bp ?? 0) / 100} %`;
+  return el(
+    "table",
+    { class: "lines", "data-testid": "checkout-totals" },
+    el(
+      "tbody",
+      {},
+      order.lines.map((line) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, `${line.quantity} × ${names.get(line.product_id) ?? line.product_id}`),
+          el("td", {}, money(line.line_total, line.currency)),
+        ),
+      ),
+    ),
+    el(
+      "tfoot",
+      {},
+      row("Subtotal", money(order.subtotal, c), "subtotal"),
+      order.discount_total ? row("Discounts", `−${money(order.discount_total, c)}`, "discount-total") : null,
+      row(order.fulfilment === "pickup" ? "Shipping (collected)" : "Shipping", money(order.shipping_total ?? 0, c), "shipping-total"),
+      row(order.tax_inclusive ? `Tax included (${rate})` : `Tax (${rate})`, money(order.tax_total ?? 0, c), "tax-total"),
+      row("Total", money(order.total, c), totalTestId, true),
+    ),
+  );
+}
