@@ -402,7 +402,10 @@ def _demo_tier(code: str, level: int, orders: int, spend: int, recent: int) -> T
         level=level,
         is_default=level == 1,
         requirements=TierRequirements(
-            min_orders=orders, min_lifetime_spend=spend, min_orders_last_30_days=recent
+            min_orders=orders,
+            min_lifetime_spend=spend,
+            currency=DEFAULT_CURRENCY,  # spend counted in the shop's currency, as the seed prices
+            min_orders_last_30_days=recent,
         ),
     )
 
