@@ -578,6 +578,8 @@ class InMemoryCommerce(_Interleaving):
         self.levels: dict[tuple[str, str], Versioned[StockRecord]] = {}
         self.movements: dict[tuple[str, str, str], MovementRecord] = {}
         self.markers: set[tuple[str, str]] = set()
+        #: What each stats marker moved (``AddEffectMarker.amount``), by (order id, marker).
+        self.marker_amounts: dict[tuple[str, str], int | None] = {}
         self.keys: dict[str, Versioned[IdempotencyRecord]] = {}
         self.holds_of: dict[str, Versioned[CustomerHolds]] = {}
         self.customers: dict[str, Versioned[CustomerStanding]] = {}
@@ -714,8 +716,12 @@ class InMemoryCommerce(_Interleaving):
     def holds(self, uid: str) -> Versioned[CustomerHolds] | None:
         return self.holds_of.get(uid)
 
-    def effect_applied(self, order_id: str, effect: str) -> bool:
-        return (order_id, effect) in self.markers
+    def stats_markers(self, order_id: str) -> dict[str, int | None]:
+        return {
+            marker: self.marker_amounts.get((oid, marker))
+            for oid, marker in self.markers
+            if oid == order_id
+        }
 
     # --- CustomerStandings and TierLadder -----------------------------------------------------
 
@@ -808,8 +814,9 @@ class InMemoryCommerce(_Interleaving):
                 )
             case AddMovement(movement=row):
                 self.movements[(row.store_id, row.product_id, row.id)] = row
-            case AddEffectMarker(order_id=order_id, effect=effect):
+            case AddEffectMarker(order_id=order_id, effect=effect, amount=amount):
                 self.markers.add((order_id, effect))
+                self.marker_amounts[(order_id, effect)] = amount
             case UpdateCustomer(uid=uid, stats=stats, tier=tier):
                 current = self.customers[uid].value
                 changes: dict[str, Any] = {"stats": stats}

@@ -67,6 +67,12 @@ def test_a_gold_customer_signs_in_and_sees_the_gold_price(
     expect(page.get_by_test_id("tier-current")).to_have_text("Gold")
     expect(page.get_by_test_id("tier-next")).to_have_text("Platinum")
     expect(page.get_by_role("progressbar").first).to_be_visible()
+    # Spend progress is shown in the currency the requirement counts (GET /me/tier says which).
+    standing = api(functions_url, "GET", "me/tier", gold).json()
+    spend = next(p for p in standing["progress"] if p["name"] == "min_lifetime_spend")
+    assert spend["currency"] == "EUR"
+    spend_row = page.get_by_test_id("tier-progress").filter(has_text="Lifetime spend")
+    expect(spend_row).to_contain_text(f"of {euros(spend['required'])}")
 
 
 def test_a_new_customer_signs_up_and_starts_on_the_default_tier(

@@ -326,9 +326,21 @@ def test_my_tier_shows_progress_towards_the_next(
         "GOLD",
     )
     assert standing["progress"] == [
-        {"name": "min_orders", "current": 8, "required": 20, "percent": 40},
-        {"name": "min_lifetime_spend", "current": 30_000, "required": 50_000, "percent": 60},
-        {"name": "min_orders_last_30_days", "current": 1, "required": 2, "percent": 50},
+        {"name": "min_orders", "current": 8, "required": 20, "percent": 40, "currency": None},
+        {  # the stored scalar spend reads as EUR, the currency GOLD counts
+            "name": "min_lifetime_spend",
+            "current": 30_000,
+            "required": 50_000,
+            "percent": 60,
+            "currency": "EUR",
+        },
+        {
+            "name": "min_orders_last_30_days",
+            "current": 1,
+            "required": 2,
+            "percent": 50,
+            "currency": None,
+        },
     ]
     top = auth.user("tier-top@e2e.test", "password-top")
     _profile(db, top, "PLATINUM", orders_count=80, lifetime_spend=500_000)

@@ -145,6 +145,7 @@ def test_cache_hits_and_edits_are_visible_at_once(
         assert one["requirements"] == {
             "min_orders": 25,
             "min_lifetime_spend": 50_000,
+            "currency": "EUR",
             "min_orders_last_30_days": 2,
         }
         listed = api.request("GET", "tiers").json()["items"]

@@ -61,6 +61,7 @@ def test_documents_are_keyed_by_code_and_read_by_level(
     assert gold["requirements"] == {
         "min_orders": 20,
         "min_lifetime_spend": 50_000,
+        "currency": "EUR",
         "min_orders_last_30_days": 2,
     }
     assert repo.get("GOLD").value == DEMO_TIERS[2]

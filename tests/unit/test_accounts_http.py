@@ -126,7 +126,7 @@ def test_register_is_201_with_the_profile(path: str, identity: FakeIdentity) -> 
         "customer",
         "BRONZE",
     )
-    assert body["stats"] == {"orders_count": 0, "lifetime_spend": 0, "orders_last_30_days": 0}
+    assert body["stats"] == {"orders_count": 0, "lifetime_spend": {}, "orders_last_30_days": 0}
     assert body["created_at"].endswith("Z") and body["addresses"] == []
     assert PASSWORD not in response.get_data(as_text=True)
     assert identity.accounts[body["uid"]].password == PASSWORD

@@ -362,8 +362,20 @@ def test_my_tier_shows_the_next_tier_and_progress() -> None:
     assert (standing["tier"], standing["tier_locked"]) == ("BRONZE", False)
     assert standing["current"]["code"] == "BRONZE" and standing["next"]["code"] == "SILVER"
     assert standing["progress"] == [
-        {"name": "min_orders", "current": 0, "required": 5, "percent": 0},
-        {"name": "min_lifetime_spend", "current": 0, "required": 10_000, "percent": 0},
-        {"name": "min_orders_last_30_days", "current": 0, "required": 1, "percent": 0},
+        {"name": "min_orders", "current": 0, "required": 5, "percent": 0, "currency": None},
+        {
+            "name": "min_lifetime_spend",
+            "current": 0,
+            "required": 10_000,
+            "percent": 0,
+            "currency": "EUR",
+        },
+        {
+            "name": "min_orders_last_30_days",
+            "current": 0,
+            "required": 1,
+            "percent": 0,
+            "currency": None,
+        },
     ]
     assert error_fields(call("GET", "/tier?tier=GOLD")) == ["tier"]

@@ -569,7 +569,10 @@ def test_delivery_counts_stats_and_earns_a_tier_and_a_refund_takes_it_back(world
         )
     standing = world.commerce.standing("alice")
     assert standing is not None
-    assert (standing.value.stats.orders_count, standing.value.stats.lifetime_spend) == (5, 12_500)
+    assert (standing.value.stats.orders_count, standing.value.stats.lifetime_spend) == (
+        5,
+        {"EUR": 12_500},
+    )
     assert standing.value.tier == "SILVER"
     # The same delivery event again: nothing changes.
     world.fulfilment.on_status_change(
@@ -582,7 +585,10 @@ def test_delivery_counts_stats_and_earns_a_tier_and_a_refund_takes_it_back(world
     )
     after = world.commerce.standing("alice")
     assert after is not None
-    assert (after.value.stats.orders_count, after.value.stats.lifetime_spend) == (4, 10_000)
+    assert (after.value.stats.orders_count, after.value.stats.lifetime_spend) == (
+        4,
+        {"EUR": 10_000},
+    )
     assert after.value.tier == "BRONZE"
     assert (orders[0].id, "reverse") in world.commerce.markers
     world.audit_clean()
@@ -623,7 +629,7 @@ def test_refund_and_delivery_effects_commute(world: World) -> None:
         world.fulfilment.on_status_change(order.id, before=before, after=after)
     standing = world.commerce.standing("alice")
     assert standing is not None
-    assert (standing.value.stats.orders_count, standing.value.stats.lifetime_spend) == (0, 0)
+    assert (standing.value.stats.orders_count, standing.value.stats.lifetime_spend) == (0, {})
     assert world.commerce.level(STORE, "apple").on_hand == 4
     world.audit_clean()
 

@@ -525,7 +525,7 @@ def test_refunds_before_delivery_leave_the_stats_alone(world: World) -> None:
     world.fulfilment.on_status_change(oid, before=S.PROCESSING, after=S.PARTIALLY_REFUNDED)
     world.payments.refund(oid, RefundRequest(reason="r"), idempotency_key="b")
     done = world.fulfilment.on_status_change(oid, before=S.PARTIALLY_REFUNDED, after=S.REFUNDED)
-    assert "never delivered: nothing to reverse" in done
+    assert "never delivered (refunded): nothing to count" in done
     assert world.commerce.standing("alice") == before
     # The held stock left with the refund (restock puts back what returns to the shelf).
     assert world.order(oid).stock_state == "committed"

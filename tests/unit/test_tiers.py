@@ -66,10 +66,10 @@ def test_demo_tiers_are_a_valid_set() -> None:
         ("PLATINUM", 4, False),
     ]
     assert [tuple(t.requirements.model_dump().values()) for t in DEMO_TIERS] == [
-        (0, 0, 0),
-        (5, 10_000, 1),
-        (20, 50_000, 2),
-        (50, 200_000, 5),
+        (0, 0, "EUR", 0),
+        (5, 10_000, "EUR", 1),
+        (20, 50_000, "EUR", 2),
+        (50, 200_000, "EUR", 5),
     ]
 
 
@@ -294,7 +294,7 @@ def refund(
 def totals(customer: CustomerStats, now: datetime = NOW) -> tuple[int, int, int]:
     return (
         customer.orders_count,
-        customer.lifetime_spend,
+        customer.spend_in("EUR"),
         orders_last_30_days(customer, now=now),
     )
 

@@ -73,6 +73,7 @@ def test_list_is_the_envelope_by_level(path: str) -> None:
     assert gold["requirements"] == {
         "min_orders": 20,
         "min_lifetime_spend": 50_000,
+        "currency": "EUR",
         "min_orders_last_30_days": 2,
     }
 
@@ -185,6 +186,7 @@ def test_patch_level_clash_is_409_and_merge_keeps_other_requirements() -> None:
     assert body_of(ok)["requirements"] == {
         "min_orders": 21,
         "min_lifetime_spend": 50_000,
+        "currency": "EUR",
         "min_orders_last_30_days": 2,
     }
 

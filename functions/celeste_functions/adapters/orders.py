@@ -17,7 +17,6 @@ from celeste.orders import (
     OPEN,
     RELEASES_STOCK,
     OrderStatus,
-    StatsEffect,
 )
 from celeste.ports import Page, Versioned
 from celeste_functions.adapters.firestore import (
@@ -62,19 +61,27 @@ def order_ref(client: firestore.Client, order_id: str) -> firestore.DocumentRefe
     return client.collection(ORDERS).document(order_id)
 
 
-def effect_ref(
-    client: firestore.Client, order_id: str, effect: StatsEffect
-) -> firestore.DocumentReference:
-    """The marker that a stats effect of the order was applied (created once, never updated)."""
+def effect_ref(client: firestore.Client, order_id: str, effect: str) -> firestore.DocumentReference:
+    """The marker that a stats step of the order was applied (created once, never updated)."""
     marker: firestore.DocumentReference = (
         order_ref(client, order_id).collection(EFFECTS).document(effect)
     )
     return marker
 
 
-def effect_data(*, order_id: str, effect: StatsEffect, at: datetime) -> dict[str, Any]:
-    """A marker as stored."""
-    return {"order_id": order_id, "effect": effect, "at": at}
+def effect_data(
+    *,
+    order_id: str,
+    effect: str,
+    at: datetime,
+    amount: int | None = None,
+    currency: str | None = None,
+) -> dict[str, Any]:
+    """A marker as stored (with what the step moved, when it moved money)."""
+    data: dict[str, Any] = {"order_id": order_id, "effect": effect, "at": at}
+    if amount is not None:
+        data.update(amount=amount, currency=currency)
+    return data
 
 
 def idempotency_ref(client: firestore.Client, record_id: str) -> firestore.DocumentReference:
@@ -95,6 +102,10 @@ def holds_ref(client: firestore.Client, uid: str) -> firestore.DocumentReference
 def holds_data(holds: CustomerHolds) -> dict[str, Any]:
     """A customer's holds as stored (the uid is the document id)."""
     return holds.model_dump(exclude={"uid"})
+
+
+def _amount(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _order(snapshot: Any) -> Order:
@@ -190,8 +201,9 @@ class FirestoreOrders:
         record = IdempotencyRecord.model_validate({**(snapshot.to_dict() or {}), "id": record_id})
         return Versioned(record, version_of(snapshot))
 
-    def effect_applied(self, order_id: str, effect: StatsEffect) -> bool:
-        return bool(effect_ref(self._client(), order_id, effect).get().exists)
+    def stats_markers(self, order_id: str) -> dict[str, int | None]:
+        markers = order_ref(self._client(), order_id).collection(EFFECTS).stream()
+        return {s.id: _amount((s.to_dict() or {}).get("amount")) for s in markers}
 
     def payments_due(self, *, limit: int) -> list[Order]:
         query = _PAYMENT_DUE.build(

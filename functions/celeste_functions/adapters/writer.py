@@ -79,7 +79,13 @@ class FirestoreWriter:
                 case AddEffectMarker(order_id=order_id, effect=effect, at=at):
                     batch.create(
                         effect_ref(client, order_id, effect),
-                        effect_data(order_id=order_id, effect=effect, at=at),
+                        effect_data(
+                            order_id=order_id,
+                            effect=effect,
+                            at=at,
+                            amount=write.amount,
+                            currency=write.currency,
+                        ),
                     )
                 case UpdateCustomer(uid=uid, expected_version=version):
                     batch.update(

@@ -60,8 +60,10 @@ def on_order_updated(event: Any) -> None:
     take back the customer's stats on delivery or refund."""
     order_id = _order_id(event)
     before, after = _status(event.data.before), _status(event.data.after)
-    if before is None or after is None or before == after:
+    if before is None or after is None:
         return
+    if before == after and after is not OrderStatus.PARTIALLY_REFUNDED:
+        return  # nothing moved (a further partial refund keeps its status: its share is due)
     try:
         done = services.get().fulfilment.on_status_change(order_id, before=before, after=after)
     except Contention:

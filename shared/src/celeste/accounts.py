@@ -176,10 +176,11 @@ def fallback_display_name(identity: Identity) -> str:
 
 
 class StatsView(BaseModel):
-    """A customer's stats as the API shows them (the 30-day count derived at read time)."""
+    """A customer's stats as the API shows them (the 30-day count derived at read time):
+    ``lifetime_spend`` maps each currency spent in to its minor units."""
 
     orders_count: int
-    lifetime_spend: int
+    lifetime_spend: dict[str, int]
     orders_last_30_days: int
 
 
@@ -208,7 +209,7 @@ class ProfileView(BaseModel):
             addresses=[a.model_copy() for a in profile.addresses],
             stats=StatsView(
                 orders_count=stats.orders_count,
-                lifetime_spend=stats.lifetime_spend,
+                lifetime_spend=dict(stats.lifetime_spend),
                 orders_last_30_days=orders_last_30_days(stats, now=now),
             ),
         )

@@ -13,6 +13,11 @@ MinorUnits = Annotated[int, Field(ge=0, le=10**12, strict=True)]
 #: ISO 4217 code, upper case.
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
+#: The shop's own currency: what a tier's ``min_lifetime_spend`` counts unless the tier names
+#: another, and what a stored profile's scalar ``lifetime_spend`` (written before spend was
+#: kept per currency) is read as.
+DEFAULT_CURRENCY = "EUR"
+
 
 def round_half_even(value: Decimal) -> int:
     """Round a Decimal amount of minor units to an integer, ties to even."""

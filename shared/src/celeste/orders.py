@@ -20,7 +20,7 @@ from celeste.shipping import MethodCode
 #: ``stripe``: the payment provider's webhook (a succeeded payment marks the order paid).
 Actor = Literal["system", "admin", "customer", "stripe"]
 StockEffect = Literal["reserve", "release", "commit"]
-StatsEffect = Literal["count", "reverse"]
+StatsEffect = Literal["count", "refund", "reverse"]
 
 DEFAULT_HOLD = timedelta(minutes=15)
 
@@ -97,11 +97,15 @@ HOLDS_STOCK = frozenset(s for s, state in STOCK_IN.items() if state == "held")
 RELEASES_STOCK = frozenset(s for s, state in STOCK_IN.items() if state == "released")
 COMMITS_STOCK = frozenset(s for s, state in STOCK_IN.items() if state == "committed")
 
+#: What a move may owe the customer's stats: the trigger's cue to look. What is counted is
+#: decided from the stored order's own history and refunds (``celeste.order_stats``), never
+#: from the move an event describes; a partial refund (``refund``) takes its share back, and
+#: after a partial refund the rest is reversed only if the order had been delivered.
 _STATS_EFFECTS: dict[tuple[OrderStatus, OrderStatus], StatsEffect] = {
     (_S.SHIPPED, _S.DELIVERED): "count",
+    (_S.DELIVERED, _S.PARTIALLY_REFUNDED): "refund",
+    (_S.PARTIALLY_REFUNDED, _S.PARTIALLY_REFUNDED): "refund",
     (_S.DELIVERED, _S.REFUNDED): "reverse",
-    # Fully refunded after a partial refund: reversed only if it had been delivered (the
-    # effect checks the order's history).
     (_S.PARTIALLY_REFUNDED, _S.REFUNDED): "reverse",
 }
 

@@ -13,7 +13,7 @@ from celeste.categories import Category
 from celeste.discount_codes import DiscountCode
 from celeste.holds import CustomerHolds
 from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
-from celeste.orders import OrderStatus, StatsEffect
+from celeste.orders import OrderStatus
 from celeste.pricing import PriceList, PricingSnapshot
 from celeste.products import Product
 from celeste.ratelimits import Decision, Limit
@@ -392,8 +392,9 @@ class OrderStore(Protocol):
         """The key record, ``None`` if the key was never used (or has been deleted)."""
         ...
 
-    def effect_applied(self, order_id: str, effect: StatsEffect) -> bool:
-        """Whether the stats effect's marker ``orders/{id}/effects/{effect}`` exists."""
+    def stats_markers(self, order_id: str) -> dict[str, int | None]:
+        """The order's stats markers ``orders/{id}/effects/{marker}`` that exist: marker id →
+        the amount it moved (``None`` for a marker stored before markers recorded amounts)."""
         ...
 
     def payments_due(self, *, limit: int) -> list[Order]:

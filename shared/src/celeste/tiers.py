@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from celeste.errors import Conflict, NotFound, ValidationFailed
-from celeste.money import MinorUnits
+from celeste.money import DEFAULT_CURRENCY, Currency, MinorUnits
 
 #: A tier's code: upper case, as customers and admins see it (``GOLD``).
 TierCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")]
@@ -28,12 +36,18 @@ RequirementName = Literal["min_orders", "min_lifetime_spend", "min_orders_last_3
 
 
 class TierRequirements(BaseModel):
-    """What a customer's stats must reach to hold a tier; zero means no requirement."""
+    """What a customer's stats must reach to hold a tier; zero means no requirement.
+
+    ``min_lifetime_spend`` counts delivered spend in ``currency`` only (amounts in other
+    currencies are never converted or added); order counts count orders in every currency.
+    A tier stored before ``currency`` existed reads as the shop's ``DEFAULT_CURRENCY``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_orders: _Count = 0
     min_lifetime_spend: MinorUnits = 0
+    currency: Currency = DEFAULT_CURRENCY
     min_orders_last_30_days: _Count = 0
 
 
@@ -115,6 +129,10 @@ def _duplicates(values: Sequence[object]) -> list[str]:
     return sorted(str(value) for value, count in Counter(values).items() if count > 1)
 
 
+#: Lifetime spend per currency (ISO 4217 code → minor units), never summed across currencies.
+SpendByCurrency = dict[Currency, MinorUnits]
+
+
 class RecentDelivery(BaseModel):
     """A delivered order remembered for the 30-day count; ``refunded`` once it was reversed."""
 
@@ -127,15 +145,43 @@ class RecentDelivery(BaseModel):
 
 
 class CustomerStats(BaseModel):
-    """A customer's delivered-order totals, plus the deliveries of the last 30 days."""
+    """A customer's delivered-order totals, plus the deliveries of the last 30 days.
+
+    ``orders_count`` counts delivered orders in every currency; ``lifetime_spend`` is kept per
+    currency. A profile stored before that holds one number, which reads as spend in the shop's
+    ``DEFAULT_CURRENCY`` (the only currency such a total can be taken for).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     orders_count: _Count = 0
-    lifetime_spend: MinorUnits = 0
+    lifetime_spend: SpendByCurrency = Field(default_factory=dict, max_length=200)
     recent_deliveries: list[RecentDelivery] = Field(
         default_factory=list, max_length=MAX_RECENT_DELIVERIES
     )
+
+    @field_validator("lifetime_spend", mode="before")
+    @classmethod
+    def _stored_scalar(cls, value: object) -> object:
+        """A scalar total (profiles stored before spend was per currency) reads as spend in
+        ``DEFAULT_CURRENCY``; currencies at zero are left out."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = {DEFAULT_CURRENCY: value}
+        if isinstance(value, Mapping):
+            return {k: v for k, v in value.items() if v != 0}
+        return value
+
+    def spend_in(self, currency: str) -> int:
+        """Lifetime spend in ``currency`` (0 when the customer never spent in it)."""
+        return self.lifetime_spend.get(currency, 0)
+
+
+def _add_spend(spend: Mapping[str, int], currency: str, amount: int) -> dict[str, int]:
+    """``spend`` with ``amount`` (negative to take back) added in ``currency`` only, kept
+    within ``[0, _MAX_SPEND]``; a currency that falls to zero is left out."""
+    total = min(max(spend.get(currency, 0) + amount, 0), _MAX_SPEND)
+    others = {k: v for k, v in spend.items() if k != currency}
+    return {**others, currency: total} if total else others
 
 
 def _is_recent(moment: datetime, now: datetime) -> bool:
@@ -153,27 +199,52 @@ def _delivery_order(delivery: RecentDelivery) -> tuple[datetime, str]:
 
 
 def record_delivery(
-    stats: CustomerStats, *, order_id: str, amount: int, delivered_at: datetime, now: datetime
+    stats: CustomerStats,
+    *,
+    order_id: str,
+    amount: int,
+    delivered_at: datetime,
+    now: datetime,
+    currency: str = DEFAULT_CURRENCY,
 ) -> CustomerStats:
-    """Count a delivered order; an order already remembered changes nothing.
+    """Count a delivered order (``amount`` in its ``currency``); an order already remembered
+    changes nothing.
 
     Only the last 30 days of deliveries are remembered, so this guard catches a replayed event
-    for a recent order only. The primary guard is the trigger's own idempotency flag on the order.
+    for a recent order only. The primary guard is the order's ``count`` marker
+    (``celeste.order_stats``).
     """
     if any(d.order_id == order_id for d in stats.recent_deliveries):
         return stats
     delivery = RecentDelivery(order_id=order_id, delivered_at=delivered_at, amount=amount)
     return CustomerStats(
         orders_count=stats.orders_count + 1,
-        lifetime_spend=min(stats.lifetime_spend + amount, _MAX_SPEND),
+        lifetime_spend=_add_spend(stats.lifetime_spend, currency, amount),
         recent_deliveries=_remember([*stats.recent_deliveries, delivery], now=now),
     )
 
 
+def take_back_share(stats: CustomerStats, *, amount: int, currency: str) -> CustomerStats:
+    """A partial refund of a counted order: ``amount`` leaves the spend in ``currency`` (never
+    below zero); the order still counts as an order. Once per refund: the caller's marker."""
+    return stats.model_copy(
+        update={"lifetime_spend": _add_spend(stats.lifetime_spend, currency, -amount)}
+    )
+
+
 def reverse_delivery(
-    stats: CustomerStats, *, order_id: str, amount: int, delivered_at: datetime, now: datetime
+    stats: CustomerStats,
+    *,
+    order_id: str,
+    amount: int,
+    delivered_at: datetime,
+    now: datetime,
+    currency: str = DEFAULT_CURRENCY,
+    counted: bool = False,
 ) -> CustomerStats:
-    """Take a refunded order back out of the stats, never below zero; a repeat changes nothing.
+    """Take a refunded order back out of the stats (``amount``: what is left of its spend in
+    ``currency``), never below zero; a repeat changes nothing. ``counted``: the caller knows the
+    order was counted (its marker exists), so it is subtracted even if not remembered.
 
     A recent order is marked refunded, so a second reversal is a no-op. A recent order not yet
     counted (its delivery event is late) is remembered as refunded without subtracting, so the
@@ -183,7 +254,7 @@ def reverse_delivery(
     remembered = next((d for d in stats.recent_deliveries if d.order_id == order_id), None)
     if remembered is not None and remembered.refunded:
         return stats
-    if remembered is None and _is_recent(delivered_at, now):
+    if remembered is None and not counted and _is_recent(delivered_at, now):
         refunded = RecentDelivery(
             order_id=order_id, delivered_at=delivered_at, amount=amount, refunded=True
         )
@@ -194,7 +265,7 @@ def reverse_delivery(
     marked = [] if remembered is None else [remembered.model_copy(update={"refunded": True})]
     return CustomerStats(
         orders_count=max(stats.orders_count - 1, 0),
-        lifetime_spend=max(stats.lifetime_spend - amount, 0),
+        lifetime_spend=_add_spend(stats.lifetime_spend, currency, -amount),
         recent_deliveries=_remember([*others, *marked], now=now),
     )
 
@@ -206,11 +277,14 @@ def orders_last_30_days(stats: CustomerStats, *, now: datetime) -> int:
     )
 
 
-def _measures(stats: CustomerStats, *, now: datetime) -> dict[RequirementName, int]:
-    """The customer's value for each requirement, keyed by the requirement's name."""
+def _measures(
+    stats: CustomerStats, requirements: TierRequirements, *, now: datetime
+) -> dict[RequirementName, int]:
+    """The customer's value for each requirement, keyed by the requirement's name (spend in
+    the currency the requirement counts)."""
     return {
         "min_orders": stats.orders_count,
-        "min_lifetime_spend": stats.lifetime_spend,
+        "min_lifetime_spend": stats.spend_in(requirements.currency),
         "min_orders_last_30_days": orders_last_30_days(stats, now=now),
     }
 
@@ -224,7 +298,8 @@ def _required(requirements: TierRequirements) -> dict[RequirementName, int]:
     }
 
 
-def _meets(tier: Tier, measures: dict[RequirementName, int]) -> bool:
+def _meets(tier: Tier, stats: CustomerStats, *, now: datetime) -> bool:
+    measures = _measures(stats, tier.requirements, now=now)
     required = _required(tier.requirements)
     return all(measures[name] >= required[name] for name in measures)
 
@@ -260,13 +335,13 @@ def default_tier_code(tiers: Sequence[Tier]) -> str:
 def evaluate_tier(*, tiers: Sequence[Tier], stats: CustomerStats, now: datetime) -> Tier:
     """The highest-level tier whose every requirement the stats meet, else the default tier
     (:func:`base_tier`); ``Conflict`` for an empty set."""
-    measures = _measures(stats, now=now)
-    earned = [tier for tier in tiers if _meets(tier, measures)]
+    earned = [tier for tier in tiers if _meets(tier, stats, now=now)]
     return max(earned, key=lambda tier: tier.level) if earned else default_tier(tiers)
 
 
 class RequirementProgress(BaseModel):
-    """How far a customer is along one requirement of the next tier."""
+    """How far a customer is along one requirement of the next tier; ``currency`` is the
+    currency of ``current`` and ``required`` for ``min_lifetime_spend`` (``None`` for counts)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -274,6 +349,7 @@ class RequirementProgress(BaseModel):
     current: int
     required: int
     percent: int = Field(ge=0, le=100)
+    currency: str | None = None
 
 
 class TierProgress(BaseModel):
@@ -301,7 +377,7 @@ def tier_progress(
     upcoming = min(higher, key=lambda tier: tier.level) if higher else None
     if upcoming is None:
         return TierProgress(current=current, next=None, requirements=[])
-    measures = _measures(stats, now=now)
+    measures = _measures(stats, upcoming.requirements, now=now)
     required = _required(upcoming.requirements)
     return TierProgress(
         current=current,
@@ -312,6 +388,7 @@ def tier_progress(
                 current=value,
                 required=required[name],
                 percent=_percent(value, required[name]),
+                currency=upcoming.requirements.currency if name == "min_lifetime_spend" else None,
             )
             for name, value in measures.items()
         ],
@@ -325,7 +402,10 @@ def _demo_tier(code: str, level: int, orders: int, spend: int, recent: int) -> T
         level=level,
         is_default=level == 1,
         requirements=TierRequirements(
-            min_orders=orders, min_lifetime_spend=spend, min_orders_last_30_days=recent
+            min_orders=orders,
+            min_lifetime_spend=spend,
+            currency=DEFAULT_CURRENCY,  # spend counted in the shop's currency, as the seed prices
+            min_orders_last_30_days=recent,
         ),
     )
 

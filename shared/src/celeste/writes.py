@@ -8,7 +8,6 @@ from datetime import datetime
 from celeste.discount_codes import CodeUse
 from celeste.holds import CustomerHolds
 from celeste.order_records import IdempotencyRecord, Order
-from celeste.orders import StatsEffect
 from celeste.stock_records import MovementRecord, StockRecord
 from celeste.tiers import CustomerStats
 
@@ -45,11 +44,14 @@ class AddMovement:
 
 @dataclass(frozen=True)
 class AddEffectMarker:
-    """Record ``orders/{order_id}/effects/{effect}``; it must be new (the effect ran once)."""
+    """Record ``orders/{order_id}/effects/{effect}``; it must be new (the effect ran once).
+    A stats step records what it moved: ``amount`` minor units of ``currency``."""
 
     order_id: str
-    effect: StatsEffect
+    effect: str
     at: datetime
+    amount: int | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)

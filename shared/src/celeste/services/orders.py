@@ -37,6 +37,7 @@ from celeste.order_records import (
     OrderShortfall,
     RejectionReason,
 )
+from celeste.order_stats import apply_steps, stats_steps
 from celeste.orders import (
     ADMIN_SETTABLE,
     DEFAULT_HOLD,
@@ -45,7 +46,6 @@ from celeste.orders import (
     OrderRequest,
     OrderStatus,
     PlacementTerms,
-    StatsEffect,
     distinct_lines,
     hold_expires_at,
     idempotency_fingerprint,
@@ -73,7 +73,7 @@ from celeste.services.concurrency import versioned_write
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.stores import require_open_store
 from celeste.stock_records import MovementRecord, order_movement_id
-from celeste.tiers import CustomerStats, evaluate_tier, record_delivery, reverse_delivery
+from celeste.tiers import CustomerStats, evaluate_tier
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,
@@ -641,15 +641,16 @@ class OrderFulfilment:
     def on_status_change(
         self, order_id: str, *, before: OrderStatus, after: OrderStatus
     ) -> list[str]:
-        """Apply what the move ``before -> after`` does (the reservation itself is done by
-        ``reserve`` in the commit that confirms). Each effect is applied at most once whatever
-        the delivery order or repetition of events; returns what was done."""
+        """Apply what the stored order still owes after an event for the move ``before ->
+        after`` (the reservation itself is done by ``reserve`` in the commit that confirms).
+        The event only says which effects to look at: stock, code uses and stats are each
+        decided by the stored order and its create-only markers, so a redelivered, reordered or
+        forged event applies nothing that did not happen, and each effect at most once."""
         done: list[str] = []
         if stock_effect(before=before, after=after) in ("release", "commit"):
             done.append(self.settle_stock(order_id))
-        effect = stats_effect(before=before, after=after)
-        if effect is not None:
-            done.append(self.apply_stats(order_id, effect))
+        if stats_effect(before=before, after=after) is not None:
+            done.append(self.settle_stats(order_id))
         return done
 
     def settle_stock(self, order_id: str) -> str:
@@ -711,53 +712,57 @@ class OrderFulfilment:
         log.info("stock settled", extra={"fields": {"order_id": order_id, "outcome": outcome}})
         return outcome
 
-    def apply_stats(self, order_id: str, effect: StatsEffect) -> str:
-        """Count a delivered order in its customer's stats (or take a refunded one back out) and
-        re-evaluate their tier unless it is locked. The marker ``orders/{id}/effects/{effect}``
-        is created in the same commit as the profile update, so it happens once."""
+    def settle_stats(self, order_id: str) -> str:
+        """Bring the customer's stats to what the stored order says (``celeste.order_stats``):
+        count it once its history shows it delivered, take each succeeded refund's share back,
+        reverse the rest once it is refunded in full; then re-evaluate the tier unless it is
+        locked. Each step's marker ``orders/{id}/effects/{marker}`` is created in the same
+        commit as the profile update, so every step happens once, whatever the events said."""
 
         def attempt() -> str:
-            if self._orders.effect_applied(order_id, effect):
-                return f"{effect} already applied"
             try:
                 order = self._orders.get(order_id).value
             except NotFound:
                 return "missing"
+            if order.reached_at(OrderStatus.DELIVERED) is None:
+                return f"never delivered ({order.status}): nothing to count"
+            steps = stats_steps(order, self._orders.stats_markers(order_id))
+            if not steps:
+                return "stats up to date"
             standing = self._customers.standing(order.user_id)
             if standing is None:
                 log.warning(
-                    "delivery effect skipped: the customer has no profile",
+                    "stats effect skipped: the customer has no profile",
                     extra={"fields": {"order_id": order_id, "uid": order.user_id}},
                 )
                 return "no profile"
             now = self._clock()
-            if effect == "reverse" and order.reached_at(OrderStatus.DELIVERED) is None:
-                return "never delivered: nothing to reverse"  # refunded before delivery
-            delivered_at = order.reached_at(OrderStatus.DELIVERED) or now
-            change = record_delivery if effect == "count" else reverse_delivery
-            stats = change(
-                standing.value.stats,
-                order_id=order.id,
-                amount=order.total,
-                delivered_at=delivered_at,
-                now=now,
-            )
+            stats = apply_steps(standing.value.stats, steps, order=order, now=now)
             tier = None if standing.value.tier_locked else self._earned_tier(stats, now=now)
             if tier == standing.value.tier:
                 tier = None
-            self._writer.commit(
-                [
-                    AddEffectMarker(order_id=order.id, effect=effect, at=now),
-                    UpdateCustomer(
-                        uid=order.user_id,
-                        stats=stats,
-                        tier=tier,
-                        at=now,
-                        expected_version=standing.version,
-                    ),
-                ]
+            writes: list[Write] = [
+                AddEffectMarker(
+                    order_id=order.id,
+                    effect=step.marker,
+                    at=now,
+                    amount=step.amount,
+                    currency=step.currency,
+                )
+                for step in steps
+            ]
+            writes.append(
+                UpdateCustomer(
+                    uid=order.user_id,
+                    stats=stats,
+                    tier=tier,
+                    at=now,
+                    expected_version=standing.version,
+                )
             )
-            return f"{effect} applied" + (f", tier now {tier}" if tier else "")
+            self._writer.commit(writes)
+            applied = ", ".join(step.marker for step in steps)
+            return f"{applied} applied" + (f", tier now {tier}" if tier else "")
 
         outcome = optimistic(
             attempt, backoff=self._backoff, what=f"stats of order {order_id}", sleep=self._sleep

@@ -3,11 +3,10 @@ import { get } from "../api.js";
 import { el, renderer } from "../dom.js";
 import { label, money } from "../format.js";
 
-/** Spend requirements are counted in the shop's currency. */
-const SHOP_CURRENCY = "EUR";
+/** A spend requirement counts one currency, which its progress names (`currency`). */
 const REQUIREMENTS = {
   min_orders: ["Orders", (n) => String(n)],
-  min_lifetime_spend: ["Lifetime spend", (n) => money(n, SHOP_CURRENCY)],
+  min_lifetime_spend: ["Lifetime spend", (n, currency) => money(n, currency)],
   min_orders_last_30_days: ["Orders in the last 30 days", (n) => String(n)],
 };
 
@@ -21,7 +20,7 @@ export async function tierView(app) {
     return el(
       "div",
       { class: "requirement", "data-testid": "tier-progress" },
-      el("div", { class: "row" }, el("span", {}, name), el("span", {}, `${format(p.current)} of ${format(p.required)}`)),
+      el("div", { class: "row" }, el("span", {}, name), el("span", {}, `${format(p.current, p.currency)} of ${format(p.required, p.currency)}`)),
       el(
         "div",
         { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(p.percent), "aria-label": name },
