@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
+from celeste.discount_codes import is_refused_code
 from celeste.errors import ValidationFailed
 from celeste.order_records import Order
 from celeste.orders import CheckoutRequest
@@ -14,13 +17,26 @@ from celeste_functions.resources.orders import idempotency_key, placed_reply, wa
 router = Router("checkout")
 
 
+def tries_code(request: CheckoutRequest) -> bool:
+    """Whether the request tries a discount code: it then counts as an attempt (policy
+    ``discount-code``, per caller and per address) while it runs, and keeps counting only when
+    the code is refused, so a caller past the limit of failed codes gets 429 for any code,
+    right or wrong (``RequestContext.attempt_rate_limit``)."""
+    return request.discount_code is not None
+
+
 @router.post("/quote", body=CheckoutRequest, response=CheckoutQuote, auth="user")
 def quote(ctx: RequestContext) -> Reply:
     """Signed in (anonymous users too): what the cart would cost now, with every total and the
     shipping methods that serve the address; nothing is written."""
     caller = ctx.require_user()
     request = ctx.body(CheckoutRequest)
-    return Reply(services.get().orders.quote_checkout(request, identity=identity_of(caller)))
+    attempt: AbstractContextManager[None] = nullcontext()
+    if tries_code(request):
+        attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
+    with attempt:
+        priced = services.get().orders.quote_checkout(request, identity=identity_of(caller))
+    return Reply(priced)
 
 
 @router.post("/", body=CheckoutRequest, response=Order, status=202, auth="user", limit="orders")
@@ -34,7 +50,11 @@ def checkout(ctx: RequestContext) -> Reply:
     if key is None:
         raise ValidationFailed.on("Idempotency-Key", "required: send a fresh UUID per checkout")
     wait = wait_preference(ctx)
-    placed = services.get().orders.checkout(
-        request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
-    )
+    attempt: AbstractContextManager[None] = nullcontext()
+    if tries_code(request):
+        attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
+    with attempt:
+        placed = services.get().orders.checkout(
+            request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
+        )
     return placed_reply(placed, wait=wait, caller=caller)
