@@ -21,6 +21,7 @@ from celeste_functions.resources.common import (
     cached_reply,
     catalogue_written,
     etag,
+    page_family,
     resource_reply,
 )
 
@@ -28,6 +29,9 @@ router = Router("products")
 #: Text, price and sort queries vary without bound: at most 100 of them are cached per version
 #: of the catalogue (about 1 MB at 20 items), for a minute each; the rest are computed.
 FILTERED = Bounded(family="filtered", cap=100, ttl_s=60)
+#: A product priced at a ``quantity`` other than 1 (1..10 000 of each): at most 500 such entries
+#: per version of the catalogue, for a minute each (about 1 MB); the rest are computed.
+QUANTITIES = Bounded(family="quantities", cap=500, ttl_s=60)
 
 
 class ProductListParams(ListParams, ProductFilters):
@@ -126,7 +130,7 @@ def list_products(ctx: RequestContext) -> Reply:
         key=key,
         compute=compute,
         enabled=params.store_id is None,
-        bounded=FILTERED if filters.needs_scan else None,
+        bounded=FILTERED if filters.needs_scan else page_family(params),
     )
 
 
@@ -147,7 +151,13 @@ def get_product(ctx: RequestContext, product_id: str) -> Reply:
         return Reply(item_view(item), headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
 
     key = f"one:{tier or '-'}:{'admin' if admin else 'public'}:{product_id}:{params.quantity}"
-    return cached_reply(scope=PRODUCTS, key=key, compute=compute, enabled=params.store_id is None)
+    return cached_reply(
+        scope=PRODUCTS,
+        key=key,
+        compute=compute,
+        enabled=params.store_id is None,
+        bounded=None if params.quantity == 1 else QUANTITIES,
+    )
 
 
 @router.post("/", body=ProductCreate, response=Product, status=201, auth="admin")
