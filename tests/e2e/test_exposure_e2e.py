@@ -176,8 +176,17 @@ def test_failed_code_attempts_are_rate_limited_then_every_code_is_refused(
     refused = _quote(api, guesser, store, "GUESS-MORE")
     assert str(problem(refused, 429)["type"]).endswith("/rate-limited")
     assert int(refused.headers["Retry-After"]) >= 1
-    # Past the limit the right code is refused too: a 200 would tell the guesser it is real.
+    # Past the limit the right code is refused too: a 200 would tell the guesser it is real;
+    # so is any other request that tries a code (placing an order with it).
     problem(_quote(api, guesser, store, "REAL10"), 429)
+    order = {
+        "store_id": store.store_id,
+        "lines": [{"product_id": store.products["tea"], "quantity": 1}],
+        "shipping_address": PT,
+        "shipping_method": "standard",
+        "discount_code": "REAL10",
+    }
+    problem(api.request("POST", "orders", user=guesser, json=order), 429)
     # Without a code the guesser still gets a quote, and other shoppers are unaffected.
     plain = {"store_id": store.store_id, "shipping_address": PT}
     assert api.request("POST", "checkout", "/quote", user=guesser, json=plain).status_code == 200

@@ -12,17 +12,14 @@ from celeste.services.checkout import CheckoutQuote
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.me import identity_of
-from celeste_functions.resources.orders import idempotency_key, placed_reply, wait_preference
+from celeste_functions.resources.orders import (
+    idempotency_key,
+    placed_reply,
+    tries_code,
+    wait_preference,
+)
 
 router = Router("checkout")
-
-
-def tries_code(request: CheckoutRequest) -> bool:
-    """Whether the request tries a discount code: it then counts as an attempt (policy
-    ``discount-code``, per caller and per address) while it runs, and keeps counting only when
-    the code is refused, so a caller past the limit of failed codes gets 429 for any code,
-    right or wrong (``RequestContext.attempt_rate_limit``)."""
-    return request.discount_code is not None
 
 
 @router.post("/quote", body=CheckoutRequest, response=CheckoutQuote, auth="user")
