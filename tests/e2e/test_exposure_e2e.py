@@ -1,7 +1,8 @@
 """What public callers can learn and how often they can ask, through the functions emulator:
-quotes show a shopper only the price lists open to them and stock up to the quantity asked for,
-and are rate limited; every discount code that does not apply gets one answer, and failed code
-attempts are rate limited (then every code is refused, right or wrong).
+quotes (and product reads at a store) show a shopper only the price lists open to them and stock
+up to the quantity asked for, and quotes are rate limited; every discount code that does not
+apply gets one answer, and failed code attempts are rate limited (then every code is refused,
+right or wrong).
 
 The test stack keeps the per-caller limits of quotes and discount codes at their defaults
 (tools/stack.py ``TEST_RATE_LIMITS`` lifts only the per-address ones).
@@ -89,6 +90,29 @@ def test_a_shoppers_quote_names_only_their_lists_and_stock_up_to_the_quantity(
     short = {"lines": [{"product_id": tea, "quantity": 80}], "store_id": store.store_id}
     response = api.request("POST", "pricing", "/quote", json=short)
     assert response.status_code == 200 and response.json()["lines"][0]["available"] == 50
+
+
+def test_a_shopper_reads_a_products_availability_only_up_to_the_quantity(
+    api: Api, admin: SignedIn, customer: SignedIn, shop: Callable[..., Shop]
+) -> None:
+    store = shop({"tea": 50, "cup": 0})
+    tea, where = store.products["tea"], f"store_id={store.store_id}"
+
+    def one(user: SignedIn | None, quantity: int) -> int:
+        response = api.request("GET", "products", f"/{tea}?{where}&quantity={quantity}", user=user)
+        assert response.status_code == 200, response.text
+        return int(response.json()["available"])
+
+    def listed(user: SignedIn | None) -> dict[str, int]:
+        response = api.request("GET", "products", f"?{where}", user=user)
+        assert response.status_code == 200, response.text
+        return {p["id"]: p["available"] for p in response.json()["items"]}
+
+    assert one(None, 3) == one(customer, 3) == 3
+    assert one(None, 80) == 50  # short: told exactly how many there are
+    assert one(admin, 3) == 50
+    assert listed(None) == {tea: 1, store.products["cup"]: 0}  # in stock, or not
+    assert listed(admin) == {tea: 50, store.products["cup"]: 0}
 
 
 def test_quotes_are_rate_limited_per_caller_with_retry_after(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.ids import DocId
-from celeste.pricing import MAX_QUANTITY, PricedLine
+from celeste.pricing import MAX_QUANTITY, PricedLine, shown_to_shopper
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.services.products import SCAN_LIMIT, CatalogueItem
 from celeste_functions.adapters.cache import Bounded
@@ -51,7 +51,10 @@ class ProductPage(BaseModel):
     """``GET /products``: a page of priced products."""
 
     items: list[dict[str, Any]] = Field(
-        description="Products, each with `pricing` for the caller (and `available` with store_id)."
+        description=(
+            "Products, each with `pricing` for the caller (and `available` with store_id: for "
+            "anyone but an admin 1 when in stock there, else 0)."
+        )
     )
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
@@ -88,12 +91,14 @@ def pricing_view(line: PricedLine) -> dict[str, Any]:
     }
 
 
-def item_view(item: CatalogueItem) -> dict[str, Any]:
-    """A product as the catalogue shows it."""
+def item_view(item: CatalogueItem, *, asked: int | None = None) -> dict[str, Any]:
+    """A product as the catalogue shows it; with ``asked`` (anyone but an admin), ``available``
+    says at most that many units (``shown_to_shopper``), never the exact stock beyond it."""
     body = item.product.model_dump(mode="json")
     body["pricing"] = pricing_view(item.pricing)
     if item.available is not None:
-        body["available"] = item.available
+        shown = item.available if asked is None else shown_to_shopper(item.available, asked)
+        body["available"] = shown
     return body
 
 
@@ -118,7 +123,7 @@ def list_products(ctx: RequestContext) -> Reply:
             filters, tier=tier, include_inactive=admin, limit=params.limit, cursor=params.cursor
         )
         body = {
-            "items": [item_view(i) for i in result.page.items],
+            "items": [item_view(i, asked=None if admin else 1) for i in result.page.items],
             "next_cursor": result.page.next_cursor,
             "incomplete": result.incomplete,
         }
@@ -148,7 +153,8 @@ def get_product(ctx: RequestContext, product_id: str) -> Reply:
             quantity=params.quantity,
             store_id=params.store_id,
         )
-        return Reply(item_view(item), headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
+        view = item_view(item, asked=None if admin else params.quantity)
+        return Reply(view, headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
 
     key = f"one:{tier or '-'}:{'admin' if admin else 'public'}:{product_id}:{params.quantity}"
     return cached_reply(

@@ -34,6 +34,13 @@ Rejection = Literal["inactive", "not_started", "ended", "tier", "scope", "quanti
 #: other tiers get, and which are switched off, scheduled or over, is the shop's own business.
 HIDDEN_FROM_SHOPPERS: frozenset[Rejection] = frozenset({"inactive", "not_started", "ended", "tier"})
 
+
+def shown_to_shopper(available: int, quantity: int) -> int:
+    """Units available at a store as anyone but an admin is told: up to the ``quantity`` they
+    ask for (all of it, or exactly how many short), never the stock beyond it."""
+    return max(0, min(available, quantity))
+
+
 MAX_QUANTITY = 10_000
 MAX_RULES_PER_LIST = 200
 MAX_FIXED_AMOUNT = 10**12
@@ -310,7 +317,9 @@ class Quote(BaseModel):
                         entry for entry in line.trace if entry.rejected not in HIDDEN_FROM_SHOPPERS
                     ],
                     "available": (
-                        None if line.available is None else min(line.available, line.quantity)
+                        None
+                        if line.available is None
+                        else shown_to_shopper(line.available, line.quantity)
                     ),
                 }
             )
