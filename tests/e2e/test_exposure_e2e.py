@@ -11,6 +11,7 @@ The test stack keeps the per-caller limits of quotes and discount codes at their
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,8 +25,10 @@ from tools.devauth import AuthEmulator, SignedIn
 
 pytestmark = pytest.mark.e2e
 
-QUOTES_PER_USER = int(os.environ.get("CELESTE_RATE_QUOTE_PER_USER", "30/60").split("/")[0])
-CODES_PER_USER = int(os.environ.get("CELESTE_RATE_DISCOUNT_CODE_PER_USER", "10/600").split("/")[0])
+QUOTE_LIMIT = os.environ.get("CELESTE_RATE_QUOTE_PER_USER", "30/60")
+CODE_LIMIT = os.environ.get("CELESTE_RATE_DISCOUNT_CODE_PER_USER", "10/600")
+QUOTES_PER_USER = int(QUOTE_LIMIT.split("/")[0])
+CODES_PER_USER = int(CODE_LIMIT.split("/")[0])
 PT = {"name": "Ana", "line1": "Rua 1", "city": "Lisboa", "postal_code": "1000-001", "country": "PT"}
 
 
@@ -36,6 +39,17 @@ def _created(response: requests.Response) -> dict[str, Any]:
 
 def _fresh(auth: AuthEmulator, name: str) -> SignedIn:
     return auth.user(f"{name}-{uuid.uuid4().hex[:8]}@e2e.test", f"password-{name}")
+
+
+def _limit_window(limit: str, *, burst_s: float) -> None:
+    """Start a burst of ``burst_s`` seconds at most inside one window of ``limit``
+    (``N/SECONDS``): the sliding estimate lets a request past the limit through when a slow
+    burst straddles a window boundary (by design: at most twice the limit in any window), which
+    would turn the 429 the test expects into a 200."""
+    window_s = int(limit.split("/")[1])
+    left = window_s - time.time() % window_s
+    if left < burst_s:
+        time.sleep(left + 0.05)
 
 
 # --- quotes ---------------------------------------------------------------------------------
@@ -121,6 +135,7 @@ def test_quotes_are_rate_limited_per_caller_with_retry_after(
     store = shop({"tea": 5})
     body = {"lines": [{"product_id": store.products["tea"], "quantity": 1}]}
     flooder, calm = _fresh(auth, "quoter"), _fresh(auth, "calm-quoter")
+    _limit_window(QUOTE_LIMIT, burst_s=10.0)
     statuses = [
         api.request("POST", "pricing", "/quote", user=flooder, json=body).status_code
         for _ in range(QUOTES_PER_USER)
@@ -192,6 +207,7 @@ def test_failed_code_attempts_are_rate_limited_then_every_code_is_refused(
     guesser, honest = _fresh(auth, "code-guesser"), _fresh(auth, "code-honest")
     for user in (guesser, honest):
         _with_tea(api, user, store)
+    _limit_window(CODE_LIMIT, burst_s=30.0)
     # A code that applies uses none of the allowance, however often it is quoted.
     for _ in range(CODES_PER_USER + 2):
         assert _quote(api, guesser, store, "REAL10").status_code == 200
