@@ -119,6 +119,8 @@ RATE_LIMIT_DEFAULTS: dict[str, tuple[str, str]] = {
     "register": ("off", "10/600"),  # anonymous: per IP only
     "orders": ("10/60", "100/60"),
     "catalogue-scan": ("60/60", "120/60"),  # uncached catalogue queries that scan
+    "quote": ("30/60", "60/60"),  # POST /pricing/quote: public, and prices from Firestore
+    "discount-code": ("10/600", "30/600"),  # failed discount code attempts (checkout)
 }
 
 

@@ -104,11 +104,15 @@ def test_a_quote_at_a_store_reports_availability(
     put = api.request("PUT", "inventory", f"/{store}/{pear}", user=admin, json={"on_hand": 4})
     assert put.status_code in (200, 201), put.text
     lines = [{"product_id": pear, "quantity": 2}, {"product_id": fig, "quantity": 1}]
-    quote = api.request("POST", "pricing", "/quote", json={"lines": lines, "store_id": store})
+    at_store = {"lines": lines, "store_id": store}
+    quote = api.request("POST", "pricing", "/quote", user=admin, json=at_store)
     assert quote.status_code == 200, quote.text
     body = quote.json()
     assert body["store_id"] == store
     assert [line["available"] for line in body["lines"]] == [4, 0]
+    # Anyone but an admin is told availability up to the quantity asked for, not the stock.
+    shopper = api.request("POST", "pricing", "/quote", json=at_store)
+    assert [line["available"] for line in shopper.json()["lines"]] == [2, 0]
     missing = {"lines": lines, "store_id": "nowhere"}
     bad = problem(api.request("POST", "pricing", "/quote", json=missing), 400)
     assert [e["field"] for e in bad["errors"]] == ["store_id"]  # type: ignore[union-attr]

@@ -363,6 +363,43 @@ def test_quote_of_no_lines_is_zero() -> None:
     )
 
 
+def test_a_shoppers_quote_names_only_the_lists_open_to_them_now() -> None:
+    lists = [
+        price_list(rule(value=10), id="OPEN"),
+        price_list(rule(value=20, min_quantity=10), id="BAND"),  # open; its band is a hint
+        price_list(rule(scope="product", target_id="p9"), id="OTHER"),  # open, other product
+        price_list(rule(value=30), id="GOLD", tiers=["GOLD"]),
+        price_list(rule(value=40), id="SOON", valid_from=NOW + TICK),
+        price_list(rule(value=50), id="OVER", valid_until=NOW),
+        price_list(rule(value=60), id="OFF", active=False),
+    ]
+    full = quote(lines=[(SHOES, 2)], tier="BRONZE", price_lists=lists, now=NOW)
+    shown = full.for_shopper()
+    assert {e.price_list_id for e in full.lines[0].trace} == {lst.id for lst in lists}
+    assert [(e.price_list_id, e.rejected) for e in shown.lines[0].trace] == [
+        ("OPEN", None),
+        ("BAND", "quantity_band"),
+        ("OTHER", "scope"),
+    ]
+    # Only what is shown changes: the money is the same.
+    assert shown.lines[0].line_total == full.lines[0].line_total == 1800
+    assert (shown.subtotal, shown.total) == (full.subtotal, full.total)
+
+
+@pytest.mark.parametrize(
+    ("on_hand", "quantity", "shown"),
+    [(50, 3, 3), (3, 3, 3), (2, 3, 2), (0, 3, 0), (10_000, MAX_QUANTITY, MAX_QUANTITY)],
+)
+def test_a_shopper_sees_availability_only_up_to_the_quantity_asked(
+    on_hand: int, quantity: int, shown: int
+) -> None:
+    full = quote(lines=[(SHOES, quantity)], tier="BRONZE", price_lists=[], now=NOW)
+    at_store = full.at_store("lisbon", {"p1": on_hand})
+    assert at_store.lines[0].available == on_hand
+    assert at_store.for_shopper().lines[0].available == shown
+    assert full.for_shopper().lines[0].available is None  # no store, no availability
+
+
 def test_quote_rejects_mixed_currencies() -> None:
     euro = PricedProduct(product_id="p2", base_price=100, currency="EUR")
     with pytest.raises(ValidationFailed) as raised:

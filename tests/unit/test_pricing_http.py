@@ -91,7 +91,8 @@ LINES = [{"product_id": p, "quantity": 2} for p in ("pear", "fig", "kiwi")]
 
 
 def test_a_quote_at_a_store_says_what_each_line_has_available() -> None:
-    response = call("POST", "/quote", json_body={"lines": LINES, "store_id": "lisbon"})
+    body = {"lines": LINES, "store_id": "lisbon"}
+    response = call("POST", "/quote", json_body=body, headers=AS_ADMIN)
     assert response.status_code == 200, response.get_data(as_text=True)
     quote = body_of(response)
     assert quote["store_id"] == "lisbon"
@@ -101,6 +102,14 @@ def test_a_quote_at_a_store_says_what_each_line_has_available() -> None:
         ("kiwi", 0),  # no level at that store
     ]
     assert quote["total"] == 2 * (120 + 300 + 80)
+    # Anyone else learns availability only up to the quantity asked for (2), never the stock.
+    shopper = body_of(call("POST", "/quote", json_body=body))
+    assert [(line["product_id"], line["available"]) for line in shopper["lines"]] == [
+        ("pear", 2),
+        ("fig", 0),
+        ("kiwi", 0),
+    ]
+    assert shopper["total"] == quote["total"]
 
 
 def test_a_quote_without_a_store_has_no_availability() -> None:

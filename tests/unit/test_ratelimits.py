@@ -110,7 +110,12 @@ class MemoryCounter:
         decision = decide(limit, prior=prior, count=self.counts.get(current, 0), elapsed_s=elapsed)
         if decision.allowed:
             self.counts[current] = self.counts.get(current, 0) + 1
+            return Decision(True, counted=current)
         return decision
+
+    def give_back(self, counted: str) -> None:
+        if self.counts.get(counted, 0) > 0:
+            self.counts[counted] -= 1
 
 
 @given(
@@ -169,6 +174,28 @@ def test_a_refused_request_is_not_counted() -> None:
     rl.check("register", uid=None, ip="1.2.3.4")
 
 
+def test_a_request_refused_by_its_address_is_not_counted_against_its_caller() -> None:
+    counter = MemoryCounter()
+    rl = limiter(counter, quote=Policy(per_user=Limit(2, 60), per_ip=Limit(1, 60)))
+    rl.check("quote", uid="ana", ip="10.0.0.1")
+    for _ in range(3):
+        with pytest.raises(RateLimited, match="address"):
+            rl.check("quote", uid="ana", ip="10.0.0.1")
+    rl.check("quote", uid="ana", ip="10.0.0.2")  # Ana's second: the refusals took none
+
+
+def test_a_counted_request_can_be_given_back() -> None:
+    counter = MemoryCounter()
+    rl = limiter(counter, codes=Policy(per_user=Limit(1, 60), per_ip=Limit(1, 60)))
+    for _ in range(5):  # each taken back (a code that applied): the allowance stays whole
+        rl.check("codes", uid="ana", ip="10.0.0.1").give_back()
+    rl.check("codes", uid="ana", ip="10.0.0.1")
+    with pytest.raises(RateLimited):
+        rl.check("codes", uid="ana", ip="10.0.0.1")
+    counter.alive = False
+    rl.check("codes", uid="ana", ip="10.0.0.1").give_back()  # nothing counted, nothing to give
+
+
 def test_a_policy_with_no_limits_and_a_counter_that_cannot_count_allow_everything() -> None:
     counter = MemoryCounter()
     rl = limiter(counter, scan=Policy(per_user=None, per_ip=None))
@@ -215,6 +242,15 @@ def _search(ctx: RequestContext) -> Reply:
     return Reply({"ok": True})
 
 
+@router.post("/codes")
+def _try_code(ctx: RequestContext) -> Reply:
+    with ctx.attempt_rate_limit("discount-code", failed=lambda exc: isinstance(exc, KeyError)):
+        served.append("code")
+        if ctx.request.args.get("wrong"):
+            raise KeyError("no such code")  # a failed attempt (a 500 here: only the count matters)
+    return Reply({"ok": True})
+
+
 @pytest.fixture
 def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryCounter]:
     use_test_tokens(monkeypatch)
@@ -222,6 +258,7 @@ def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryCounter]:
     policies = {
         "orders": Policy(per_user=Limit(2, 60), per_ip=None),
         "catalogue-scan": Policy(per_user=None, per_ip=Limit(1, 60)),
+        "discount-code": Policy(per_user=Limit(2, 60), per_ip=None),
     }
     use(
         Services(
@@ -260,3 +297,18 @@ def test_a_handler_limits_only_the_expensive_requests_per_forwarded_address(
     for _ in range(5):  # cheap requests are never limited
         assert call(router, "GET", "/", headers=first).status_code == 200
     assert len(served) == 7
+
+
+def test_only_failed_attempts_use_the_allowance_and_past_it_every_attempt_is_refused(
+    counter: MemoryCounter,
+) -> None:
+    for _ in range(5):
+        assert call(router, "POST", "/codes", json_body={}, headers=AS_CUSTOMER).status_code == 200
+    for _ in range(2):
+        wrong = call(router, "POST", "/codes?wrong=1", json_body={}, headers=AS_CUSTOMER)
+        assert wrong.status_code == 500
+    for path in ("/codes?wrong=1", "/codes"):  # a right attempt too: no oracle past the limit
+        refused = call(router, "POST", path, json_body={}, headers=AS_CUSTOMER)
+        assert_problem(refused, 429)
+        assert int(refused.headers["Retry-After"]) >= 1
+    assert served == ["code"] * 7

@@ -55,13 +55,15 @@ EPOCHS = "cache_epochs"
 EPOCH_BACKOFF = Backoff(attempts=6, base_s=0.05, cap_s=0.5, budget_s=3.0)
 
 # Stores a stamped entry and drops its recompute lock; with a family cap (ARGV[3] > 0), only
-# while fewer than the cap of that family's entries were stored under this version. KEYS: entry,
-# lock, family counter; ARGV: value, TTL seconds, cap.
+# while fewer than the cap of that family's entries were stored under this version in the
+# family's TTL (the counter lives that long from its first store, whatever the entry's own TTL,
+# so at most twice the cap of the family's entries are alive at any moment). KEYS: entry, lock,
+# family counter; ARGV: value, TTL seconds, cap, family TTL seconds.
 _STORE = """
 local cap = tonumber(ARGV[3])
 if cap > 0 then
   local n = redis.call('INCR', KEYS[3])
-  if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
+  if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
   if n > cap then
     redis.call('DEL', KEYS[2])
     return 0
@@ -310,14 +312,23 @@ class Cache:
             if cached is not None:
                 return Lookup(codec.decode(cached), hit=True)
             versioned = f"{NAMESPACE}:{scope}:{stamp.decode()}"  # this version's lock and counter
-            if not r.set(f"{versioned}:lock:{key}", b"1", nx=True, px=LOCK_TTL_MS):
+            # Without the lock, a peer computes: wait for its value (it drops its own lock).
+            locked = bool(r.set(f"{versioned}:lock:{key}", b"1", nx=True, px=LOCK_TTL_MS))
+            if not locked:
                 waited = self._wait_for_peer(r, entry, stamp)
                 if waited is not None:
                     return Lookup(codec.decode(waited), hit=True)
         except Exception as exc:
             self.trip(exc)
             return Lookup(compute(), hit=False)
-        value = compute()
+        try:
+            value = compute()
+        except BaseException:
+            # A refused or failed computation (429, 404, a bad cursor) stores nothing, and
+            # leaves nothing behind either: its lock goes at once instead of after 5 s.
+            if locked:
+                self._drop(r, f"{versioned}:lock:{key}")
+            raise
         wanted = ttl_s(value) if callable(ttl_s) else ttl_s
         ceiling = min(self._ttl_s, bounded.ttl_s) if bounded else self._ttl_s
         ttl = max(1, min(wanted or ceiling, ceiling))
@@ -328,7 +339,12 @@ class Cache:
                 _STORE,
                 _STORE_SHA,
                 (entry, f"{versioned}:lock:{key}", family),
-                (stamp + b"\n" + codec.encode(value), ttl, bounded.cap if bounded else 0),
+                (
+                    stamp + b"\n" + codec.encode(value),
+                    ttl,
+                    bounded.cap if bounded else 0,
+                    bounded.ttl_s if bounded else 0,
+                ),
             )
         except Exception as exc:
             self.trip(exc)
@@ -407,6 +423,13 @@ class Cache:
             return self._connections.call(r, "EVALSHA", sha, len(keys), *keys, *args)
         except redis_lib.exceptions.NoScriptError:
             return r.eval(source, len(keys), *keys, *args)
+
+    def _drop(self, r: redis.Redis, key: str) -> None:
+        """Delete ``key`` (best effort: a failure trips the breaker, the key expires anyway)."""
+        try:
+            self._connections.call(r, "DEL", key)
+        except Exception as exc:
+            self.trip(exc)
 
     def _wait_for_peer(self, r: redis.Redis, entry: str, stamp: bytes) -> bytes | None:
         deadline = time.monotonic() + WAIT_FOR_PEER_S

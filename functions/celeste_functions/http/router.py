@@ -7,10 +7,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
@@ -29,6 +30,9 @@ from celeste_functions.http.problems import (
     validation_errors,
 )
 from celeste_functions.logs import get_logger, request_id
+
+if TYPE_CHECKING:
+    from celeste.services.ratelimits import Counted
 
 log = get_logger("http")
 M = TypeVar("M", bound=BaseModel)
@@ -162,7 +166,7 @@ class RequestContext:
             return forwarded[-min(hops, len(forwarded))][:64]
         return self.request.remote_addr
 
-    def rate_limit(self, policy: str) -> None:
+    def rate_limit(self, policy: str) -> Counted:
         """Count this request against the rate limit ``policy``, per signed-in caller and per
         client IP; over a limit it is a 429 with ``Retry-After``. The one hook for limits:
         routes declare theirs (``limit=``), a handler whose cost depends on the request (an
@@ -171,7 +175,25 @@ class RequestContext:
 
         caller = self.caller
         uid = caller.uid if caller is not None else None
-        services.get().limiter.check(policy, uid=uid, ip=self.client_ip)
+        return services.get().limiter.check(policy, uid=uid, ip=self.client_ip)
+
+    @contextmanager
+    def attempt_rate_limit(
+        self, policy: str, *, failed: Callable[[BaseException], bool]
+    ) -> Iterator[None]:
+        """Count an attempt (a discount code tried) against ``policy`` before the block runs,
+        and take it back unless the block raised what ``failed`` calls a failed attempt: only
+        failed attempts use the allowance, yet every attempt in flight is counted, so a burst
+        of concurrent guesses is held to the limit too, and a caller over it is refused (429)
+        whatever it tries (a refusal of wrong guesses only would tell a right one)."""
+        counted = self.rate_limit(policy)
+        try:
+            yield
+        except BaseException as exc:
+            if not failed(exc):
+                counted.give_back()
+            raise
+        counted.give_back()
 
     @property
     def if_match(self) -> str | None:

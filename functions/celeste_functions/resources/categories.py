@@ -12,10 +12,12 @@ from celeste_functions.catalog import CATEGORIES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
+    PAGES,
     ListParams,
     cached_reply,
     catalogue_written,
     page_body,
+    page_family,
     resource_reply,
 )
 
@@ -51,7 +53,9 @@ def list_categories(ctx: RequestContext) -> Reply:
         return Reply(page_body(page))
 
     key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-    return cached_reply(scope=CATEGORIES, key=key, compute=compute)
+    # Children of a parent: any id is a valid filter (an unknown one lists nothing).
+    bounded = PAGES if params.parent_id else page_family(params)
+    return cached_reply(scope=CATEGORIES, key=key, compute=compute, bounded=bounded)
 
 
 @router.get("/{category_id}", query=_NoParams, response=Category)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
+from celeste.discount_codes import is_refused_code
 from celeste.errors import ValidationFailed
 from celeste.order_records import Order
 from celeste.orders import CheckoutRequest
@@ -9,7 +12,12 @@ from celeste.services.checkout import CheckoutQuote
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.me import identity_of
-from celeste_functions.resources.orders import idempotency_key, placed_reply, wait_preference
+from celeste_functions.resources.orders import (
+    idempotency_key,
+    placed_reply,
+    tries_code,
+    wait_preference,
+)
 
 router = Router("checkout")
 
@@ -20,7 +28,12 @@ def quote(ctx: RequestContext) -> Reply:
     shipping methods that serve the address; nothing is written."""
     caller = ctx.require_user()
     request = ctx.body(CheckoutRequest)
-    return Reply(services.get().orders.quote_checkout(request, identity=identity_of(caller)))
+    attempt: AbstractContextManager[None] = nullcontext()
+    if tries_code(request):
+        attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
+    with attempt:
+        priced = services.get().orders.quote_checkout(request, identity=identity_of(caller))
+    return Reply(priced)
 
 
 @router.post("/", body=CheckoutRequest, response=Order, status=202, auth="user", limit="orders")
@@ -34,7 +47,11 @@ def checkout(ctx: RequestContext) -> Reply:
     if key is None:
         raise ValidationFailed.on("Idempotency-Key", "required: send a fresh UUID per checkout")
     wait = wait_preference(ctx)
-    placed = services.get().orders.checkout(
-        request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
-    )
+    attempt: AbstractContextManager[None] = nullcontext()
+    if tries_code(request):
+        attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
+    with attempt:
+        placed = services.get().orders.checkout(
+            request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
+        )
     return placed_reply(placed, wait=wait, caller=caller)

@@ -18,13 +18,33 @@ from celeste_functions.http.router import Reply, json_bytes
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
 class ListParams(BaseModel):
     """``?limit=`` (1..100, default 20) and ``?cursor=``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
     cursor: Cursor | None = None
+
+
+#: Pages a client can vary at will (any cursor: it is opaque but not signed, so any position
+#: can be named; any page size but the default and the largest): at most 100 such entries per
+#: version of a scope, for a minute each (about 10 MB at 100 items a page); the rest are
+#: computed. A first page at the default or the largest size is cached without a cap: there is
+#: one per filter the shop's own data allows.
+PAGES = Bounded(family="pages", cap=100, ttl_s=60)
+
+
+def page_family(params: ListParams) -> Bounded | None:
+    """The capped family of a list request's cache entry (``PAGES``), or ``None`` for a first
+    page at the default or largest size."""
+    if params.cursor is None and params.limit in (DEFAULT_LIMIT, MAX_LIMIT):
+        return None
+    return PAGES
 
 
 def page_body(page: Page[Any]) -> dict[str, Any]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from celeste.discount_codes import is_refused_code
 from celeste.errors import ValidationFailed
 from celeste.ids import DocId
 from celeste.order_records import Order
-from celeste.orders import OrderRequest, OrderStatus
+from celeste.orders import OrderRequest, OrderStatus, PlacementTerms
 from celeste.payments import RefundRequest
 from celeste.ports import Versioned
 from celeste.services.orders import MAX_WAIT_S, Placed
@@ -93,6 +95,14 @@ def wait_preference(ctx: RequestContext) -> int:
     return 0
 
 
+def tries_code(request: PlacementTerms) -> bool:
+    """Whether the request tries a discount code: it then counts as an attempt (policy
+    ``discount-code``, per caller and per address) while it runs, and keeps counting only when
+    the code is refused, so a caller past the limit of failed codes gets 429 for any code,
+    right or wrong (``RequestContext.attempt_rate_limit``)."""
+    return request.discount_code is not None
+
+
 @router.post("/", body=OrderRequest, response=Order, status=202, auth="user", limit="orders")
 def place_order(ctx: RequestContext) -> Reply:
     """Signed in: price and store a ``pending`` order → 202 (201 once settled within
@@ -101,9 +111,13 @@ def place_order(ctx: RequestContext) -> Reply:
     request = ctx.body(OrderRequest)
     key = idempotency_key(ctx)
     wait = wait_preference(ctx)
-    placed = services.get().orders.place(
-        request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
-    )
+    attempt: AbstractContextManager[None] = nullcontext()
+    if tries_code(request):
+        attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
+    with attempt:
+        placed = services.get().orders.place(
+            request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
+        )
     return placed_reply(placed, wait=wait, caller=caller)
 
 

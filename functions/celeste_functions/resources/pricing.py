@@ -94,17 +94,19 @@ def delete_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
     return Reply(status=204)
 
 
-@router.post("/quote", body=QuoteRequest, response=Quote)
+@router.post("/quote", body=QuoteRequest, response=Quote, limit="quote")
 def create_quote(ctx: RequestContext) -> Reply:
-    """Anyone: price lines for the caller's tier, with a trace per line; with ``store_id``, each
-    line's ``available`` units at that store."""
+    """Anyone (rate limited per caller and per address): price lines for the caller's tier,
+    with a trace per line; with ``store_id``, each line's ``available`` units at that store.
+    Admins see the whole trace and the exact stock; anyone else only the lists open to their
+    tier now, and ``available`` up to the quantity asked for (``Quote.for_shopper``)."""
     request = ctx.body(QuoteRequest)
     caller = ctx.caller
     lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
     quote = services.get().pricing.quote(
         lines, uid=caller.uid if caller else None, store_id=request.store_id
     )
-    return Reply(quote_view(quote))
+    return Reply(quote_view(quote if ctx.is_admin else quote.for_shopper()))
 
 
 # --- tax rates ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.ids import DocId
-from celeste.pricing import MAX_QUANTITY, PricedLine
+from celeste.pricing import MAX_QUANTITY, PricedLine, shown_to_shopper
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.services.products import SCAN_LIMIT, CatalogueItem
 from celeste_functions.adapters.cache import Bounded
@@ -21,6 +21,7 @@ from celeste_functions.resources.common import (
     cached_reply,
     catalogue_written,
     etag,
+    page_family,
     resource_reply,
 )
 
@@ -28,6 +29,9 @@ router = Router("products")
 #: Text, price and sort queries vary without bound: at most 100 of them are cached per version
 #: of the catalogue (about 1 MB at 20 items), for a minute each; the rest are computed.
 FILTERED = Bounded(family="filtered", cap=100, ttl_s=60)
+#: A product priced at a ``quantity`` other than 1 (1..10 000 of each): at most 500 such entries
+#: per version of the catalogue, for a minute each (about 1 MB); the rest are computed.
+QUANTITIES = Bounded(family="quantities", cap=500, ttl_s=60)
 
 
 class ProductListParams(ListParams, ProductFilters):
@@ -47,7 +51,10 @@ class ProductPage(BaseModel):
     """``GET /products``: a page of priced products."""
 
     items: list[dict[str, Any]] = Field(
-        description="Products, each with `pricing` for the caller (and `available` with store_id)."
+        description=(
+            "Products, each with `pricing` for the caller (and `available` with store_id: for "
+            "anyone but an admin 1 when in stock there, else 0)."
+        )
     )
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
@@ -84,12 +91,14 @@ def pricing_view(line: PricedLine) -> dict[str, Any]:
     }
 
 
-def item_view(item: CatalogueItem) -> dict[str, Any]:
-    """A product as the catalogue shows it."""
+def item_view(item: CatalogueItem, *, asked: int | None = None) -> dict[str, Any]:
+    """A product as the catalogue shows it; with ``asked`` (anyone but an admin), ``available``
+    says at most that many units (``shown_to_shopper``), never the exact stock beyond it."""
     body = item.product.model_dump(mode="json")
     body["pricing"] = pricing_view(item.pricing)
     if item.available is not None:
-        body["available"] = item.available
+        shown = item.available if asked is None else shown_to_shopper(item.available, asked)
+        body["available"] = shown
     return body
 
 
@@ -114,7 +123,7 @@ def list_products(ctx: RequestContext) -> Reply:
             filters, tier=tier, include_inactive=admin, limit=params.limit, cursor=params.cursor
         )
         body = {
-            "items": [item_view(i) for i in result.page.items],
+            "items": [item_view(i, asked=None if admin else 1) for i in result.page.items],
             "next_cursor": result.page.next_cursor,
             "incomplete": result.incomplete,
         }
@@ -126,7 +135,7 @@ def list_products(ctx: RequestContext) -> Reply:
         key=key,
         compute=compute,
         enabled=params.store_id is None,
-        bounded=FILTERED if filters.needs_scan else None,
+        bounded=FILTERED if filters.needs_scan else page_family(params),
     )
 
 
@@ -144,10 +153,17 @@ def get_product(ctx: RequestContext, product_id: str) -> Reply:
             quantity=params.quantity,
             store_id=params.store_id,
         )
-        return Reply(item_view(item), headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
+        view = item_view(item, asked=None if admin else params.quantity)
+        return Reply(view, headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
 
     key = f"one:{tier or '-'}:{'admin' if admin else 'public'}:{product_id}:{params.quantity}"
-    return cached_reply(scope=PRODUCTS, key=key, compute=compute, enabled=params.store_id is None)
+    return cached_reply(
+        scope=PRODUCTS,
+        key=key,
+        compute=compute,
+        enabled=params.store_id is None,
+        bounded=None if params.quantity == 1 else QUANTITIES,
+    )
 
 
 @router.post("/", body=ProductCreate, response=Product, status=201, auth="admin")

@@ -7,12 +7,17 @@ from pydantic import BaseModel, ConfigDict
 from celeste.addresses import CountryCode
 from celeste.money import Currency
 from celeste.shipping import ShippingMethod, ShippingMethodCreate, ShippingMethodPatch
+from celeste_functions.adapters.cache import Bounded
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply
 
 router = Router("shipping")
 SCOPE = "shipping"
+#: ``currency`` is any three capital letters (17 576 of them, times each country): lists with a
+#: currency are at most 100 entries per version of the scope, for a minute each; the rest are
+#: computed from the cached set of methods. ``country`` alone is one of the assigned codes.
+BY_CURRENCY = Bounded(family="by-currency", cap=100, ttl_s=60)
 
 
 class MethodListParams(BaseModel):
@@ -45,7 +50,8 @@ def list_methods(ctx: RequestContext) -> Reply:
         return Reply(_items(shipping.serving(country=params.country, currency=params.currency)))
 
     key = f"list:{params.country or '*'}:{params.currency or '*'}"
-    return cached_reply(scope=SCOPE, key=key, compute=compute)
+    bounded = None if params.currency is None else BY_CURRENCY
+    return cached_reply(scope=SCOPE, key=key, compute=compute, bounded=bounded)
 
 
 @router.post(

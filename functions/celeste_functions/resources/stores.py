@@ -33,6 +33,7 @@ from celeste_functions.resources.common import (
     cached_reply,
     catalogue_written,
     page_body,
+    page_family,
     resource_reply,
 )
 
@@ -104,7 +105,7 @@ def list_stores(ctx: RequestContext) -> Reply:
             return Reply(page_body(page))
 
         key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-        return cached_reply(scope=STORES, key=key, compute=compute)
+        return cached_reply(scope=STORES, key=key, compute=compute, bounded=page_family(params))
     origin, radius = params.near, params.radius_km
     radius = radius if radius is not None else DEFAULT_RADIUS_KM
 

@@ -14,6 +14,7 @@ from celeste_functions.resources.common import (
     cached_reply,
     catalogue_written,
     page_body,
+    page_family,
     resource_reply,
 )
 
@@ -33,7 +34,12 @@ def list_tiers(ctx: RequestContext) -> Reply:
         tiers = services.get().tiers.by_level()
         return Reply(page_body(page_of(tiers, limit=params.limit, cursor=params.cursor)))
 
-    return cached_reply(scope=TIERS, key=f"list:{params.model_dump_json()}", compute=compute)
+    return cached_reply(
+        scope=TIERS,
+        key=f"list:{params.model_dump_json()}",
+        compute=compute,
+        bounded=page_family(params),  # offsets beyond the ladder are still valid cursors
+    )
 
 
 @router.get("/{code}", query=_NoParams, response=Tier)

@@ -26,6 +26,28 @@ FIELD = "discount_code"
 EXHAUSTED = "discount_code_exhausted"
 MAX_FIXED_AMOUNT = 10**12
 MAX_LIMIT = 10**9
+#: The one answer to every code that does not apply, whether it exists or not: unknown,
+#: inactive, not yet or no longer valid, not open to the caller's tier, for another currency,
+#: above the order's subtotal, used up. A different answer for a real code would let anyone
+#: find real codes by guessing; a shopper learns a code's terms (minimum, dates, tiers) where
+#: they were given it, and the message lists what to check.
+UNUSABLE = (
+    "this code cannot be used for this order: check it is typed as given, is still running, "
+    "is open to your account, and that the order reaches the code's minimum subtotal"
+)
+#: The one other answer, only to a caller who already used the code up to its per-customer
+#: limit: they know it exists (their own confirmed orders used it), so it tells them nothing new.
+SPENT = "you have already used this code the most times one customer may"
+
+
+def unusable() -> ValidationFailed:
+    """The 400 naming ``discount_code`` for any code that does not apply (``UNUSABLE``)."""
+    return ValidationFailed.on(FIELD, UNUSABLE)
+
+
+def is_refused_code(exc: BaseException) -> bool:
+    """Whether ``exc`` is the refusal of a discount code (a failed attempt, rate limited)."""
+    return isinstance(exc, ValidationFailed) and any(e.field == FIELD for e in exc.errors)
 
 
 def _upper(value: object) -> object:
@@ -101,6 +123,39 @@ class DiscountCode(DiscountCodeCreate):
         """Whether a customer who used it ``customer_uses`` times may not use it again."""
         return self.per_customer_limit is not None and customer_uses >= self.per_customer_limit
 
+    def refusal(
+        self,
+        *,
+        tier: str,
+        currency: str | None,
+        goods_total: int,
+        customer_uses: int,
+        now: datetime,
+    ) -> str | None:
+        """Why the code does not apply to this order now (for the shop's own eyes: admins,
+        logs, tests), or ``None`` when it applies. A shopper is only ever told ``UNUSABLE``.
+
+        ``goods_total`` is the subtotal after price-list prices (what ``min_subtotal`` is
+        compared with and what the code applies to).
+        """
+        if not self.active:
+            return "is not active"
+        if self.valid_from is not None and now < self.valid_from:
+            return "is not valid yet"
+        if self.valid_until is not None and now >= self.valid_until:
+            return "has expired"
+        if self.tiers and tier not in self.tiers:
+            return f"is not open to tier {tier}"
+        if self.kind == "fixed" and currency is not None and currency != self.currency:
+            return f"is for orders in {self.currency}, not {currency}"
+        if goods_total < self.min_subtotal:
+            return f"needs a subtotal of at least {self.min_subtotal}"
+        if self.exhausted:
+            return f"has been used up ({EXHAUSTED})"
+        if self.spent_by(customer_uses):
+            return f"was already used the most times one customer may ({EXHAUSTED})"
+        return None
+
     def check(
         self,
         *,
@@ -110,31 +165,21 @@ class DiscountCode(DiscountCodeCreate):
         customer_uses: int,
         now: datetime,
     ) -> None:
-        """Raise a 400 naming ``discount_code`` unless the code applies to this order now.
-
-        ``goods_total`` is the subtotal after price-list prices (what ``min_subtotal`` is
-        compared with and what the code applies to).
-        """
-
-        def refuse(message: str) -> ValidationFailed:
-            return ValidationFailed.on(FIELD, f"code {self.code} {message}")
-
-        if not self.active:
-            raise refuse("is not active")
-        if self.valid_from is not None and now < self.valid_from:
-            raise refuse("is not valid yet")
-        if self.valid_until is not None and now >= self.valid_until:
-            raise refuse("has expired")
-        if self.tiers and tier not in self.tiers:
-            raise refuse(f"is not open to tier {tier}")
-        if self.kind == "fixed" and currency is not None and currency != self.currency:
-            raise refuse(f"is for orders in {self.currency}, not {currency}")
-        if goods_total < self.min_subtotal:
-            raise refuse(f"needs a subtotal of at least {self.min_subtotal}")
-        if self.exhausted:
-            raise refuse(f"has been used up ({EXHAUSTED})")
+        """Raise the one 400 naming ``discount_code`` (``unusable()``) unless the code applies
+        to this order now; which condition failed is never told (see ``UNUSABLE``), except to
+        a customer who already used it up to its per-customer limit (``SPENT``)."""
+        reason = self.refusal(
+            tier=tier,
+            currency=currency,
+            goods_total=goods_total,
+            customer_uses=customer_uses,
+            now=now,
+        )
+        if reason is None:
+            return
         if self.spent_by(customer_uses):
-            raise refuse(f"was already used the most times one customer may ({EXHAUSTED})")
+            raise ValidationFailed.on(FIELD, SPENT)
+        raise unusable()
 
 
 class DiscountCodePatch(BaseModel):

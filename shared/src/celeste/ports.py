@@ -611,3 +611,8 @@ class RateCounter(Protocol):
     def hit(self, key: str, limit: Limit) -> Decision:
         """Count one request for ``key`` if ``limit`` allows it; the decision either way."""
         ...
+
+    def give_back(self, counted: str) -> None:
+        """Take back a request an accepted ``hit`` counted (``Decision.counted``): it no longer
+        uses the allowance. Best effort, like counting."""
+        ...

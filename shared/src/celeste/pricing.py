@@ -30,6 +30,16 @@ Kind = Literal["percentage", "fixed"]
 #: Why a rule was not a candidate: its list is off, not started, ended or closed to the tier;
 #: or the rule targets another product, or its quantity band excludes the line's quantity.
 Rejection = Literal["inactive", "not_started", "ended", "tier", "scope", "quantity_band"]
+#: Whole lists a shopper's trace never mentions: those not open to their tier now. Which lists
+#: other tiers get, and which are switched off, scheduled or over, is the shop's own business.
+HIDDEN_FROM_SHOPPERS: frozenset[Rejection] = frozenset({"inactive", "not_started", "ended", "tier"})
+
+
+def shown_to_shopper(available: int, quantity: int) -> int:
+    """Units available at a store as anyone but an admin is told: up to the ``quantity`` they
+    ask for (all of it, or exactly how many short), never the stock beyond it."""
+    return max(0, min(available, quantity))
+
 
 MAX_QUANTITY = 10_000
 MAX_RULES_PER_LIST = 200
@@ -267,8 +277,8 @@ class PricedLine(BaseModel):
 class QuotedLine(PricedLine):
     """A line of a quote: its pricing and, when the quote names a store, the stock there."""
 
-    #: Units available (on hand less reserved, never below 0) at the quote's ``store_id`` now;
-    #: null when the quote names no store.
+    #: Units available (on hand less reserved, never below 0) at the quote's ``store_id`` now,
+    #: shown to anyone but an admin only up to the line's quantity; null without a store.
     available: int | None = None
 
 
@@ -293,6 +303,29 @@ class Quote(BaseModel):
             for line in self.lines
         ]
         return self.model_copy(update={"store_id": store_id, "lines": lines})
+
+    def for_shopper(self) -> Quote:
+        """This quote as an anonymous caller or a customer may see it (admins see it whole):
+        each trace keeps only the rules of lists open to the caller's tier now (no list of
+        another tier, or switched off, not started or ended, is named), and ``available`` says
+        at most the quantity asked for ("all of it", or how many short), never the exact stock
+        beyond it."""
+        lines = [
+            line.model_copy(
+                update={
+                    "trace": [
+                        entry for entry in line.trace if entry.rejected not in HIDDEN_FROM_SHOPPERS
+                    ],
+                    "available": (
+                        None
+                        if line.available is None
+                        else shown_to_shopper(line.available, line.quantity)
+                    ),
+                }
+            )
+            for line in self.lines
+        ]
+        return self.model_copy(update={"lines": lines})
 
 
 @dataclass(frozen=True)

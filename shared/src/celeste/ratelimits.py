@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class Decision:
 
     allowed: bool
     retry_after_s: int = 0
+    #: Where an accepted request was counted (opaque to all but its counter), so the counter
+    #: can take it back (``RateCounter.give_back``); ``None`` when nothing was counted.
+    counted: str | None = field(default=None, compare=False)
 
 
 ALLOW = Decision(True)

@@ -152,11 +152,15 @@ class OrderPricer:
         code = None
         discount_code = terms.discount_code
         if discount_code is not None:
+            from celeste.discount_codes import UNUSABLE
+
+            # An unknown code reads what a real one does and gets the same answer as any code
+            # that does not apply: neither the reply nor its timing tells that a code exists.
             found = self._codes.find(discount_code) if self._codes else None
-            if found is None or self._codes is None:
-                raise ValidationFailed.on(CODE_FIELD, f"no discount code {discount_code}")
+            uses = self._codes.customer_uses(discount_code, uid) if self._codes and uid else None
+            if found is None:
+                raise ValidationFailed.on(CODE_FIELD, UNUSABLE)
             code = found.value
-            uses = self._codes.customer_uses(code.code, uid) if uid else None
             code.check(
                 tier=quote.tier,
                 currency=quote.currency,

@@ -45,8 +45,9 @@ export async function productView(app, productId) {
         el("p", { class: "muted" }, `SKU ${product.sku}${product.unit ? ` · per ${product.unit}` : ""}`),
         product.description ? el("p", {}, product.description) : null,
         el("p", { class: "big" }, priceTag(product.pricing)),
+        // The API tells a shopper availability up to the quantity asked (1 here), not the stock.
         product.available !== undefined
-          ? el("p", { "data-testid": "available" }, `${product.available} available at this store`)
+          ? el("p", { "data-testid": "available" }, product.available > 0 ? "Available at this store" : "Out of stock at this store")
           : null,
         el(
           "form",
