@@ -344,7 +344,7 @@ class CartMergeService:
         guest_entries = self._wishlist.versioned_entries(guest_uid, limit=MERGE_CHUNK)
         if not guest_lines and not guest_entries:
             return None
-        account = self._cart.versioned_lines(uid, limit=2 * self._max_lines)
+        account = self._cart.versioned_lines(uid, limit=2 * self._max_lines) if guest_lines else []
         versions = {row.value.product_id: row.version for row in account}
         lines = merge_cart_lines(
             [row.value for row in account],
