@@ -18,7 +18,7 @@ from typing import Any
 from celeste import inventory
 from celeste.accounts import Identity, Profile, Role
 from celeste.addresses import ShippingAddress
-from celeste.cart import CartLine, WishlistEntry
+from celeste.cart import CartLine, CartMerge, WishlistEntry
 from celeste.categories import Category
 from celeste.cursors import decode_cursor, encode_cursor, refused
 from celeste.discount_codes import CodeUse, DiscountCode
@@ -387,6 +387,12 @@ class FakeIdentity:
         self.accounts[uid].disabled = disabled
         if disabled:
             self.accounts[uid].tokens_revoked = True
+
+    def set_display_name(self, uid: str, display_name: str) -> None:
+        self._called("set_display_name", uid)
+        if uid not in self.accounts:
+            raise NotFound(f"no account {uid}")
+        self.accounts[uid].display_name = display_name
 
 
 class InMemoryStoreReferences:
@@ -1171,6 +1177,60 @@ class InMemoryWishlist(_InMemoryProductDocuments):
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
         return self._create(uid, entry.product_id, entry)
+
+    def versioned_entries(self, uid: str, *, limit: int) -> list[Versioned[WishlistEntry]]:
+        with self._lock:
+            rows = [row for (owner, _), row in self.rows.items() if owner == uid]
+        rows.sort(key=lambda row: (row.value.added_at, row.value.product_id))
+        return rows[:limit]
+
+    def listed(self, uid: str, product_ids: Sequence[str]) -> set[str]:
+        with self._lock:
+            return {p for p in product_ids if (uid, p) in self.rows}
+
+
+class InMemoryCartMerges(_Interleaving):
+    """``CartMerges`` over an ``InMemoryCart`` and an ``InMemoryWishlist``: all of a merge or
+    none of it, with the same preconditions as the Firestore batch; ``interleave(fn)`` runs
+    ``fn`` just before the next commit (a concurrent writer); ``commits`` counts the applied."""
+
+    def __init__(self, cart: InMemoryCart, wishlist: InMemoryWishlist) -> None:
+        self.cart = cart
+        self.wishlist = wishlist
+        self.commits = 0
+
+    def commit(self, merge: CartMerge) -> None:
+        self._run_interleaved()
+        cart, wishlist = self.cart, self.wishlist
+        with cart._lock, wishlist._lock:
+
+            def at(
+                rows: dict[tuple[str, str], Versioned[Any]], key: tuple[str, str], v: str
+            ) -> None:
+                if key not in rows or rows[key].version != v:
+                    raise PreconditionFailed("the document changed since it was read")
+
+            for line in merge.add_lines:
+                if (merge.uid, line.product_id) in cart.rows:
+                    raise PreconditionFailed("a concurrent write won: the document exists")
+            for entry in merge.add_entries:
+                if (merge.uid, entry.product_id) in wishlist.rows:
+                    raise PreconditionFailed("a concurrent write won: the document exists")
+            for line, version in merge.raise_lines:
+                at(cart.rows, (merge.uid, line.product_id), version)
+            for product_id, version in merge.take_lines:
+                at(cart.rows, (merge.guest_uid, product_id), version)
+            for product_id, version in merge.take_entries:
+                at(wishlist.rows, (merge.guest_uid, product_id), version)
+            for line in (*merge.add_lines, *(line for line, _ in merge.raise_lines)):
+                cart._put(merge.uid, line.product_id, line)
+            for product_id, _ in merge.take_lines:
+                del cart.rows[(merge.guest_uid, product_id)]
+            for entry in merge.add_entries:
+                wishlist._put(merge.uid, entry.product_id, entry)
+            for product_id, _ in merge.take_entries:
+                del wishlist.rows[(merge.guest_uid, product_id)]
+            self.commits += 1
 
 
 class FakeStripe:

@@ -76,6 +76,20 @@ class AuthEmulator:
         )
         return SignedIn(out["localId"], "", out["idToken"], out["refreshToken"])
 
+    def link_email(self, guest: SignedIn, email: str, password: str) -> SignedIn:
+        """Link an email and password to an anonymous user (the client SDKs'
+        ``linkWithCredential(EmailAuthProvider.credential(...))``): the same uid, a fresh token."""
+        out = self._call(
+            f"identitytoolkit.googleapis.com/v1/accounts:update?key={API_KEY}",
+            {
+                "idToken": guest.id_token,
+                "email": email,
+                "password": password,
+                "returnSecureToken": True,
+            },
+        )
+        return SignedIn(out["localId"], email, out["idToken"], out["refreshToken"])
+
     def sign_in(self, email: str, password: str) -> SignedIn:
         """Sign an existing user in: a fresh token carrying its current custom claims."""
         out = self._call(

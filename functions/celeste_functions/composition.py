@@ -11,7 +11,7 @@ from typing import Any, cast
 from celeste.payments import PaymentProvider, PaymentsNotConfigured
 from celeste.ratelimits import Policy
 from celeste.services.accounts import AccountService
-from celeste.services.cart import CartService, WishlistService
+from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.categories import CategoryService
 from celeste.services.checkout import OrderPricer
 from celeste.services.discount_codes import DiscountCodeService
@@ -38,7 +38,11 @@ from celeste_functions.adapters.cached import (
     CachedTaxRates,
     CachedTiers,
 )
-from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
+from celeste_functions.adapters.cart import (
+    FirestoreCart,
+    FirestoreCartMerges,
+    FirestoreWishlist,
+)
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
 from celeste_functions.adapters.inventory import FirestoreInventory
@@ -94,6 +98,7 @@ class Services:
     auditor: StockAuditor = field(default_factory=_unwired("auditor"))
     cart: CartService = field(default_factory=_unwired("cart"))
     wishlist: WishlistService = field(default_factory=_unwired("wishlist"))
+    cart_merge: CartMergeService = field(default_factory=_unwired("cart_merge"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
     payments: PaymentService = field(default_factory=_unwired("payments"))
     shipping: ShippingService = field(default_factory=_unwired("shipping"))
@@ -187,6 +192,9 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         auditor=StockAuditor(inventory=inventory, orders=orders),
         cart=CartService(cart=cart, products=products, pricing=pricing),
         wishlist=WishlistService(wishlist=FirestoreWishlist(client=db), products=products),
+        cart_merge=CartMergeService(
+            cart=cart, wishlist=FirestoreWishlist(client=db), merges=FirestoreCartMerges(client=db)
+        ),
         tier_standing=TierStandingService(accounts=accounts, tiers=tiers),
         payments=PaymentService(
             orders=orders,

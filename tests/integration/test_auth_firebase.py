@@ -11,6 +11,7 @@ import firebase_admin
 import pytest
 from firebase_admin import auth as fb_auth
 
+from celeste.errors import Forbidden, ValidationFailed
 from celeste_functions.clients import Lazy, firebase_app
 from celeste_functions.http import auth as auth_module
 from celeste_functions.http.router import Reply, RequestContext, Router
@@ -158,3 +159,26 @@ def test_auth_unavailable_is_503_with_retry_after(
             assert problem["type"].endswith("/unavailable")
     finally:
         firebase_admin.delete_app(dead)
+
+
+def test_a_guest_token_proves_a_current_anonymous_account(clock: Clock) -> None:
+    emulator = AuthEmulator()
+    guest = emulator.sign_in_anonymously()
+    assert auth_module.authenticate_guest(guest.id_token) == guest.uid
+    # An account's token (not anonymous) is no guest's.
+    _, headers = _user()
+    with pytest.raises(Forbidden):
+        auth_module.authenticate_guest(headers["Authorization"].removeprefix("Bearer "))
+    # A guest who linked an email since is an account: their earlier token no longer proves one.
+    linked = emulator.sign_in_anonymously()
+    emulator.link_email(linked, f"g-{uuid.uuid4().hex[:10]}@celeste.test", "secret-pass-1")
+    with pytest.raises(Forbidden):
+        auth_module.authenticate_guest(linked.id_token)
+    # A disabled or deleted guest, or no token at all: 400 naming guest_token.
+    emulator.disable(guest.uid)
+    gone = emulator.sign_in_anonymously()
+    fb_auth.delete_user(gone.uid, app=firebase_app.get())
+    for token in (guest.id_token, gone.id_token, "nonsense"):
+        with pytest.raises(ValidationFailed) as caught:
+            auth_module.authenticate_guest(token)
+        assert [e.field for e in caught.value.errors] == ["guest_token"]

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
-from celeste.cart import CartLine, WishlistEntry
+from celeste.cart import CartLine, CartMerge, WishlistEntry
 from celeste.errors import Conflict, PreconditionFailed, ValidationFailed
-from celeste.services.cart import CartService, WishlistService
+from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.pricing import PricingService
-from celeste_functions.adapters.cart import FirestoreCart, FirestoreWishlist
+from celeste_functions.adapters.cart import FirestoreCart, FirestoreCartMerges, FirestoreWishlist
 from tests.fakes import InMemoryCatalogue
 
 pytestmark = pytest.mark.integration
@@ -246,3 +246,70 @@ def test_concurrent_wishlist_puts_of_one_product_keep_one_entry(
     assert together(calls) == []
     assert sorted(results) == [False] * 9 + [True]
     assert wishlists.count(UID) == 1
+
+
+# --- a guest's cart merged into an account's ------------------------------------------------
+
+
+def merge_service(db: firestore.Client) -> CartMergeService:
+    return CartMergeService(
+        cart=FirestoreCart(client=lambda: db),
+        wishlist=FirestoreWishlist(client=lambda: db),
+        merges=FirestoreCartMerges(client=lambda: db),
+    )
+
+
+def test_a_merge_moves_lines_and_entries_in_one_commit_and_a_retry_does_nothing(
+    carts: FirestoreCart, wishlists: FirestoreWishlist, db: firestore.Client
+) -> None:
+    carts.create(UID, line("p00", 3))
+    carts.create(OTHER, line("p00", 5, minute=1))
+    carts.create(OTHER, line("p01", 2, minute=2))
+    wishlists.create(UID, WishlistEntry(product_id="p02", added_at=T0))
+    wishlists.create(OTHER, WishlistEntry(product_id="p02", added_at=T0))
+    wishlists.create(OTHER, WishlistEntry(product_id="p03", added_at=T0))
+    assert [row.value.product_id for row in wishlists.versioned_entries(OTHER, limit=10)] == [
+        "p02",
+        "p03",
+    ]
+    assert wishlists.listed(UID, ["p02", "p03", "p02"]) == {"p02"}
+
+    result = merge_service(db).merge(UID, OTHER)
+    assert (result.lines_added, result.lines_raised, result.wishlist_added) == (1, 1, 1)
+    assert {x.product_id: x.quantity for x in carts.lines(UID, limit=10)} == {"p00": 5, "p01": 2}
+    assert carts.lines(OTHER, limit=10) == [] and wishlists.count(OTHER) == 0
+    assert wishlists.listed(UID, ["p02", "p03"]) == {"p02", "p03"}
+    before = [(r.value, r.version) for r in carts.versioned_lines(UID, limit=10)]
+    assert merge_service(db).merge(UID, OTHER).lines_added == 0
+    assert [(r.value, r.version) for r in carts.versioned_lines(UID, limit=10)] == before
+
+
+def test_a_merge_commit_that_raced_a_change_writes_nothing(
+    carts: FirestoreCart, db: firestore.Client
+) -> None:
+    carts.create(UID, line("p00", 1))
+    carts.create(OTHER, line("p00", 4))
+    carts.create(OTHER, line("p01", 2))
+    account = {r.value.product_id: r for r in carts.versioned_lines(UID, limit=10)}
+    guest = carts.versioned_lines(OTHER, limit=10)
+    merge = CartMerge(
+        uid=UID,
+        guest_uid=OTHER,
+        add_lines=(line("p01", 2, minute=5),),
+        raise_lines=((line("p00", 4), account["p00"].version),),
+        take_lines=tuple((r.value.product_id, r.version) for r in guest),
+        add_entries=(),
+        take_entries=(),
+    )
+    # The guest changes a line after it was read: the whole commit is refused.
+    carts.set_quantity(OTHER, "p01", quantity=3, updated_at=T0 + timedelta(minutes=9))
+    with pytest.raises(PreconditionFailed):
+        FirestoreCartMerges(client=lambda: db).commit(merge)
+    assert {x.product_id: x.quantity for x in carts.lines(UID, limit=10)} == {"p00": 1}
+    assert {x.product_id: x.quantity for x in carts.lines(OTHER, limit=10)} == {
+        "p00": 4,
+        "p01": 3,
+    }
+    # Decided again from what is stored now, the merge goes through.
+    merge_service(db).merge(UID, OTHER)
+    assert {x.product_id: x.quantity for x in carts.lines(UID, limit=10)} == {"p00": 4, "p01": 3}

@@ -230,6 +230,15 @@ class FirebaseIdentity:
             except auth.UserNotFoundError:
                 raise NotFound(f"no account {uid}") from None
 
+    def set_display_name(self, uid: str, display_name: str) -> None:
+        from firebase_admin import auth
+
+        with _auth_errors():
+            try:
+                auth.update_user(uid, display_name=display_name, app=self._app())
+            except auth.UserNotFoundError:
+                raise NotFound(f"no account {uid}") from None
+
 
 @contextmanager
 def _auth_errors() -> Iterator[None]:

@@ -3,11 +3,11 @@ document per product (the profile document itself belongs to ``accounts``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.cart import CartLine, WishlistEntry
+from celeste.cart import CartLine, CartMerge, WishlistEntry
 from celeste.errors import Contention
 from celeste.ports import Page, Versioned
 from celeste_functions.adapters.accounts import user_ref
@@ -31,6 +31,7 @@ _CART_LINES = QueryShape(CART, order=("added_at", "__name__"))
 _CART_ALL = QueryShape(CART)
 _WISHLIST_NEWEST = QueryShape(WISHLIST, order=("added_at", "__name__"), descending=True)
 _WISHLIST_ALL = QueryShape(WISHLIST)
+_WISHLIST_OLDEST = QueryShape(WISHLIST, order=("added_at", "__name__"))
 
 #: Deletes per batch when a cart is emptied (Firestore allows 500 writes in one commit).
 _DELETE_BATCH = 500
@@ -152,6 +153,48 @@ class FirestoreWishlist(_ProductDocuments):
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
         return self._create(uid, entry.product_id, entry.model_dump())
+
+    def versioned_entries(self, uid: str, *, limit: int) -> list[Versioned[WishlistEntry]]:
+        query = _WISHLIST_OLDEST.build(self._col(uid)).limit(limit)
+        return [Versioned(_entry(s.id, s.to_dict() or {}), version_of(s)) for s in query.stream()]
+
+    def listed(self, uid: str, product_ids: Sequence[str]) -> set[str]:
+        refs = [self._col(uid).document(product_id) for product_id in set(product_ids)]
+        if not refs:
+            return set()
+        return {s.id for s in self._client().get_all(refs, field_paths=["added_at"]) if s.exists}
+
+
+class FirestoreCartMerges:
+    """``CartMerges`` on Firestore: a guest's cart lines and wishlist entries moved into an
+    account's in one batch (creates require absence, updates and deletes the version read)."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def commit(self, merge: CartMerge) -> None:
+        client = self._client()
+        batch = client.batch()
+
+        def since(version: str) -> Any:
+            return client.write_option(last_update_time=last_update_time(version))
+
+        def doc(uid: str, name: str, product_id: str) -> Any:
+            return user_ref(client, uid).collection(name).document(product_id)
+
+        for line in merge.add_lines:
+            batch.create(doc(merge.uid, CART, line.product_id), line.model_dump())
+        for line, version in merge.raise_lines:
+            changed = {"quantity": line.quantity, "updated_at": line.updated_at}
+            batch.update(doc(merge.uid, CART, line.product_id), changed, option=since(version))
+        for product_id, version in merge.take_lines:
+            batch.delete(doc(merge.guest_uid, CART, product_id), option=since(version))
+        for entry in merge.add_entries:
+            batch.create(doc(merge.uid, WISHLIST, entry.product_id), entry.model_dump())
+        for product_id, version in merge.take_entries:
+            batch.delete(doc(merge.guest_uid, WISHLIST, product_id), option=since(version))
+        with storage_errors(conflict=None):
+            batch.commit()
 
 
 def cart_line_ref(client: Any, uid: str, product_id: str) -> Any:

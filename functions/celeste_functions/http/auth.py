@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from celeste.errors import Unauthenticated, Unavailable
+from celeste.errors import Forbidden, Unauthenticated, Unavailable, ValidationFailed
 from celeste_functions.clients import firebase_app
 from celeste_functions.config import settings
 from celeste_functions.logs import get_logger
@@ -51,6 +51,8 @@ class _Account:
     tokens_valid_after_ms: int
     #: The role the account holds now (its ``role`` custom claim in Firebase Auth).
     role: str = "customer"
+    #: No sign-in method on it: an anonymous Firebase account (a storefront guest).
+    anonymous: bool = False
 
 
 class AccountStates:
@@ -137,6 +139,7 @@ def _firebase_account(uid: str) -> _Account:
         disabled=bool(user.disabled),
         tokens_valid_after_ms=int(user.tokens_valid_after_timestamp),
         role=role,
+        anonymous=not user.provider_data,
     )
 
 
@@ -203,6 +206,38 @@ def authenticate(header: str | None, *, strict: bool = False) -> Caller | None:
         role=role,
         name=name if isinstance(name, str) else None,
     )
+
+
+def authenticate_guest(token: str, *, lookup: Callable[[str], _Account] = _firebase_account) -> str:
+    """The uid of the guest (an anonymous Firebase account) whose ID token is ``token``, a
+    second identity a signed-in caller proves (``POST /me/cart/merge``).
+
+    The token is verified like any other (signature, expiry, audience) and must have been
+    minted by an anonymous sign-in; Firebase Auth is then asked, now, that the account exists,
+    is enabled, was not signed out since, and is still anonymous (no email or other sign-in
+    method linked to it since: a guest who signed up is an account, not a guest). A token that
+    is not a valid ID token of a current account is a 400 naming ``guest_token`` (the caller's
+    own ``Authorization`` is fine); a valid token of an account that is not a guest is a 403.
+    """
+    claims = verified.get(token)
+    try:
+        if claims is None:
+            claims = _verify(token)
+        uid = str(claims["uid"])
+        firebase = claims.get("firebase")
+        provider = firebase.get("sign_in_provider") if isinstance(firebase, dict) else None
+        if provider != "anonymous":
+            raise Forbidden("guest_token is not a guest's: only an anonymous guest's cart merges")
+        account = lookup(uid)
+        refusal = _refusal(account, claims)
+        if refusal is not None:
+            raise Unauthenticated(refusal)
+    except Unauthenticated as exc:
+        message = f"not a valid guest ID token: {exc.detail}"
+        raise ValidationFailed.on("guest_token", message) from None
+    if not account.anonymous:
+        raise Forbidden("guest_token is not a guest's: that account has signed up since")
+    return uid
 
 
 def _verify(token: str) -> dict[str, Any]:

@@ -7,10 +7,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from celeste.accounts import Identity, ProfilePatch, ProfileView, Role
-from celeste.cart import CartEntry, CartItemRequest, CartLine, PricedCart, WishlistEntry
+from celeste.cart import (
+    CartEntry,
+    CartItemRequest,
+    CartLine,
+    CartMergeRequest,
+    PricedCart,
+    WishlistEntry,
+)
 from celeste.tier_standing import TierStanding
 from celeste_functions.composition import services
-from celeste_functions.http.auth import Caller
+from celeste_functions.http.auth import Caller, authenticate_guest
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import ListParams, page_body, profile_reply
 from celeste_functions.resources.products import pricing_view
@@ -121,6 +128,22 @@ def clear_cart(ctx: RequestContext) -> Reply:
     caller = ctx.require_user()
     services.get().cart.clear(caller.uid)
     return Reply(status=204)
+
+
+@router.post("/cart/merge", body=CartMergeRequest, auth="user")
+def merge_cart(ctx: RequestContext) -> Reply:
+    """Signed in: move a guest's cart and wishlist into the caller's, proved by the guest's
+    anonymous ID token in ``guest_token`` → 200 with what moved and the caller's priced cart.
+    A product in both carts keeps the larger quantity; lines beyond the cart's 100 (entries
+    beyond the wishlist's 500) are dropped and named. The guest's are deleted in the same
+    commit, so a retry changes nothing. A token that is not a valid ID token, or is the
+    caller's own → 400; one of an account that is not an anonymous guest → 403."""
+    caller = ctx.require_user()
+    request = ctx.body(CartMergeRequest)
+    guest_uid = authenticate_guest(request.guest_token)
+    merged = services.get().cart_merge.merge(caller.uid, guest_uid)
+    cart = services.get().cart.priced(caller.uid)
+    return Reply({**merged.model_dump(), "cart": cart_view(cart)})
 
 
 # --- wishlist ---------------------------------------------------------------------------------

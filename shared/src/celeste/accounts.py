@@ -85,6 +85,15 @@ class RegisterRequest(BaseModel):
     display_name: DisplayName
 
 
+class LinkedRegisterRequest(BaseModel):
+    """Body of ``POST /auth/register/linked``: the signed-in caller's email and password are
+    already on their account (a guest linked them with the client SDK); only the name is new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: DisplayName
+
+
 def _refuse_nulls(sent: dict[str, object], names: tuple[str, ...]) -> dict[str, object]:
     for name in names:
         if name in sent and sent[name] is None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from celeste.accounts import Identity, Profile, Role
-from celeste.cart import CartLine, WishlistEntry
+from celeste.cart import CartLine, CartMerge, WishlistEntry
 from celeste.categories import Category
 from celeste.discount_codes import DiscountCode
 from celeste.holds import CustomerHolds
@@ -260,6 +260,10 @@ class IdentityProvider(Protocol):
 
     def set_disabled(self, uid: str, *, disabled: bool) -> None:
         """Disable or enable the account; disabling also revokes its refresh tokens."""
+        ...
+
+    def set_display_name(self, uid: str, display_name: str) -> None:
+        """Set the account's display name (the ``name`` of its next ID tokens)."""
         ...
 
 
@@ -517,6 +521,23 @@ class WishlistRepository(Protocol):
 
     def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
         """Delete the entry; as ``CartRepository.remove``."""
+        ...
+
+    def versioned_entries(self, uid: str, *, limit: int) -> list[Versioned[WishlistEntry]]:
+        """Up to ``limit`` entries, the earliest added first, each with its version."""
+        ...
+
+    def listed(self, uid: str, product_ids: Sequence[str]) -> set[str]:
+        """Which of ``product_ids`` the wishlist holds."""
+        ...
+
+
+class CartMerges(Protocol):
+    """Merging a guest's cart and wishlist into an account's (the cart's owner writes both)."""
+
+    def commit(self, merge: CartMerge) -> None:
+        """Apply ``merge`` in one atomic commit; ``PreconditionFailed`` when anything it names
+        moved since it was read (nothing is written then)."""
         ...
 
 

@@ -31,6 +31,7 @@ export const app = {
     return false;
   },
   afterSignIn() {
+    renderSession(currentUser()); // a guest who signed up is still the same user, now named
     const back = sessionStorage.getItem("celeste.returnTo") || "#/";
     sessionStorage.removeItem("celeste.returnTo");
     app.go(back);

@@ -4,9 +4,11 @@ import {
   connectFirestoreEmulator,
   createUserWithEmailAndPassword,
   doc,
+  EmailAuthProvider,
   getAuth,
   getFirestore,
   initializeApp,
+  linkWithCredential,
   onAuthStateChanged,
   onSnapshot,
   signInAnonymously,
@@ -51,6 +53,18 @@ export async function idToken() {
 
 export const signIn = (email, password) => signInWithEmailAndPassword(auth, email, password);
 export const signUp = (email, password) => createUserWithEmailAndPassword(auth, email, password);
+
+/** Whether the signed-in user is an anonymous guest. */
+export const isGuest = () => Boolean(auth.currentUser?.isAnonymous);
+
+/**
+ * A guest signing up: link the email and password to the guest's anonymous account, so the uid
+ * (and with it the cart and wishlist) stays; then a fresh token that carries the email.
+ */
+export async function linkGuest(email, password) {
+  await linkWithCredential(auth.currentUser, EmailAuthProvider.credential(email, password));
+  await auth.currentUser.getIdToken(true);
+}
 export const continueAsGuest = () => signInAnonymously(auth);
 export const signOutUser = () => signOut(auth);
 

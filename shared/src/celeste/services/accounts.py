@@ -8,6 +8,7 @@ from collections.abc import Callable
 from celeste.accounts import (
     AdminUserPatch,
     Identity,
+    LinkedRegisterRequest,
     Profile,
     ProfilePatch,
     ProfileView,
@@ -70,6 +71,32 @@ class AccountService:
             except Exception as cleanup:  # the profile error stays the one raised
                 exc.add_note(f"compensation failed, account {uid} remains: {cleanup!r}")
             raise
+
+    def register_linked(
+        self, identity: Identity, request: LinkedRegisterRequest
+    ) -> tuple[Versioned[Profile], bool]:
+        """Registration for an account that already signs in with an email and password: a
+        guest who linked them to their anonymous account (same uid, so their cart, wishlist and
+        orders stay theirs). Does what ``register`` does for that uid: the display name on the
+        sign-in account, and the profile with the default tier; a profile the guest already had
+        (from ``GET /me``) gets the email and name instead. Returns it and whether it was made
+        now. A caller whose token has no email (still anonymous) is a ``Conflict``.
+        """
+        if not identity.email:
+            raise Conflict("this account has no email yet: link an email and password to it first")
+        self._identity.set_display_name(identity.uid, request.display_name)
+        named = Identity(
+            uid=identity.uid,
+            email=identity.email,
+            display_name=request.display_name,
+            role=identity.role,
+        )
+        try:
+            return self._profiles.create(self._new_profile(named)), True
+        except Conflict:
+            pass  # the guest's profile: it becomes the account's
+        changes: dict[str, object] = {"email": identity.email, "display_name": request.display_name}
+        return self._update(identity.uid, changes, expected_version=None), False
 
     def me(self, identity: Identity) -> Versioned[Profile]:
         """The caller's profile, created on the first call for a user made outside ``register``.

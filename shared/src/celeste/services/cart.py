@@ -11,14 +11,24 @@ from celeste.cart import (
     MAX_WISHLIST_ITEMS,
     CartEntry,
     CartLine,
+    CartMerge,
+    CartMergeResult,
     PricedCart,
     WishlistEntry,
     WishlistItem,
+    merge_cart_lines,
+    merge_wishlist,
     unavailable_lines,
 )
 from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import CartRepository, Page, ProductRepository, WishlistRepository
+from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.ports import (
+    CartMerges,
+    CartRepository,
+    Page,
+    ProductRepository,
+    WishlistRepository,
+)
 from celeste.products import Product
 from celeste.services.backoff import REQUEST, Backoff, optimistic
 from celeste.services.pricing import PricingService, QuoteLine
@@ -268,3 +278,114 @@ class WishlistService:
     def remove(self, uid: str, product_id: str) -> None:
         """Forget the product; a product not on the wishlist is no error."""
         self._wishlist.remove(uid, product_id)
+
+
+#: The guest's cart lines, and separately wishlist entries, moved per commit: each moved item is
+#: at most two writes, so a commit stays within Firestore's 500 writes (a whole cart, at most
+#: ``MAX_CART_LINES`` lines, always moves in one commit).
+MERGE_CHUNK = 120
+#: Commits before a merge gives up on a guest whose saved products keep growing meanwhile.
+MERGE_ROUNDS = 10
+
+
+class CartMergeService:
+    """A guest's (anonymous account's) cart and wishlist merged into a signed-in account's.
+
+    Each round reads the guest's lines and entries and the account's, decides with
+    ``merge_cart_lines`` and ``merge_wishlist``, and commits one batch that writes the account's
+    lines and entries and deletes the guest's, each at the version read. So a retried, repeated
+    or concurrent merge finds the guest's moved products gone and changes nothing more, and a
+    merge that raced any change is written not at all and decided again.
+    """
+
+    def __init__(
+        self,
+        *,
+        cart: CartRepository,
+        wishlist: WishlistRepository,
+        merges: CartMerges,
+        clock: Clock = utcnow,
+        max_lines: int = MAX_CART_LINES,
+        max_items: int = MAX_WISHLIST_ITEMS,
+        backoff: Backoff = REQUEST,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._cart = cart
+        self._wishlist = wishlist
+        self._merges = merges
+        self._clock = clock
+        self._max_lines = max_lines
+        self._max_items = max_items
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def merge(self, uid: str, guest_uid: str) -> CartMergeResult:
+        """Move everything the guest ``guest_uid`` saved into ``uid``'s cart and wishlist (the
+        caller proved both identities); what it did, all zero when the guest had nothing left."""
+        if guest_uid == uid:
+            raise ValidationFailed.on(
+                "guest_token", "this is the signed-in account's own token: nothing to merge"
+            )
+        total = CartMergeResult()
+        for _ in range(MERGE_ROUNDS):
+            step = optimistic(
+                lambda: self._round(uid, guest_uid),
+                backoff=self._backoff,
+                what="merging the guest's cart",
+                sleep=self._sleep,
+            )
+            if step is None:
+                return total
+            total = _sum(total, step)
+        raise Contention("the guest's cart kept growing while it was merged", retry_after_s=1)
+
+    def _round(self, uid: str, guest_uid: str) -> CartMergeResult | None:
+        guest_lines = self._cart.versioned_lines(guest_uid, limit=MERGE_CHUNK)
+        guest_entries = self._wishlist.versioned_entries(guest_uid, limit=MERGE_CHUNK)
+        if not guest_lines and not guest_entries:
+            return None
+        account = self._cart.versioned_lines(uid, limit=2 * self._max_lines) if guest_lines else []
+        versions = {row.value.product_id: row.version for row in account}
+        lines = merge_cart_lines(
+            [row.value for row in account],
+            [row.value for row in guest_lines],
+            now=self._clock(),
+            max_lines=self._max_lines,
+        )
+        guest_products = [row.value.product_id for row in guest_entries]
+        entries = merge_wishlist(
+            self._wishlist.listed(uid, guest_products) if guest_products else set(),
+            self._wishlist.count(uid) if guest_products else 0,
+            [row.value for row in guest_entries],
+            max_items=self._max_items,
+        )
+        self._merges.commit(
+            CartMerge(
+                uid=uid,
+                guest_uid=guest_uid,
+                add_lines=lines.added,
+                raise_lines=tuple((line, versions[line.product_id]) for line in lines.raised),
+                take_lines=tuple((row.value.product_id, row.version) for row in guest_lines),
+                add_entries=entries.added,
+                take_entries=tuple((row.value.product_id, row.version) for row in guest_entries),
+            )
+        )
+        return CartMergeResult(
+            lines_added=len(lines.added),
+            lines_raised=len(lines.raised),
+            lines_kept=len(lines.kept),
+            wishlist_added=len(entries.added),
+            cart_dropped=list(lines.dropped),
+            wishlist_dropped=list(entries.dropped),
+        )
+
+
+def _sum(a: CartMergeResult, b: CartMergeResult) -> CartMergeResult:
+    return CartMergeResult(
+        lines_added=a.lines_added + b.lines_added,
+        lines_raised=a.lines_raised + b.lines_raised,
+        lines_kept=a.lines_kept + b.lines_kept,
+        wishlist_added=a.wishlist_added + b.wishlist_added,
+        cart_dropped=[*a.cart_dropped, *b.cart_dropped],
+        wishlist_dropped=[*a.wishlist_dropped, *b.wishlist_dropped],
+    )
