@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 
 from celeste.addresses import ShippingAddress, upgrade_stored
 from celeste.checkout import CodeKind, OrderMoney
+from celeste.errors import Conflict
 from celeste.orders import (
     COMMITS_STOCK,
     RELEASES_STOCK,
@@ -233,6 +234,8 @@ class Order(BaseModel):
         if overridden:  # the move itself decides these: a caller may not override what it checked
             raise ValueError(f"Order.move sets {', '.join(sorted(overridden))} itself")
         transition(current=self.status, target=to, actor=actor, is_owner=is_owner)
+        if to is OrderStatus.SHIPPED and self.payment is not None and self.payment.on_hold:
+            raise Conflict("the payment is disputed: the order is on hold until the dispute is won")
         stock = stock_effect(before=self.status, after=to)
         if stock == "reserve":  # the caller reserves the lines in the commit that writes this
             changes.setdefault("stock_state", "held")
