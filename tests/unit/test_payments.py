@@ -601,13 +601,21 @@ def test_placing_a_total_below_the_minimum_is_400_and_writes_nothing(world: Worl
     from celeste.orders import OrderLineRequest, OrderRequest
 
     _free_world(world, price=20)  # 2 x 0.20 EUR: Stripe charges at least 0.50 EUR
-    request = OrderRequest(store_id=STORE, lines=[OrderLineRequest(product_id="apple", quantity=2)])
+    request = OrderRequest(
+        store_id=STORE,
+        shipping_address=DELIVERY_ADDRESS,
+        lines=[OrderLineRequest(product_id="apple", quantity=2)],
+    )
     with pytest.raises(ValidationFailed) as caught:
         world.orders.place(request, identity=Identity("alice", None), idempotency_key="k1")
     assert caught.value.errors[0].field == "total"
     assert world.commerce.orders == {}
     # Three of them reach the minimum.
-    three = OrderRequest(store_id=STORE, lines=[OrderLineRequest(product_id="apple", quantity=3)])
+    three = OrderRequest(
+        store_id=STORE,
+        shipping_address=DELIVERY_ADDRESS,
+        lines=[OrderLineRequest(product_id="apple", quantity=3)],
+    )
     placed = world.orders.place(three, identity=Identity("alice", None), idempotency_key="k2")
     assert placed.order.value.total == 60
 
