@@ -838,3 +838,10 @@ def test_money_on_an_intent_the_order_does_not_hold_is_refunded_and_recorded(
     record = world.records.unmatched(stray.id)
     assert record is not None and record.order_id == oid and "another intent" in record.reason
     assert world.order(oid).status is S.CONFIRMED
+
+
+def test_the_local_stack_registers_every_event_the_webhook_handles() -> None:
+    from celeste.services.payments import HANDLED_EVENTS
+    from tools.stack import STRIPE_WEBHOOK_EVENTS
+
+    assert sorted(STRIPE_WEBHOOK_EVENTS) == sorted(HANDLED_EVENTS)
