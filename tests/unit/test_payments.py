@@ -4,7 +4,7 @@ refunded, what state the order goes to, and that refunds never exceed what was p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -818,6 +818,11 @@ def test_an_unmatched_refund_that_died_is_finished_by_the_next_delivery(world: W
     world.stripe.down = False
     assert world.records.unmatched(made.id).status == "refund_pending"  # type: ignore[union-attr]
     payload = world.stripe.event(made.id, event_id="evt_2")
+    # Within the claim another delivery may still be refunding: 503, Stripe retries later.
+    with pytest.raises(Contention, match="another delivery"):
+        world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    assert world.stripe.refunds == {} and not world.records.event_seen("evt_2")
+    world.clock.now = NOW + timedelta(seconds=61)
     assert world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET).startswith(
         "unmatched payment refunded (re_"
     )

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celeste import inventory
 from celeste.clock import Clock, utcnow
@@ -70,6 +70,9 @@ DISPUTE_EVENTS = frozenset(
         "charge.dispute.funds_reinstated",
     }
 )
+#: How long the delivery that recorded an unmatched payment has to refund it before another
+#: delivery of the same intent takes over.
+CLAIM = timedelta(seconds=60)
 #: Every event type the webhook acts on (register exactly these at Stripe).
 HANDLED_EVENTS = (SUCCEEDED, FAILED, REFUNDED, *sorted(DISPUTE_EVENTS))
 
@@ -381,7 +384,7 @@ class PaymentService:
             if outcome == "done":
                 return "already recorded"
             if outcome == "mismatch" and intent.id != payment.intent_id:
-                return self._foreign(order, intent, event_id=event_id)
+                return "foreign"  # refunded below, outside this retried commit
             paid = received(payment, intent=intent, at=now)
             if outcome == "pay":
                 changed = order.move(
@@ -429,6 +432,8 @@ class PaymentService:
         outcome = optimistic(
             attempt, backoff=self._backoff, what=f"payment of {order_id}", sleep=self._sleep
         )
+        if outcome == "foreign":
+            return self._foreign(self._orders.get(order_id).value, intent, event_id=event_id)
         if outcome == "refund due":
             return "refunded in full: " + ", ".join(self._complete_refunds(order_id))
         return outcome
@@ -463,6 +468,11 @@ class PaymentService:
             )
             if not self._records.add_unmatched(record):
                 record = self._records.unmatched(intent.id) or record
+        elif record.status == "refund_pending" and self._clock() - record.received_at < CLAIM:
+            # Another delivery created the record a moment ago and is refunding: let Stripe
+            # retry this one later rather than race it (the local Stripe ignores idempotency
+            # keys). Past the claim the creator is taken to have died: finish its refund.
+            raise Contention("another delivery is refunding this payment", retry_after_s=30)
         if record.status == "refunded":
             return f"unmatched payment refunded already ({record.refund_id})"
         made = self._provider().refund(
