@@ -281,6 +281,15 @@ def test_a_refund_made_in_the_stripe_dashboard_is_recorded_with_the_refund_rules
         for r in partial["payment"]["refunds"]
     ] == [(first.id, 500, "stripe", "succeeded", [])]
     assert partial["history"][-1]["actor"] == "stripe"
+    # The same stats rule as an admin's partial refund: its amount leaves the spend.
+    eventually(
+        lambda: (
+            api.request("GET", "me", user=customer).json()["stats"]["lifetime_spend"]
+            == {"EUR": 1_500}
+        ),
+        timeout_s=60,
+        what="the partial refund taken out of the spend",
+    )
     rest = stripe_client.v1.refunds.create({"payment_intent": intent_id, "amount": 1_500})
     done = wait_order(
         api, admin, placed["id"], lambda o: o["status"] == "refunded", "fully refunded"
@@ -294,6 +303,10 @@ def test_a_refund_made_in_the_stripe_dashboard_is_recorded_with_the_refund_rules
         lambda: api.request("GET", "me", user=customer).json()["stats"]["orders_count"] == 0,
         timeout_s=60,
         what="the refund reversed the delivery",
+    )
+    assert api.request("GET", "me", user=customer).json()["stats"]["lifetime_spend"] in (
+        {},
+        {"EUR": 0},
     )
     assert level(api, admin, store, "apple")["on_hand"] == 3
     # Stripe sends the event again: recorded once, by refund id.
