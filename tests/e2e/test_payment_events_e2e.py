@@ -190,7 +190,7 @@ def test_a_dispute_puts_the_order_on_hold_until_it_is_won(
     held = wait_order(
         api, admin, placed["id"], lambda o: o["payment"]["dispute"], "the dispute recorded"
     )
-    assert held["payment"]["dispute"]["id"] == dispute["id"]
+    assert held["on_hold"] is True and held["payment"]["dispute"]["id"] == dispute["id"]
     assert held["payment"]["dispute"]["status"] == "needs_response"
     assert held["payment"]["dispute"]["amount"] == placed["total"]
     ship = api.request(
@@ -215,6 +215,7 @@ def test_a_dispute_puts_the_order_on_hold_until_it_is_won(
         lambda o: o["payment"]["dispute"]["status"] == "won",
         "the dispute won",
     )
+    assert order(api, admin, placed["id"])["on_hold"] is False
     assert move(api, admin, placed["id"], "shipped")["status"] == "shipped"
 
 
@@ -236,7 +237,7 @@ def test_a_lost_dispute_is_recorded_and_the_order_never_ships(
         lambda o: o["payment"]["dispute"]["status"] == "lost",
         "the dispute lost",
     )
-    assert lost["status"] == "processing"
+    assert lost["status"] == "processing" and lost["on_hold"] is True
     ship = api.request(
         "POST", "orders", f"/{placed['id']}/status", user=admin, json={"status": "shipped"}
     )

@@ -707,11 +707,12 @@ def test_an_order_on_hold_cannot_ship(world: World) -> None:
     assert world.webhook(oid, kind=f"charge.dispute.created:{dispute_id}") == (
         "dispute needs_response already recorded"
     )
-    assert world.order(oid).payment.on_hold
+    assert world.order(oid).payment.on_hold and world.order(oid).on_hold
     with pytest.raises(Conflict, match="disputed"):
         world.orders.set_status(oid, S.SHIPPED, expected_version=None)
     world.stripe.dispute(intent_id, "won", dispute_id=dispute_id)
     assert world.webhook(oid, kind=f"charge.dispute.closed:{dispute_id}") == "dispute won recorded"
+    assert not world.order(oid).on_hold
     world.orders.set_status(oid, S.SHIPPED, expected_version=None)
     assert world.order(oid).payment.dispute.status == "won"
 

@@ -149,6 +149,12 @@ class Order(BaseModel):
         """What the payment still needs (stored, so a sweep finds unfinished payment work)."""
         return payment_due(status=self.status, payment=self.payment)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def on_hold(self) -> bool:
+        """Its payment is disputed (open, or lost): it may not ship (``payment.dispute``)."""
+        return self.payment is not None and self.payment.on_hold
+
     @field_validator("shipping_address", mode="before")
     @classmethod
     def _stored_vocabulary(cls, value: object) -> object:
