@@ -30,7 +30,7 @@ test-deploy:
 test-browser: ## the storefront in headless Chromium (installs Debian's chromium when missing)
 	$(STACK) test browser
 
-openapi: ## regenerate openapi.json (and the copy the openapi function serves) from the routes
+openapi: ## regenerate functions/celeste_functions/openapi.json (served by the openapi function) from the routes
 	$(PYTHON) tools/openapi.py
 
 lint: setup ## ruff check, ruff format --check, mypy (strict; pyproject.toml), eslint (web/) -- what .ci/run runs first

@@ -4,9 +4,10 @@
 Every HTTP function of ``functions/main.py`` has a ``Router`` in
 ``celeste_functions.resources.<name>``; each route declares its body, query and response models,
 its success status and who may call it (``Router.route``). This turns that into
-``openapi.json`` at the repository root and a copy inside ``functions/celeste_functions/`` (the
-one the ``openapi`` function serves). Run ``make openapi`` (or ``python3 tools/openapi.py``)
-after changing a route or a model; a unit test fails while the committed files are stale.
+``functions/celeste_functions/openapi.json``, the one committed copy: the ``openapi`` function
+serves it and it deploys with ``functions/``. Run ``make openapi`` (or
+``python3 tools/openapi.py``) after changing a route or a model; a unit test fails while the
+committed file is stale.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ROOT / "functions"
 VENV_PY = FUNCTIONS / "venv" / "bin" / "python"
-OUTPUTS = (ROOT / "openapi.json", FUNCTIONS / "celeste_functions" / "openapi.json")
+#: The one committed document, beside the code that serves it (deploy uploads only functions/).
+OUTPUT = FUNCTIONS / "celeste_functions" / "openapi.json"
 
 EMULATOR_URL = "http://127.0.0.1:5001/demo-celeste/us-central1"
 PRODUCTION_URL = "https://{region}-{project}.cloudfunctions.net"
@@ -288,10 +290,8 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    text = render(build())
-    for path in OUTPUTS:
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")
+    OUTPUT.write_text(render(build()), encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
     return 0
 
 

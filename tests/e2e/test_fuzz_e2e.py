@@ -24,7 +24,7 @@ from tools.devauth import SignedIn
 
 pytestmark = pytest.mark.e2e
 
-DOCUMENT = Path(__file__).resolve().parents[2] / "openapi.json"
+DOCUMENT = Path(__file__).resolve().parents[2] / "functions" / "celeste_functions" / "openapi.json"
 #: The public writes worth fuzzing: anyone may call them, and they validate rich bodies.
 PUBLIC_POSTS = {("post", "/pricing/quote"), ("post", "/auth/register")}
 
