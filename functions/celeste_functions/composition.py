@@ -239,7 +239,7 @@ def _make_stripe() -> PaymentProvider:
     ):
         raise PaymentsNotConfigured(
             f"project {config.project_id} takes no payment: {', '.join(missing)} not set "
-            "(firebase functions:secrets:set NAME; see the README)"
+            "(firebase functions:secrets:set NAME; see docs/operations.md)"
         )
     return StripePayments(
         secret_key=config.stripe_secret_key,

@@ -1,4 +1,4 @@
-"""Runtime settings, read once from the environment (see the README's configuration table).
+"""Runtime settings, read once from the environment (the table: docs/operations.md).
 
 Fails closed: an environment without a project id, or with emulator hosts in a project that is
 not a ``demo-`` one, is refused (:class:`Misconfigured`): every request is a 503 and every

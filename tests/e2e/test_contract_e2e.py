@@ -54,7 +54,8 @@ def test_a_204_carries_no_html_media_type(api: Api, admin: SignedIn) -> None:
 
 def test_a_dot_dot_id_never_reaches_another_route(api: Api, admin: SignedIn) -> None:
     # The emulator resolves "%2E" and "%2E%2E" segments before the function sees the path
-    # (README, "Path ids"): "/products/%2E%2E" arrives as the project prefix, no route of ours.
+    # (docs/contract.md, "Path ids"): "/products/%2E%2E" arrives as the project prefix, no route
+    # of ours.
     for function, path in [("products", "/%2E%2E"), ("categories", "/%2e%2e")]:
         problem(api.request("GET", function, path, user=admin), 404)
 

@@ -9,7 +9,7 @@ whose stamp is the reader's current version is served. Two things version a scop
 - the **epoch**, a counter in Firestore (``cache_epochs/{scope}``, owned by this module). Every
   invalidation also increments it, durably, so an invalidation that never reached Redis (Redis
   frozen, killed, or a reply lost) still retires the old entries. Readers keep the epochs in
-  memory for at most ``window_s`` (the freshness bound of the README), then read them again;
+  memory for at most ``window_s`` (the freshness bound of docs/caching.md), then read them again;
   prices for money (quotes, orders, carts) read them fresh on every call (``strict=True``).
 
 A reader learns the token (and the epoch) *before* it reads Firestore, so a value computed from
@@ -221,7 +221,7 @@ class _ThreadConnections:
     """One Redis connection per thread, made with the client's own settings, for the cache's
     lookups and scripts: a hit's round trip without redis-py's pool checkout, its liveness poll
     and its command wrappers (each blocking call also hands the GIL to another request thread;
-    see the README's performance notes). A failed call disconnects the connection (redis-py does so
+    see docs/performance.md). A failed call disconnects the connection (redis-py does so
     itself) and the next one connects again; a connection the server closed while it sat idle
     (a restart) fails its next call with ``ConnectionError`` before anything ran, so that call
     is sent once more on a new connection."""

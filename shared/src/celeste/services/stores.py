@@ -137,8 +137,8 @@ class StoreService:
         A store with stock levels (even at zero: the ledger hangs under them) or with an order
         still under way stays; deactivate it instead (``active: false``). The checks are
         queries before the delete, which carries the version read: a level created or an order
-        placed in the instant between them is not seen (the README's "References on delete"
-        says what that leaves behind).
+        placed in the instant between them is not seen (docs/contract.md, "Delete of a
+        referenced store", says what that leaves behind).
         """
 
         def write(current: Versioned[Store]) -> None:
