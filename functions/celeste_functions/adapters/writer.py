@@ -1,4 +1,5 @@
-"""Where every write is committed, and the cache scopes it made stale retired.
+"""Where the domain's writes and every write a cache reads are committed, and the cache scopes
+each commit made stale are retired.
 
 Two doors, one commit: ``FirestoreWriter.batch()`` is the batch an owner adapter fills with its
 own documents (a category and its slug, a tier and the tier-set guard); ``commit`` is the one
@@ -113,10 +114,10 @@ class FirestoreWriter:
 
     def retire(self, documents: Sequence[str]) -> None:
         """Retire the cache scopes a committed write of ``documents`` made stale, before the
-        caller answers: after a 2xx no read serves the old value while Redis answers (README,
-        *Caching*). When neither the durable epoch nor Redis took it, the write is not reported
-        as done (``Unavailable``: 503, ``Retry-After``; the data is saved, the client sends it
-        again rather than trust a stale read)."""
+        caller answers: after a 2xx no read serves the old value while Redis answers (the
+        freshness guarantee). When neither the durable epoch nor Redis took it, the write is
+        not reported as done (``Unavailable``: 503, ``Retry-After``; the data is saved, the
+        client sends it again rather than trust a stale read)."""
         scopes = retired_by(documents)
         if not scopes:
             return
