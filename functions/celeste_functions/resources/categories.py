@@ -8,14 +8,13 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from celeste.categories import Category, CategoryCreate, CategoryPatch
 from celeste.ids import ID_PATTERN
-from celeste_functions.catalog import CATEGORIES
+from celeste_functions.cache_scopes import CATEGORIES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     PAGES,
     ListParams,
     cached_reply,
-    catalogue_written,
     page_body,
     page_family,
     resource_reply,
@@ -77,7 +76,6 @@ def create_category(ctx: RequestContext) -> Reply:
     """Admin: add a category → 201 with ``Location``."""
     ctx.require_admin()
     created = services.get().categories.create(ctx.body(CategoryCreate))
-    catalogue_written("categories")
     return resource_reply(created, status=201, location=f"categories/{created.value.id}")
 
 
@@ -87,7 +85,6 @@ def update_category(ctx: RequestContext, category_id: str) -> Reply:
     ctx.require_admin()
     patch = ctx.body(CategoryPatch)
     updated = services.get().categories.update(category_id, patch, expected_version=ctx.if_match)
-    catalogue_written("categories")
     return resource_reply(updated)
 
 
@@ -96,5 +93,4 @@ def delete_category(ctx: RequestContext, category_id: str) -> Reply:
     """Admin: delete a category with no children and no products (``If-Match`` honoured)."""
     ctx.require_admin()
     services.get().categories.delete(category_id, expected_version=ctx.if_match)
-    catalogue_written("categories")
     return Reply(status=204)

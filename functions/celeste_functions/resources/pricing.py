@@ -18,7 +18,6 @@ from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     ListParams,
-    catalogue_written,
     page_body,
     resource_reply,
 )
@@ -64,7 +63,6 @@ def create_price_list(ctx: RequestContext) -> Reply:
     """Admin: add a price list → 201 with ``Location``."""
     ctx.require_admin()
     created = services.get().price_lists.create(ctx.body(PriceListBody))
-    catalogue_written("price_lists")
     return resource_reply(created, status=201, location=f"pricing/price-lists/{created.value.id}")
 
 
@@ -81,7 +79,6 @@ def update_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
     ctx.require_admin()
     patch = ctx.body(PriceListPatch)
     updated = services.get().price_lists.update(price_list_id, patch, expected_version=ctx.if_match)
-    catalogue_written("price_lists")
     return resource_reply(updated)
 
 
@@ -90,7 +87,6 @@ def delete_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
     """Admin: remove a price list."""
     ctx.require_admin()
     services.get().price_lists.delete(price_list_id, expected_version=ctx.if_match)
-    catalogue_written("price_lists")
     return Reply(status=204)
 
 
@@ -136,7 +132,6 @@ def put_tax_rate(ctx: RequestContext, country: str) -> Reply:
     code = _country(country)
     body = ctx.body(TaxRateBody)
     stored, created = services.get().tax_rates.put(code, body, expected_version=ctx.if_match)
-    catalogue_written("tax_rates")
     if created:
         return resource_reply(stored, status=201, location=f"pricing/tax-rates/{code}")
     return resource_reply(stored)
@@ -147,7 +142,6 @@ def delete_tax_rate(ctx: RequestContext, country: str) -> Reply:
     """Admin: remove a country's rate (its orders are then taxed 0)."""
     ctx.require_admin()
     services.get().tax_rates.delete(_country(country), expected_version=ctx.if_match)
-    catalogue_written("tax_rates")
     return Reply(status=204)
 
 

@@ -13,13 +13,12 @@ from celeste.pricing import MAX_QUANTITY, PricedLine, shown_to_shopper
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.services.products import SCAN_LIMIT, CatalogueItem
 from celeste_functions.adapters.cache import Bounded
-from celeste_functions.catalog import PRODUCTS
+from celeste_functions.cache_scopes import PRODUCTS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     ListParams,
     cached_reply,
-    catalogue_written,
     etag,
     page_family,
     resource_reply,
@@ -171,7 +170,6 @@ def create_product(ctx: RequestContext) -> Reply:
     """Admin: add a product → 201 with ``Location``."""
     ctx.require_admin()
     created = services.get().products.create(ctx.body(ProductCreate))
-    catalogue_written("products")
     return resource_reply(created, status=201, location=f"products/{created.value.id}")
 
 
@@ -181,7 +179,6 @@ def update_product(ctx: RequestContext, product_id: str) -> Reply:
     ctx.require_admin()
     patch = ctx.body(ProductPatch)
     updated = services.get().products.update(product_id, patch, expected_version=ctx.if_match)
-    catalogue_written("products")
     return resource_reply(updated)
 
 
@@ -190,5 +187,4 @@ def delete_product(ctx: RequestContext, product_id: str) -> Reply:
     """Admin: soft delete (``active=false``); orders keep referring to the product."""
     ctx.require_admin()
     services.get().products.deactivate(product_id, expected_version=ctx.if_match)
-    catalogue_written("products")
     return Reply(status=204)

@@ -10,7 +10,7 @@ from celeste.shipping import ShippingMethod, ShippingMethodCreate, ShippingMetho
 from celeste_functions.adapters.cache import Bounded
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
-from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply
+from celeste_functions.resources.common import cached_reply, resource_reply
 
 router = Router("shipping")
 SCOPE = "shipping"
@@ -61,7 +61,6 @@ def create_method(ctx: RequestContext) -> Reply:
     """Admin: add a method → 201 with ``Location``; its ``code`` is its id."""
     ctx.require_admin()
     created = services.get().shipping.create(ctx.body(ShippingMethodCreate))
-    catalogue_written("shipping_methods")
     return resource_reply(created, status=201, location=f"shipping/methods/{created.value.code}")
 
 
@@ -79,7 +78,6 @@ def update_method(ctx: RequestContext, code: str) -> Reply:
     ctx.require_admin()
     patch = ctx.body(ShippingMethodPatch)
     updated = services.get().shipping.update(code, patch, expected_version=ctx.if_match)
-    catalogue_written("shipping_methods")
     return resource_reply(updated)
 
 
@@ -88,5 +86,4 @@ def delete_method(ctx: RequestContext, code: str) -> Reply:
     """Admin: remove a method (orders that chose it keep their copy)."""
     ctx.require_admin()
     services.get().shipping.delete(code, expected_version=ctx.if_match)
-    catalogue_written("shipping_methods")
     return Reply(status=204)

@@ -25,13 +25,12 @@ from celeste.stores import (
     StorePatch,
 )
 from celeste_functions.adapters.cache import Bounded
-from celeste_functions.catalog import STORES
+from celeste_functions.cache_scopes import STORES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     ListParams,
     cached_reply,
-    catalogue_written,
     page_body,
     page_family,
     resource_reply,
@@ -146,7 +145,6 @@ def create_store(ctx: RequestContext) -> Reply:
     """Admin: add a store → 201 with ``Location``."""
     ctx.require_admin()
     created = services.get().stores.create(ctx.body(StoreCreate))
-    catalogue_written("stores")
     return resource_reply(created, status=201, location=f"stores/{created.value.id}")
 
 
@@ -156,7 +154,6 @@ def update_store(ctx: RequestContext, store_id: str) -> Reply:
     ctx.require_admin()
     patch = ctx.body(StorePatch)
     updated = services.get().stores.update(store_id, patch, expected_version=ctx.if_match)
-    catalogue_written("stores")
     return resource_reply(updated)
 
 
@@ -165,5 +162,4 @@ def delete_store(ctx: RequestContext, store_id: str) -> Reply:
     """Admin: delete a store (``If-Match`` honoured)."""
     ctx.require_admin()
     services.get().stores.delete(store_id, expected_version=ctx.if_match)
-    catalogue_written("stores")
     return Reply(status=204)

@@ -6,13 +6,12 @@ from pydantic import BaseModel, ConfigDict
 
 from celeste.paging import page_of
 from celeste.tiers import Tier, TierCreate, TierPatch
-from celeste_functions.catalog import TIERS
+from celeste_functions.cache_scopes import TIERS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     ListParams,
     cached_reply,
-    catalogue_written,
     page_body,
     page_family,
     resource_reply,
@@ -58,7 +57,6 @@ def create_tier(ctx: RequestContext) -> Reply:
     """Admin: add a tier → 201 with ``Location``; ``is_default: true`` moves the default."""
     ctx.require_admin()
     created = services.get().tiers.create(ctx.body(TierCreate))
-    catalogue_written("tiers")
     return resource_reply(created, status=201, location=f"tiers/{created.value.code}")
 
 
@@ -68,7 +66,6 @@ def update_tier(ctx: RequestContext, code: str) -> Reply:
     ctx.require_admin()
     patch = ctx.body(TierPatch)
     updated = services.get().tiers.update(code, patch, expected_version=ctx.if_match)
-    catalogue_written("tiers")
     return resource_reply(updated)
 
 
@@ -77,5 +74,4 @@ def delete_tier(ctx: RequestContext, code: str) -> Reply:
     """Admin: delete a tier that is not the default and that no user holds."""
     ctx.require_admin()
     services.get().tiers.delete(code, expected_version=ctx.if_match)
-    catalogue_written("tiers")
     return Reply(status=204)
