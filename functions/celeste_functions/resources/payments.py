@@ -34,9 +34,8 @@ class _NoParams(BaseModel):
 
 
 @router.get("/config", query=_NoParams, response=PaymentConfigView)
-def payment_config(ctx: RequestContext) -> Reply:
+def payment_config() -> Reply:
     """Public: the provider and its publishable key (503 where payments are not configured)."""
-    ctx.query(_NoParams)
     config = services.get().payments.config()
     return Reply(
         PaymentConfigView(provider=config.provider, publishable_key=config.publishable_key)
