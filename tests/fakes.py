@@ -31,8 +31,10 @@ from celeste.payments import (
     InvalidSignature,
     PaymentEvent,
     PaymentSecret,
+    ProviderDispute,
     ProviderRefund,
     ProviderUnavailable,
+    UnmatchedPayment,
 )
 from celeste.ports import Page, TierSet, Versioned
 from celeste.pricing import PriceList, PricingSnapshot
@@ -1245,6 +1247,7 @@ class FakeStripe:
         self.intents: dict[str, dict[str, Any]] = {}
         self.by_key: dict[str, str] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, ProviderDispute] = {}
         self.calls: list[str] = []
         self.down = False
         #: Like the local Stripe: ``Idempotency-Key`` ignored, every create makes a new intent.
@@ -1306,7 +1309,45 @@ class FakeStripe:
         if self.refunded(intent_id) + amount > obj["amount"]:
             raise Conflict("refund exceeds the charge")  # Stripe: charge_already_refunded
         self.refunds[key] = {"id": f"re_{next(self._ids)}", "amount": amount, "intent": intent_id}
-        return ProviderRefund(id=self.refunds[key]["id"], amount=amount)
+        return ProviderRefund(id=self.refunds[key]["id"], amount=amount, key=key)
+
+    def refunds_of(self, intent_id: str) -> list[ProviderRefund]:
+        return [
+            ProviderRefund(id=r["id"], amount=r["amount"], key=None if k.startswith("dash-") else k)
+            for k, r in self.refunds.items()
+            if r["intent"] == intent_id
+        ]
+
+    def list_refunds(self, intent_id: str) -> list[ProviderRefund]:
+        self._call("list_refunds")
+        return self.refunds_of(intent_id)
+
+    def dashboard_refund(self, intent_id: str, amount: int) -> str:
+        """A refund made in the Stripe dashboard (no key of ours); its refund id."""
+        refund_id = f"re_{next(self._ids)}"
+        self.refunds[f"dash-{refund_id}"] = {"id": refund_id, "amount": amount, "intent": intent_id}
+        return refund_id
+
+    def dispute(
+        self, intent_id: str, status: str = "needs_response", *, dispute_id: str = "dp_1"
+    ) -> str:
+        """The customer's bank disputes (or Stripe closes the dispute of) the intent's charge."""
+        obj = self.intents[intent_id]
+        self.disputes[dispute_id] = ProviderDispute(
+            id=dispute_id,
+            intent_id=intent_id,
+            status=status,
+            reason="fraudulent",
+            amount=obj["amount"],
+            currency=obj["currency"].upper(),
+        )
+        return dispute_id
+
+    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute:
+        self._call("retrieve_dispute")
+        if dispute_id not in self.disputes:
+            raise NotFound(f"no dispute {dispute_id}")
+        return self.disputes[dispute_id]
 
     def refunded(self, intent_id: str) -> int:
         """Total refunded on ``intent_id`` so far."""
@@ -1324,11 +1365,21 @@ class FakeStripe:
     def event(
         self, intent_id: str, kind: str = "succeeded", *, event_id: str | None = None
     ) -> bytes:
-        """A webhook payload about ``intent_id`` (its body is what Stripe would send)."""
+        """A webhook payload about ``intent_id`` (its body is what Stripe would send):
+        ``succeeded``/``payment_failed`` of the intent, ``charge.refunded`` of its charge, or
+        ``charge.dispute.*:{dispute_id}`` of a dispute."""
+        obj: dict[str, Any] = {"object": "payment_intent", "id": intent_id}
+        kind_of = f"payment_intent.{kind}"
+        if kind == "charge.refunded":
+            obj = {"object": "charge", "id": f"ch_{intent_id}", "payment_intent": intent_id}
+            kind_of = kind
+        elif kind.startswith("charge.dispute."):
+            kind_of, _, dispute_id = kind.partition(":")
+            obj = {"object": "dispute", "id": dispute_id, "payment_intent": intent_id}
         body = {
             "id": event_id or f"evt_{next(self._ids)}",
-            "type": f"payment_intent.{kind}",
-            "data": {"object": {"object": "payment_intent", "id": intent_id}},
+            "type": kind_of,
+            "data": {"object": obj},
         }
         return json.dumps(body).encode()
 
@@ -1337,7 +1388,11 @@ class FakeStripe:
             raise InvalidSignature("the Stripe-Signature header does not verify")
         body = json.loads(payload)
         obj = body["data"]["object"]
-        return PaymentEvent(id=body["id"], type=body["type"], intent_id=obj.get("id"))
+        intent = (
+            obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
+        )
+        dispute = obj.get("id") if obj.get("object") == "dispute" else None
+        return PaymentEvent(id=body["id"], type=body["type"], intent_id=intent, dispute_id=dispute)
 
 
 class InMemoryPaymentRecords:
@@ -1346,6 +1401,23 @@ class InMemoryPaymentRecords:
     def __init__(self) -> None:
         self.secrets: dict[str, PaymentSecret] = {}
         self.events: dict[str, dict[str, Any]] = {}
+        self.unmatched_payments: dict[str, UnmatchedPayment] = {}
+
+    def unmatched(self, intent_id: str) -> UnmatchedPayment | None:
+        return self.unmatched_payments.get(intent_id)
+
+    def add_unmatched(self, record: UnmatchedPayment) -> bool:
+        if record.intent_id in self.unmatched_payments:
+            return False
+        self.unmatched_payments[record.intent_id] = record
+        return True
+
+    def put_unmatched(self, record: UnmatchedPayment) -> None:
+        self.unmatched_payments[record.intent_id] = record
+
+    def list_unmatched(self, *, limit: int) -> list[UnmatchedPayment]:
+        ordered = sorted(self.unmatched_payments.values(), key=lambda r: r.received_at)
+        return list(reversed(ordered))[:limit]
 
     def put_secret(self, secret: PaymentSecret) -> None:
         self.secrets[secret.order_id] = secret

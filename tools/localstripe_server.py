@@ -21,6 +21,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import localstripe_browser  # beside this script (tools/ is sys.path[0])
+    import localstripe_events
     from aiohttp import web
     from localstripe import resources, server
 
@@ -28,6 +29,8 @@ def main() -> None:
     resources.store.dump_to_disk = lambda: None  # type: ignore[method-assign]
     # What Stripe.js does from a page (card confirmation with the publishable key).
     localstripe_browser.install(server.app)
+    # What Stripe sends that localstripe does not: charge.refunded, and disputes.
+    localstripe_events.install(server.app)
     logger = logging.getLogger("aiohttp.access")
     logger.setLevel(logging.INFO)
     logger.addHandler(logging.StreamHandler())

@@ -497,8 +497,19 @@ class Stack:
 STRIPE_DEV_SECRET_KEY = "sk_test_celeste_dev"
 STRIPE_DEV_PUBLISHABLE_KEY = "pk_test_celeste_dev"
 STRIPE_DEV_WEBHOOK_SECRET = "whsec_celeste_dev"
-#: The Stripe events the ``payments`` function acts on; localstripe sends only these.
-STRIPE_WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+#: The Stripe events the ``payments`` function acts on (``HANDLED_EVENTS`` in
+#: ``celeste.services.payments``); localstripe sends only these (the refund and dispute ones
+#: through ``tools/localstripe_events.py``).
+STRIPE_WEBHOOK_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
 
 
 def stripe_env(port: int) -> dict[str, str]:

@@ -13,7 +13,14 @@ import pytest
 import stripe
 from google.cloud import firestore
 
-from celeste.payments import InvalidSignature, PaymentEvent, PaymentSecret, RefundRequest
+from celeste.errors import NotFound
+from celeste.payments import (
+    InvalidSignature,
+    PaymentEvent,
+    PaymentSecret,
+    RefundRequest,
+    UnmatchedPayment,
+)
 from celeste.services.payments import PaymentService
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
@@ -109,6 +116,67 @@ def test_signatures_are_verified_on_the_raw_body(provider: StripePayments) -> No
     stripe.WebhookSignature.verify_header(
         body.decode(), sign_payload(body, secret=SECRET, timestamp=now), SECRET
     )
+
+
+def test_refunds_are_listed_with_our_key_and_disputes_read_back(provider: StripePayments) -> None:
+    import requests
+
+    intent = provider.create_intent(order_id="o-disputed", amount=2_000, currency="eur")
+    pay(provider, intent.id)
+    ours = provider.refund(intent_id=intent.id, amount=300, key="o-disputed-r1")
+    dashboard = provider._stripe().v1.refunds.create({"payment_intent": intent.id, "amount": 200})
+    listed = {r.id: (r.amount, r.key) for r in provider.list_refunds(intent.id)}
+    assert listed == {ours.id: (300, "o-disputed-r1"), dashboard.id: (200, None)}
+    base = require_env("STRIPE_API_BASE")["STRIPE_API_BASE"]
+    opened = requests.post(
+        f"{base}/_config/disputes", data={"payment_intent": intent.id}, timeout=30
+    ).json()
+    dispute = provider.retrieve_dispute(opened["id"])
+    assert (dispute.intent_id, dispute.status, dispute.amount, dispute.currency) == (
+        intent.id,
+        "needs_response",
+        2_000,
+        "EUR",
+    )
+    requests.post(f"{base}/_config/disputes/{dispute.id}", data={"status": "won"}, timeout=30)
+    assert provider.retrieve_dispute(dispute.id).status == "won"
+    with pytest.raises(NotFound):
+        provider.retrieve_dispute("dp_missing")
+
+
+def test_charge_and_dispute_events_name_their_intent(provider: StripePayments) -> None:
+    now = int(time.time())
+    for obj, dispute_id in (
+        ({"object": "charge", "id": "ch_1", "payment_intent": "pi_7"}, None),
+        ({"object": "dispute", "id": "dp_3", "charge": "ch_1", "payment_intent": "pi_7"}, "dp_3"),
+    ):
+        body = json.dumps({"id": "evt_c", "type": "charge.x", "data": {"object": obj}}).encode()
+        event = provider.parse_event(
+            payload=body, signature=sign_payload(body, secret=SECRET, timestamp=now)
+        )
+        assert (event.intent_id, event.dispute_id) == ("pi_7", dispute_id)
+
+
+def test_unmatched_payments_are_recorded_once_on_firestore(db: firestore.Client) -> None:
+    records = FirestorePaymentRecords(client=lambda: db)
+    intent_id = f"pi_{uuid.uuid4().hex[:10]}"
+    assert records.unmatched(intent_id) is None
+    record = UnmatchedPayment(
+        intent_id=intent_id,
+        order_id="ghost",
+        amount=1_234,
+        currency="EUR",
+        reason="the order does not exist",
+        refund_key=f"unmatched-{intent_id}",
+        received_at=datetime(2026, 3, 2, tzinfo=UTC),
+    )
+    assert records.add_unmatched(record) is True
+    assert records.add_unmatched(record.model_copy(update={"amount": 1})) is False
+    assert records.unmatched(intent_id) == record
+    done = record.model_copy(update={"status": "refunded", "refund_id": "re_1"})
+    records.put_unmatched(done)
+    assert records.unmatched(intent_id) == done
+    assert done in records.list_unmatched(limit=10)
 
 
 def test_payment_records_on_firestore(db: firestore.Client) -> None:

@@ -80,6 +80,9 @@ const DOCS = [
       client_secret: "pi_1_secret_x" }, get: ["owner"],
     list: [(c) => query(c("payment_secrets"), where("user_id", "==", OWNER)), ["owner"]] },
   { path: "payment_events/evt_1", data: { order_id: "o2", outcome: "paid" }, get: NOBODY },
+  // Money for no order, refunded: admins see it, nobody else.
+  { path: "unmatched_payments/pi_9", data: { order_id: "ghost", amount: 1234 }, get: ["admin"],
+    list: [(c) => query(c("unmatched_payments")), ["admin"]] },
 ];
 
 let env;

@@ -40,21 +40,23 @@ EXPECTED_MOVES: dict[tuple[OrderStatus, OrderStatus], set[str]] = {
     (S.PENDING, S.CONFIRMED): {"system"},
     (S.PENDING, S.REJECTED): {"system"},
     (S.PENDING, S.CANCELLED): {"owner", "admin"},
-    (S.CONFIRMED, S.PROCESSING): {"admin", "stripe"},
+    # ``system``: a zero total is paid at once without a payment provider.
+    (S.CONFIRMED, S.PROCESSING): {"admin", "stripe", "system"},
     (S.CONFIRMED, S.EXPIRED): {"system"},
     (S.CONFIRMED, S.CANCELLED): {"owner", "admin"},
     (S.PROCESSING, S.SHIPPED): {"admin"},
     (S.PROCESSING, S.CANCELLED): {"admin"},
     (S.SHIPPED, S.DELIVERED): {"admin"},
-    (S.DELIVERED, S.REFUNDED): {"admin"},
-    # Refunds through Stripe: partial (and more partial) or full, once the order was paid.
-    (S.PROCESSING, S.PARTIALLY_REFUNDED): {"admin"},
-    (S.PROCESSING, S.REFUNDED): {"admin"},
-    (S.SHIPPED, S.PARTIALLY_REFUNDED): {"admin"},
-    (S.SHIPPED, S.REFUNDED): {"admin"},
-    (S.DELIVERED, S.PARTIALLY_REFUNDED): {"admin"},
-    (S.PARTIALLY_REFUNDED, S.PARTIALLY_REFUNDED): {"admin"},
-    (S.PARTIALLY_REFUNDED, S.REFUNDED): {"admin"},
+    # Refunds through Stripe: partial (and more partial) or full, once the order was paid; by
+    # ``stripe`` when made in the Stripe dashboard and recorded from its webhook.
+    (S.DELIVERED, S.REFUNDED): {"admin", "stripe"},
+    (S.PROCESSING, S.PARTIALLY_REFUNDED): {"admin", "stripe"},
+    (S.PROCESSING, S.REFUNDED): {"admin", "stripe"},
+    (S.SHIPPED, S.PARTIALLY_REFUNDED): {"admin", "stripe"},
+    (S.SHIPPED, S.REFUNDED): {"admin", "stripe"},
+    (S.DELIVERED, S.PARTIALLY_REFUNDED): {"admin", "stripe"},
+    (S.PARTIALLY_REFUNDED, S.PARTIALLY_REFUNDED): {"admin", "stripe"},
+    (S.PARTIALLY_REFUNDED, S.REFUNDED): {"admin", "stripe"},
 }
 
 Outcome = Literal["ok", "conflict", "forbidden"]

@@ -4,7 +4,7 @@ refunded, what state the order goes to, and that refunds never exceed what was p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,13 +16,20 @@ from celeste.payments import (
     Intent,
     InvalidSignature,
     Payment,
+    ProviderDispute,
+    ProviderRefund,
     ProviderUnavailable,
     Refund,
     RefundRequest,
     RestockLine,
     after_refund,
+    below_minimum,
+    disputed,
+    external_refunds,
+    minimum_charge,
     payment_due,
     plan_refund,
+    require_chargeable,
     success_outcome,
 )
 from celeste.services.backoff import Backoff
@@ -529,3 +536,318 @@ def test_refunds_before_delivery_leave_the_stats_alone(world: World) -> None:
     assert world.commerce.standing("alice") == before
     # The held stock left with the refund (restock puts back what returns to the shelf).
     assert world.order(oid).stock_state == "committed"
+
+
+# --- issue 17: free and below-minimum orders (finding 7) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("currency", "least"),
+    [("USD", 50), ("eur", 50), ("GBP", 30), ("JPY", 50), ("HUF", 17_500), ("XYZ", 50)],
+)
+def test_minimum_charge_is_stripes_per_currency(currency: str, least: int) -> None:
+    assert minimum_charge(currency) == least
+    assert below_minimum(total=least - 1, currency=currency)
+    assert not below_minimum(total=least, currency=currency)
+    assert not below_minimum(total=0, currency=currency)  # free: paid at once
+
+
+def test_a_total_below_the_minimum_is_refused_naming_total() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        require_chargeable(total=49, currency="USD")
+    assert caught.value.errors[0].field == "total"
+    assert "50" in caught.value.errors[0].message
+    require_chargeable(total=0, currency="USD")
+    require_chargeable(total=50, currency="USD")
+    require_chargeable(total=7, currency=None)  # an order without lines priced: nothing to say
+
+
+def _free_world(world: World, price: int) -> None:
+    from celeste.services.pricing import PricingService
+
+    catalogue = InMemoryCatalogue()
+    catalogue.add("apple", price=price)
+    world.orders._pricer._pricing = PricingService(  # type: ignore[attr-defined]
+        source=catalogue, products=catalogue, tiers=catalogue
+    )
+
+
+def test_a_zero_total_order_is_paid_at_once_without_a_provider_exactly_once(
+    world: World,
+) -> None:
+    _free_world(world, price=0)
+    oid = world.confirmed(quantity=2)
+    assert world.order(oid).total == 0 and world.order(oid).payment_due == "intent"
+    assert world.effects(oid, S.PENDING, S.CONFIRMED) == "paid: nothing to charge"
+    order = world.order(oid)
+    assert order.status is S.PROCESSING and order.history[-1].actor == "system"
+    assert order.payment is not None and order.payment.provider == "none"
+    assert order.payment.intent_id is None and order.payment.status == "succeeded"
+    assert order.payment_due is None and order.hold_expires_at is None
+    assert world.stripe.calls == []  # no provider asked
+    # A redelivered trigger, and the re-drive, change nothing more.
+    assert world.payments.settle(oid) == "nothing due"
+    assert world.payments._pay_free(oid).startswith("nothing due")
+    assert world.payments.redrive(now=NOW, stale_before=NOW) == 0
+    assert [c.status for c in world.order(oid).history].count(S.PROCESSING) == 1
+    # Nothing was paid, so nothing can be refunded; it ships like any paid order.
+    with pytest.raises(Conflict, match="not paid"):
+        world.payments.refund(oid, RefundRequest(reason="r"), idempotency_key="k")
+    world.orders.set_status(oid, S.SHIPPED, expected_version=None)
+
+
+def test_placing_a_total_below_the_minimum_is_400_and_writes_nothing(world: World) -> None:
+    from celeste.accounts import Identity
+    from celeste.orders import OrderLineRequest, OrderRequest
+
+    _free_world(world, price=20)  # 2 x 0.20 EUR: Stripe charges at least 0.50 EUR
+    request = OrderRequest(
+        store_id=STORE,
+        shipping_address=DELIVERY_ADDRESS,
+        lines=[OrderLineRequest(product_id="apple", quantity=2)],
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        world.orders.place(request, identity=Identity("alice", None), idempotency_key="k1")
+    assert caught.value.errors[0].field == "total"
+    assert world.commerce.orders == {}
+    # Three of them reach the minimum.
+    three = OrderRequest(
+        store_id=STORE,
+        shipping_address=DELIVERY_ADDRESS,
+        lines=[OrderLineRequest(product_id="apple", quantity=3)],
+    )
+    placed = world.orders.place(three, identity=Identity("alice", None), idempotency_key="k2")
+    assert placed.order.value.total == 60
+
+
+def test_an_old_order_below_the_minimum_never_asks_the_provider(world: World) -> None:
+    from celeste.ports import Versioned
+
+    oid = world.confirmed(quantity=1)
+    stored = world.commerce.orders[oid]
+    cheap = stored.value.model_copy(update={"total": 10})  # placed before the rule
+    world.commerce.orders[oid] = Versioned(cheap, stored.version)
+    assert world.payments.settle(oid).startswith("below the provider's minimum")
+    assert world.stripe.calls == [] and world.order(oid).payment is None
+
+
+# --- issue 17: Stripe events the shop must act on (finding 9) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "by_hand", "got", "outcome"),
+    [
+        (S.PROCESSING, True, intent(), "accept"),  # marked paid by hand, then Stripe's money
+        (S.SHIPPED, True, intent(), "accept"),
+        (S.DELIVERED, True, intent(), "accept"),
+        (S.PROCESSING, True, intent(amount_received=999), "mismatch"),
+        (S.CANCELLED, True, intent(), "void"),  # the goods do not ship: the money goes back
+        (S.REFUNDED, True, intent(), "void"),
+        (S.PROCESSING, False, intent(), "void"),
+        (S.CONFIRMED, True, intent(), "pay"),
+    ],
+)
+def test_money_for_an_order_paid_by_hand_that_ships_is_kept(
+    status: OrderStatus, by_hand: bool, got: Intent, outcome: str
+) -> None:
+    assert (
+        success_outcome(status=status, payment=payment(), intent=got, paid_by_hand=by_hand)
+        == outcome
+    )
+
+
+def _dispute(status: str, *, dispute_id: str = "dp_1", intent_id: str = "pi_1") -> ProviderDispute:
+    return ProviderDispute(
+        id=dispute_id,
+        intent_id=intent_id,
+        status=status,
+        reason="fraudulent",
+        amount=1_000,
+        currency="eur",
+    )
+
+
+def test_a_dispute_holds_the_order_until_won_and_a_lost_one_is_not_refundable() -> None:
+    paid = PAID
+    opened = disputed(paid, _dispute("needs_response"), at=NOW)
+    assert opened is not None and opened.on_hold and opened.dispute is not None
+    assert opened.dispute.opened_at == NOW and opened.dispute.currency == "EUR"
+    assert disputed(opened, _dispute("needs_response"), at=NOW) is None  # a replay
+    assert disputed(opened, _dispute("won", intent_id="pi_other"), at=NOW) is None
+    with pytest.raises(Conflict, match="disputed"):
+        _plan(S.PROCESSING, opened, RefundRequest(reason="r"))
+    won = disputed(opened, _dispute("won"), at=NOW)
+    assert won is not None and not won.on_hold and won.refundable() == 1_000
+    lost = disputed(opened, _dispute("lost"), at=NOW)
+    assert lost is not None and lost.on_hold  # the bank took the money back: never ship
+    assert lost.refundable() == 0 and lost.dispute is not None
+    assert lost.dispute.opened_at == NOW
+    with pytest.raises(Conflict, match="refunded already"):
+        _plan(S.PROCESSING, lost, RefundRequest(reason="r"))
+
+
+def test_refunds_made_outside_celeste_are_those_without_our_key_not_yet_recorded() -> None:
+    ours = ProviderRefund(id="re_1", amount=100, key="o1-void")
+    dash = ProviderRefund(id="re_2", amount=200)
+    known = ProviderRefund(id="re_3", amount=300)
+    recorded = pending_refund(300, "o1-ext-re_3").model_copy(
+        update={"state": "succeeded", "refund_id": "re_3"}
+    )
+    pay = PAID.model_copy(update={"refunds": [recorded]})
+    assert external_refunds(pay, [ours, dash, known]) == [dash]
+
+
+def test_an_order_on_hold_cannot_ship(world: World) -> None:
+    oid = world.paid()
+    intent_id = world.order(oid).payment.intent_id
+    dispute_id = world.stripe.dispute(intent_id)
+    assert world.webhook(oid, kind=f"charge.dispute.created:{dispute_id}") == (
+        "dispute needs_response recorded"
+    )
+    assert world.webhook(oid, kind=f"charge.dispute.created:{dispute_id}") == (
+        "dispute needs_response already recorded"
+    )
+    assert world.order(oid).payment.on_hold and world.order(oid).on_hold
+    with pytest.raises(Conflict, match="disputed"):
+        world.orders.set_status(oid, S.SHIPPED, expected_version=None)
+    world.stripe.dispute(intent_id, "won", dispute_id=dispute_id)
+    assert world.webhook(oid, kind=f"charge.dispute.closed:{dispute_id}") == "dispute won recorded"
+    assert not world.order(oid).on_hold
+    world.orders.set_status(oid, S.SHIPPED, expected_version=None)
+    assert world.order(oid).payment.dispute.status == "won"
+
+
+def test_a_lost_dispute_keeps_the_hold_and_a_cancel_refunds_nothing_more(world: World) -> None:
+    oid = world.paid()
+    intent_id = world.order(oid).payment.intent_id
+    # The closing event arrives before the opening one: the re-read state decides.
+    dispute_id = world.stripe.dispute(intent_id, "lost")
+    assert world.webhook(oid, kind=f"charge.dispute.closed:{dispute_id}") == "dispute lost recorded"
+    assert world.webhook(oid, kind=f"charge.dispute.created:{dispute_id}").endswith(
+        "already recorded"
+    )
+    with pytest.raises(Conflict, match="disputed"):
+        world.orders.set_status(oid, S.SHIPPED, expected_version=None)
+    world.orders.cancel(oid, uid="admin", is_admin=True, expected_version=None)
+    world.effects(oid, S.PROCESSING, S.CANCELLED)
+    assert world.order(oid).payment_due is None and world.stripe.refunds == {}
+
+
+def test_a_dashboard_refund_is_recorded_once_like_an_admin_refund(world: World) -> None:
+    oid = world.paid(quantity=4)  # 1 000
+    intent_id = world.order(oid).payment.intent_id
+    first = world.stripe.dashboard_refund(intent_id, 300)
+    outcome = world.webhook(oid, kind="charge.refunded", event_id="evt_r1")
+    assert outcome == f"refund made outside Celeste recorded: {first}"
+    assert world.webhook(oid, kind="charge.refunded", event_id="evt_r1") == "replay"
+    assert world.webhook(oid, kind="charge.refunded") == "no refund made outside Celeste"
+    order = world.order(oid)
+    assert order.status is S.PARTIALLY_REFUNDED and order.history[-1].actor == "stripe"
+    assert [(r.amount, r.actor, r.refund_id, r.restock) for r in order.payment.refunds] == [
+        (300, "stripe", first, [])
+    ]
+    assert order.payment.amount_refunded == 300 and order.payment.refundable() == 700
+    # Celeste's own refund is announced too, and recorded by the path that made it.
+    world.payments.refund(oid, RefundRequest(amount=200, reason="r"), idempotency_key="a")
+    assert world.webhook(oid, kind="charge.refunded") == "no refund made outside Celeste"
+    rest = world.stripe.dashboard_refund(intent_id, 500)
+    world.webhook(oid, kind="charge.refunded")
+    order = world.order(oid)
+    assert order.status is S.REFUNDED and order.payment.status == "refunded"
+    assert order.payment.amount_refunded == 1_000 == world.stripe.refunded(intent_id)
+    assert [r.refund_id for r in order.payment.refunds][-1] == rest
+    # Nothing restocked (the refund's stock commit is the trigger's, as for an admin refund).
+    assert [m for m in world.commerce.ledger(STORE, "apple") if "restock" in m.id] == []
+
+
+def test_stripes_money_on_an_order_marked_paid_by_hand_is_kept_not_refunded(
+    world: World,
+) -> None:
+    oid = world.with_intent()
+    intent_id = world.order(oid).payment.intent_id
+    world.stripe.pay(intent_id)  # the customer pays; the webhook is still on its way
+    world.orders.set_status(oid, S.PROCESSING, expected_version=None)  # admin: "paid"
+    assert world.effects(oid, S.CONFIRMED, S.PROCESSING) == "paid twice: Stripe payment kept"
+    assert world.webhook(oid) == "already recorded"
+    order = world.order(oid)
+    assert order.status is S.PROCESSING and order.payment.amount_received == 500
+    assert [n.kind for n in order.payment.notes] == ["paid_twice"]
+    assert order.payment.refunds == [] and world.stripe.refunds == {}
+    world.orders.set_status(oid, S.SHIPPED, expected_version=None)
+    assert world.payments.redrive(now=NOW, stale_before=NOW) == 0
+    assert world.stripe.refunds == {}
+
+
+def test_admin_marking_paid_while_unpaid_cancels_the_intent(world: World) -> None:
+    oid = world.with_intent()
+    world.orders.set_status(oid, S.PROCESSING, expected_version=None)
+    assert world.effects(oid, S.CONFIRMED, S.PROCESSING) == "intent cancelled"
+    assert world.order(oid).payment.status == "canceled"
+
+
+# --- issue 17: money for no order (finding 13) -----------------------------------------------
+
+
+def test_money_for_an_order_that_does_not_exist_is_refunded_and_recorded_once(
+    world: World,
+) -> None:
+    made = world.stripe.create_intent(order_id="no-such-order", amount=1_234, currency="eur")
+    world.stripe.pay(made.id)
+    first = world.payments.handle_webhook(
+        payload=world.stripe.event(made.id, event_id="evt_a"), signature=FakeStripe.SECRET
+    )
+    assert first.startswith("unmatched payment refunded (re_")
+    again = world.payments.handle_webhook(
+        payload=world.stripe.event(made.id, event_id="evt_b"), signature=FakeStripe.SECRET
+    )
+    assert again.startswith("unmatched payment refunded already")
+    assert world.stripe.refunded(made.id) == 1_234 and len(world.stripe.refunds) == 1
+    record = world.records.unmatched(made.id)
+    assert record is not None and record.status == "refunded"
+    assert (record.order_id, record.amount, record.currency) == ("no-such-order", 1_234, "EUR")
+    assert record.event_id == "evt_a" and record.refund_id is not None
+    assert world.payments.unmatched(limit=10) == [record]
+
+
+def test_an_unmatched_refund_that_died_is_finished_by_the_next_delivery(world: World) -> None:
+    made = world.stripe.create_intent(order_id="ghost", amount=700, currency="eur")
+    world.stripe.pay(made.id)
+    world.stripe.down = True
+    with pytest.raises(ProviderUnavailable):
+        # The intent is read first (not down yet in Stripe's terms): simulate by failing refund.
+        world.payments._unmatched(world.stripe._intent(made.id), reason="r", event_id="evt_1")
+    world.stripe.down = False
+    assert world.records.unmatched(made.id).status == "refund_pending"  # type: ignore[union-attr]
+    payload = world.stripe.event(made.id, event_id="evt_2")
+    # Within the claim another delivery may still be refunding: 503, Stripe retries later.
+    with pytest.raises(Contention, match="another delivery"):
+        world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    assert world.stripe.refunds == {} and not world.records.event_seen("evt_2")
+    world.clock.now = NOW + timedelta(seconds=61)
+    assert world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET).startswith(
+        "unmatched payment refunded (re_"
+    )
+    assert world.stripe.refunded(made.id) == 700 and len(world.stripe.refunds) == 1
+
+
+def test_money_on_an_intent_the_order_does_not_hold_is_refunded_and_recorded(
+    world: World,
+) -> None:
+    world.stripe.ignore_keys = True
+    oid = world.with_intent()
+    stray = world.stripe.create_intent(order_id=oid, amount=500, currency="eur")  # a duplicate
+    world.stripe.pay(stray.id)
+    payload = world.stripe.event(stray.id)
+    outcome = world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    assert outcome.startswith("unmatched payment refunded")
+    assert world.stripe.refunded(stray.id) == 500
+    record = world.records.unmatched(stray.id)
+    assert record is not None and record.order_id == oid and "another intent" in record.reason
+    assert world.order(oid).status is S.CONFIRMED
+
+
+def test_the_local_stack_registers_every_event_the_webhook_handles() -> None:
+    from celeste.services.payments import HANDLED_EVENTS
+    from tools.stack import STRIPE_WEBHOOK_EVENTS
+
+    assert sorted(STRIPE_WEBHOOK_EVENTS) == sorted(HANDLED_EVENTS)

@@ -1,5 +1,6 @@
-"""Firestore records of payments: ``payment_secrets/{order_id}`` (owner-only client secrets) and
-``payment_events/{event_id}`` (every webhook event handled, so a replay is a no-op)."""
+"""Firestore records of payments: ``payment_secrets/{order_id}`` (owner-only client secrets),
+``payment_events/{event_id}`` (every webhook event handled, so a replay is a no-op) and
+``unmatched_payments/{intent_id}`` (money that arrived for no order, and its refund)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from celeste.payments import PaymentEvent, PaymentSecret
+from celeste.payments import PaymentEvent, PaymentSecret, UnmatchedPayment
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
 PAYMENT_SECRETS = "payment_secrets"
 PAYMENT_EVENTS = "payment_events"
+UNMATCHED_PAYMENTS = "unmatched_payments"
 
 
 class FirestorePaymentRecords:
@@ -63,6 +65,38 @@ class FirestorePaymentRecords:
                 "received_at": at,
             }
         )
+
+    def unmatched(self, intent_id: str) -> UnmatchedPayment | None:
+        ref = self._client().collection(UNMATCHED_PAYMENTS).document(_event_doc(intent_id))
+        snapshot = ref.get()
+        if not snapshot.exists:
+            return None
+        return UnmatchedPayment.model_validate(snapshot.to_dict() or {})
+
+    def add_unmatched(self, record: UnmatchedPayment) -> bool:
+        from google.api_core.exceptions import AlreadyExists
+
+        ref = self._client().collection(UNMATCHED_PAYMENTS).document(_event_doc(record.intent_id))
+        try:
+            ref.create(record.model_dump())
+        except AlreadyExists:
+            return False
+        return True
+
+    def put_unmatched(self, record: UnmatchedPayment) -> None:
+        ref = self._client().collection(UNMATCHED_PAYMENTS).document(_event_doc(record.intent_id))
+        ref.set(record.model_dump())
+
+    def list_unmatched(self, *, limit: int) -> list[UnmatchedPayment]:
+        from google.cloud import firestore as fs
+
+        query = (
+            self._client()
+            .collection(UNMATCHED_PAYMENTS)
+            .order_by("received_at", direction=fs.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [UnmatchedPayment.model_validate(doc.to_dict() or {}) for doc in query.stream()]
 
 
 def _event_doc(event_id: str) -> str:

@@ -11,6 +11,7 @@ from celeste.payments import (
     InvalidSignature,
     PaymentEvent,
     PaymentsNotConfigured,
+    ProviderDispute,
     ProviderRefund,
     ProviderUnavailable,
 )
@@ -39,6 +40,14 @@ def _intent(raw: Any) -> Intent:
         currency=str(obj["currency"]).upper(),
         order_id=metadata.get("order_id"),
         client_secret=obj.get("client_secret"),
+    )
+
+
+def _refund(raw: Any) -> ProviderRefund:
+    obj = _plain(raw)
+    key = (obj.get("metadata") or {}).get(REFUND_KEY_FIELD)
+    return ProviderRefund(
+        id=str(obj["id"]), amount=int(obj["amount"]), key=str(key) if key else None
     )
 
 
@@ -138,17 +147,38 @@ class StripePayments:
             client.v1.refunds.list,
             {"payment_intent": intent_id, "limit": 100},
         )
-        for existing in map(_plain, listed.data):
-            if (existing.get("metadata") or {}).get(REFUND_KEY_FIELD) == key:
-                return ProviderRefund(id=str(existing["id"]), amount=int(existing["amount"]))
+        for existing in map(_refund, listed.data):
+            if existing.key == key:
+                return existing
         obj = self._call(
             "refunding",
             client.v1.refunds.create,
             {"payment_intent": intent_id, "amount": amount, "metadata": {REFUND_KEY_FIELD: key}},
             {"idempotency_key": f"refund-{key}"},
         )
-        made = _plain(obj)
-        return ProviderRefund(id=str(made["id"]), amount=int(made["amount"]))
+        return _refund(obj)
+
+    def list_refunds(self, intent_id: str) -> list[ProviderRefund]:
+        client = self._stripe()
+        listed = self._call(
+            "listing refunds",
+            client.v1.refunds.list,
+            {"payment_intent": intent_id, "limit": 100},
+        )
+        return [_refund(r) for r in listed.data if _plain(r).get("status") != "failed"]
+
+    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute:
+        client = self._stripe()
+        obj = _plain(self._call("reading a dispute", client.v1.disputes.retrieve, dispute_id))
+        intent = obj.get("payment_intent")
+        return ProviderDispute(
+            id=str(obj["id"]),
+            intent_id=str(intent) if intent else None,
+            status=str(obj["status"]),
+            reason=str(obj.get("reason") or ""),
+            amount=int(obj["amount"]),
+            currency=str(obj["currency"]).upper(),
+        )
 
     def parse_event(self, *, payload: bytes, signature: str | None) -> PaymentEvent:
         import stripe
@@ -164,8 +194,18 @@ class StripePayments:
         try:
             event = json.loads(payload)
             obj = event["data"]["object"]
-            intent_id = obj.get("id") if obj.get("object") == "payment_intent" else None
-            return PaymentEvent(id=str(event["id"]), type=str(event["type"]), intent_id=intent_id)
+            kind = obj.get("object")
+            # The intent it is about: the object itself, or the intent of a charge or dispute.
+            intent = obj.get("id") if kind == "payment_intent" else obj.get("payment_intent")
+            if kind not in ("payment_intent", "charge", "dispute") or not isinstance(intent, str):
+                intent = None
+            dispute = obj.get("id") if kind == "dispute" else None
+            return PaymentEvent(
+                id=str(event["id"]),
+                type=str(event["type"]),
+                intent_id=intent,
+                dispute_id=str(dispute) if dispute else None,
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise InvalidSignature("the signed payload is not a Stripe event") from None
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from celeste.payments import UnmatchedPayment
 from celeste_functions.composition import services
 from celeste_functions.http.problems import PayloadTooLarge
 from celeste_functions.http.router import MAX_BODY_BYTES, Reply, RequestContext, Router
@@ -53,3 +54,29 @@ def stripe_webhook(ctx: RequestContext) -> Reply:
         payload=raw, signature=ctx.request.headers.get("Stripe-Signature")
     )
     return Reply(WebhookReceipt(received=True, outcome=outcome))
+
+
+class UnmatchedParams(BaseModel):
+    """``GET /payments/unmatched?limit=``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class UnmatchedList(BaseModel):
+    """Money that arrived for no order (an unknown order, or an intent the order does not
+    hold), newest first, each refunded once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[UnmatchedPayment]
+
+
+@router.get("/unmatched", query=UnmatchedParams, response=UnmatchedList, auth="admin")
+def unmatched_payments(ctx: RequestContext) -> Reply:
+    """Admin: payments received for no order, and their refunds."""
+    ctx.require_admin()
+    params = ctx.query(UnmatchedParams)
+    items = services.get().payments.unmatched(limit=params.limit)
+    return Reply(UnmatchedList(items=items).model_dump(mode="json"))

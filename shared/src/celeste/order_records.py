@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 
 from celeste.addresses import ShippingAddress, upgrade_stored
 from celeste.checkout import CodeKind, OrderMoney
+from celeste.errors import Conflict
 from celeste.orders import (
     COMMITS_STOCK,
     RELEASES_STOCK,
@@ -148,6 +149,12 @@ class Order(BaseModel):
         """What the payment still needs (stored, so a sweep finds unfinished payment work)."""
         return payment_due(status=self.status, payment=self.payment)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def on_hold(self) -> bool:
+        """Its payment is disputed (open, or lost): it may not ship (``payment.dispute``)."""
+        return self.payment is not None and self.payment.on_hold
+
     @field_validator("shipping_address", mode="before")
     @classmethod
     def _stored_vocabulary(cls, value: object) -> object:
@@ -233,6 +240,8 @@ class Order(BaseModel):
         if overridden:  # the move itself decides these: a caller may not override what it checked
             raise ValueError(f"Order.move sets {', '.join(sorted(overridden))} itself")
         transition(current=self.status, target=to, actor=actor, is_owner=is_owner)
+        if to is OrderStatus.SHIPPED and self.payment is not None and self.payment.on_hold:
+            raise Conflict("the payment is disputed: the order is on hold until the dispute is won")
         stock = stock_effect(before=self.status, after=to)
         if stock == "reserve":  # the caller reserves the lines in the commit that writes this
             changes.setdefault("stock_state", "held")

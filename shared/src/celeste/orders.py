@@ -47,21 +47,23 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (_S.PENDING, _S.CONFIRMED): frozenset({"system"}),
     (_S.PENDING, _S.REJECTED): frozenset({"system"}),
     (_S.PENDING, _S.CANCELLED): frozenset({"customer", "admin"}),
-    (_S.CONFIRMED, _S.PROCESSING): frozenset({"admin", "stripe"}),
+    # ``system``: a zero total is paid at once, with no provider.
+    (_S.CONFIRMED, _S.PROCESSING): frozenset({"admin", "stripe", "system"}),
     (_S.CONFIRMED, _S.EXPIRED): frozenset({"system"}),
     (_S.CONFIRMED, _S.CANCELLED): frozenset({"customer", "admin"}),
     (_S.PROCESSING, _S.SHIPPED): frozenset({"admin"}),
     (_S.PROCESSING, _S.CANCELLED): frozenset({"admin"}),
     (_S.SHIPPED, _S.DELIVERED): frozenset({"admin"}),
-    (_S.DELIVERED, _S.REFUNDED): frozenset({"admin"}),
-    # Refunds through the provider (``POST /orders/{id}/refund``), partial then more or full.
-    (_S.PROCESSING, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
-    (_S.PROCESSING, _S.REFUNDED): frozenset({"admin"}),
-    (_S.SHIPPED, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
-    (_S.SHIPPED, _S.REFUNDED): frozenset({"admin"}),
-    (_S.DELIVERED, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
-    (_S.PARTIALLY_REFUNDED, _S.PARTIALLY_REFUNDED): frozenset({"admin"}),
-    (_S.PARTIALLY_REFUNDED, _S.REFUNDED): frozenset({"admin"}),
+    # Refunds through the provider (``POST /orders/{id}/refund``), partial then more or full;
+    # ``stripe``: a refund made in the Stripe dashboard, recorded from its webhook.
+    (_S.PROCESSING, _S.PARTIALLY_REFUNDED): frozenset({"admin", "stripe"}),
+    (_S.PROCESSING, _S.REFUNDED): frozenset({"admin", "stripe"}),
+    (_S.SHIPPED, _S.PARTIALLY_REFUNDED): frozenset({"admin", "stripe"}),
+    (_S.SHIPPED, _S.REFUNDED): frozenset({"admin", "stripe"}),
+    (_S.DELIVERED, _S.PARTIALLY_REFUNDED): frozenset({"admin", "stripe"}),
+    (_S.DELIVERED, _S.REFUNDED): frozenset({"admin", "stripe"}),
+    (_S.PARTIALLY_REFUNDED, _S.PARTIALLY_REFUNDED): frozenset({"admin", "stripe"}),
+    (_S.PARTIALLY_REFUNDED, _S.REFUNDED): frozenset({"admin", "stripe"}),
 }
 
 #: Statuses an admin may ask for through ``POST /orders/{id}/status``.

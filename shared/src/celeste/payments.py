@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,7 +14,8 @@ from celeste.errors import Conflict, Contention, FieldError, NotConfigured, Vali
 from celeste.ids import CheckedId
 from celeste.orders import OrderStatus
 
-Provider = Literal["stripe"]
+#: ``none``: nothing was due (a zero total), so no provider was asked.
+Provider = Literal["stripe", "none"]
 #: Where the order's money stands. ``requires_payment``: an intent is open and unpaid;
 #: ``canceled``: the intent was cancelled before any money moved; ``succeeded``: paid in full;
 #: ``partially_refunded``/``refunded``: some/all of what was paid went back.
@@ -36,6 +37,9 @@ REFUNDABLE = frozenset(
         OrderStatus.PARTIALLY_REFUNDED,
     }
 )
+#: Orders whose goods are on their way to the customer (or there already): money that arrives
+#: for one paid by hand is kept, never refunded (see ``success_outcome``).
+SHIPPING = frozenset({OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 #: The refund key of the one automatic full refund (a payment that raced a cancel or expiry, or a
 #: success the order cannot accept).
 VOID_KEY = "void"
@@ -73,7 +77,8 @@ class Refund(BaseModel):
     fingerprint: str = ""
     state: RefundState = "pending"
     refund_id: str | None = None
-    actor: Literal["admin", "system"] = "admin"
+    #: ``stripe``: made outside Celeste (the Stripe dashboard) and recorded from its webhook.
+    actor: Literal["admin", "system", "stripe"] = "admin"
     requested_at: datetime
     completed_at: datetime | None = None
 
@@ -84,9 +89,43 @@ class PaymentNote(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     at: datetime
-    kind: Literal["payment_failed", "amount_mismatch", "foreign_intent"]
+    #: ``paid_twice``: Stripe's payment landed on an order an admin had marked paid by hand;
+    #: it is kept (the goods ship) and the payment taken by hand is what must go back.
+    kind: Literal["payment_failed", "amount_mismatch", "foreign_intent", "paid_twice"]
     detail: str
     event_id: str | None = None
+
+
+DisputeStatus = Literal[
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+]
+#: A dispute in one of these no longer blocks the order (Stripe's closed states but ``lost``).
+DISPUTE_RELEASED = frozenset({"won", "warning_closed"})
+
+
+class Dispute(BaseModel):
+    """``payment.dispute``: the customer's bank disputes the charge (as Stripe reports it now).
+
+    While it is open the order is on hold (``shipped`` is refused); ``won`` (or an inquiry
+    closed without a chargeback) releases it; ``lost`` keeps it held: the bank took
+    ``amount`` back, which is then no longer refundable.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    status: DisputeStatus
+    reason: str = ""
+    amount: int
+    currency: str
+    opened_at: datetime
+    updated_at: datetime
 
 
 class Payment(BaseModel):
@@ -99,7 +138,8 @@ class Payment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     provider: Provider = "stripe"
-    intent_id: str
+    #: ``None`` only for ``provider: none`` (nothing was charged).
+    intent_id: str | None
     client_secret: str | None = None
     status: PaymentStatus = "requires_payment"
     amount: int
@@ -109,6 +149,24 @@ class Payment(BaseModel):
     refunds: list[Refund] = Field(default_factory=list)
     notes: list[PaymentNote] = Field(default_factory=list)
     paid_at: datetime | None = None
+    dispute: Dispute | None = None
+
+    @property
+    def intent(self) -> str:
+        """The provider's intent id (every payment that moves money has one)."""
+        if self.intent_id is None:
+            raise Conflict("this order was paid without a payment provider")
+        return self.intent_id
+
+    @property
+    def on_hold(self) -> bool:
+        """A dispute that is open, or was lost, keeps the order from shipping."""
+        return self.dispute is not None and self.dispute.status not in DISPUTE_RELEASED
+
+    def lost_to_dispute(self) -> int:
+        """What the bank took back by a lost dispute (gone: never refundable)."""
+        lost = self.dispute is not None and self.dispute.status == "lost"
+        return self.dispute.amount if lost and self.dispute is not None else 0
 
     def refund_reserved(self) -> int:
         """Everything refunded or on its way back (pending refunds count: they may land)."""
@@ -116,7 +174,7 @@ class Payment(BaseModel):
 
     def refundable(self) -> int:
         """What may still be refunded: what was received less every refund, pending included."""
-        return max(self.amount_received - self.refund_reserved(), 0)
+        return max(self.amount_received - self.refund_reserved() - self.lost_to_dispute(), 0)
 
     def refund(self, key: str) -> Refund | None:
         """The refund made under ``key``, if any."""
@@ -162,19 +220,23 @@ class Intent:
 
 @dataclass(frozen=True)
 class PaymentEvent:
-    """A webhook event whose signature was verified; ``intent_id`` names what it is about."""
+    """A webhook event whose signature was verified; ``intent_id`` names what it is about (for
+    a charge or a dispute, the intent it belongs to), ``dispute_id`` the dispute."""
 
     id: str
     type: str
     intent_id: str | None
+    dispute_id: str | None = None
 
 
 @dataclass(frozen=True)
 class ProviderRefund:
-    """A refund the provider made (or found again by its key)."""
+    """A refund the provider made (or found again by its key); ``key`` is ours, ``None`` for
+    a refund made outside Celeste."""
 
     id: str
     amount: int
+    key: str | None = None
 
 
 class PaymentProvider(Protocol):
@@ -199,6 +261,14 @@ class PaymentProvider(Protocol):
 
     def refund(self, *, intent_id: str, amount: int, key: str) -> ProviderRefund:
         """Refund ``amount`` of the intent's charge; the same ``key`` never refunds twice."""
+        ...
+
+    def list_refunds(self, intent_id: str) -> list[ProviderRefund]:
+        """Every refund of the intent's charge as the provider has it now."""
+        ...
+
+    def retrieve_dispute(self, dispute_id: str) -> ProviderDispute:
+        """The dispute as it is now (not as some event described it)."""
         ...
 
     def parse_event(self, *, payload: bytes, signature: str | None) -> PaymentEvent:
@@ -237,26 +307,31 @@ def refund_fingerprint(request: RefundRequest) -> str:
 
 
 def success_outcome(
-    *, status: OrderStatus, payment: Payment, intent: Intent
-) -> Literal["pay", "void", "mismatch", "done"]:
+    *, status: OrderStatus, payment: Payment, intent: Intent, paid_by_hand: bool = False
+) -> Literal["pay", "accept", "void", "mismatch", "done"]:
     """What a succeeded intent does to the order.
 
     ``pay``: a ``confirmed`` order whose intent received exactly its amount and currency moves to
-    ``processing``. ``mismatch``: the amount or currency differs, or the intent is not the one
-    on the order: the order is not marked paid and the money goes back. ``void``: the order moved
-    on without this payment (cancelled, expired, or marked paid by hand) before the money came:
-    refund it in full. ``done``: this success was recorded already (a replay or a race).
+    ``processing``. ``accept``: the order was marked paid by hand (``paid_by_hand``) and its goods
+    are shipping (``SHIPPING``) before the money came: it is kept and recorded, never refunded
+    for goods that ship; the payment taken by hand is what goes back. ``mismatch``: the amount or
+    currency differs, or the intent is not the one on the order: the order is not marked paid
+    and the money goes back. ``void``: the order moved on without this payment (cancelled,
+    expired, refunded) before the money came: refund it in full. ``done``: this success was
+    recorded already (a replay or a race).
     """
     if intent.id != payment.intent_id:
         return "mismatch"
     if payment.amount_received > 0:
         return "done"
+    exact = (
+        intent.amount_received == payment.amount
+        and intent.currency.lower() == payment.currency.lower()
+    )
     if status is OrderStatus.CONFIRMED:
-        exact = (
-            intent.amount_received == payment.amount
-            and intent.currency.lower() == payment.currency.lower()
-        )
         return "pay" if exact else "mismatch"
+    if paid_by_hand and status in SHIPPING:
+        return "accept" if exact else "mismatch"
     return "void"
 
 
@@ -285,6 +360,8 @@ def plan_refund(
         raise Conflict("the order was not paid: there is nothing to refund")
     if status not in REFUNDABLE:
         raise Conflict(f"an order that is {status} cannot be refunded")
+    if payment.dispute is not None and payment.dispute.status not in (*DISPUTE_RELEASED, "lost"):
+        raise Conflict("the payment is disputed: it cannot be refunded until the dispute closes")
     left = payment.refundable()
     if left == 0:
         raise Conflict("everything paid for this order was refunded already")
@@ -339,6 +416,138 @@ def refunded_status(payment: Payment) -> OrderStatus:
     return OrderStatus.PARTIALLY_REFUNDED
 
 
+#: Stripe's smallest charge per currency, in minor units (docs.stripe.com/currencies, "Minimum
+#: and maximum charge amounts"); a currency not listed here needs the equivalent of 0.50 USD,
+#: so it is held to 50 minor units (refused by Stripe if that is still too little: the intent
+#: then fails and the order expires, never a charge below the minimum).
+MINIMUM_CHARGE: dict[str, int] = {
+    "USD": 50,
+    "AED": 200,
+    "AUD": 50,
+    "BGN": 100,
+    "BRL": 50,
+    "CAD": 50,
+    "CHF": 50,
+    "CZK": 1500,
+    "DKK": 250,
+    "EUR": 50,
+    "GBP": 30,
+    "HKD": 400,
+    "HUF": 17500,
+    "INR": 50,
+    "JPY": 50,
+    "MXN": 1000,
+    "MYR": 200,
+    "NOK": 300,
+    "NZD": 50,
+    "PLN": 200,
+    "RON": 200,
+    "SEK": 300,
+    "SGD": 50,
+    "THB": 1000,
+}
+DEFAULT_MINIMUM_CHARGE = 50
+
+
+def minimum_charge(currency: str) -> int:
+    """The smallest non-zero total the provider can charge in ``currency`` (minor units)."""
+    return MINIMUM_CHARGE.get(currency.upper(), DEFAULT_MINIMUM_CHARGE)
+
+
+def below_minimum(*, total: int, currency: str | None) -> bool:
+    """A total that is neither free (0: paid at once, no provider) nor chargeable."""
+    return currency is not None and 0 < total < minimum_charge(currency)
+
+
+def require_chargeable(*, total: int, currency: str | None) -> None:
+    """Refuse (400 naming ``total``) an order that could never be paid: a total above zero but
+    below the provider's minimum charge."""
+    if currency is not None and below_minimum(total=total, currency=currency):
+        least = minimum_charge(currency)
+        raise ValidationFailed.on(
+            "total",
+            f"the total {total} {currency.upper()} (minor units) is below the smallest amount "
+            f"the payment provider can charge ({least}): add to the order",
+        )
+
+
+def free_payment(*, currency: str, at: datetime) -> Payment:
+    """The payment of a zero-total order: settled at once, no provider asked."""
+    return Payment(
+        provider="none",
+        intent_id=None,
+        status="succeeded",
+        amount=0,
+        currency=currency.upper(),
+        paid_at=at,
+    )
+
+
+@dataclass(frozen=True)
+class ProviderDispute:
+    """A dispute as the provider reports it now (re-read, never taken from the event)."""
+
+    id: str
+    intent_id: str | None
+    status: str
+    reason: str
+    amount: int
+    currency: str
+
+
+def disputed(payment: Payment, dispute: ProviderDispute, *, at: datetime) -> Payment | None:
+    """The payment with ``dispute`` recorded as the provider reports it now, or ``None`` when
+    that changes nothing (a replay, an event older than what is stored, a dispute of another
+    intent). The state is re-read from the provider, so events in any order end the same."""
+    if dispute.intent_id != payment.intent_id:
+        return None
+    statuses: frozenset[str] = frozenset(get_args(DisputeStatus))
+    status = cast(DisputeStatus, dispute.status if dispute.status in statuses else "needs_response")
+    known = payment.dispute if payment.dispute and payment.dispute.id == dispute.id else None
+    if known is not None and known.status == status and known.amount == dispute.amount:
+        return None
+    record = Dispute(
+        id=dispute.id,
+        status=status,
+        reason=dispute.reason,
+        amount=dispute.amount,
+        currency=dispute.currency.upper(),
+        opened_at=known.opened_at if known is not None else at,
+        updated_at=at,
+    )
+    return payment.model_copy(update={"dispute": record})
+
+
+def external_refunds(payment: Payment, refunds: list[ProviderRefund]) -> list[ProviderRefund]:
+    """The provider's refunds of this payment that Celeste did not make and has not recorded:
+    made in the Stripe dashboard (no refund key of ours), each once by its refund id."""
+    known = {r.refund_id for r in payment.refunds if r.refund_id}
+    return [r for r in refunds if r.key is None and r.id not in known]
+
+
+def record_external_refund(
+    payment: Payment, *, order_id: str, refund: ProviderRefund, at: datetime
+) -> Payment:
+    """The payment with a refund made outside Celeste recorded as done (key
+    ``{order_id}-ext-{refund id}``, no restock: nothing is known to have come back)."""
+    made = Refund(
+        key=f"{order_id}-ext-{refund.id}",
+        amount=refund.amount,
+        reason="refunded outside Celeste (Stripe dashboard)",
+        actor="stripe",
+        state="succeeded",
+        refund_id=refund.id,
+        requested_at=at,
+        completed_at=at,
+    )
+    refunds = [*payment.refunds, made]
+    done = sum(r.amount for r in refunds if r.state == "succeeded")
+    status: PaymentStatus = "refunded" if done >= payment.amount_received else "partially_refunded"
+    return payment.model_copy(
+        update={"refunds": refunds, "amount_refunded": done, "status": status}
+    )
+
+
 @dataclass(frozen=True)
 class PaymentSecret:
     """``payment_secrets/{order_id}``: the intent's client secret, for the order's owner only."""
@@ -349,8 +558,46 @@ class PaymentSecret:
     client_secret: str
 
 
+class UnmatchedPayment(BaseModel):
+    """``unmatched_payments/{intent_id}``: money that arrived on an intent no order can take (it
+    names an order that does not exist, or one that holds another intent). Written before the
+    refund is asked (``refund_pending``), then ``refunded``: once per intent, whatever the
+    deliveries, since the refund's key is derived from the intent."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    intent_id: str
+    order_id: str | None
+    amount: int
+    currency: str
+    reason: str
+    status: Literal["refund_pending", "refunded"] = "refund_pending"
+    refund_key: str
+    refund_id: str | None = None
+    event_id: str | None = None
+    received_at: datetime
+    refunded_at: datetime | None = None
+
+
 class PaymentRecords(Protocol):
-    """What payments keep beside the orders: client secrets and the webhook events seen."""
+    """What payments keep beside the orders: client secrets, the webhook events seen and money
+    that arrived for no order."""
+
+    def unmatched(self, intent_id: str) -> UnmatchedPayment | None:
+        """The record of money received on ``intent_id`` for no order, if any."""
+        ...
+
+    def add_unmatched(self, record: UnmatchedPayment) -> bool:
+        """Create the record (False, unchanged, when one exists for the intent already)."""
+        ...
+
+    def put_unmatched(self, record: UnmatchedPayment) -> None:
+        """Overwrite the record (its refund was made)."""
+        ...
+
+    def list_unmatched(self, *, limit: int) -> list[UnmatchedPayment]:
+        """The newest records, for admins."""
+        ...
 
     def put_secret(self, secret: PaymentSecret) -> None:
         """Store (or overwrite with the same value) an order's client secret."""

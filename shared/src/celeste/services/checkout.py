@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from celeste.checkout import LineAmounts, OrderMoney, order_money
 from celeste.clock import Clock, utcnow
@@ -14,6 +14,7 @@ from celeste.errors import ValidationFailed
 from celeste.fulfilment import Destination
 from celeste.order_records import AppliedCode, AppliedShipping, Order, OrderLine
 from celeste.orders import Fulfilment, PlacementTerms
+from celeste.payments import below_minimum as _below_minimum
 from celeste.ports import DiscountCodeRepository
 from celeste.pricing import Quote
 from celeste.services.pricing import PricingService, QuoteLine
@@ -70,6 +71,13 @@ class CheckoutQuote(BaseModel):
     discount_code: AppliedCode | None
     shipping_method: AppliedShipping | None
     shipping_methods: list[ShippingOption]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def below_minimum(self) -> bool:
+        """Above 0 but below the smallest charge the payment provider takes: placing it is
+        refused (400 on ``total``); a total of 0 is fine (paid at once)."""
+        return _below_minimum(total=self.total, currency=self.currency)
 
     @classmethod
     def of(cls, order: Order, *, methods: Sequence[ShippingMethod]) -> CheckoutQuote:

@@ -53,6 +53,7 @@ from celeste.orders import (
     stats_effect,
     stock_effect,
 )
+from celeste.payments import require_chargeable
 from celeste.ports import (
     AtomicWriter,
     CartRepository,
@@ -312,6 +313,7 @@ class OrderService:
                 if raced is None or raced.value.expires_at <= now:
                     raise
                 return self._replay(raced.value, fingerprint)
+            require_chargeable(total=order.total, currency=order.currency)  # else never payable
             writes: list[Write] = [CreateOrder(order), *extra]
             if self._caps is not None:
                 # A concurrent order of this customer moves their holds: this commit then

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celeste import inventory
 from celeste.clock import Clock, utcnow
@@ -21,6 +21,7 @@ from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
 from celeste.order_records import Order
 from celeste.orders import OrderStatus
 from celeste.payments import (
+    REFUNDABLE,
     VOID_KEY,
     Intent,
     Payment,
@@ -29,11 +30,18 @@ from celeste.payments import (
     PaymentProvider,
     PaymentRecords,
     PaymentSecret,
+    ProviderDispute,
     Refund,
     RefundRequest,
+    UnmatchedPayment,
     after_refund,
+    below_minimum,
+    disputed,
+    external_refunds,
+    free_payment,
     plan_refund,
     received,
+    record_external_refund,
     refund_fingerprint,
     refund_key,
     refunded_status,
@@ -49,6 +57,24 @@ log = logging.getLogger("celeste.payments")
 
 SUCCEEDED = "payment_intent.succeeded"
 FAILED = "payment_intent.payment_failed"
+#: A refund of the charge: ours (found by its key, recorded by our path) or one made in the
+#: Stripe dashboard (recorded here).
+REFUNDED = "charge.refunded"
+#: A dispute opened, changed or closed: its state is re-read from Stripe.
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
+#: How long the delivery that recorded an unmatched payment has to refund it before another
+#: delivery of the same intent takes over.
+CLAIM = timedelta(seconds=60)
+#: Every event type the webhook acts on (register exactly these at Stripe).
+HANDLED_EVENTS = (SUCCEEDED, FAILED, REFUNDED, *sorted(DISPUTE_EVENTS))
 
 
 @dataclass(frozen=True)
@@ -90,6 +116,10 @@ class PaymentService:
     def config(self) -> PaymentConfig:
         """The provider and its publishable key (refused when payments are not configured)."""
         return PaymentConfig(provider="stripe", publishable_key=self._provider().publishable_key)
+
+    def unmatched(self, *, limit: int) -> list[UnmatchedPayment]:
+        """Money that arrived for no order (and its refund), newest first, for admins."""
+        return self._records.list_unmatched(limit=limit)
 
     def client_secret(self, order: Order, *, uid: str) -> str | None:
         """The intent's client secret for the order's owner while it can still be paid."""
@@ -143,9 +173,15 @@ class PaymentService:
         return done
 
     def _create_intent(self, order: Order) -> str:
-        if order.currency is None or order.total <= 0:
+        if order.currency is not None and order.total == 0:
+            return self._pay_free(order.id)
+        if order.currency is None or order.total < 0:
             log.warning("nothing to charge", extra={"fields": {"order_id": order.id}})
             return "nothing to charge"
+        if below_minimum(total=order.total, currency=order.currency):
+            # Placement refuses these now; one placed before cannot be charged: it expires.
+            log.warning("below the minimum charge", extra={"fields": {"order_id": order.id}})
+            return "below the provider's minimum charge: left to expire"
         provider = self._provider()
         intent = provider.create_intent(
             order_id=order.id, amount=order.total, currency=order.currency
@@ -156,7 +192,7 @@ class PaymentService:
             found = self._orders.get(order.id)
             current = found.value
             if current.payment is not None:
-                return current.payment.intent_id
+                return current.payment.intent
             payment = Payment(
                 intent_id=intent.id, amount=intent.amount, currency=intent.currency.upper()
             )
@@ -184,6 +220,29 @@ class PaymentService:
             return f"{outcome}, then {self._cancel_intent(after)}"
         return outcome
 
+    def _pay_free(self, order_id: str) -> str:
+        """A confirmed order whose total is 0 is paid at once, without a provider: one commit
+        decided by the stored order (only a ``confirmed`` one with no payment moves)."""
+
+        def attempt() -> str:
+            found = self._orders.get(order_id)
+            order = found.value
+            if order.status is not OrderStatus.CONFIRMED or order.payment is not None:
+                return f"nothing due ({order.status})"
+            if order.total != 0 or order.currency is None:
+                return "not a free order"
+            now = self._clock()
+            paid = free_payment(currency=order.currency, at=now)
+            moved = order.move(OrderStatus.PROCESSING, actor="system", at=now, payment=paid)
+            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
+            return "paid: nothing to charge"
+
+        outcome = optimistic(
+            attempt, backoff=self._backoff, what=f"free order {order_id}", sleep=self._sleep
+        )
+        log.info("free order", extra={"fields": {"order_id": order_id, "outcome": outcome}})
+        return outcome
+
     def _keep_secret(self, order: Order, intent: Intent) -> None:
         if intent.client_secret:
             self._records.put_secret(
@@ -198,7 +257,7 @@ class PaymentService:
     def _cancel_intent(self, order: Order) -> str:
         payment = order.payment
         assert payment is not None
-        intent = self._provider().cancel_intent(payment.intent_id)
+        intent = self._provider().cancel_intent(payment.intent)
         if intent.status == "succeeded":
             return self._succeeded(intent, event_id=None)  # it raced the cancel: refund it
         if intent.status != "canceled":
@@ -247,7 +306,10 @@ class PaymentService:
         return outcome
 
     def _apply(self, event: PaymentEvent) -> tuple[str | None, str]:
-        if event.type not in (SUCCEEDED, FAILED) or event.intent_id is None:
+        handled = (SUCCEEDED, FAILED, REFUNDED)
+        if event.intent_id is None or (
+            event.type not in handled and event.type not in DISPUTE_EVENTS
+        ):
             return None, "ignored"
         try:
             intent = self._provider().retrieve_intent(event.intent_id)
@@ -258,7 +320,16 @@ class PaymentService:
         try:
             self._orders.get(intent.order_id)
         except NotFound:
+            if event.type == SUCCEEDED and intent.status == "succeeded":
+                # Money for an order that does not exist: it goes back, and is recorded.
+                return intent.order_id, self._unmatched(
+                    intent, reason="the order does not exist", event_id=event.id
+                )
             return intent.order_id, "unknown order"
+        if event.type in DISPUTE_EVENTS:
+            return intent.order_id, self._dispute(intent, event)
+        if event.type == REFUNDED:
+            return intent.order_id, self._refunded_outside(intent)
         if event.type == FAILED:
             if intent.status == "succeeded":  # a late failure of an attempt before the success
                 return intent.order_id, "stale event: the intent has succeeded since"
@@ -301,11 +372,19 @@ class PaymentService:
             payment = order.payment or Payment(
                 intent_id=intent.id, amount=order.total, currency=str(order.currency)
             )
-            outcome = success_outcome(status=order.status, payment=payment, intent=intent)
+            outcome = success_outcome(
+                status=order.status,
+                payment=payment,
+                intent=intent,
+                paid_by_hand=any(
+                    step.status is OrderStatus.PROCESSING and step.actor == "admin"
+                    for step in order.history
+                ),
+            )
             if outcome == "done":
                 return "already recorded"
             if outcome == "mismatch" and intent.id != payment.intent_id:
-                return self._foreign(order, intent, event_id=event_id)
+                return "foreign"  # refunded below, outside this retried commit
             paid = received(payment, intent=intent, at=now)
             if outcome == "pay":
                 changed = order.move(
@@ -313,6 +392,22 @@ class PaymentService:
                 ).order
                 self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
                 return "paid"
+            if outcome == "accept":
+                # Marked paid by hand while this payment was under way: the goods ship, so the
+                # real money is kept; what was taken by hand is what goes back (noted).
+                note = PaymentNote(
+                    at=now,
+                    kind="paid_twice",
+                    detail=(
+                        "paid through Stripe after an admin marked the order paid by hand: "
+                        "the Stripe payment is kept; return the payment taken by hand"
+                    ),
+                    event_id=event_id,
+                )
+                kept = paid.model_copy(update={"notes": [*paid.notes, note]})
+                changed = order.model_copy(update={"payment": kept, "updated_at": now})
+                self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+                return "paid twice: Stripe payment kept"
             notes = list(paid.notes)
             if outcome == "mismatch":
                 notes.append(
@@ -337,6 +432,8 @@ class PaymentService:
         outcome = optimistic(
             attempt, backoff=self._backoff, what=f"payment of {order_id}", sleep=self._sleep
         )
+        if outcome == "foreign":
+            return self._foreign(self._orders.get(order_id).value, intent, event_id=event_id)
         if outcome == "refund due":
             return "refunded in full: " + ", ".join(self._complete_refunds(order_id))
         return outcome
@@ -344,14 +441,122 @@ class PaymentService:
     def _foreign(self, order: Order, intent: Intent, *, event_id: str | None) -> str:
         # Money on an intent that names this order but is not the one it holds (a duplicate
         # made by a retried create where the provider ignores idempotency keys): send it back.
+        return self._unmatched(
+            intent,
+            reason=f"the order holds another intent ({order.payment and order.payment.intent_id})",
+            event_id=event_id,
+            key=f"{order.id}-{intent.id}",
+        )
+
+    def _unmatched(
+        self, intent: Intent, *, reason: str, event_id: str | None, key: str | None = None
+    ) -> str:
+        """Refund money that arrived for no order, recorded in ``unmatched_payments`` first
+        (an admin sees it), exactly once per intent: the record is created once, and the
+        refund's key comes from the intent, so a retry finds the refund Stripe already made."""
+        record = self._records.unmatched(intent.id)
+        if record is None:
+            record = UnmatchedPayment(
+                intent_id=intent.id,
+                order_id=intent.order_id,
+                amount=intent.amount_received,
+                currency=intent.currency.upper(),
+                reason=reason,
+                refund_key=key or f"unmatched-{intent.id}",
+                event_id=event_id,
+                received_at=self._clock(),
+            )
+            if not self._records.add_unmatched(record):
+                record = self._records.unmatched(intent.id) or record
+        elif record.status == "refund_pending" and self._clock() - record.received_at < CLAIM:
+            # Another delivery created the record a moment ago and is refunding: let Stripe
+            # retry this one later rather than race it (the local Stripe ignores idempotency
+            # keys). Past the claim the creator is taken to have died: finish its refund.
+            raise Contention("another delivery is refunding this payment", retry_after_s=30)
+        if record.status == "refunded":
+            return f"unmatched payment refunded already ({record.refund_id})"
         made = self._provider().refund(
-            intent_id=intent.id, amount=intent.amount_received, key=f"{order.id}-{intent.id}"
+            intent_id=intent.id, amount=record.amount, key=record.refund_key
+        )
+        self._records.put_unmatched(
+            record.model_copy(
+                update={"status": "refunded", "refund_id": made.id, "refunded_at": self._clock()}
+            )
         )
         log.warning(
-            "refunded a payment on a foreign intent",
-            extra={"fields": {"order_id": order.id, "intent": intent.id, "refund": made.id}},
+            "refunded a payment for no order",
+            extra={"fields": {"order_id": intent.order_id, "intent": intent.id, "refund": made.id}},
         )
-        return f"foreign intent refunded ({made.id})"
+        return f"unmatched payment refunded ({made.id})"
+
+    # --- refunds and disputes made at Stripe ------------------------------------------------
+
+    def _refunded_outside(self, intent: Intent) -> str:
+        """Record refunds made in the Stripe dashboard on the order, as ``POST
+        /orders/{id}/refund`` records its own (no restock; the status moves the same way, so
+        the same stats rules follow), each once by its Stripe refund id. Refunds Celeste made
+        carry its key and are recorded by the path that made them."""
+        order_id = str(intent.order_id)
+        refunds = self._provider().list_refunds(intent.id)
+
+        def attempt() -> str:
+            found = self._orders.get(order_id)
+            order = found.value
+            payment = order.payment
+            if payment is None or payment.intent_id != intent.id:
+                return "refund of an intent the order does not hold"
+            new = external_refunds(payment, refunds)
+            if not new:
+                return "no refund made outside Celeste"
+            now = self._clock()
+            after = payment
+            for made in new:
+                after = record_external_refund(after, order_id=order.id, refund=made, at=now)
+            if order.status in REFUNDABLE:
+                changed = order.move(
+                    refunded_status(after), actor="stripe", at=now, payment=after
+                ).order
+            else:  # not paid yet or ended: the money is recorded, the status stays
+                changed = order.model_copy(update={"payment": after, "updated_at": now})
+            self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+            return "refund made outside Celeste recorded: " + ", ".join(r.id for r in new)
+
+        return optimistic(
+            attempt, backoff=self._backoff, what=f"refunds of {order_id}", sleep=self._sleep
+        )
+
+    def _dispute(self, intent: Intent, event: PaymentEvent) -> str:
+        """Record the dispute as Stripe has it now: open puts the order on hold (it cannot
+        ship), won releases it, lost keeps it held and takes the amount out of what is
+        refundable. Replays and events in any order end the same (the state is re-read)."""
+        if event.dispute_id is None:
+            return "dispute event without a dispute"
+        try:
+            dispute: ProviderDispute = self._provider().retrieve_dispute(event.dispute_id)
+        except NotFound:
+            return "unknown dispute"
+        order_id = str(intent.order_id)
+
+        def attempt() -> str:
+            found = self._orders.get(order_id)
+            order = found.value
+            if order.payment is None:
+                return "dispute of an order without a payment"
+            after = disputed(order.payment, dispute, at=self._clock())
+            if after is None:
+                return f"dispute {dispute.status} already recorded"
+            changed = order.model_copy(update={"payment": after, "updated_at": self._clock()})
+            self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+            return f"dispute {dispute.status} recorded"
+
+        outcome = optimistic(
+            attempt, backoff=self._backoff, what=f"dispute of {order_id}", sleep=self._sleep
+        )
+        log.warning(
+            "payment dispute",
+            extra={"fields": {"order_id": order_id, "dispute": dispute.id, "outcome": outcome}},
+        )
+        return outcome
 
     # --- refunds ---------------------------------------------------------------------------
 
@@ -438,7 +643,7 @@ class PaymentService:
         for pending in payment.pending() if payment else []:
             assert payment is not None
             made = self._provider().refund(
-                intent_id=payment.intent_id, amount=pending.amount, key=pending.key
+                intent_id=payment.intent, amount=pending.amount, key=pending.key
             )
             done.append(self._record_refund(order_id, key=pending.key, refund_id=made.id))
         return done
