@@ -74,9 +74,7 @@ class UnmatchedList(BaseModel):
 
 
 @router.get("/unmatched", query=UnmatchedParams, response=UnmatchedList, auth="admin")
-def unmatched_payments(ctx: RequestContext) -> Reply:
+def unmatched_payments(query: UnmatchedParams) -> Reply:
     """Admin: payments received for no order, and their refunds."""
-    ctx.require_admin()
-    params = ctx.query(UnmatchedParams)
-    items = services.get().payments.unmatched(limit=params.limit)
+    items = services.get().payments.unmatched(limit=query.limit)
     return Reply(UnmatchedList(items=items).model_dump(mode="json"))
