@@ -242,6 +242,9 @@ def test_a_handler_that_disagrees_with_its_declaration_is_refused_at_import() ->
     def takes_anything(*args: Any, **kwargs: Any) -> Reply:
         return Reply()
 
+    def positional_only(thing_id: str, /) -> Reply:
+        return Reply()
+
     assert "['body']" in str(_refused(handler=takes_body))  # no body declared
     assert "['body']" in str(_refused(handler=takes_nothing, pattern="/", body=Thing))
     assert "['if_match']" in str(_refused(handler=takes_if_match))
@@ -249,6 +252,7 @@ def test_a_handler_that_disagrees_with_its_declaration_is_refused_at_import() ->
     assert "['caller']" in str(_refused(handler=takes_caller))  # a public route has no caller
     assert "['thing_id']" in str(_refused(handler=takes_nothing))
     _refused(handler=takes_anything)
+    _refused(handler=positional_only)
     _refused(handler=takes_body, body=Thing, converters={"other": str})
 
 

@@ -235,10 +235,6 @@ Handler = Callable[..., Reply]
 Auth = Literal["public", "user", "admin"]
 #: Turns a path parameter into the value the handler receives, or raises (e.g. a 400).
 PathConverter = Callable[[str], str]
-#: What the router hands a handler, by parameter name, besides the path parameters: the context,
-#: the signed-in caller (``auth`` "user" or "admin"), the parsed ``body`` and ``query`` models,
-#: and the ``If-Match`` version (``if_match=True``).
-GIVEN = ("ctx", "caller", "body", "query", "if_match")
 
 
 @dataclass(frozen=True)
@@ -262,7 +258,8 @@ class Operation:
     if_match: bool = False
     #: Path parameters turned into the handler's values before the query and body are read.
     converters: tuple[tuple[str, PathConverter], ...] = ()
-    #: The parameter names the handler takes (a subset of ``GIVEN`` and the path parameters).
+    #: The names the handler takes: path parameters, ``ctx``, ``caller``, ``body``, ``query``,
+    #: ``if_match`` (``Router.route``).
     takes: frozenset[str] = frozenset()
 
     @property
@@ -314,7 +311,7 @@ class Router:
         caller ``auth`` does not admit (401, or 403 for a customer on an admin route), turns
         path parameters through ``converters``, and validates the query string against
         ``query`` and the JSON body against ``body`` (400/413/415). The handler receives, by
-        parameter name, the path parameters and whichever of ``GIVEN`` it takes: ``ctx``,
+        parameter name, the path parameters and whichever of these it takes: ``ctx``,
         ``caller`` (routes for signed-in callers), ``body``, ``query`` and ``if_match``
         (routes declared ``if_match=True``). ``response`` and ``status`` (on success) describe
         the reply; ``handler_limits`` names the policies the handler counts itself.
@@ -465,11 +462,13 @@ class Router:
 def _parameters(handler: Handler) -> set[str]:
     """The names a handler takes (read once, at registration)."""
     code = getattr(handler, "__code__", None)
-    if code is None or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+    if (
+        code is None
+        or code.co_posonlyargcount
+        or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+    ):
         raise TypeError(f"{handler!r}: a handler takes named parameters only")
-    return set(
-        code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
-    )
+    return set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
 
 
 def _arguments(op: Operation, ctx: RequestContext, params: dict[str, str]) -> dict[str, Any]:
