@@ -47,6 +47,7 @@ def scenario(name: str, *, orders: int, concurrency: int, with_code: bool) -> di
     from celeste.stock_records import StockRecord
     from celeste.writes import CreateOrder, PutLevel
     from celeste_functions.adapters.accounts import FirestoreCustomers
+    from celeste_functions.adapters.cache import Cache
     from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
     from celeste_functions.adapters.inventory import FirestoreInventory
     from celeste_functions.adapters.orders import FirestoreOrders
@@ -55,7 +56,7 @@ def scenario(name: str, *, orders: int, concurrency: int, with_code: bool) -> di
 
     db = firestore.Client(project="demo-celeste", database=DATABASE)
     client = lambda: db  # noqa: E731
-    writer = FirestoreWriter(client=client)
+    writer = FirestoreWriter(client=client, cache=Cache(client=lambda: None, ttl_s=60))
     codes = FirestoreDiscountCodes(client=client)
     now = datetime.now(UTC)
     code = f"HOT{new_id()[:6].upper()}"
@@ -122,7 +123,7 @@ def scenario(name: str, *, orders: int, concurrency: int, with_code: bool) -> di
         writer=writer,
         codes=codes,
         customers=FirestoreCustomers(client=client),
-        tiers=TierService(repository=FirestoreTiers(client=client)),
+        tiers=TierService(repository=FirestoreTiers(client=client, writer=writer)),
         sleep=count_sleep,
     )
     started = time.perf_counter()

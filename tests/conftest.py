@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 # The functions refuse to serve without a project id (celeste_functions.config): tests run in
 # the demo project unless the stack names one (the guard below refuses anything else).
 os.environ.setdefault("GCLOUD_PROJECT", "demo-celeste")
+
+# Property tests check rules, never speed: on a shared, loaded machine one example may take far
+# longer than Hypothesis's default 200 ms deadline, which would fail a correct property (speed
+# is measured by the benchmarks). A test may still set its own settings on top of this profile.
+settings.register_profile("celeste", deadline=None)
+settings.load_profile("celeste")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -109,13 +109,18 @@ def promote(email: str, target: Target) -> str:
     from celeste.services.accounts import AccountService
     from celeste.services.tiers import TierService
     from celeste_functions.adapters.accounts import FirebaseIdentity, FirestoreProfiles
+    from celeste_functions.adapters.cache import Cache
     from celeste_functions.adapters.tiers import FirestoreTiers
+    from celeste_functions.adapters.writer import FirestoreWriter
     from celeste_functions.clients import firebase_app, firestore_client
 
+    # Tiers are only read here; a script reaches no cache (the triggers retire for it).
+    no_cache = Cache(client=lambda: None, ttl_s=60)
+    writer = FirestoreWriter(client=firestore_client.get, cache=no_cache)
     service = AccountService(
         profiles=FirestoreProfiles(client=firestore_client.get),
         identity=FirebaseIdentity(app=firebase_app.get),
-        tiers=TierService(repository=FirestoreTiers(client=firestore_client.get)),
+        tiers=TierService(repository=FirestoreTiers(client=firestore_client.get, writer=writer)),
     )
     profile = service.make_admin(email).value
     return (

@@ -115,11 +115,12 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     window = settings().cache_freshness_s
     epochs = Epochs(client=db, window_s=window, clock=clock)
     cache = Cache(client=redis_client.get, ttl_s=ttl, epochs=epochs)
-    categories = FirestoreCategories(client=db)
-    products = FirestoreProducts(client=db)
+    # Every commit goes through the writer, which retires the cache scopes it made stale.
+    writer = FirestoreWriter(client=db, cache=cache)
+    categories = FirestoreCategories(client=db, writer=writer)
+    products = FirestoreProducts(client=db, writer=writer)
     inventory = FirestoreInventory(client=db)
     orders = FirestoreOrders(client=db)
-    writer = FirestoreWriter(client=db)
     stores = FirestoreStoreDirectory(client=db)
     customers = FirestoreCustomers(client=db, window_s=window, clock=clock)
     pricing = PricingService(
@@ -129,7 +130,9 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         stock=inventory,
         stores=stores,
     )
-    tiers = TierService(repository=CachedTiers(inner=FirestoreTiers(client=db), cache=cache))
+    tiers = TierService(
+        repository=CachedTiers(inner=FirestoreTiers(client=db, writer=writer), cache=cache)
+    )
     accounts = AccountService(
         profiles=FirestoreProfiles(client=db),
         identity=FirebaseIdentity(app=firebase_app.get),
@@ -138,10 +141,12 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     cart = FirestoreCart(client=db)
     # Checkout: shipping and tax read through the cache like the catalogue; codes never are.
     shipping = ShippingService(
-        repository=CachedShippingMethods(inner=FirestoreShippingMethods(client=db), cache=cache)
+        repository=CachedShippingMethods(
+            inner=FirestoreShippingMethods(client=db, writer=writer), cache=cache
+        )
     )
     tax_rates = TaxRateService(
-        repository=CachedTaxRates(inner=FirestoreTaxRates(client=db), cache=cache)
+        repository=CachedTaxRates(inner=FirestoreTaxRates(client=db, writer=writer), cache=cache)
     )
     codes = FirestoreDiscountCodes(client=db)
     pricer = OrderPricer(pricing=pricing, tax_rates=tax_rates, shipping=shipping, codes=codes)
@@ -158,11 +163,11 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
             stock=inventory,
             cache_ceiling_s=ttl,
         ),
-        price_lists=PriceListService(repository=FirestorePriceLists(client=db)),
+        price_lists=PriceListService(repository=FirestorePriceLists(client=db, writer=writer)),
         pricing=pricing,
         accounts=accounts,
         stores=StoreService(
-            repository=CachedStores(inner=FirestoreStores(client=db), cache=cache),
+            repository=CachedStores(inner=FirestoreStores(client=db, writer=writer), cache=cache),
             references=_StoreReferences(inventory=inventory, orders=orders),
         ),
         tiers=tiers,

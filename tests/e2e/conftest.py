@@ -26,6 +26,10 @@ pytestmark = pytest.mark.e2e
 KEYED_ATTEMPTS = 6
 
 
+#: How often a safe request is carried again after the emulator dropped it.
+EMULATOR_ATTEMPTS = 4
+
+
 class Api:
     """A requests session bound to the functions base URL."""
 
@@ -53,6 +57,26 @@ class Api:
         return self.session.request(
             method, self.url(function, path), headers=headers, timeout=60, **kwargs
         )  # type: ignore[arg-type]
+
+    def safe(self, method: str, function: str, path: str = "", **kwargs: Any) -> requests.Response:
+        """A safe request (GET, HEAD, OPTIONS) repeated when the functions emulator itself failed
+        to carry it: its own ``500 {"code": "ECONNRESET"}`` (a worker reset under the shared
+        machine's load) or a dropped connection. Any answer of ours is returned as it is."""
+        assert method in ("GET", "HEAD", "OPTIONS"), "only safe requests may be repeated"
+        response: requests.Response | None = None
+        for attempt in range(EMULATOR_ATTEMPTS):
+            if attempt:
+                time.sleep(0.5 * attempt)
+            try:
+                response = self.session.request(
+                    method, self.url(function, path), timeout=60, **kwargs
+                )
+            except requests.ConnectionError:
+                continue
+            if not (response.status_code == 500 and "ECONNRESET" in response.text[:200]):
+                return response
+        assert response is not None, f"no answer in {EMULATOR_ATTEMPTS} attempts"
+        return response
 
     def post_keyed(
         self, function: str, body: dict[str, Any], *, headers: dict[str, str], timeout_s: float

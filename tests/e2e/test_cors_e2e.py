@@ -19,14 +19,15 @@ def storefront_origin() -> str:
 
 
 def preflight(api: Api, function: str, origin: str) -> dict[str, str]:
-    response = api.session.options(
-        api.url(function, "/some/sub/path"),
+    response = api.safe(
+        "OPTIONS",
+        function,
+        "/some/sub/path",
         headers={
             "Origin": origin,
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
         },
-        timeout=60,
     )
     assert response.status_code == 204, (function, response.status_code, response.text[:300])
     return {k.lower(): v for k, v in response.headers.items()}

@@ -23,6 +23,7 @@ from celeste_functions.adapters.accounts import (
 from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.clients import firebase_app
 from tests.conftest import require_env
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +148,7 @@ def test_list_refuses_a_forged_cursor(repo: FirestoreProfiles, cursor: str) -> N
 def _accounts(
     repo: FirestoreProfiles, identity: FirebaseIdentity, db: firestore.Client
 ) -> AccountService:
-    tiers = TierService(repository=FirestoreTiers(client=lambda: db))
+    tiers = TierService(repository=FirestoreTiers(client=lambda: db, writer=uncached_writer(db)))
     return AccountService(profiles=repo, identity=identity, tiers=tiers)
 
 
@@ -178,8 +179,8 @@ def test_customers_read_only_the_tier_and_standing_of_a_profile(
     assert standing is not None and standing.value.tier == "SILVER"
     assert standing.value.stats.orders_count == 2 and not standing.value.tier_locked
     assert customers.tier_of("alice") == "SILVER"
-    assert FirestoreTiers(client=lambda: db).is_held("SILVER")
-    assert not FirestoreTiers(client=lambda: db).is_held("GOLD")
+    assert FirestoreTiers(client=lambda: db, writer=uncached_writer(db)).is_held("SILVER")
+    assert not FirestoreTiers(client=lambda: db, writer=uncached_writer(db)).is_held("GOLD")
 
 
 def test_racing_first_calls_make_one_profile(repo: FirestoreProfiles, db: firestore.Client) -> None:

@@ -19,13 +19,14 @@ from celeste.services.categories import CategoryService
 from celeste.services.products import ProductService
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.products import FirestoreProducts
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(db: firestore.Client) -> FirestoreCategories:
-    return FirestoreCategories(client=lambda: db)
+    return FirestoreCategories(client=lambda: db, writer=uncached_writer(db))
 
 
 @pytest.fixture
@@ -211,8 +212,8 @@ def test_delete_racing_product_creates_never_orphans_a_product(
     service: CategoryService, db: firestore.Client
 ) -> None:
     products = ProductService(
-        repository=FirestoreProducts(client=lambda: db),
-        categories=FirestoreCategories(client=lambda: db),
+        repository=FirestoreProducts(client=lambda: db, writer=uncached_writer(db)),
+        categories=FirestoreCategories(client=lambda: db, writer=uncached_writer(db)),
         pricing=cast(Any, None),  # create never prices
         stock=cast(Any, None),
     )

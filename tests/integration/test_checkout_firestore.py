@@ -33,8 +33,8 @@ from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.shipping import FirestoreShippingMethods
 from celeste_functions.adapters.stores import FirestoreStoreDirectory
 from celeste_functions.adapters.tax_rates import FirestoreTaxRates
-from celeste_functions.adapters.writer import FirestoreWriter
 from tests.fakes import InMemoryCatalogue, ladder
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +49,13 @@ class Shop:
     def __init__(self, db: firestore.Client) -> None:
         client = lambda: db  # noqa: E731
         self.db = db
+        writer = uncached_writer(db)
         self.codes = FirestoreDiscountCodes(client=client)
-        self.methods = FirestoreShippingMethods(client=client)
-        self.rates = FirestoreTaxRates(client=client)
+        self.methods = FirestoreShippingMethods(client=client, writer=writer)
+        self.rates = FirestoreTaxRates(client=client, writer=writer)
         self.cart = FirestoreCart(client=client)
         self.orders_store = FirestoreOrders(client=client)
         self.inventory = FirestoreInventory(client=client)
-        writer = FirestoreWriter(client=client)
         catalogue = InMemoryCatalogue()
         catalogue.add("tea", price=2000)
         catalogue.add("mug", price=1000)
@@ -301,7 +301,7 @@ def test_cached_tax_rates_and_methods_serve_from_redis_until_invalidated(
 
     from celeste_functions.adapters.cache import Cache
     from celeste_functions.adapters.cached import CachedShippingMethods, CachedTaxRates
-    from celeste_functions.catalog import scopes_for
+    from celeste_functions.cache_scopes import scopes_for
 
     client = redis_lib.Redis.from_url(
         redis_server.url, socket_timeout=0.05, socket_connect_timeout=0.05, retry=None

@@ -21,8 +21,8 @@ from celeste.services.pricing import PricingService
 from celeste.writes import PutHolds
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.stores import FirestoreStoreDirectory
-from celeste_functions.adapters.writer import FirestoreWriter
 from tests.fakes import DELIVERY_ADDRESS, InMemoryCatalogue
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def service(db: firestore.Client) -> OrderService:
     catalogue.add("pear", price=100)
     return OrderService(
         orders=FirestoreOrders(client=lambda: db),
-        writer=FirestoreWriter(client=lambda: db),
+        writer=uncached_writer(db),
         pricing=PricingService(source=catalogue, products=catalogue, tiers=catalogue),
         stores=FirestoreStoreDirectory(client=lambda: db),
         caps=CAPS,
@@ -58,7 +58,7 @@ def _place(service: OrderService, uid: str, *lines: tuple[str, int]) -> str:
 
 
 def test_holds_round_trip_and_are_guarded_by_version(db: firestore.Client) -> None:
-    orders, writer = FirestoreOrders(client=lambda: db), FirestoreWriter(client=lambda: db)
+    orders, writer = FirestoreOrders(client=lambda: db), uncached_writer(db)
     assert orders.holds("ana") is None
     holds = CustomerHolds(uid="ana", orders={"o1": {"apple": 2}})
     writer.commit([PutHolds(holds, expected_version=None)])

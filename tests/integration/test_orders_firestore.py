@@ -25,8 +25,8 @@ from celeste_functions.adapters.accounts import FirestoreCustomers
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.stores import FirestoreStoreDirectory
-from celeste_functions.adapters.writer import FirestoreWriter
 from tests.fakes import InMemoryCatalogue, ladder
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ class Stack:
         self.db = db
         self.orders = FirestoreOrders(client=lambda: db)
         self.inventory = FirestoreInventory(client=lambda: db)
-        self.writer = FirestoreWriter(client=lambda: db)
+        self.writer = uncached_writer(db)
         self.stores = FirestoreStoreDirectory(client=lambda: db)
         self.sleeps: list[float] = []
         self.customers = FirestoreCustomers(client=lambda: db)

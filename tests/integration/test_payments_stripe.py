@@ -26,9 +26,9 @@ from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.payments import FirestorePaymentRecords
 from celeste_functions.adapters.stripe_payments import StripePayments, sign_payload
-from celeste_functions.adapters.writer import FirestoreWriter
 from tests.conftest import require_env
 from tests.integration.test_orders_firestore import STORE, Stack
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -211,7 +211,7 @@ def test_service_over_firestore_and_the_local_stripe(
     assert [o.id for o in orders.payments_due(limit=10)] == [order.id]  # an intent is due
     service = PaymentService(
         orders=orders,
-        writer=FirestoreWriter(client=lambda: db),
+        writer=uncached_writer(db),
         inventory=FirestoreInventory(client=lambda: db),
         records=FirestorePaymentRecords(client=lambda: db),
         provider=lambda: provider,

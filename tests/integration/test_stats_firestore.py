@@ -25,8 +25,8 @@ from celeste.writes import CreateOrder, UpdateOrder
 from celeste_functions.adapters.accounts import FirestoreCustomers, FirestoreProfiles
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
-from celeste_functions.adapters.writer import FirestoreWriter
 from tests.fakes import InMemoryTiers
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def _fulfilment(db: firestore.Client) -> OrderFulfilment:
     return OrderFulfilment(
         orders=FirestoreOrders(client=lambda: db),
         inventory=FirestoreInventory(client=lambda: db),
-        writer=FirestoreWriter(client=lambda: db),
+        writer=uncached_writer(db),
         customers=FirestoreCustomers(client=lambda: db),
         tiers=TierService(repository=InMemoryTiers(LADDER)),
         backoff=Backoff(attempts=60, base_s=0.01, budget_s=60),
@@ -95,7 +95,7 @@ def _delivered(db: firestore.Client, *, total: int, currency: str) -> Order:
         created_at=T0,
         updated_at=T0,
     )
-    FirestoreWriter(client=lambda: db).commit([CreateOrder(order)])
+    uncached_writer(db).commit([CreateOrder(order)])
     return order
 
 
@@ -112,7 +112,7 @@ def _refunded(db: firestore.Client, order_id: str, *, key: str, amount: int) -> 
     done = sum(r.amount for r in after.refunds)
     target = S.REFUNDED if done >= payment.amount_received else S.PARTIALLY_REFUNDED
     moved = found.value.move(target, actor="admin", at=datetime.now(UTC), payment=after).order
-    FirestoreWriter(client=lambda: db).commit([UpdateOrder(moved, expected_version=found.version)])
+    uncached_writer(db).commit([UpdateOrder(moved, expected_version=found.version)])
     return moved
 
 

@@ -19,6 +19,7 @@ from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.stores import FirestoreStores
 from tests.support.redis_server import RedisServer
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ LISBON = GeoPoint(lat=38.7223, lng=-9.1393)
 
 @pytest.fixture
 def repo(db: firestore.Client) -> FirestoreStores:
-    return FirestoreStores(client=lambda: db)
+    return FirestoreStores(client=lambda: db, writer=uncached_writer(db))
 
 
 def _store(sid: str, name: str, lat: float, lng: float, **kw: object) -> Store:
@@ -179,7 +180,7 @@ def test_near_search_reads_the_store_set_through_redis(
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
     cache = Cache(client=lambda: client, ttl_s=60)
-    inner = CountingStores(client=lambda: db)
+    inner = CountingStores(client=lambda: db, writer=uncached_writer(db))
     service = StoreService(
         repository=CachedStores(inner=inner, cache=cache), references=_references(db)
     )

@@ -15,13 +15,14 @@ from celeste_functions.adapters.cache import Cache
 from celeste_functions.adapters.cached import CachedTiers
 from celeste_functions.adapters.tiers import FirestoreTiers
 from tests.support.redis_server import RedisServer
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def repo(db: firestore.Client) -> FirestoreTiers:
-    return FirestoreTiers(client=lambda: db)
+    return FirestoreTiers(client=lambda: db, writer=uncached_writer(db))
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ def test_concurrent_default_moves_leave_exactly_one_default(
     barrier = threading.Barrier(len(codes))
 
     def move(code: str) -> None:
-        mine = TierService(repository=FirestoreTiers(client=lambda: db))
+        mine = TierService(repository=FirestoreTiers(client=lambda: db, writer=uncached_writer(db)))
         barrier.wait()
         try:
             mine.update(code, TierPatch(is_default=True), expected_version=None)
@@ -173,7 +174,7 @@ def test_the_ladder_comes_through_redis_and_writes_never_read_it(
 ) -> None:
     client = redis.Redis.from_url(redis_server.url)
     cache = Cache(client=lambda: client, ttl_s=60)
-    inner = CountingTiers(client=lambda: db)
+    inner = CountingTiers(client=lambda: db, writer=uncached_writer(db))
     service = TierService(repository=CachedTiers(inner=inner, cache=cache))
     for tier in DEMO_TIERS:
         service.create(TierCreate.model_validate(tier.model_dump()))

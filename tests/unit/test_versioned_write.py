@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from celeste.errors import PreconditionFailed
+from celeste.errors import Contention, PreconditionFailed, Unavailable
 from celeste.ports import Versioned
-from celeste.services.backoff import Backoff
+from celeste.services.backoff import Backoff, optimistic
 from celeste.services.concurrency import versioned_write
 
 FAST = Backoff(attempts=5, base_s=0.0, cap_s=0.0, budget_s=60.0)
@@ -51,3 +51,38 @@ def test_pinned_write_naming_another_version_is_412_before_writing() -> None:
 def test_pinned_write_that_loses_the_race_is_412_not_retried() -> None:
     with pytest.raises(PreconditionFailed, match="moved"):
         _run("v1", lose=1)
+
+
+def test_a_dependency_down_after_the_commit_goes_to_the_caller_not_retried() -> None:
+    """``Unavailable`` (e.g. a commit whose cached copies could not be retired) is no lost race:
+    writing again would write twice, or answer 409 for a create that did happen."""
+    writes: list[str] = []
+
+    def write(current: Versioned[str]) -> str:
+        writes.append(current.version)
+        raise Unavailable("saved, but cached copies could not be retired yet: send it again")
+
+    with pytest.raises(Unavailable):
+        versioned_write(
+            lambda: Versioned(value="x", version="v1"),
+            write,
+            expected_version=None,
+            subject="thing 7",
+            what="updating thing 7",
+            backoff=FAST,
+            sleep=lambda _s: None,
+        )
+    assert writes == ["v1"]
+
+
+def test_a_busy_database_is_still_a_lost_race() -> None:
+    attempts: list[int] = []
+
+    def attempt() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise Contention("the database is busy; retry shortly")
+        return "done"
+
+    assert optimistic(attempt, backoff=FAST, what="x", sleep=lambda _s: None) == "done"
+    assert len(attempts) == 3

@@ -1,8 +1,9 @@
 """The one cache helper: Redis cache-aside under versioned scopes with durable epochs, fail-open.
 
-Each entry lives in a *scope* (``catalog.ALL_SCOPES``), stored under ``celeste:{scope}:entry:{key}``
-and stamped with the scope's version ``{token}.{epoch}`` it was computed under; only an entry
-whose stamp is the reader's current version is served. Two things version a scope:
+Each entry lives in a *scope* (``cache_scopes.ALL_SCOPES``), stored under
+``celeste:{scope}:entry:{key}`` and stamped with the scope's version ``{token}.{epoch}`` it was
+computed under; only an entry whose stamp is the reader's current version is served. Two things
+version a scope:
 
 - the **token**, a random string in Redis (``celeste:{scope}:version``). Invalidating sets a new
   one, so while Redis answers, every older entry is unreachable at once, for every instance;
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from celeste.services.backoff import Backoff, optimistic
-from celeste_functions.catalog import ALL_SCOPES
+from celeste_functions.cache_scopes import ALL_SCOPES
 from celeste_functions.logs import get_logger
 
 if TYPE_CHECKING:

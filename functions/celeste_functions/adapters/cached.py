@@ -18,7 +18,7 @@ from celeste.stores import Store
 from celeste.tax import TaxRate
 from celeste.tiers import Tier
 from celeste_functions.adapters.cache import Cache
-from celeste_functions.catalog import SHIPPING, STORES, TAX_RATES, TIERS
+from celeste_functions.cache_scopes import SHIPPING, STORES, TAX_RATES, TIERS
 
 
 class CachedTiers:

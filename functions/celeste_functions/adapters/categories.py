@@ -19,13 +19,14 @@ from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
     precondition,
-    storage_errors,
     version_of,
 )
 from celeste_functions.adapters.products import any_filed_under
 
 if TYPE_CHECKING:
     from google.cloud import firestore
+
+    from celeste_functions.adapters.writer import Batch, FirestoreWriter
 
 CATEGORIES = "categories"
 SLUGS = "category_slugs"
@@ -54,8 +55,9 @@ def category_parents(client: firestore.Client) -> dict[str, str | None]:
 class FirestoreCategories:
     """``CategoryRepository`` on Firestore."""
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    def __init__(self, *, client: Callable[[], firestore.Client], writer: FirestoreWriter) -> None:
         self._client = client
+        self._writer = writer
 
     def _col(self, name: str = CATEGORIES) -> firestore.CollectionReference:
         return self._client().collection(name)
@@ -99,14 +101,12 @@ class FirestoreCategories:
 
     def create(self, category: Category) -> Versioned[Category]:
         client = self._client()
-        batch = client.batch()
-        batch.create(client.collection(SLUGS).document(category.slug), {"category_id": category.id})
-        ref = self._col().document(category.id)
-        batch.create(ref, _data(category))
-        if category.parent_id is not None:
-            link(batch, client, category.parent_id)
-        with storage_errors(conflict=f"slug {category.slug!r} is taken"):
-            batch.commit()
+        with self._writer.batch(conflict=f"slug {category.slug!r} is taken") as batch:
+            slug = client.collection(SLUGS).document(category.slug)
+            batch.create(slug, {"category_id": category.id})
+            batch.create(self._col().document(category.id), _data(category))
+            if category.parent_id is not None:
+                link(batch, client, category.parent_id)
         return self.get(category.id)
 
     def replace(
@@ -118,28 +118,24 @@ class FirestoreCategories:
         guard: Mapping[str, str] | None = None,
     ) -> Versioned[Category]:
         client = self._client()
-        batch = client.batch()
         ref = self._col().document(category.id)
         option = precondition(client, expected_version)
-        for ancestor_id, version in sorted((guard or {}).items()):
-            link(batch, client, ancestor_id, expected_version=version)
-        if category.slug != previous_slug:
-            slugs = client.collection(SLUGS)
-            batch.create(slugs.document(category.slug), {"category_id": category.id})
-            batch.delete(slugs.document(previous_slug))
-        batch.update(ref, _data(category), option=option)
-        with storage_errors(conflict=f"slug {category.slug!r} is taken"):
-            batch.commit()
+        with self._writer.batch(conflict=f"slug {category.slug!r} is taken") as batch:
+            for ancestor_id, version in sorted((guard or {}).items()):
+                link(batch, client, ancestor_id, expected_version=version)
+            if category.slug != previous_slug:
+                slugs = client.collection(SLUGS)
+                batch.create(slugs.document(category.slug), {"category_id": category.id})
+                batch.delete(slugs.document(previous_slug))
+            batch.update(ref, _data(category), option=option)
         return self.get(category.id)
 
     def delete(self, category_id: str, *, slug: str, expected_version: str | None) -> None:
         client = self._client()
-        batch = client.batch()
         option = precondition(client, expected_version, delete=True)
-        batch.delete(self._col().document(category_id), option=option)
-        batch.delete(client.collection(SLUGS).document(slug))
-        with storage_errors():
-            batch.commit()
+        with self._writer.batch() as batch:
+            batch.delete(self._col().document(category_id), option=option)
+            batch.delete(client.collection(SLUGS).document(slug))
 
     def has_children(self, category_id: str) -> bool:
         query = _CHILD.build(self._col(), equals={"parent_id": category_id})
@@ -150,7 +146,7 @@ class FirestoreCategories:
 
 
 def link(
-    batch: firestore.WriteBatch,
+    batch: Batch,
     client: firestore.Client,
     category_id: str,
     *,

@@ -15,11 +15,11 @@ from celeste_functions.adapters.cache import Cache, Codec
 from celeste_functions.adapters.categories import category_parents
 from celeste_functions.adapters.firestore import (
     precondition,
-    storage_errors,
     version_of,
 )
 from celeste_functions.adapters.tiers import FirestoreTiers
-from celeste_functions.catalog import PRICING
+from celeste_functions.adapters.writer import FirestoreWriter
+from celeste_functions.cache_scopes import PRICING
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -30,8 +30,9 @@ PRICE_LISTS = "price_lists"
 class FirestorePriceLists:
     """``PriceListRepository`` on Firestore (rules stored as JSON-safe maps)."""
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    def __init__(self, *, client: Callable[[], firestore.Client], writer: FirestoreWriter) -> None:
         self._client = client
+        self._writer = writer
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(PRICE_LISTS)
@@ -49,8 +50,8 @@ class FirestorePriceLists:
         ]
 
     def create(self, price_list: PriceList) -> Versioned[PriceList]:
-        with storage_errors():
-            self._col().document(price_list.id).create(_data(price_list))
+        with self._writer.batch() as batch:
+            batch.create(self._col().document(price_list.id), _data(price_list))
         return self.get(price_list.id)
 
     def replace(
@@ -58,15 +59,15 @@ class FirestorePriceLists:
     ) -> Versioned[PriceList]:
         client = self._client()
         option = precondition(client, expected_version)
-        with storage_errors():
-            self._col().document(price_list.id).update(_data(price_list), option=option)
+        with self._writer.batch() as batch:
+            batch.update(self._col().document(price_list.id), _data(price_list), option=option)
         return self.get(price_list.id)
 
     def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
         client = self._client()
         option = precondition(client, expected_version, delete=True)
-        with storage_errors():
-            self._col().document(price_list_id).delete(option=option)
+        with self._writer.batch() as batch:
+            batch.delete(self._col().document(price_list_id), option=option)
 
 
 def _data(price_list: PriceList) -> dict[str, Any]:
@@ -94,8 +95,10 @@ class CachedPricingSource:
     ) -> None:
         self._client = client
         self._cache = cache
-        self._lists = FirestorePriceLists(client=client)
-        self._tiers = FirestoreTiers(client=client)
+        # Read here only; their writes would retire scopes of this same cache.
+        writer = FirestoreWriter(client=client, cache=cache)
+        self._lists = FirestorePriceLists(client=client, writer=writer)
+        self._tiers = FirestoreTiers(client=client, writer=writer)
         self._ceiling_s = ceiling_s
         self._parsed: tuple[bytes, PricingSnapshot] | None = None
         self._built: tuple[object, float, PricingSnapshot] | None = None

@@ -14,12 +14,13 @@ from celeste_functions.adapters.firestore import (
     keyset_page,
     precondition,
     read_query,
-    storage_errors,
     version_of,
 )
 
 if TYPE_CHECKING:
     from google.cloud import firestore
+
+    from celeste_functions.adapters.writer import Batch, FirestoreWriter
 
 PRODUCTS = "products"
 SKUS = "product_skus"
@@ -44,8 +45,9 @@ def any_filed_under(client: firestore.Client, category_id: str) -> bool:
 class FirestoreProducts:
     """``ProductRepository`` on Firestore."""
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    def __init__(self, *, client: Callable[[], firestore.Client], writer: FirestoreWriter) -> None:
         self._client = client
+        self._writer = writer
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(PRODUCTS)
@@ -109,12 +111,10 @@ class FirestoreProducts:
 
     def create(self, product: Product) -> Versioned[Product]:
         client = self._client()
-        batch = client.batch()
-        batch.create(client.collection(SKUS).document(product.sku), {"product_id": product.id})
-        batch.create(self._col().document(product.id), _data(product))
-        _link_category(batch, client, product.category_id)
-        with storage_errors(conflict=f"sku {product.sku!r} is taken"):
-            batch.commit()
+        with self._writer.batch(conflict=f"sku {product.sku!r} is taken") as batch:
+            batch.create(client.collection(SKUS).document(product.sku), {"product_id": product.id})
+            batch.create(self._col().document(product.id), _data(product))
+            _link_category(batch, client, product.category_id)
         return self.get(product.id)
 
     def replace(
@@ -126,17 +126,15 @@ class FirestoreProducts:
         category_changed: bool = False,
     ) -> Versioned[Product]:
         client = self._client()
-        batch = client.batch()
         option = precondition(client, expected_version)
-        if category_changed:
-            _link_category(batch, client, product.category_id)
-        if product.sku != previous_sku:
-            skus = client.collection(SKUS)
-            batch.create(skus.document(product.sku), {"product_id": product.id})
-            batch.delete(skus.document(previous_sku))
-        batch.update(self._col().document(product.id), _data(product), option=option)
-        with storage_errors(conflict=f"sku {product.sku!r} is taken"):
-            batch.commit()
+        with self._writer.batch(conflict=f"sku {product.sku!r} is taken") as batch:
+            if category_changed:
+                _link_category(batch, client, product.category_id)
+            if product.sku != previous_sku:
+                skus = client.collection(SKUS)
+                batch.create(skus.document(product.sku), {"product_id": product.id})
+                batch.delete(skus.document(previous_sku))
+            batch.update(self._col().document(product.id), _data(product), option=option)
         return self.get(product.id)
 
 
@@ -149,7 +147,7 @@ def _product(product_id: str, data: dict[str, Any]) -> Product:
     return Product(id=product_id, **data)
 
 
-def _link_category(batch: Any, client: firestore.Client, category_id: str) -> None:
+def _link_category(batch: Batch, client: firestore.Client, category_id: str) -> None:
     # The categories adapter owns category documents (and imports this module for its
     # products-filed-under query), so its ``link`` write is imported when used.
     from celeste_functions.adapters.categories import link

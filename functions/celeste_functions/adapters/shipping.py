@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 from celeste.errors import NotFound
 from celeste.ports import Versioned
 from celeste.shipping import MAX_METHODS, ShippingMethod
-from celeste_functions.adapters.firestore import precondition, storage_errors, version_of
+from celeste_functions.adapters.firestore import precondition, version_of
 
 if TYPE_CHECKING:
     from google.cloud import firestore
+
+    from celeste_functions.adapters.writer import FirestoreWriter
 
 SHIPPING_METHODS = "shipping_methods"
 
@@ -19,8 +21,9 @@ SHIPPING_METHODS = "shipping_methods"
 class FirestoreShippingMethods:
     """``ShippingMethodRepository`` on Firestore."""
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    def __init__(self, *, client: Callable[[], firestore.Client], writer: FirestoreWriter) -> None:
         self._client = client
+        self._writer = writer
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(SHIPPING_METHODS)
@@ -39,22 +42,22 @@ class FirestoreShippingMethods:
         return [method for method in self.all() if method.active]
 
     def create(self, method: ShippingMethod) -> Versioned[ShippingMethod]:
-        with storage_errors(conflict=f"shipping method {method.code} already exists"):
-            self._col().document(method.code).create(_data(method))
+        with self._writer.batch(conflict=f"shipping method {method.code} already exists") as batch:
+            batch.create(self._col().document(method.code), _data(method))
         return self.get(method.code)
 
     def replace(
         self, method: ShippingMethod, *, expected_version: str
     ) -> Versioned[ShippingMethod]:
         option = precondition(self._client(), expected_version)
-        with storage_errors():
-            self._col().document(method.code).update(_data(method), option=option)
+        with self._writer.batch() as batch:
+            batch.update(self._col().document(method.code), _data(method), option=option)
         return self.get(method.code)
 
     def delete(self, code: str, *, expected_version: str) -> None:
         option = precondition(self._client(), expected_version, delete=True)
-        with storage_errors():
-            self._col().document(code).delete(option=option)
+        with self._writer.batch() as batch:
+            batch.delete(self._col().document(code), option=option)
 
 
 def _data(method: ShippingMethod) -> dict[str, Any]:

@@ -14,12 +14,13 @@ from celeste_functions.adapters.firestore import (
     count_of,
     keyset_page,
     precondition,
-    storage_errors,
     version_of,
 )
 
 if TYPE_CHECKING:
     from google.cloud import firestore
+
+    from celeste_functions.adapters.writer import FirestoreWriter
 
 STORES = "stores"
 
@@ -32,8 +33,9 @@ _EVERY_ACTIVE = QueryShape(STORES, equals=("active",))
 class FirestoreStores:
     """``StoreRepository`` on Firestore."""
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    def __init__(self, *, client: Callable[[], firestore.Client], writer: FirestoreWriter) -> None:
         self._client = client
+        self._writer = writer
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(STORES)
@@ -71,22 +73,22 @@ class FirestoreStores:
         return count_of(self._col())
 
     def create(self, store: Store) -> Versioned[Store]:
-        with storage_errors(conflict=f"store {store.id} already exists"):
-            self._col().document(store.id).create(_data(store))
+        with self._writer.batch(conflict=f"store {store.id} already exists") as batch:
+            batch.create(self._col().document(store.id), _data(store))
         return self.get(store.id)
 
     def replace(self, store: Store, *, expected_version: str | None) -> Versioned[Store]:
         client = self._client()
         option = precondition(client, expected_version)  # an update requires the document
-        with storage_errors():
-            self._col().document(store.id).update(_data(store), option=option)
+        with self._writer.batch() as batch:
+            batch.update(self._col().document(store.id), _data(store), option=option)
         return self.get(store.id)
 
     def delete(self, store_id: str, *, expected_version: str | None) -> None:
         client = self._client()
         option = precondition(client, expected_version, delete=True)
-        with storage_errors():
-            self._col().document(store_id).delete(option=option)
+        with self._writer.batch() as batch:
+            batch.delete(self._col().document(store_id), option=option)
 
 
 class FirestoreStoreDirectory:

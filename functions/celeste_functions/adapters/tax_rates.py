@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 from celeste.errors import NotFound
 from celeste.ports import Versioned
 from celeste.tax import TaxRate
-from celeste_functions.adapters.firestore import precondition, storage_errors, version_of
+from celeste_functions.adapters.firestore import precondition, version_of
 
 if TYPE_CHECKING:
     from google.cloud import firestore
+
+    from celeste_functions.adapters.writer import FirestoreWriter
 
 TAX_RATES = "tax_rates"
 
@@ -19,8 +21,9 @@ TAX_RATES = "tax_rates"
 class FirestoreTaxRates:
     """``TaxRateRepository`` on Firestore."""
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    def __init__(self, *, client: Callable[[], firestore.Client], writer: FirestoreWriter) -> None:
         self._client = client
+        self._writer = writer
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(TAX_RATES)
@@ -39,11 +42,11 @@ class FirestoreTaxRates:
     def put(self, rate: TaxRate, *, expected_version: str | None) -> Versioned[TaxRate]:
         document = self._col().document(rate.country)
         data = rate.model_dump(exclude={"country"})
-        with storage_errors():
+        with self._writer.batch() as batch:
             if expected_version is None:
-                document.set(data)
+                batch.set(document, data)
             else:
-                document.update(data, option=precondition(self._client(), expected_version))
+                batch.update(document, data, option=precondition(self._client(), expected_version))
         found = self.get(rate.country)
         if found is None:  # deleted in the instant since: as if never written
             raise NotFound(f"no tax rate for {rate.country}")
@@ -51,5 +54,5 @@ class FirestoreTaxRates:
 
     def delete(self, country: str, *, expected_version: str | None) -> None:
         option = precondition(self._client(), expected_version, delete=True)
-        with storage_errors():
-            self._col().document(country).delete(option=option)
+        with self._writer.batch() as batch:
+            batch.delete(self._col().document(country), option=option)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import NotFound, PreconditionFailed
+from celeste.errors import Conflict, NotFound, PreconditionFailed
 from celeste.ports import TierSet, Versioned
 from celeste.services.tiers import MAX_TIERS
 from celeste.tiers import Tier
@@ -15,12 +15,13 @@ from celeste_functions.adapters.accounts import holds_tier
 from celeste_functions.adapters.firestore import (
     QueryShape,
     last_update_time,
-    storage_errors,
     version_of,
 )
 
 if TYPE_CHECKING:
     from google.cloud import firestore
+
+    from celeste_functions.adapters.writer import FirestoreWriter
 
 TIERS = "tiers"
 #: One document whose update time is the tier set's revision: every tier write through the
@@ -34,8 +35,9 @@ _BY_LEVEL = QueryShape(TIERS, order=("level",))
 class FirestoreTiers:
     """``TierRepository`` on Firestore."""
 
-    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+    def __init__(self, *, client: Callable[[], firestore.Client], writer: FirestoreWriter) -> None:
         self._client = client
+        self._writer = writer
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(TIERS)
@@ -74,32 +76,29 @@ class FirestoreTiers:
             self._start_guard()
             raise PreconditionFailed("the tier set had no revision yet; read it again")
         client = self._client()
-        batch = client.batch()
-        for tier in create:
-            batch.create(self._col().document(tier.code), _data(tier))
-        for found in update:
-            option = client.write_option(last_update_time=last_update_time(found.version))
-            batch.update(self._col().document(found.value.code), _data(found.value), option=option)
-        for found in delete:
-            option = client.write_option(last_update_time=last_update_time(found.version))
-            batch.delete(self._col().document(found.value.code), option=option)
-        batch.update(
-            self._guard(),
-            {"token": secrets.token_hex(8)},
-            option=client.write_option(last_update_time=last_update_time(revision)),
-        )
-        with storage_errors(conflict="a tier with this code already exists"):
-            batch.commit()
+        with self._writer.batch(conflict="a tier with this code already exists") as batch:
+            for tier in create:
+                batch.create(self._col().document(tier.code), _data(tier))
+            for found in update:
+                option = client.write_option(last_update_time=last_update_time(found.version))
+                ref = self._col().document(found.value.code)
+                batch.update(ref, _data(found.value), option=option)
+            for found in delete:
+                option = client.write_option(last_update_time=last_update_time(found.version))
+                batch.delete(self._col().document(found.value.code), option=option)
+            batch.update(
+                self._guard(),
+                {"token": secrets.token_hex(8)},
+                option=client.write_option(last_update_time=last_update_time(revision)),
+            )
 
     def is_held(self, code: str) -> bool:
         return holds_tier(self._client(), code)
 
     def _start_guard(self) -> None:
-        from google.api_core.exceptions import AlreadyExists
-
         # Another writer may have started it first: just as good.
-        with contextlib.suppress(AlreadyExists):
-            self._guard().create({"token": secrets.token_hex(8)})
+        with contextlib.suppress(Conflict), self._writer.batch() as batch:
+            batch.create(self._guard(), {"token": secrets.token_hex(8)})
 
 
 def _data(tier: Tier) -> dict[str, Any]:

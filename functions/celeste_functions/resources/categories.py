@@ -8,14 +8,13 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from celeste.categories import Category, CategoryCreate, CategoryPatch
 from celeste.ids import ID_PATTERN
-from celeste_functions.catalog import CATEGORIES
+from celeste_functions.cache_scopes import CATEGORIES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     PAGES,
     ListParams,
     cached_reply,
-    catalogue_written,
     page_body,
     page_family,
     resource_reply,
@@ -74,7 +73,6 @@ def get_category(ctx: RequestContext, category_id: str) -> Reply:
 def create_category(body: CategoryCreate) -> Reply:
     """Admin: add a category → 201 with ``Location``."""
     created = services.get().categories.create(body)
-    catalogue_written("categories")
     return resource_reply(created, status=201, location=f"categories/{created.value.id}")
 
 
@@ -82,7 +80,6 @@ def create_category(body: CategoryCreate) -> Reply:
 def update_category(category_id: str, body: CategoryPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
     updated = services.get().categories.update(category_id, body, expected_version=if_match)
-    catalogue_written("categories")
     return resource_reply(updated)
 
 
@@ -90,5 +87,4 @@ def update_category(category_id: str, body: CategoryPatch, if_match: str | None)
 def delete_category(category_id: str, if_match: str | None) -> Reply:
     """Admin: delete a category with no children and no products (``If-Match`` honoured)."""
     services.get().categories.delete(category_id, expected_version=if_match)
-    catalogue_written("categories")
     return Reply(status=204)

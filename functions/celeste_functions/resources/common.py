@@ -8,10 +8,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from celeste.accounts import Profile
-from celeste.errors import Unavailable
 from celeste.ports import Page, Versioned
 from celeste_functions.adapters.cache import Bounded, Codec
-from celeste_functions.catalog import scopes_for
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, json_bytes
 
@@ -130,12 +128,3 @@ def cached_reply(
     reply = lookup.value
     reply.headers["X-Cache"] = "hit" if lookup.hit else "miss"
     return reply
-
-
-def catalogue_written(collection: str) -> None:
-    """Retire the cache scopes a write to ``collection`` made stale (after the commit, before
-    the reply): when neither the durable epoch nor Redis took it, the write is not reported as
-    done (503, ``Retry-After``) so the client retries rather than trust a stale read."""
-    retired = services.get().cache.invalidate(scopes_for(collection))
-    if not retired.reached:
-        raise Unavailable("saved, but cached copies could not be retired yet: send it again")

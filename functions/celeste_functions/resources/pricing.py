@@ -18,7 +18,6 @@ from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     ListParams,
-    catalogue_written,
     page_body,
     resource_reply,
 )
@@ -61,7 +60,6 @@ def list_price_lists(query: ListParams) -> Reply:
 def create_price_list(body: PriceListBody) -> Reply:
     """Admin: add a price list → 201 with ``Location``."""
     created = services.get().price_lists.create(body)
-    catalogue_written("price_lists")
     return resource_reply(created, status=201, location=f"pricing/price-lists/{created.value.id}")
 
 
@@ -81,7 +79,6 @@ def get_price_list(price_list_id: str) -> Reply:
 def update_price_list(price_list_id: str, body: PriceListPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent; the whole list is validated again."""
     updated = services.get().price_lists.update(price_list_id, body, expected_version=if_match)
-    catalogue_written("price_lists")
     return resource_reply(updated)
 
 
@@ -89,7 +86,6 @@ def update_price_list(price_list_id: str, body: PriceListPatch, if_match: str | 
 def delete_price_list(price_list_id: str, if_match: str | None) -> Reply:
     """Admin: remove a price list."""
     services.get().price_lists.delete(price_list_id, expected_version=if_match)
-    catalogue_written("price_lists")
     return Reply(status=204)
 
 
@@ -141,7 +137,6 @@ def get_tax_rate(country: str) -> Reply:
 def put_tax_rate(country: str, body: TaxRateBody, if_match: str | None) -> Reply:
     """Admin: set a country's rate in basis points (``If-Match`` honoured); 201 when new."""
     stored, created = services.get().tax_rates.put(country, body, expected_version=if_match)
-    catalogue_written("tax_rates")
     if created:
         return resource_reply(stored, status=201, location=f"pricing/tax-rates/{country}")
     return resource_reply(stored)
@@ -153,7 +148,6 @@ def put_tax_rate(country: str, body: TaxRateBody, if_match: str | None) -> Reply
 def delete_tax_rate(country: str, if_match: str | None) -> Reply:
     """Admin: remove a country's rate (its orders are then taxed 0)."""
     services.get().tax_rates.delete(country, expected_version=if_match)
-    catalogue_written("tax_rates")
     return Reply(status=204)
 
 

@@ -13,13 +13,12 @@ from celeste.pricing import MAX_QUANTITY, PricedLine, shown_to_shopper
 from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.services.products import SCAN_LIMIT, CatalogueItem
 from celeste_functions.adapters.cache import Bounded
-from celeste_functions.catalog import PRODUCTS
+from celeste_functions.cache_scopes import PRODUCTS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     ListParams,
     cached_reply,
-    catalogue_written,
     etag,
     page_family,
     resource_reply,
@@ -168,7 +167,6 @@ def get_product(ctx: RequestContext, product_id: str, query: ProductParams) -> R
 def create_product(body: ProductCreate) -> Reply:
     """Admin: add a product → 201 with ``Location``."""
     created = services.get().products.create(body)
-    catalogue_written("products")
     return resource_reply(created, status=201, location=f"products/{created.value.id}")
 
 
@@ -176,7 +174,6 @@ def create_product(body: ProductCreate) -> Reply:
 def update_product(product_id: str, body: ProductPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
     updated = services.get().products.update(product_id, body, expected_version=if_match)
-    catalogue_written("products")
     return resource_reply(updated)
 
 
@@ -184,5 +181,4 @@ def update_product(product_id: str, body: ProductPatch, if_match: str | None) ->
 def delete_product(product_id: str, if_match: str | None) -> Reply:
     """Admin: soft delete (``active=false``); orders keep referring to the product."""
     services.get().products.deactivate(product_id, expected_version=if_match)
-    catalogue_written("products")
     return Reply(status=204)

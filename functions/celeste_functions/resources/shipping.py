@@ -10,7 +10,7 @@ from celeste.shipping import ShippingMethod, ShippingMethodCreate, ShippingMetho
 from celeste_functions.adapters.cache import Bounded
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
-from celeste_functions.resources.common import cached_reply, catalogue_written, resource_reply
+from celeste_functions.resources.common import cached_reply, resource_reply
 
 router = Router("shipping")
 SCOPE = "shipping"
@@ -59,7 +59,6 @@ def list_methods(ctx: RequestContext, query: MethodListParams) -> Reply:
 def create_method(body: ShippingMethodCreate) -> Reply:
     """Admin: add a method → 201 with ``Location``; its ``code`` is its id."""
     created = services.get().shipping.create(body)
-    catalogue_written("shipping_methods")
     return resource_reply(created, status=201, location=f"shipping/methods/{created.value.code}")
 
 
@@ -79,7 +78,6 @@ def get_method(code: str) -> Reply:
 def update_method(code: str, body: ShippingMethodPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
     updated = services.get().shipping.update(code, body, expected_version=if_match)
-    catalogue_written("shipping_methods")
     return resource_reply(updated)
 
 
@@ -87,5 +85,4 @@ def update_method(code: str, body: ShippingMethodPatch, if_match: str | None) ->
 def delete_method(code: str, if_match: str | None) -> Reply:
     """Admin: remove a method (orders that chose it keep their copy)."""
     services.get().shipping.delete(code, expected_version=if_match)
-    catalogue_written("shipping_methods")
     return Reply(status=204)

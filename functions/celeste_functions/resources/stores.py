@@ -25,13 +25,12 @@ from celeste.stores import (
     StorePatch,
 )
 from celeste_functions.adapters.cache import Bounded
-from celeste_functions.catalog import STORES
+from celeste_functions.cache_scopes import STORES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (
     ListParams,
     cached_reply,
-    catalogue_written,
     page_body,
     page_family,
     resource_reply,
@@ -143,7 +142,6 @@ def get_store(ctx: RequestContext, store_id: str) -> Reply:
 def create_store(body: StoreCreate) -> Reply:
     """Admin: add a store → 201 with ``Location``."""
     created = services.get().stores.create(body)
-    catalogue_written("stores")
     return resource_reply(created, status=201, location=f"stores/{created.value.id}")
 
 
@@ -151,7 +149,6 @@ def create_store(body: StoreCreate) -> Reply:
 def update_store(store_id: str, body: StorePatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
     updated = services.get().stores.update(store_id, body, expected_version=if_match)
-    catalogue_written("stores")
     return resource_reply(updated)
 
 
@@ -159,5 +156,4 @@ def update_store(store_id: str, body: StorePatch, if_match: str | None) -> Reply
 def delete_store(store_id: str, if_match: str | None) -> Reply:
     """Admin: delete a store (``If-Match`` honoured)."""
     services.get().stores.delete(store_id, expected_version=if_match)
-    catalogue_written("stores")
     return Reply(status=204)

@@ -6,13 +6,12 @@ from pydantic import BaseModel, ConfigDict
 
 from celeste.paging import page_of
 from celeste.tiers import Tier, TierCreate, TierPatch
-from celeste_functions.catalog import TIERS
+from celeste_functions.cache_scopes import TIERS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, Router
 from celeste_functions.resources.common import (
     ListParams,
     cached_reply,
-    catalogue_written,
     page_body,
     page_family,
     resource_reply,
@@ -55,7 +54,6 @@ def get_tier(code: str) -> Reply:
 def create_tier(body: TierCreate) -> Reply:
     """Admin: add a tier → 201 with ``Location``; ``is_default: true`` moves the default."""
     created = services.get().tiers.create(body)
-    catalogue_written("tiers")
     return resource_reply(created, status=201, location=f"tiers/{created.value.code}")
 
 
@@ -63,7 +61,6 @@ def create_tier(body: TierCreate) -> Reply:
 def update_tier(code: str, body: TierPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
     updated = services.get().tiers.update(code, body, expected_version=if_match)
-    catalogue_written("tiers")
     return resource_reply(updated)
 
 
@@ -71,5 +68,4 @@ def update_tier(code: str, body: TierPatch, if_match: str | None) -> Reply:
 def delete_tier(code: str, if_match: str | None) -> Reply:
     """Admin: delete a tier that is not the default and that no user holds."""
     services.get().tiers.delete(code, expected_version=if_match)
-    catalogue_written("tiers")
     return Reply(status=204)

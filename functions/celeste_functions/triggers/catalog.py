@@ -1,10 +1,12 @@
-"""Cache invalidation after catalogue writes, from any writer (API, console, scripts)."""
+"""The backstop of cache invalidation: catalogue writes made outside the API (the console,
+scripts). A write through the API already retired its scopes when it committed
+(``adapters/writer.py``); both retire what ``cache_scopes.retired_by`` says."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celeste_functions.catalog import scopes_for
+from celeste_functions.cache_scopes import retired_by
 from celeste_functions.composition import services
 from celeste_functions.logs import get_logger
 
@@ -24,8 +26,7 @@ def on_catalog_written(event: Any) -> None:
     is incremented first, so even with Redis frozen or dead the old entries stop being served
     within the freshness window once the trigger has run.
     """
-    collection = str(event.document).split("/", 1)[0]
-    scopes = scopes_for(collection)
+    scopes = retired_by([str(event.document)])
     retired = services.get().cache.invalidate(scopes)
     fields = {
         "document": event.document,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from celeste.errors import Contention, PreconditionFailed
+from celeste.errors import Contention, PreconditionFailed, Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger("celeste.backoff")
@@ -53,6 +53,8 @@ def optimistic(
     decide again (``lost`` names other such signals). When the attempts or the time budget run
     out, ``Contention`` tells the caller to try later. With ``pinned`` (the client sent
     ``If-Match``) a moved version is the client's answer (412), not ours to retry: one attempt.
+    ``Unavailable`` (a dependency is down, perhaps after the commit) is no lost race: it goes
+    to the caller at once, never attempted again.
     """
     if pinned:
         return attempt()
@@ -61,7 +63,9 @@ def optimistic(
     while True:
         try:
             result = attempt()
-        except lost:
+        except lost as exc:
+            if isinstance(exc, Unavailable):
+                raise
             failures += 1
             pause = backoff.delay(failures)
             if failures >= backoff.attempts or clock() - started + pause > backoff.budget_s:
