@@ -94,6 +94,11 @@ def test_every_route_of_every_function_is_documented(document: dict[str, Any]) -
                     assert "401" in documented["responses"]
                 if op.auth == "admin":
                     assert "403" in documented["responses"]
+                # Preconditions and rate limits are documented exactly where they are declared.
+                responses = documented["responses"]
+                assert ("412" in responses) == op.if_match, (path, op.method)
+                limited = op.limit is not None or bool(op.handler_limits)
+                assert ("429" in responses) == limited, (path, op.method)
 
 
 def test_openapi_function_serves_the_document() -> None:
