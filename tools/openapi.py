@@ -2,12 +2,13 @@
 """Generate Celeste's OpenAPI 3.1 document from the routers and their Pydantic models.
 
 Every HTTP function of ``functions/main.py`` has a ``Router`` in
-``celeste_functions.resources.<name>``; each route declares its body, query and response models,
-its success status and who may call it (``Router.route``). This turns that into
-``functions/celeste_functions/openapi.json``, the one committed copy: the ``openapi`` function
-serves it and it deploys with ``functions/``. Run ``make openapi`` (or
-``python3 tools/openapi.py``) after changing a route or a model; a unit test fails while the
-committed file is stale.
+``celeste_functions.resources.<name>``; each route declares, once, its body, query and response
+models, its success status, who may call it, whether it honours If-Match and the rate limits it
+counts (``Router.route``). The router enforces that same declaration, so the errors documented
+here are the ones it answers. This turns it into ``functions/celeste_functions/openapi.json``,
+the one committed copy: the ``openapi`` function serves it and it deploys with ``functions/``.
+Run ``make openapi`` (or ``python3 tools/openapi.py``) after changing a route or a model; a unit
+test fails while the committed file is stale.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def _refs(node: Any) -> set[str]:
 
 
 def _problem_statuses(op: Any, *, has_params: bool) -> list[int]:
+    """The error statuses an operation can answer, from its declaration (``Router.route``)."""
     statuses = [400, 401, 405]
     if op.auth == "admin":
         statuses.append(403)
@@ -144,11 +146,11 @@ def _problem_statuses(op: Any, *, has_params: bool) -> list[int]:
         statuses.append(404)
     if op.method != "GET" and (op.auth != "public" or op.status == 201):
         statuses.append(409)
-    if "ctx.if_match" in inspect.getsource(op.handler):
+    if op.if_match:
         statuses.append(412)
     if op.body is not None:
         statuses += [413, 415]
-    if op.limit is not None or "rate_limit(" in inspect.getsource(op.handler):
+    if op.limit is not None or op.handler_limits:
         statuses.append(429)
     return sorted(statuses)
 

@@ -14,6 +14,7 @@ from firebase_admin import auth as fb_auth
 from celeste.errors import Forbidden, ValidationFailed
 from celeste_functions.clients import Lazy, firebase_app
 from celeste_functions.http import auth as auth_module
+from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, RequestContext, Router
 from tests.conftest import require_env
 from tests.support.emulators import PROJECT
@@ -39,16 +40,16 @@ def write(ctx: RequestContext) -> Reply:
     return Reply({"uid": caller.uid if caller else None})
 
 
-@router.get("/mine")
-def signed_in(ctx: RequestContext) -> Reply:
+@router.get("/mine", auth="user")
+def signed_in(caller: Caller) -> Reply:
     """A route for signed-in callers only."""
-    return Reply({"uid": ctx.require_user().uid})
+    return Reply({"uid": caller.uid})
 
 
-@router.get("/admin")
-def admins_only(ctx: RequestContext) -> Reply:
+@router.get("/admin", auth="admin")
+def admins_only(caller: Caller) -> Reply:
     """A route for admins only."""
-    return Reply({"uid": ctx.require_admin().uid})
+    return Reply({"uid": caller.uid})
 
 
 @router.get("/role")

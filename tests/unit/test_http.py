@@ -42,7 +42,13 @@ from celeste_functions.http.problems import (
     field_path,
     to_problem,
 )
-from celeste_functions.http.router import MAX_BODY_BYTES, Reply, RequestContext, Router
+from celeste_functions.http.router import (
+    MAX_BODY_BYTES,
+    Reply,
+    RequestContext,
+    Router,
+    read_query,
+)
 from celeste_functions.resources.categories import router
 from tests.fakes import InMemoryCategories
 from tests.support.handlers import (
@@ -363,8 +369,7 @@ def test_query_models_are_memoised_by_the_raw_query_string() -> None:
     from celeste_functions.resources.common import ListParams
 
     def parsed(query: str) -> ListParams:
-        ctx = RequestContext(request_for(path="/", query_string=query), rid="r")
-        return ctx.query(ListParams)
+        return read_query(request_for(path="/", query_string=query), ListParams)
 
     first = parsed("limit=7")
     assert first.limit == 7 and parsed("limit=7") is first

@@ -234,7 +234,7 @@ def _place(ctx: RequestContext) -> Reply:
     return Reply({"ok": True}, status=201)
 
 
-@router.get("/")
+@router.get("/", handler_limits=("catalogue-scan",))
 def _search(ctx: RequestContext) -> Reply:
     if ctx.request.args.get("scan"):
         ctx.rate_limit("catalogue-scan")
@@ -242,7 +242,7 @@ def _search(ctx: RequestContext) -> Reply:
     return Reply({"ok": True})
 
 
-@router.post("/codes")
+@router.post("/codes", handler_limits=("discount-code",))
 def _try_code(ctx: RequestContext) -> Reply:
     with ctx.attempt_rate_limit("discount-code", failed=lambda exc: isinstance(exc, KeyError)):
         served.append("code")

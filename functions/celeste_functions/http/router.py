@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import random
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from celeste.errors import NotFound, ValidationFailed
+from celeste.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from celeste.ids import is_valid_id
 from celeste_functions.config import Misconfigured, settings
 from celeste_functions.http.auth import Caller, authenticate
@@ -65,13 +66,16 @@ class Reply:
 
 
 class RequestContext:
-    """The request as handlers see it: caller, parsed body and query, preconditions."""
+    """The request as a handler sees it when it needs more than its declared values: the raw
+    request, the caller on a public route, the client's address, the rate limits it counts."""
 
-    def __init__(self, request: Request, *, rid: str) -> None:
+    def __init__(self, request: Request, *, rid: str, limits: frozenset[str] = frozenset()) -> None:
         self.request = request
         self.request_id = rid
         self._caller: Caller | bool | None = False
         self._strict = False
+        #: The policies this request may count (the route's ``limit`` and ``handler_limits``).
+        self._limits = limits
 
     @property
     def caller(self) -> Caller | None:
@@ -83,11 +87,17 @@ class RequestContext:
             self._caller = authenticate(header, strict=self._strict)
         return self._caller  # type: ignore[return-value]
 
-    def require_user(self) -> Caller:
-        """The caller, or 401; the account is checked with Firebase Auth now (a public read
-        may rely on its answer of the last few seconds, a signed-in route may not)."""
-        from celeste.errors import Unauthenticated
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller is a signed-in admin (anonymous and customers are not)."""
+        caller = self.caller
+        return caller is not None and caller.is_admin
 
+    def _signed_in(self, auth: Auth) -> Caller:
+        """The caller a route declared with ``auth`` ("user" or "admin") requires, else 401
+        (anonymous) or 403 (a customer on an admin route). The account is checked with
+        Firebase Auth now (a public read may rely on its answer of the last few seconds, a
+        signed-in route may not)."""
         caller = self.caller
         if caller is None:
             raise Unauthenticated("sign in: send Authorization: Bearer <Firebase ID token>")
@@ -96,65 +106,15 @@ class RequestContext:
             caller = authenticate(self.request.headers.get("Authorization"), strict=True)
             self._caller = caller
             assert caller is not None
-        return caller
-
-    def require_admin(self) -> Caller:
-        """The caller if an admin, else 401/403."""
-        from celeste.errors import Forbidden
-
-        caller = self.require_user()
-        if not caller.is_admin:
+        if auth == "admin" and not caller.is_admin:
             raise Forbidden("this route is for admins")
         return caller
-
-    @property
-    def is_admin(self) -> bool:
-        """Whether the caller is a signed-in admin (anonymous and customers are not)."""
-        caller = self.caller
-        return caller is not None and caller.is_admin
-
-    def body(self, model: type[M]) -> M:
-        """The JSON body validated against ``model`` (400/413/415 on the way)."""
-        request = self.request
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
-        raw = request.get_data(cache=True)
-        if len(raw) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
-        mimetype = (request.mimetype or "").lower()
-        if not (mimetype == "application/json" or mimetype.endswith("+json")):
-            raise UnsupportedMediaType("send the body as application/json")
-        try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
-            raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
-        except RecursionError:  # nesting deeper than the parser's stack (fits well within 1 MiB)
-            raise MalformedRequest("the body's JSON is nested too deeply") from None
-        if not isinstance(data, dict):
-            raise ValidationFailed.on("body", "the body must be a JSON object")
-        return model.model_validate(data)
-
-    def query(self, model: type[M]) -> M:
-        """The query string validated against ``model``; unknown or repeated parameters → 400.
-
-        Memoised per process by the raw query string (validation is a function of it alone; an
-        invalid one raises and is not kept), so the model is shared: handlers only read it."""
-        memo_key = (model, self.request.query_string)
-        found = _queries.get(memo_key)
-        if found is None:
-            found = parse_query(model, self.request.args)
-            if len(_queries) >= QUERY_MEMO_CAP:
-                _queries.clear()  # a client varying its queries at will costs only validation
-            _queries[memo_key] = found
-        return found  # type: ignore[return-value]
 
     @property
     def client_ip(self) -> str | None:
         """The caller's address: ``CELESTE_TRUSTED_PROXY_HOPS`` entries from the right of
         ``X-Forwarded-For`` (each trusted proxy in front appends the address it saw; entries
         further left are the client's own claims), else the connection's peer."""
-        from celeste_functions.config import settings
-
         hops = settings().trusted_proxy_hops
         forwarded = [
             part.strip()
@@ -169,10 +129,14 @@ class RequestContext:
     def rate_limit(self, policy: str) -> Counted:
         """Count this request against the rate limit ``policy``, per signed-in caller and per
         client IP; over a limit it is a 429 with ``Retry-After``. The one hook for limits:
-        routes declare theirs (``limit=``), a handler whose cost depends on the request (an
-        uncached catalogue scan) calls it when that cost is incurred."""
+        routes declare theirs (``limit=``, counted before the handler runs), a handler whose
+        cost depends on the request (an uncached catalogue scan) counts a policy its route
+        declares in ``handler_limits`` when that cost is incurred. An undeclared policy is a
+        programming error (500): the OpenAPI document would not list its 429."""
         from celeste_functions.composition import services
 
+        if policy not in self._limits:
+            raise UndeclaredLimit(f"rate limit {policy!r} is not declared on this route")
         caller = self.caller
         uid = caller.uid if caller is not None else None
         return services.get().limiter.check(policy, uid=uid, ip=self.client_ip)
@@ -195,13 +159,53 @@ class RequestContext:
             raise
         counted.give_back()
 
-    @property
-    def if_match(self) -> str | None:
-        """The version named by ``If-Match`` (quotes stripped), or ``None``."""
-        value = self.request.headers.get("If-Match")
-        if value is None or value.strip() == "*":
-            return None
-        return value.strip().removeprefix("W/").strip('"')
+
+class UndeclaredLimit(RuntimeError):
+    """A handler counted a rate limit policy its route does not declare."""
+
+
+def read_body(request: Request, model: type[M]) -> M:
+    """The JSON body validated against ``model`` (400/413/415 on the way)."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+    mimetype = (request.mimetype or "").lower()
+    if not (mimetype == "application/json" or mimetype.endswith("+json")):
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise MalformedRequest(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than the parser's stack (fits well within 1 MiB)
+        raise MalformedRequest("the body's JSON is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed.on("body", "the body must be a JSON object")
+    return model.model_validate(data)
+
+
+def read_query(request: Request, model: type[M]) -> M:
+    """The query string validated against ``model``; unknown or repeated parameters → 400.
+
+    Memoised per process by the raw query string (validation is a function of it alone; an
+    invalid one raises and is not kept), so the model is shared: handlers only read it."""
+    memo_key = (model, request.query_string)
+    found = _queries.get(memo_key)
+    if found is None:
+        found = parse_query(model, request.args)
+        if len(_queries) >= QUERY_MEMO_CAP:
+            _queries.clear()  # a client varying its queries at will costs only validation
+        _queries[memo_key] = found
+    return found  # type: ignore[return-value]
+
+
+def if_match(request: Request) -> str | None:
+    """The version named by ``If-Match`` (quotes stripped), or ``None``."""
+    value = request.headers.get("If-Match")
+    if value is None or value.strip() == "*":
+        return None
+    return value.strip().removeprefix("W/").strip('"')
 
 
 def parse_query(model: type[M], args: Any) -> M:
@@ -229,11 +233,14 @@ def _reject_constant(name: str) -> None:
 Handler = Callable[..., Reply]
 #: Who may call a route: anyone, any signed-in user, or admins only.
 Auth = Literal["public", "user", "admin"]
+#: Turns a path parameter into the value the handler receives, or raises (e.g. a 400).
+PathConverter = Callable[[str], str]
 
 
 @dataclass(frozen=True)
 class Operation:
-    """What a route declares about itself (for the OpenAPI document); dispatch ignores it."""
+    """One method of one route as declared: the router enforces it before the handler runs,
+    and the OpenAPI document (errors included) is made from it."""
 
     method: str
     handler: Handler
@@ -244,6 +251,22 @@ class Operation:
     auth: Auth = "public"
     #: The rate limit policy counted before the handler runs (``RequestContext.rate_limit``).
     limit: str | None = None
+    #: Policies the handler counts itself when its cost is incurred (``ctx.rate_limit``,
+    #: ``ctx.attempt_rate_limit``); any other policy is refused.
+    handler_limits: tuple[str, ...] = ()
+    #: Whether the route honours ``If-Match`` (the handler receives ``if_match``).
+    if_match: bool = False
+    #: Path parameters turned into the handler's values before the query and body are read.
+    converters: tuple[tuple[str, PathConverter], ...] = ()
+    #: The names the handler takes: path parameters, ``ctx``, ``caller``, ``body``, ``query``,
+    #: ``if_match`` (``Router.route``).
+    takes: frozenset[str] = frozenset()
+
+    @property
+    def limits(self) -> frozenset[str]:
+        """Every policy a request of this operation may count."""
+        declared = self.handler_limits if self.limit is None else (self.limit, *self.handler_limits)
+        return frozenset(declared)
 
 
 @dataclass
@@ -251,7 +274,6 @@ class _Route:
     pattern: str
     regex: re.Pattern[str]
     params: list[str]
-    methods: dict[str, Handler] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
 
 
@@ -278,24 +300,65 @@ class Router:
         status: int = 200,
         auth: Auth = "public",
         limit: str | None = None,
+        handler_limits: tuple[str, ...] = (),
+        if_match: bool = False,
+        converters: dict[str, PathConverter] | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler(ctx, **params)`` for ``method`` on ``pattern`` (e.g. ``/{id}``).
+        """Register a handler for ``method`` on ``pattern`` (e.g. ``/{id}``): the one
+        declaration of the route, which the router enforces and the OpenAPI document describes.
 
-        ``body``, ``query``, ``response``, ``status`` (on success) and ``auth`` describe the
-        route for the OpenAPI document; the handler still validates and authorises itself.
-        ``limit`` names a rate limit policy counted before the handler runs.
+        Before the handler runs the router counts ``limit`` (a rate limit policy), refuses a
+        caller ``auth`` does not admit (401, or 403 for a customer on an admin route), turns
+        path parameters through ``converters``, and validates the query string against
+        ``query`` and the JSON body against ``body`` (400/413/415). The handler receives, by
+        parameter name, the path parameters and whichever of these it takes: ``ctx``,
+        ``caller`` (routes for signed-in callers), ``body``, ``query`` and ``if_match``
+        (routes declared ``if_match=True``). ``response`` and ``status`` (on success) describe
+        the reply; ``handler_limits`` names the policies the handler counts itself.
+
+        A handler whose parameters disagree with the declaration is refused here (``TypeError``
+        at import): one that takes a value the route does not declare, or leaves out a path
+        parameter, a declared body or a declared ``If-Match``.
         """
 
         def register(handler: Handler) -> Handler:
+            verb = method.upper()
+            params = _PARAM.findall(pattern)
+            takes = _parameters(handler)
+            given = {"ctx", *params}
+            if auth != "public":
+                given.add("caller")
+            for name, declared in (("body", body), ("query", query), ("if_match", if_match)):
+                if declared:
+                    given.add(name)
+            where = f"{verb} {pattern} ({handler.__qualname__})"
+            extra = takes - given
+            if extra:
+                raise TypeError(f"{where}: takes {sorted(extra)}, which the route does not give")
+            needed = {*params, *(n for n, d in (("body", body), ("if_match", if_match)) if d)}
+            if needed - takes:
+                raise TypeError(f"{where}: declares {sorted(needed - takes)} but does not take it")
+            unknown = set(converters or ()) - set(params)
+            if unknown:
+                raise TypeError(f"{where}: converters for {sorted(unknown)}, not path parameters")
             route = next((r for r in self._routes if r.pattern == pattern), None)
             if route is None:
-                params = _PARAM.findall(pattern)
                 regex = re.compile("^" + _PARAM.sub(r"([^/]+)", pattern.rstrip("/")) + "/?$")
                 route = _Route(pattern, regex, params)
                 self._routes.append(route)
-            route.methods[method.upper()] = handler
-            route.operations[method.upper()] = Operation(
-                method.upper(), handler, body, query, response, status, auth, limit
+            route.operations[verb] = Operation(
+                method=verb,
+                handler=handler,
+                body=body,
+                query=query,
+                response=response,
+                status=status,
+                auth=auth,
+                limit=limit,
+                handler_limits=tuple(handler_limits),
+                if_match=if_match,
+                converters=tuple((converters or {}).items()),
+                takes=frozenset(takes),
             )
             return handler
 
@@ -370,11 +433,10 @@ class Router:
             if not match:
                 continue
             method = request.method.upper()
-            handler = route.methods.get("GET" if method == "HEAD" else method)
-            if handler is None:
-                allow = ", ".join(
-                    sorted({*route.methods, "HEAD"} if "GET" in route.methods else route.methods)
-                )
+            op = route.operations.get("GET" if method == "HEAD" else method)
+            if op is None:
+                methods = route.operations
+                allow = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
                 raise MethodNotAllowed(
                     f"{method} is not served on this path", headers={"Allow": allow}
                 )
@@ -382,11 +444,8 @@ class Router:
             for name, value in params.items():
                 if not is_valid_id(value):
                     raise NotFound(f"no such {name.removesuffix('_id')}: malformed id")
-            ctx = RequestContext(request, rid=rid)
-            limit = route.operations["GET" if method == "HEAD" else method].limit
-            if limit is not None:
-                ctx.rate_limit(limit)
-            reply = handler(ctx, **params)
+            ctx = RequestContext(request, rid=rid, limits=op.limits)
+            reply = op.handler(**_arguments(op, ctx, params))
             return _serialise(reply, head=method == "HEAD")
         raise NotFound(f"no route {path} in {self.function_name}")
 
@@ -398,6 +457,45 @@ class Router:
         if path == prefix or path.startswith(prefix + "/"):
             path = path[len(prefix) :] or "/"
         return path
+
+
+def _parameters(handler: Handler) -> set[str]:
+    """The names a handler takes (read once, at registration)."""
+    code = getattr(handler, "__code__", None)
+    if (
+        code is None
+        or code.co_posonlyargcount
+        or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+    ):
+        raise TypeError(f"{handler!r}: a handler takes named parameters only")
+    return set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+
+
+def _arguments(op: Operation, ctx: RequestContext, params: dict[str, str]) -> dict[str, Any]:
+    """Enforce what ``op`` declares, in the order a request meets it, and return the handler's
+    arguments: the declared limit, the caller, the path parameters, the query, the body."""
+    if op.limit is not None:
+        ctx.rate_limit(op.limit)
+    takes = op.takes
+    kwargs: dict[str, Any] = {}
+    if op.auth != "public":
+        caller = ctx._signed_in(op.auth)
+        if "caller" in takes:
+            kwargs["caller"] = caller
+    for name, convert in op.converters:
+        params[name] = convert(params[name])
+    kwargs.update(params)
+    if op.query is not None:
+        query = read_query(ctx.request, op.query)
+        if "query" in takes:
+            kwargs["query"] = query
+    if op.body is not None:
+        kwargs["body"] = read_body(ctx.request, op.body)
+    if op.if_match:
+        kwargs["if_match"] = if_match(ctx.request)
+    if "ctx" in takes:
+        kwargs["ctx"] = ctx
+    return kwargs
 
 
 #: Statuses that never carry content (RFC 9110 §15.3.5, §15.4.5).

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from celeste.accounts import LinkedRegisterRequest, ProfileView, RegisterRequest
 from celeste_functions.composition import services
-from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.http.auth import Caller
+from celeste_functions.http.router import Reply, Router
 from celeste_functions.resources.common import profile_reply
 from celeste_functions.resources.me import identity_of
 
@@ -13,9 +14,9 @@ router = Router("auth")
 
 
 @router.post("/register", body=RegisterRequest, response=ProfileView, status=201, limit="register")
-def register(ctx: RequestContext) -> Reply:
+def register(body: RegisterRequest) -> Reply:
     """Public: create the account and its profile (default tier) → 201; a taken email → 409."""
-    created = services.get().accounts.register(ctx.body(RegisterRequest))
+    created = services.get().accounts.register(body)
     return profile_reply(created, status=201)
 
 
@@ -27,13 +28,10 @@ def register(ctx: RequestContext) -> Reply:
     auth="user",
     limit="register",
 )
-def register_linked(ctx: RequestContext) -> Reply:
+def register_linked(caller: Caller, body: LinkedRegisterRequest) -> Reply:
     """Signed in: a guest linked an email and password to their anonymous account (the client
     SDK's ``linkWithCredential``, same uid, so cart and wishlist stay); make its profile as
     ``/register`` does → 201, or make the guest's existing profile the account's → 200. A
     caller whose token has no email yet → 409."""
-    caller = ctx.require_user()
-    profile, created = services.get().accounts.register_linked(
-        identity_of(caller), ctx.body(LinkedRegisterRequest)
-    )
+    profile, created = services.get().accounts.register_linked(identity_of(caller), body)
     return profile_reply(profile, status=201 if created else 200)

@@ -36,31 +36,29 @@ class _NoParams(BaseModel):
 
 
 @router.get("/", query=CategoryListParams)
-def list_categories(ctx: RequestContext) -> Reply:
+def list_categories(ctx: RequestContext, query: CategoryListParams) -> Reply:
     """Public: categories by ``sort_order``; admins also see inactive ones."""
-    params = ctx.query(CategoryListParams)
     admin = ctx.is_admin
 
     def compute() -> Reply:
         page = services.get().categories.list(
-            parent_id=params.parent_id or None,
-            root_only=params.parent_id == "",
+            parent_id=query.parent_id or None,
+            root_only=query.parent_id == "",
             include_inactive=admin,
-            limit=params.limit,
-            cursor=params.cursor,
+            limit=query.limit,
+            cursor=query.cursor,
         )
         return Reply(page_body(page))
 
-    key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
+    key = f"list:{'admin' if admin else 'public'}:{query.model_dump_json()}"
     # Children of a parent: any id is a valid filter (an unknown one lists nothing).
-    bounded = PAGES if params.parent_id else page_family(params)
+    bounded = PAGES if query.parent_id else page_family(query)
     return cached_reply(scope=CATEGORIES, key=key, compute=compute, bounded=bounded)
 
 
 @router.get("/{category_id}", query=_NoParams, response=Category)
 def get_category(ctx: RequestContext, category_id: str) -> Reply:
     """Public: one category (an inactive one only for admins)."""
-    ctx.query(_NoParams)
     admin = ctx.is_admin
 
     def compute() -> Reply:
@@ -72,25 +70,21 @@ def get_category(ctx: RequestContext, category_id: str) -> Reply:
 
 
 @router.post("/", body=CategoryCreate, response=Category, status=201, auth="admin")
-def create_category(ctx: RequestContext) -> Reply:
+def create_category(body: CategoryCreate) -> Reply:
     """Admin: add a category → 201 with ``Location``."""
-    ctx.require_admin()
-    created = services.get().categories.create(ctx.body(CategoryCreate))
+    created = services.get().categories.create(body)
     return resource_reply(created, status=201, location=f"categories/{created.value.id}")
 
 
-@router.patch("/{category_id}", body=CategoryPatch, response=Category, auth="admin")
-def update_category(ctx: RequestContext, category_id: str) -> Reply:
+@router.patch("/{category_id}", body=CategoryPatch, response=Category, auth="admin", if_match=True)
+def update_category(category_id: str, body: CategoryPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
-    ctx.require_admin()
-    patch = ctx.body(CategoryPatch)
-    updated = services.get().categories.update(category_id, patch, expected_version=ctx.if_match)
+    updated = services.get().categories.update(category_id, body, expected_version=if_match)
     return resource_reply(updated)
 
 
-@router.delete("/{category_id}", status=204, auth="admin")
-def delete_category(ctx: RequestContext, category_id: str) -> Reply:
+@router.delete("/{category_id}", status=204, auth="admin", if_match=True)
+def delete_category(category_id: str, if_match: str | None) -> Reply:
     """Admin: delete a category with no children and no products (``If-Match`` honoured)."""
-    ctx.require_admin()
-    services.get().categories.delete(category_id, expected_version=ctx.if_match)
+    services.get().categories.delete(category_id, expected_version=if_match)
     return Reply(status=204)

@@ -10,6 +10,7 @@ from celeste.order_records import Order
 from celeste.orders import CheckoutRequest
 from celeste.services.checkout import CheckoutQuote
 from celeste_functions.composition import services
+from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.me import identity_of
 from celeste_functions.resources.orders import (
@@ -22,36 +23,46 @@ from celeste_functions.resources.orders import (
 router = Router("checkout")
 
 
-@router.post("/quote", body=CheckoutRequest, response=CheckoutQuote, auth="user")
-def quote(ctx: RequestContext) -> Reply:
+@router.post(
+    "/quote",
+    body=CheckoutRequest,
+    response=CheckoutQuote,
+    auth="user",
+    handler_limits=("discount-code",),
+)
+def quote(ctx: RequestContext, caller: Caller, body: CheckoutRequest) -> Reply:
     """Signed in (anonymous users too): what the cart would cost now, with every total and the
     shipping methods that serve the address; nothing is written."""
-    caller = ctx.require_user()
-    request = ctx.body(CheckoutRequest)
     attempt: AbstractContextManager[None] = nullcontext()
-    if tries_code(request):
+    if tries_code(body):
         attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
     with attempt:
-        priced = services.get().orders.quote_checkout(request, identity=identity_of(caller))
+        priced = services.get().orders.quote_checkout(body, identity=identity_of(caller))
     return Reply(priced)
 
 
-@router.post("/", body=CheckoutRequest, response=Order, status=202, auth="user", limit="orders")
-def checkout(ctx: RequestContext) -> Reply:
+@router.post(
+    "/",
+    body=CheckoutRequest,
+    response=Order,
+    status=202,
+    auth="user",
+    limit="orders",
+    handler_limits=("discount-code",),
+)
+def checkout(ctx: RequestContext, caller: Caller, body: CheckoutRequest) -> Reply:
     """Signed in (anonymous users too), ``Idempotency-Key`` required: place the cart as an
     order and empty the cart in the same commit → 202 (201 once settled within ``Prefer:
     wait``); a replayed key → the same order."""
-    caller = ctx.require_user()
-    request = ctx.body(CheckoutRequest)
     key = idempotency_key(ctx)
     if key is None:
         raise ValidationFailed.on("Idempotency-Key", "required: send a fresh UUID per checkout")
     wait = wait_preference(ctx)
     attempt: AbstractContextManager[None] = nullcontext()
-    if tries_code(request):
+    if tries_code(body):
         attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
     with attempt:
         placed = services.get().orders.checkout(
-            request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
+            body, identity=identity_of(caller), idempotency_key=key, wait_s=wait
         )
     return placed_reply(placed, wait=wait, caller=caller)

@@ -12,7 +12,7 @@ from celeste.ports import Versioned
 from celeste.stock_records import StockAdjustment, StockPut, StockRecord
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller
-from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.http.router import Reply, Router
 from celeste_functions.resources.common import ListParams, etag
 
 router = Router("inventory")
@@ -50,49 +50,43 @@ def _actor(caller: Caller) -> str:
 
 
 @router.get("/", query=InventoryListParams, auth="admin")
-def list_levels(ctx: RequestContext) -> Reply:
+def list_levels(query: InventoryListParams) -> Reply:
     """Admin: levels across stores, by store then product, filtered."""
-    ctx.require_admin()
-    params = ctx.query(InventoryListParams)
     page = services.get().inventory.list(
-        store_id=params.store_id,
-        product_id=params.product_id,
-        low_stock=None if params.low_stock is None else params.low_stock == "true",
-        limit=params.limit,
-        cursor=params.cursor,
+        store_id=query.store_id,
+        product_id=query.product_id,
+        low_stock=None if query.low_stock is None else query.low_stock == "true",
+        limit=query.limit,
+        cursor=query.cursor,
     )
     return Reply({"items": [level_view(r) for r in page.items], "next_cursor": page.next_cursor})
 
 
 @router.get("/audit", query=_NoParams, auth="admin")
-def audit(ctx: RequestContext) -> Reply:
+def audit() -> Reply:
     """Admin: recompute every level from its ledger and the open orders; report any drift."""
-    ctx.require_admin()
-    ctx.query(_NoParams)
     report = services.get().auditor.run()
     return Reply({**report.model_dump(mode="json"), "clean": report.clean})
 
 
 @router.get("/{store_id}/{product_id}", query=_NoParams, auth="admin")
-def get_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+def get_level(store_id: str, product_id: str) -> Reply:
     """Admin: one level."""
-    ctx.require_admin()
-    ctx.query(_NoParams)
     return _level_reply(services.get().inventory.get(store_id=store_id, product_id=product_id))
 
 
-@router.put("/{store_id}/{product_id}", body=StockPut, auth="admin")
-def put_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+@router.put("/{store_id}/{product_id}", body=StockPut, auth="admin", if_match=True)
+def put_level(
+    caller: Caller, store_id: str, product_id: str, body: StockPut, if_match: str | None
+) -> Reply:
     """Admin: set ``on_hand`` (and ``low_stock_threshold``); below ``reserved`` → 409.
     Creates the level on first use (201)."""
-    caller = ctx.require_admin()
-    body = ctx.body(StockPut)
     found, created = services.get().inventory.put(
         store_id=store_id,
         product_id=product_id,
         body=body,
         actor=_actor(caller),
-        expected_version=ctx.if_match,
+        expected_version=if_match,
     )
     reply = _level_reply(found, status=201 if created else 200)
     if created:
@@ -101,11 +95,9 @@ def put_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
 
 
 @router.post("/{store_id}/{product_id}/adjustments", body=StockAdjustment, status=201, auth="admin")
-def adjust_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+def adjust_level(caller: Caller, store_id: str, product_id: str, body: StockAdjustment) -> Reply:
     """Admin: add ``delta`` units (negative removes) with a ``reason`` → 201 with the level and
     the ledger row."""
-    caller = ctx.require_admin()
-    body = ctx.body(StockAdjustment)
     adjusted = services.get().inventory.adjust(
         store_id=store_id, product_id=product_id, body=body, actor=_actor(caller)
     )
@@ -120,12 +112,10 @@ def adjust_level(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
 
 
 @router.get("/{store_id}/{product_id}/movements", query=ListParams, auth="admin")
-def list_movements(ctx: RequestContext, store_id: str, product_id: str) -> Reply:
+def list_movements(store_id: str, product_id: str, query: ListParams) -> Reply:
     """Admin: the level's ledger, newest first."""
-    ctx.require_admin()
-    params = ctx.query(ListParams)
     page = services.get().inventory.movements(
-        store_id=store_id, product_id=product_id, limit=params.limit, cursor=params.cursor
+        store_id=store_id, product_id=product_id, limit=query.limit, cursor=query.cursor
     )
     return Reply(
         {

@@ -18,7 +18,7 @@ from celeste.cart import (
 from celeste.tier_standing import TierStanding
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller, authenticate_guest
-from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.http.router import Reply, Router
 from celeste_functions.resources.common import ListParams, page_body, profile_reply
 from celeste_functions.resources.products import pricing_view
 
@@ -36,29 +36,23 @@ def identity_of(caller: Caller) -> Identity:
 
 
 @router.get("/", query=_NoParams, response=ProfileView, auth="user")
-def get_me(ctx: RequestContext) -> Reply:
+def get_me(caller: Caller) -> Reply:
     """Signed in: the caller's profile, made with the default tier on the first call."""
-    caller = ctx.require_user()
-    ctx.query(_NoParams)
     return profile_reply(services.get().accounts.me(identity_of(caller)))
 
 
-@router.patch("/", body=ProfilePatch, response=ProfileView, auth="user")
-def update_me(ctx: RequestContext) -> Reply:
+@router.patch("/", body=ProfilePatch, response=ProfileView, auth="user", if_match=True)
+def update_me(caller: Caller, body: ProfilePatch, if_match: str | None) -> Reply:
     """Signed in: change ``display_name``, ``phone``, ``addresses``; anything else → 400."""
-    caller = ctx.require_user()
-    patch = ctx.body(ProfilePatch)
     updated = services.get().accounts.update_me(
-        identity_of(caller), patch, expected_version=ctx.if_match
+        identity_of(caller), body, expected_version=if_match
     )
     return profile_reply(updated)
 
 
 @router.get("/tier", query=_NoParams, response=TierStanding, auth="user")
-def get_my_tier(ctx: RequestContext) -> Reply:
+def get_my_tier(caller: Caller) -> Reply:
     """Signed in: the caller's tier, the next one up and per-requirement progress towards it."""
-    caller = ctx.require_user()
-    ctx.query(_NoParams)
     return Reply(services.get().tier_standing.standing(identity_of(caller)))
 
 
@@ -96,51 +90,43 @@ def cart_view(cart: PricedCart) -> dict[str, Any]:
 
 
 @router.get("/cart", query=_NoParams, auth="user")
-def get_cart(ctx: RequestContext) -> Reply:
+def get_cart(caller: Caller) -> Reply:
     """Signed in: the caller's cart priced for their tier; unavailable lines are flagged and
     left out of the totals."""
-    caller = ctx.require_user()
-    ctx.query(_NoParams)
     return Reply(cart_view(services.get().cart.priced(caller.uid)))
 
 
 @router.put("/cart/items/{product_id}", body=CartItemRequest, response=CartLine, auth="user")
-def put_cart_item(ctx: RequestContext, product_id: str) -> Reply:
+def put_cart_item(caller: Caller, product_id: str, body: CartItemRequest) -> Reply:
     """Signed in: hold ``quantity`` (1..1000) of an active product → 201 with the new line, 200
     when the line existed; an unknown or inactive product → 404, a full cart → 409."""
-    caller = ctx.require_user()
-    request = ctx.body(CartItemRequest)
-    line, created = services.get().cart.set_quantity(caller.uid, product_id, request.quantity)
+    line, created = services.get().cart.set_quantity(caller.uid, product_id, body.quantity)
     return Reply(line, status=201 if created else 200)
 
 
 @router.delete("/cart/items/{product_id}", status=204, auth="user")
-def delete_cart_item(ctx: RequestContext, product_id: str) -> Reply:
+def delete_cart_item(caller: Caller, product_id: str) -> Reply:
     """Signed in: take the product out of the cart → 204 (also when it was not in it)."""
-    caller = ctx.require_user()
     services.get().cart.remove(caller.uid, product_id)
     return Reply(status=204)
 
 
 @router.delete("/cart", status=204, auth="user")
-def clear_cart(ctx: RequestContext) -> Reply:
+def clear_cart(caller: Caller) -> Reply:
     """Signed in: empty the cart → 204."""
-    caller = ctx.require_user()
     services.get().cart.clear(caller.uid)
     return Reply(status=204)
 
 
 @router.post("/cart/merge", body=CartMergeRequest, auth="user")
-def merge_cart(ctx: RequestContext) -> Reply:
+def merge_cart(caller: Caller, body: CartMergeRequest) -> Reply:
     """Signed in: move a guest's cart and wishlist into the caller's, proved by the guest's
     anonymous ID token in ``guest_token`` → 200 with what moved and the caller's priced cart.
     A product in both carts keeps the larger quantity; lines beyond the cart's 100 (entries
     beyond the wishlist's 500) are dropped and named. The guest's are deleted in the same
     commit, so a retry changes nothing. A token that is not a valid ID token, or is the
     caller's own → 400; one of an account that is not an anonymous guest → 403."""
-    caller = ctx.require_user()
-    request = ctx.body(CartMergeRequest)
-    guest_uid = authenticate_guest(request.guest_token)
+    guest_uid = authenticate_guest(body.guest_token)
     merged = services.get().cart_merge.merge(caller.uid, guest_uid)
     cart = services.get().cart.priced(caller.uid)
     return Reply({**merged.model_dump(), "cart": cart_view(cart)})
@@ -150,26 +136,22 @@ def merge_cart(ctx: RequestContext) -> Reply:
 
 
 @router.get("/wishlist", query=ListParams, auth="user")
-def get_wishlist(ctx: RequestContext) -> Reply:
+def get_wishlist(caller: Caller, query: ListParams) -> Reply:
     """Signed in: the caller's wishlist, newest first, each with its product's summary."""
-    caller = ctx.require_user()
-    params = ctx.query(ListParams)
-    page = services.get().wishlist.page(caller.uid, limit=params.limit, cursor=params.cursor)
+    page = services.get().wishlist.page(caller.uid, limit=query.limit, cursor=query.cursor)
     return Reply(page_body(page))
 
 
 @router.put("/wishlist/{product_id}", response=WishlistEntry, auth="user")
-def put_wishlist_item(ctx: RequestContext, product_id: str) -> Reply:
+def put_wishlist_item(caller: Caller, product_id: str) -> Reply:
     """Signed in: keep an active product → 201 the first time, 200 after (no body needed);
     an unknown or inactive product → 404, a full wishlist → 409."""
-    caller = ctx.require_user()
     entry, created = services.get().wishlist.add(caller.uid, product_id)
     return Reply(entry, status=201 if created else 200)
 
 
 @router.delete("/wishlist/{product_id}", status=204, auth="user")
-def delete_wishlist_item(ctx: RequestContext, product_id: str) -> Reply:
+def delete_wishlist_item(caller: Caller, product_id: str) -> Reply:
     """Signed in: forget the product → 204 (also when it was not on the wishlist)."""
-    caller = ctx.require_user()
     services.get().wishlist.remove(caller.uid, product_id)
     return Reply(status=204)

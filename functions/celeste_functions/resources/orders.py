@@ -103,20 +103,26 @@ def tries_code(request: PlacementTerms) -> bool:
     return request.discount_code is not None
 
 
-@router.post("/", body=OrderRequest, response=Order, status=202, auth="user", limit="orders")
-def place_order(ctx: RequestContext) -> Reply:
+@router.post(
+    "/",
+    body=OrderRequest,
+    response=Order,
+    status=202,
+    auth="user",
+    limit="orders",
+    handler_limits=("discount-code",),
+)
+def place_order(ctx: RequestContext, caller: Caller, body: OrderRequest) -> Reply:
     """Signed in: price and store a ``pending`` order → 202 (201 once settled within
     ``Prefer: wait``); an ``Idempotency-Key`` replay → the same order (200 once settled)."""
-    caller = ctx.require_user()
-    request = ctx.body(OrderRequest)
     key = idempotency_key(ctx)
     wait = wait_preference(ctx)
     attempt: AbstractContextManager[None] = nullcontext()
-    if tries_code(request):
+    if tries_code(body):
         attempt = ctx.attempt_rate_limit("discount-code", failed=is_refused_code)
     with attempt:
         placed = services.get().orders.place(
-            request, identity=identity_of(caller), idempotency_key=key, wait_s=wait
+            body, identity=identity_of(caller), idempotency_key=key, wait_s=wait
         )
     return placed_reply(placed, wait=wait, caller=caller)
 
@@ -142,56 +148,55 @@ def placed_reply(placed: Placed, *, wait: int, caller: Caller | None) -> Reply:
 
 
 @router.get("/", query=OrderListParams, auth="user")
-def list_orders(ctx: RequestContext) -> Reply:
+def list_orders(caller: Caller, query: OrderListParams) -> Reply:
     """Signed in: the caller's orders newest first; admins see everyone's (``user_id=``)."""
-    caller = ctx.require_user()
-    params = ctx.query(OrderListParams)
     page = services.get().orders.list(
         uid=caller.uid,
         is_admin=caller.is_admin,
-        user_id=params.user_id,
-        status=params.status,
-        limit=params.limit,
-        cursor=params.cursor,
+        user_id=query.user_id,
+        status=query.status,
+        limit=query.limit,
+        cursor=query.cursor,
     )
     items = [order_view(o, caller=caller) for o in page.items]
     return Reply({"items": items, "next_cursor": page.next_cursor})
 
 
 @router.get("/{order_id}", query=_NoParams, response=Order, auth="user")
-def get_order(ctx: RequestContext, order_id: str) -> Reply:
+def get_order(caller: Caller, order_id: str) -> Reply:
     """The owner or an admin: one order (anyone else: 404)."""
-    caller = ctx.require_user()
-    ctx.query(_NoParams)
     found = services.get().orders.get(order_id, uid=caller.uid, is_admin=caller.is_admin)
     return _order_reply(found, caller=caller)
 
 
-@router.post("/{order_id}/cancel", response=Order, auth="user")
-def cancel_order(ctx: RequestContext, order_id: str) -> Reply:
+@router.post("/{order_id}/cancel", response=Order, auth="user", if_match=True)
+def cancel_order(caller: Caller, order_id: str, if_match: str | None) -> Reply:
     """The owner while ``pending``/``confirmed``, an admin until shipped; otherwise 409."""
-    caller = ctx.require_user()
     cancelled = services.get().orders.cancel(
-        order_id, uid=caller.uid, is_admin=caller.is_admin, expected_version=ctx.if_match
+        order_id, uid=caller.uid, is_admin=caller.is_admin, expected_version=if_match
     )
     return _order_reply(cancelled, caller=caller)
 
 
-@router.post("/{order_id}/status", body=StatusChangeRequest, response=Order, auth="admin")
-def set_order_status(ctx: RequestContext, order_id: str) -> Reply:
+@router.post(
+    "/{order_id}/status",
+    body=StatusChangeRequest,
+    response=Order,
+    auth="admin",
+    if_match=True,
+)
+def set_order_status(
+    caller: Caller, order_id: str, body: StatusChangeRequest, if_match: str | None
+) -> Reply:
     """Admin: move the order along the state machine; any other move → 409."""
-    caller = ctx.require_admin()
-    body = ctx.body(StatusChangeRequest)
-    moved = services.get().orders.set_status(order_id, body.status, expected_version=ctx.if_match)
+    moved = services.get().orders.set_status(order_id, body.status, expected_version=if_match)
     return _order_reply(moved, caller=caller)
 
 
 @router.post("/{order_id}/refund", body=RefundRequest, response=Order, auth="admin")
-def refund_order(ctx: RequestContext, order_id: str) -> Reply:
+def refund_order(ctx: RequestContext, caller: Caller, order_id: str, body: RefundRequest) -> Reply:
     """Admin, with ``Idempotency-Key``: refund all (``amount`` left out) or part of what was
     paid through Stripe, optionally restocking units; never more than was paid."""
-    caller = ctx.require_admin()
-    body = ctx.body(RefundRequest)
     key = idempotency_key(ctx)
     if key is None:
         raise ValidationFailed.on("Idempotency-Key", "a refund needs an Idempotency-Key header")

@@ -35,9 +35,8 @@ class _NoParams(BaseModel):
 
 
 @router.get("/config", query=_NoParams, response=PaymentConfigView)
-def payment_config(ctx: RequestContext) -> Reply:
+def payment_config() -> Reply:
     """Public: the provider and its publishable key (503 where payments are not configured)."""
-    ctx.query(_NoParams)
     config = services.get().payments.config()
     return Reply(
         PaymentConfigView(provider=config.provider, publishable_key=config.publishable_key)
@@ -75,9 +74,7 @@ class UnmatchedList(BaseModel):
 
 
 @router.get("/unmatched", query=UnmatchedParams, response=UnmatchedList, auth="admin")
-def unmatched_payments(ctx: RequestContext) -> Reply:
+def unmatched_payments(query: UnmatchedParams) -> Reply:
     """Admin: payments received for no order, and their refunds."""
-    ctx.require_admin()
-    params = ctx.query(UnmatchedParams)
-    items = services.get().payments.unmatched(limit=params.limit)
+    items = services.get().payments.unmatched(limit=query.limit)
     return Reply(UnmatchedList(items=items).model_dump(mode="json"))

@@ -50,57 +50,55 @@ def quote_view(quote: Quote) -> dict[str, Any]:
 
 
 @router.get("/price-lists", query=ListParams, auth="admin")
-def list_price_lists(ctx: RequestContext) -> Reply:
+def list_price_lists(query: ListParams) -> Reply:
     """Admin: the price lists by priority then id, a page at a time (``limit``, ``cursor``)."""
-    ctx.require_admin()
-    params = ctx.query(ListParams)
     lists = services.get().price_lists.list()
-    return Reply(page_body(page_of(lists, limit=params.limit, cursor=params.cursor)))
+    return Reply(page_body(page_of(lists, limit=query.limit, cursor=query.cursor)))
 
 
 @router.post("/price-lists", body=PriceListBody, response=PriceList, status=201, auth="admin")
-def create_price_list(ctx: RequestContext) -> Reply:
+def create_price_list(body: PriceListBody) -> Reply:
     """Admin: add a price list → 201 with ``Location``."""
-    ctx.require_admin()
-    created = services.get().price_lists.create(ctx.body(PriceListBody))
+    created = services.get().price_lists.create(body)
     return resource_reply(created, status=201, location=f"pricing/price-lists/{created.value.id}")
 
 
 @router.get("/price-lists/{price_list_id}", response=PriceList, auth="admin")
-def get_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
+def get_price_list(price_list_id: str) -> Reply:
     """Admin: one price list."""
-    ctx.require_admin()
     return resource_reply(services.get().price_lists.get(price_list_id))
 
 
-@router.patch("/price-lists/{price_list_id}", body=PriceListPatch, response=PriceList, auth="admin")
-def update_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
+@router.patch(
+    "/price-lists/{price_list_id}",
+    body=PriceListPatch,
+    response=PriceList,
+    auth="admin",
+    if_match=True,
+)
+def update_price_list(price_list_id: str, body: PriceListPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent; the whole list is validated again."""
-    ctx.require_admin()
-    patch = ctx.body(PriceListPatch)
-    updated = services.get().price_lists.update(price_list_id, patch, expected_version=ctx.if_match)
+    updated = services.get().price_lists.update(price_list_id, body, expected_version=if_match)
     return resource_reply(updated)
 
 
-@router.delete("/price-lists/{price_list_id}", status=204, auth="admin")
-def delete_price_list(ctx: RequestContext, price_list_id: str) -> Reply:
+@router.delete("/price-lists/{price_list_id}", status=204, auth="admin", if_match=True)
+def delete_price_list(price_list_id: str, if_match: str | None) -> Reply:
     """Admin: remove a price list."""
-    ctx.require_admin()
-    services.get().price_lists.delete(price_list_id, expected_version=ctx.if_match)
+    services.get().price_lists.delete(price_list_id, expected_version=if_match)
     return Reply(status=204)
 
 
 @router.post("/quote", body=QuoteRequest, response=Quote, limit="quote")
-def create_quote(ctx: RequestContext) -> Reply:
+def create_quote(ctx: RequestContext, body: QuoteRequest) -> Reply:
     """Anyone (rate limited per caller and per address): price lines for the caller's tier,
     with a trace per line; with ``store_id``, each line's ``available`` units at that store.
     Admins see the whole trace and the exact stock; anyone else only the lists open to their
     tier now, and ``available`` up to the quantity asked for (``Quote.for_shopper``)."""
-    request = ctx.body(QuoteRequest)
     caller = ctx.caller
-    lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
+    lines = [QuoteLine(line.product_id, line.quantity) for line in body.lines]
     quote = services.get().pricing.quote(
-        lines, uid=caller.uid if caller else None, store_id=request.store_id
+        lines, uid=caller.uid if caller else None, store_id=body.store_id
     )
     return Reply(quote_view(quote if ctx.is_admin else quote.for_shopper()))
 
@@ -118,30 +116,38 @@ def _country(value: str) -> str:
         ) from None
 
 
-@router.get("/tax-rates/{country}", response=TaxRate, auth="admin")
-def get_tax_rate(ctx: RequestContext, country: str) -> Reply:
+#: The ``{country}`` path parameter, checked before the body is read.
+_COUNTRY_PATH = {"country": _country}
+
+
+@router.get("/tax-rates/{country}", response=TaxRate, auth="admin", converters=_COUNTRY_PATH)
+def get_tax_rate(country: str) -> Reply:
     """Admin: a country's rate (404 when it has none: it is taxed 0)."""
-    ctx.require_admin()
-    return resource_reply(services.get().tax_rates.get(_country(country)))
+    return resource_reply(services.get().tax_rates.get(country))
 
 
-@router.put("/tax-rates/{country}", body=TaxRateBody, response=TaxRate, auth="admin")
-def put_tax_rate(ctx: RequestContext, country: str) -> Reply:
+@router.put(
+    "/tax-rates/{country}",
+    body=TaxRateBody,
+    response=TaxRate,
+    auth="admin",
+    if_match=True,
+    converters=_COUNTRY_PATH,
+)
+def put_tax_rate(country: str, body: TaxRateBody, if_match: str | None) -> Reply:
     """Admin: set a country's rate in basis points (``If-Match`` honoured); 201 when new."""
-    ctx.require_admin()
-    code = _country(country)
-    body = ctx.body(TaxRateBody)
-    stored, created = services.get().tax_rates.put(code, body, expected_version=ctx.if_match)
+    stored, created = services.get().tax_rates.put(country, body, expected_version=if_match)
     if created:
-        return resource_reply(stored, status=201, location=f"pricing/tax-rates/{code}")
+        return resource_reply(stored, status=201, location=f"pricing/tax-rates/{country}")
     return resource_reply(stored)
 
 
-@router.delete("/tax-rates/{country}", status=204, auth="admin")
-def delete_tax_rate(ctx: RequestContext, country: str) -> Reply:
+@router.delete(
+    "/tax-rates/{country}", status=204, auth="admin", if_match=True, converters=_COUNTRY_PATH
+)
+def delete_tax_rate(country: str, if_match: str | None) -> Reply:
     """Admin: remove a country's rate (its orders are then taxed 0)."""
-    ctx.require_admin()
-    services.get().tax_rates.delete(_country(country), expected_version=ctx.if_match)
+    services.get().tax_rates.delete(country, expected_version=if_match)
     return Reply(status=204)
 
 
@@ -149,42 +155,37 @@ def delete_tax_rate(ctx: RequestContext, country: str) -> Reply:
 
 
 @router.get("/codes", query=ListParams, auth="admin")
-def list_codes(ctx: RequestContext) -> Reply:
+def list_codes(query: ListParams) -> Reply:
     """Admin: codes by code, each with ``times_used``."""
-    ctx.require_admin()
-    params = ctx.query(ListParams)
     return Reply(
-        page_body(services.get().discount_codes.page(limit=params.limit, cursor=params.cursor))
+        page_body(services.get().discount_codes.page(limit=query.limit, cursor=query.cursor))
     )
 
 
 @router.post("/codes", body=DiscountCodeCreate, response=DiscountCode, status=201, auth="admin")
-def create_code(ctx: RequestContext) -> Reply:
+def create_code(body: DiscountCodeCreate) -> Reply:
     """Admin: add a code (stored upper case) → 201 with ``Location``; 409 when it exists."""
-    ctx.require_admin()
-    created = services.get().discount_codes.create(ctx.body(DiscountCodeCreate))
+    created = services.get().discount_codes.create(body)
     return resource_reply(created, status=201, location=f"pricing/codes/{created.value.code}")
 
 
 @router.get("/codes/{code}", response=DiscountCode, auth="admin")
-def get_code(ctx: RequestContext, code: str) -> Reply:
+def get_code(code: str) -> Reply:
     """Admin: one code (any case), with ``times_used``."""
-    ctx.require_admin()
     return resource_reply(services.get().discount_codes.get(code))
 
 
-@router.patch("/codes/{code}", body=DiscountCodePatch, response=DiscountCode, auth="admin")
-def update_code(ctx: RequestContext, code: str) -> Reply:
+@router.patch(
+    "/codes/{code}", body=DiscountCodePatch, response=DiscountCode, auth="admin", if_match=True
+)
+def update_code(code: str, body: DiscountCodePatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent; ``times_used`` is counted by orders, never set."""
-    ctx.require_admin()
-    patch = ctx.body(DiscountCodePatch)
-    updated = services.get().discount_codes.update(code, patch, expected_version=ctx.if_match)
+    updated = services.get().discount_codes.update(code, body, expected_version=if_match)
     return resource_reply(updated)
 
 
-@router.delete("/codes/{code}", status=204, auth="admin")
-def delete_code(ctx: RequestContext, code: str) -> Reply:
+@router.delete("/codes/{code}", status=204, auth="admin", if_match=True)
+def delete_code(code: str, if_match: str | None) -> Reply:
     """Admin: remove a code (orders that used it keep their frozen discount)."""
-    ctx.require_admin()
-    services.get().discount_codes.delete(code, expected_version=ctx.if_match)
+    services.get().discount_codes.delete(code, expected_version=if_match)
     return Reply(status=204)

@@ -35,7 +35,7 @@ QUANTITIES = Bounded(family="quantities", cap=500, ttl_s=60)
 
 class ProductListParams(ListParams, ProductFilters):
     """``GET /products`` query: filters, sort and paging (frozen: shared by every request with
-    the same query string, see ``RequestContext.query``)."""
+    the same query string, see ``http.router.read_query``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,18 +108,17 @@ def _tier(ctx: RequestContext) -> str | None:
     return services.get().pricing.held_tier(caller.uid if caller else None)
 
 
-@router.get("/", query=ProductListParams, response=ProductPage)
-def list_products(ctx: RequestContext) -> Reply:
+@router.get("/", query=ProductListParams, response=ProductPage, handler_limits=("catalogue-scan",))
+def list_products(ctx: RequestContext, query: ProductListParams) -> Reply:
     """Public: the catalogue priced for the caller's tier (anonymous: the default tier)."""
-    params = ctx.query(ProductListParams)
     admin, tier = ctx.is_admin, _tier(ctx)
-    filters: ProductFilters = params  # the filters, with the page's limit and cursor beside them
+    filters: ProductFilters = query  # the filters, with the page's limit and cursor beside them
 
     def compute() -> Reply:
         if filters.needs_scan:  # only an uncached scan is expensive enough to limit
             ctx.rate_limit("catalogue-scan")
         result = services.get().products.catalogue(
-            filters, tier=tier, include_inactive=admin, limit=params.limit, cursor=params.cursor
+            filters, tier=tier, include_inactive=admin, limit=query.limit, cursor=query.cursor
         )
         body = {
             "items": [item_view(i, asked=None if admin else 1) for i in result.page.items],
@@ -128,20 +127,19 @@ def list_products(ctx: RequestContext) -> Reply:
         }
         return Reply(body, fresh_for_s=result.fresh_for_s)
 
-    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{_list_key(params)}"
+    key = f"list:{tier or '-'}:{'admin' if admin else 'public'}:{_list_key(query)}"
     return cached_reply(
         scope=PRODUCTS,
         key=key,
         compute=compute,
-        enabled=params.store_id is None,
-        bounded=FILTERED if filters.needs_scan else page_family(params),
+        enabled=query.store_id is None,
+        bounded=FILTERED if filters.needs_scan else page_family(query),
     )
 
 
 @router.get("/{product_id}", query=ProductParams, response=Product)
-def get_product(ctx: RequestContext, product_id: str) -> Reply:
+def get_product(ctx: RequestContext, product_id: str, query: ProductParams) -> Reply:
     """Public: one product priced for the caller at ``quantity``."""
-    params = ctx.query(ProductParams)
     admin, tier = ctx.is_admin, _tier(ctx)
 
     def compute() -> Reply:
@@ -149,42 +147,38 @@ def get_product(ctx: RequestContext, product_id: str) -> Reply:
             product_id,
             tier=tier,
             include_inactive=admin,
-            quantity=params.quantity,
-            store_id=params.store_id,
+            quantity=query.quantity,
+            store_id=query.store_id,
         )
-        view = item_view(item, asked=None if admin else params.quantity)
+        view = item_view(item, asked=None if admin else query.quantity)
         return Reply(view, headers={"ETag": etag(found.version)}, fresh_for_s=fresh_for)
 
-    key = f"one:{tier or '-'}:{'admin' if admin else 'public'}:{product_id}:{params.quantity}"
+    key = f"one:{tier or '-'}:{'admin' if admin else 'public'}:{product_id}:{query.quantity}"
     return cached_reply(
         scope=PRODUCTS,
         key=key,
         compute=compute,
-        enabled=params.store_id is None,
-        bounded=None if params.quantity == 1 else QUANTITIES,
+        enabled=query.store_id is None,
+        bounded=None if query.quantity == 1 else QUANTITIES,
     )
 
 
 @router.post("/", body=ProductCreate, response=Product, status=201, auth="admin")
-def create_product(ctx: RequestContext) -> Reply:
+def create_product(body: ProductCreate) -> Reply:
     """Admin: add a product → 201 with ``Location``."""
-    ctx.require_admin()
-    created = services.get().products.create(ctx.body(ProductCreate))
+    created = services.get().products.create(body)
     return resource_reply(created, status=201, location=f"products/{created.value.id}")
 
 
-@router.patch("/{product_id}", body=ProductPatch, response=Product, auth="admin")
-def update_product(ctx: RequestContext, product_id: str) -> Reply:
+@router.patch("/{product_id}", body=ProductPatch, response=Product, auth="admin", if_match=True)
+def update_product(product_id: str, body: ProductPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
-    ctx.require_admin()
-    patch = ctx.body(ProductPatch)
-    updated = services.get().products.update(product_id, patch, expected_version=ctx.if_match)
+    updated = services.get().products.update(product_id, body, expected_version=if_match)
     return resource_reply(updated)
 
 
-@router.delete("/{product_id}", status=204, auth="admin")
-def delete_product(ctx: RequestContext, product_id: str) -> Reply:
+@router.delete("/{product_id}", status=204, auth="admin", if_match=True)
+def delete_product(product_id: str, if_match: str | None) -> Reply:
     """Admin: soft delete (``active=false``); orders keep referring to the product."""
-    ctx.require_admin()
-    services.get().products.deactivate(product_id, expected_version=ctx.if_match)
+    services.get().products.deactivate(product_id, expected_version=if_match)
     return Reply(status=204)

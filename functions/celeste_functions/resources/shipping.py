@@ -38,52 +38,51 @@ def _items(methods: list[ShippingMethod]) -> dict[str, object]:
 
 
 @router.get("/methods", query=MethodListParams)
-def list_methods(ctx: RequestContext) -> Reply:
+def list_methods(ctx: RequestContext, query: MethodListParams) -> Reply:
     """Public: the active methods serving ``country`` (and ``currency``), cheapest first; an
     admin without filters sees every method, inactive ones too (one page: the set is small)."""
-    params = ctx.query(MethodListParams)
     shipping = services.get().shipping
-    if ctx.is_admin and params.country is None and params.currency is None:
+    if ctx.is_admin and query.country is None and query.currency is None:
         return Reply(_items(shipping.all()), headers={"X-Cache": "miss"})
 
     def compute() -> Reply:
-        return Reply(_items(shipping.serving(country=params.country, currency=params.currency)))
+        return Reply(_items(shipping.serving(country=query.country, currency=query.currency)))
 
-    key = f"list:{params.country or '*'}:{params.currency or '*'}"
-    bounded = None if params.currency is None else BY_CURRENCY
+    key = f"list:{query.country or '*'}:{query.currency or '*'}"
+    bounded = None if query.currency is None else BY_CURRENCY
     return cached_reply(scope=SCOPE, key=key, compute=compute, bounded=bounded)
 
 
 @router.post(
     "/methods", body=ShippingMethodCreate, response=ShippingMethod, status=201, auth="admin"
 )
-def create_method(ctx: RequestContext) -> Reply:
+def create_method(body: ShippingMethodCreate) -> Reply:
     """Admin: add a method → 201 with ``Location``; its ``code`` is its id."""
-    ctx.require_admin()
-    created = services.get().shipping.create(ctx.body(ShippingMethodCreate))
+    created = services.get().shipping.create(body)
     return resource_reply(created, status=201, location=f"shipping/methods/{created.value.code}")
 
 
 @router.get("/methods/{code}", query=_NoParams, response=ShippingMethod, auth="admin")
-def get_method(ctx: RequestContext, code: str) -> Reply:
+def get_method(code: str) -> Reply:
     """Admin: one method."""
-    ctx.require_admin()
-    ctx.query(_NoParams)
     return resource_reply(services.get().shipping.get(code))
 
 
-@router.patch("/methods/{code}", body=ShippingMethodPatch, response=ShippingMethod, auth="admin")
-def update_method(ctx: RequestContext, code: str) -> Reply:
+@router.patch(
+    "/methods/{code}",
+    body=ShippingMethodPatch,
+    response=ShippingMethod,
+    auth="admin",
+    if_match=True,
+)
+def update_method(code: str, body: ShippingMethodPatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
-    ctx.require_admin()
-    patch = ctx.body(ShippingMethodPatch)
-    updated = services.get().shipping.update(code, patch, expected_version=ctx.if_match)
+    updated = services.get().shipping.update(code, body, expected_version=if_match)
     return resource_reply(updated)
 
 
-@router.delete("/methods/{code}", status=204, auth="admin")
-def delete_method(ctx: RequestContext, code: str) -> Reply:
+@router.delete("/methods/{code}", status=204, auth="admin", if_match=True)
+def delete_method(code: str, if_match: str | None) -> Reply:
     """Admin: remove a method (orders that chose it keep their copy)."""
-    ctx.require_admin()
-    services.get().shipping.delete(code, expected_version=ctx.if_match)
+    services.get().shipping.delete(code, expected_version=if_match)
     return Reply(status=204)

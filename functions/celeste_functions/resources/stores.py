@@ -88,24 +88,23 @@ class _NoParams(BaseModel):
 
 
 @router.get("/", query=StoreListParams)
-def list_stores(ctx: RequestContext) -> Reply:
+def list_stores(ctx: RequestContext, query: StoreListParams) -> Reply:
     """Public: stores by name, or with ``near`` the stores within ``radius_km`` (default 50)
     nearest first, each with ``distance_km``; admins also see inactive stores."""
-    params = ctx.query(StoreListParams)
     admin = ctx.is_admin
-    if params.near is None:
-        if params.radius_km is not None:
+    if query.near is None:
+        if query.radius_km is not None:
             raise ValidationFailed.on("radius_km", "radius_km needs near=lat,lng")
 
         def compute() -> Reply:
             page = services.get().stores.list(
-                include_inactive=admin, limit=params.limit, cursor=params.cursor
+                include_inactive=admin, limit=query.limit, cursor=query.cursor
             )
             return Reply(page_body(page))
 
-        key = f"list:{'admin' if admin else 'public'}:{params.model_dump_json()}"
-        return cached_reply(scope=STORES, key=key, compute=compute, bounded=page_family(params))
-    origin, radius = params.near, params.radius_km
+        key = f"list:{'admin' if admin else 'public'}:{query.model_dump_json()}"
+        return cached_reply(scope=STORES, key=key, compute=compute, bounded=page_family(query))
+    origin, radius = query.near, query.radius_km
     radius = radius if radius is not None else DEFAULT_RADIUS_KM
 
     def nearby() -> Reply:
@@ -113,8 +112,8 @@ def list_stores(ctx: RequestContext) -> Reply:
             origin=origin,
             radius_km=radius,
             include_inactive=admin,
-            limit=params.limit,
-            cursor=params.cursor,
+            limit=query.limit,
+            cursor=query.cursor,
         )
         return Reply(page_body(found))
 
@@ -122,7 +121,7 @@ def list_stores(ctx: RequestContext) -> Reply:
     # one cache entry below, so a near search that is not cached still reads no Firestore).
     key = (
         f"near:{'admin' if admin else 'public'}:{origin.lat!r},{origin.lng!r}:{radius!r}:"
-        f"{params.limit}:{params.cursor}"
+        f"{query.limit}:{query.cursor}"
     )
     return cached_reply(scope=STORES, key=key, compute=nearby, bounded=NEAR)
 
@@ -130,7 +129,6 @@ def list_stores(ctx: RequestContext) -> Reply:
 @router.get("/{store_id}", query=_NoParams, response=Store)
 def get_store(ctx: RequestContext, store_id: str) -> Reply:
     """Public: one store (an inactive one only for admins)."""
-    ctx.query(_NoParams)
     admin = ctx.is_admin
 
     def compute() -> Reply:
@@ -141,25 +139,21 @@ def get_store(ctx: RequestContext, store_id: str) -> Reply:
 
 
 @router.post("/", body=StoreCreate, response=Store, status=201, auth="admin")
-def create_store(ctx: RequestContext) -> Reply:
+def create_store(body: StoreCreate) -> Reply:
     """Admin: add a store → 201 with ``Location``."""
-    ctx.require_admin()
-    created = services.get().stores.create(ctx.body(StoreCreate))
+    created = services.get().stores.create(body)
     return resource_reply(created, status=201, location=f"stores/{created.value.id}")
 
 
-@router.patch("/{store_id}", body=StorePatch, response=Store, auth="admin")
-def update_store(ctx: RequestContext, store_id: str) -> Reply:
+@router.patch("/{store_id}", body=StorePatch, response=Store, auth="admin", if_match=True)
+def update_store(store_id: str, body: StorePatch, if_match: str | None) -> Reply:
     """Admin: change the fields sent (``If-Match`` honoured)."""
-    ctx.require_admin()
-    patch = ctx.body(StorePatch)
-    updated = services.get().stores.update(store_id, patch, expected_version=ctx.if_match)
+    updated = services.get().stores.update(store_id, body, expected_version=if_match)
     return resource_reply(updated)
 
 
-@router.delete("/{store_id}", status=204, auth="admin")
-def delete_store(ctx: RequestContext, store_id: str) -> Reply:
+@router.delete("/{store_id}", status=204, auth="admin", if_match=True)
+def delete_store(store_id: str, if_match: str | None) -> Reply:
     """Admin: delete a store (``If-Match`` honoured)."""
-    ctx.require_admin()
-    services.get().stores.delete(store_id, expected_version=ctx.if_match)
+    services.get().stores.delete(store_id, expected_version=if_match)
     return Reply(status=204)

@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict
 from celeste.accounts import AdminUserPatch, ProfileView, Role
 from celeste.tiers import TierCode
 from celeste_functions.composition import services
-from celeste_functions.http.router import Reply, RequestContext, Router
+from celeste_functions.http.auth import Caller
+from celeste_functions.http.router import Reply, Router
 from celeste_functions.resources.common import ListParams, profile_reply
 
 router = Router("users")
@@ -27,14 +28,10 @@ class _NoParams(BaseModel):
 
 
 @router.get("/", query=UserListParams, auth="admin")
-def list_users(ctx: RequestContext) -> Reply:
+def list_users(query: UserListParams) -> Reply:
     """Admin: profiles, oldest first, optionally of one role and/or tier."""
-    ctx.require_admin()
-    params = ctx.query(UserListParams)
     accounts = services.get().accounts
-    page = accounts.list(
-        role=params.role, tier=params.tier, limit=params.limit, cursor=params.cursor
-    )
+    page = accounts.list(role=query.role, tier=query.tier, limit=query.limit, cursor=query.cursor)
     return Reply(
         {
             "items": [accounts.view(p).model_dump(mode="json") for p in page.items],
@@ -44,15 +41,13 @@ def list_users(ctx: RequestContext) -> Reply:
 
 
 @router.get("/{uid}", query=_NoParams, response=ProfileView, auth="admin")
-def get_user(ctx: RequestContext, uid: str) -> Reply:
+def get_user(uid: str) -> Reply:
     """Admin: one user's profile."""
-    ctx.require_admin()
-    ctx.query(_NoParams)
     return profile_reply(services.get().accounts.get(uid))
 
 
-@router.patch("/{uid}", body=AdminUserPatch, response=ProfileView, auth="admin")
-def update_user(ctx: RequestContext, uid: str) -> Reply:
+@router.patch("/{uid}", body=AdminUserPatch, response=ProfileView, auth="admin", if_match=True)
+def update_user(caller: Caller, uid: str, body: AdminUserPatch, if_match: str | None) -> Reply:
     """Admin: set ``role``, ``tier``, ``tier_locked``, ``disabled`` (``If-Match`` honoured).
 
     ``role`` also sets the user's ``role`` custom claim, which reaches their ID token on its
@@ -61,9 +56,7 @@ def update_user(ctx: RequestContext, uid: str) -> Reply:
     existing tokens at once (401). Setting ``tier`` does not lock it: send ``tier_locked: true``
     too, or the next delivery's re-evaluation may move them.
     """
-    caller = ctx.require_admin()
-    patch = ctx.body(AdminUserPatch)
     updated = services.get().accounts.update_user(
-        uid, patch, actor_uid=caller.uid, expected_version=ctx.if_match
+        uid, body, actor_uid=caller.uid, expected_version=if_match
     )
     return profile_reply(updated)
