@@ -21,14 +21,12 @@ from celeste.cart import CartLine
 from celeste.categories import CategoryCreate
 from celeste.orders import CheckoutRequest, OrderLineRequest, OrderRequest, ShippingAddress
 from celeste.products import ProductCreate
-from celeste.shipping import ShippingMethod
+from celeste.shipping import ShippingMethodCreate
 from celeste.stock_records import StockPut
-from celeste.tax import TaxRate
+from celeste.tax import TaxRateBody
 from celeste.tiers import TierCreate
 from celeste_functions import composition
-from celeste_functions.adapters.shipping import FirestoreShippingMethods
 from celeste_functions.adapters.stripe_payments import StripePayments, sign_payload
-from celeste_functions.adapters.tax_rates import FirestoreTaxRates
 from celeste_functions.clients import Lazy, make_redis
 from celeste_functions.composition import Services, services
 from tests.conftest import require_env
@@ -107,19 +105,10 @@ def shop(
             expected_version=None,
         )
         products.append(product.id)
-    FirestoreShippingMethods(client=lambda: db).create(
-        ShippingMethod(
-            code="standard",
-            name="Standard",
-            price=500,
-            currency="EUR",
-            created_at=NOW,
-            updated_at=NOW,
-        )
+    svc.shipping.create(
+        ShippingMethodCreate(code="standard", name="Standard", price=500, currency="EUR")
     )
-    FirestoreTaxRates(client=lambda: db).put(
-        TaxRate(country="PT", rate_bp=2300, inclusive=False, updated_at=NOW), expected_version=None
-    )
+    svc.tax_rates.put("PT", TaxRateBody(rate_bp=2300, inclusive=False), expected_version=None)
     svc.cache.invalidate(["products", "pricing", "tiers", "categories", "shipping", "tax_rates"])
     reads = ReadCounter().install(db, monkeypatch)
     made = Shop(svc, reads, products, provider)
