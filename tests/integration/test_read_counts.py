@@ -135,7 +135,8 @@ def _by_collection(reads: Counter[str]) -> dict[str, int]:
 #: The cache epochs every money read checks (one each), the pricing inputs come from Redis.
 EPOCHS = 7
 #: Before this was pinned, a 3-line checkout read each product and ``users/{uid}`` twice and
-#: the new order back: 22 reads; ``POST /orders`` 16; the quote 18; a webhook event 3.
+#: the new order back: 22 reads (23 for a guest's first, whose new profile was read back);
+#: ``POST /orders`` 16; the quote 18; a webhook event 3, a late payment refunded in full 5.
 CHECKOUT = {
     "cache_epochs": EPOCHS,
     "idempotency_keys": 1,
