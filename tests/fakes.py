@@ -758,7 +758,7 @@ class InMemoryCommerce(_Interleaving):
 
     # --- AtomicWriter ------------------------------------------------------------------------
 
-    def commit(self, writes: Sequence[Write]) -> None:
+    def commit(self, writes: Sequence[Write]) -> str:
         self._run_interleaved()
         with self._lock:
             if self._failures:
@@ -771,9 +771,11 @@ class InMemoryCommerce(_Interleaving):
             except PreconditionFailed:
                 self.lost_races += 1
                 raise
+            version = _next_version()  # like Firestore's commit time: one per commit
             for write in writes:
-                self._apply(write)
+                self._apply(write, version)
             self.commits += 1
+            return version
 
     def _check(self, write: Write) -> None:
         def expect(row: Versioned[Any] | None, version: str | None) -> None:
@@ -812,14 +814,12 @@ class InMemoryCommerce(_Interleaving):
             case PutHolds(holds=holds, expected_version=version):
                 expect(self.holds_of.get(holds.uid), version)
 
-    def _apply(self, write: Write) -> None:
+    def _apply(self, write: Write, version: str) -> None:
         match write:
             case CreateOrder(order=order) | UpdateOrder(order=order):
-                self.orders[order.id] = Versioned(order, _next_version())
+                self.orders[order.id] = Versioned(order, version)
             case PutLevel(level=record):
-                self.levels[(record.store_id, record.product_id)] = Versioned(
-                    record, _next_version()
-                )
+                self.levels[(record.store_id, record.product_id)] = Versioned(record, version)
             case AddMovement(movement=row):
                 self.movements[(row.store_id, row.product_id, row.id)] = row
             case AddEffectMarker(order_id=order_id, effect=effect, amount=amount):
@@ -830,20 +830,20 @@ class InMemoryCommerce(_Interleaving):
                 changes: dict[str, Any] = {"stats": stats}
                 if tier is not None:
                     changes["tier"] = tier
-                self.customers[uid] = Versioned(current.model_copy(update=changes), _next_version())
+                self.customers[uid] = Versioned(current.model_copy(update=changes), version)
             case PutIdempotencyKey(record=record):
-                self.keys[record.id] = Versioned(record, _next_version())
+                self.keys[record.id] = Versioned(record, version)
             case RecordCodeUse(use=use, times_used=times_used, customer_uses=mine):
                 code = self.codes[use.code].value.model_copy(update={"times_used": times_used})
-                self.codes[use.code] = Versioned(code, _next_version())
-                self.code_customers[(use.code, use.user_id)] = Versioned(mine, _next_version())
+                self.codes[use.code] = Versioned(code, version)
+                self.code_customers[(use.code, use.user_id)] = Versioned(mine, version)
                 self.code_uses[(use.code, use.id)] = use
             case ClearCartLines(uid=uid, lines=lines):
                 assert self.cart is not None
                 for product_id, _ in lines:
                     del self.cart.rows[(uid, product_id)]
             case PutHolds(holds=holds):
-                self.holds_of[holds.uid] = Versioned(holds, _next_version())
+                self.holds_of[holds.uid] = Versioned(holds, version)
 
 
 class CodesView:

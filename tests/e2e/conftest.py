@@ -26,8 +26,9 @@ pytestmark = pytest.mark.e2e
 KEYED_ATTEMPTS = 6
 
 
-#: How often a safe request is carried again after the emulator dropped it.
+#: How often a safe request is carried again after the emulator dropped it (``Api.request``).
 EMULATOR_ATTEMPTS = 4
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Api:
@@ -48,34 +49,31 @@ class Api:
         path: str = "",
         *,
         user: SignedIn | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> requests.Response:
-        """One call; ``user`` adds its bearer token."""
-        headers = dict(kwargs.pop("headers", {}) or {})  # type: ignore[call-overload]
+        """One call; ``user`` adds its bearer token. A safe request (GET, HEAD, OPTIONS) is
+        carried again when the functions emulator itself failed to carry it: its own
+        ``500 {"code": "ECONNRESET"}`` (a worker reset under the shared machine's load) or a
+        dropped connection. Any answer of ours is returned as it is."""
+        headers = dict(kwargs.pop("headers", {}) or {})
         if user is not None:
             headers.update(user.headers)
-        return self.session.request(
-            method, self.url(function, path), headers=headers, timeout=60, **kwargs
-        )  # type: ignore[arg-type]
-
-    def safe(self, method: str, function: str, path: str = "", **kwargs: Any) -> requests.Response:
-        """A safe request (GET, HEAD, OPTIONS) repeated when the functions emulator itself failed
-        to carry it: its own ``500 {"code": "ECONNRESET"}`` (a worker reset under the shared
-        machine's load) or a dropped connection. Any answer of ours is returned as it is."""
-        assert method in ("GET", "HEAD", "OPTIONS"), "only safe requests may be repeated"
+        attempts = EMULATOR_ATTEMPTS if method in SAFE_METHODS else 1
         response: requests.Response | None = None
-        for attempt in range(EMULATOR_ATTEMPTS):
+        for attempt in range(attempts):
             if attempt:
                 time.sleep(0.5 * attempt)
             try:
                 response = self.session.request(
-                    method, self.url(function, path), timeout=60, **kwargs
+                    method, self.url(function, path), headers=headers, timeout=60, **kwargs
                 )
             except requests.ConnectionError:
+                if attempt + 1 == attempts:
+                    raise
                 continue
             if not (response.status_code == 500 and "ECONNRESET" in response.text[:200]):
                 return response
-        assert response is not None, f"no answer in {EMULATOR_ATTEMPTS} attempts"
+        assert response is not None
         return response
 
     def post_keyed(

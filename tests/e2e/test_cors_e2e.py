@@ -19,7 +19,7 @@ def storefront_origin() -> str:
 
 
 def preflight(api: Api, function: str, origin: str) -> dict[str, str]:
-    response = api.safe(
+    response = api.request(
         "OPTIONS",
         function,
         "/some/sub/path",

@@ -56,7 +56,7 @@ def stripe_client() -> stripe.StripeClient:
 def order(api: Api, user: SignedIn, order_id: str) -> dict[str, Any]:
     """``GET /orders/{id}``; a read is safe to repeat, so an emulator hiccup (a worker reset
     under the shared machine's load: 500 ``ECONNRESET``) is read again."""
-    response = api.safe("GET", "orders", f"/{order_id}", headers=user.headers)
+    response = api.request("GET", "orders", f"/{order_id}", user=user)
     assert response.status_code == 200, response.text
     return dict(response.json())
 

@@ -30,12 +30,15 @@ from celeste.shipping import ShippingMethod
 from celeste.tax import TaxRate
 from tests.fakes import (
     CodesView,
+    FakeIdentity,
     InMemoryCart,
     InMemoryCatalogue,
     InMemoryCommerce,
+    InMemoryProfiles,
     InMemoryShippingMethods,
     InMemoryTaxRates,
     InventoryView,
+    ladder,
 )
 
 STORE = "store-1"
@@ -482,3 +485,100 @@ def test_a_retry_racing_its_first_attempt_answers_the_replay(shop: Shop) -> None
     shop.commerce.idempotency = idempotency  # type: ignore[method-assign]
     second = shop.checkout(shipping_method="standard")
     assert first and second.id == first[0].id and len(shop.commerce.orders) == 1
+
+
+# --- each document read once -----------------------------------------------------------------
+
+
+def _counting(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often pricing's inputs are read from now on: product batches and tier lookups."""
+    calls = {"get_many": 0, "tier_of": 0}
+    for name in calls:
+        real = getattr(shop.catalogue, name)
+
+        def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(shop.catalogue, name, counted)
+    return calls
+
+
+def test_checkout_and_its_quote_read_the_carts_products_once(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_lines(shop)
+    calls = _counting(shop, monkeypatch)
+    shop.quote(shipping_method="standard")
+    assert calls == {"get_many": 1, "tier_of": 1}  # no profiles here: pricing reads the tier
+    shop.checkout(shipping_method="standard")
+    assert calls == {"get_many": 2, "tier_of": 2}
+
+
+def test_the_placed_order_is_answered_at_its_stored_version(shop: Shop) -> None:
+    _two_lines(shop)
+    placed = shop.orders.checkout(
+        _request(shipping_method="standard"), identity=Identity("alice", None), idempotency_key="k"
+    )
+    assert placed.order == shop.commerce.get(placed.order.value.id)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"shipping_method": "standard"},
+        {"shipping_method": "express", "discount_code": "SAVE10"},
+        {"shipping_address": US_ADDRESS, "shipping_method": "usa"},
+    ],
+)
+def test_the_quote_shows_exactly_what_checkout_then_freezes(
+    shop: Shop, body: dict[str, Any]
+) -> None:
+    shop.codes.add(_code())
+    _two_lines(shop)
+    quote = shop.quote(**body)
+    order = shop.checkout(**body)
+    shown = set(CheckoutQuote.model_fields) - {"shipping_methods"}
+    assert quote.model_dump(include=shown) == order.model_dump(include=shown)
+
+
+def test_checkout_prices_for_the_tier_on_the_profile_it_reads_once(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from celeste.services.accounts import AccountService
+
+    profiles = InMemoryProfiles()
+    accounts = AccountService(
+        profiles=profiles, identity=FakeIdentity(), tiers=ladder({"BRONZE": True, "GOLD": False})
+    )
+    alice = Identity("alice", None)
+    made = accounts.me(alice)
+    profiles.update(
+        made.value.model_copy(update={"tier": "GOLD"}),
+        fields=frozenset({"tier"}),
+        expected_version=made.version,
+    )
+    orders = OrderService(
+        orders=shop.commerce,
+        writer=shop.commerce,
+        pricing=PricingService(
+            source=shop.catalogue, products=shop.catalogue, tiers=shop.catalogue
+        ),
+        stores=shop.commerce,
+        accounts=accounts,
+        cart=shop.cart,
+        products=shop.catalogue,
+        backoff=FAST,
+        sleep=lambda _: None,
+    )
+    _two_lines(shop)
+    reads: list[str] = []
+    get = profiles.get
+    monkeypatch.setattr(profiles, "get", lambda uid: reads.append(uid) or get(uid))
+    placed = orders.checkout(
+        CheckoutRequest(store_id=STORE, fulfilment="delivery", shipping_address=ADDRESS),
+        identity=alice,
+        idempotency_key="k",
+    )
+    assert placed.order.value.tier == "GOLD"  # the catalogue knows no tier for alice
+    assert reads == ["alice"] and shop.catalogue.tier_reads == []

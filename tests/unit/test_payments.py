@@ -851,3 +851,73 @@ def test_the_local_stack_registers_every_event_the_webhook_handles() -> None:
     from tools.stack import STRIPE_WEBHOOK_EVENTS
 
     assert sorted(STRIPE_WEBHOOK_EVENTS) == sorted(HANDLED_EVENTS)
+
+
+def _counting_reads(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The order ids ``world``'s services read from now on, one entry per read."""
+    reads: list[str] = []
+    get = world.commerce.get
+
+    def counted(order_id: str):  # type: ignore[no-untyped-def]
+        reads.append(order_id)
+        return get(order_id)
+
+    monkeypatch.setattr(world.commerce, "get", counted)
+    return reads
+
+
+@pytest.mark.parametrize("kind", ["succeeded", "payment_failed"])
+def test_a_webhook_event_reads_its_order_once(
+    world: World, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    oid = world.with_intent()
+    intent_id = world.order(oid).payment.intent_id
+    if kind == "succeeded":
+        world.stripe.pay(intent_id)
+    payload = world.stripe.event(intent_id, kind, event_id="evt_once")
+    reads = _counting_reads(world, monkeypatch)
+    outcome = world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    assert outcome == ("paid" if kind == "succeeded" else "failure recorded")
+    assert reads == [oid]
+
+
+def test_a_late_payment_is_refunded_in_full_on_one_read_of_the_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oid = world.with_intent()
+    intent_id = world.order(oid).payment.intent_id
+    world.stripe.pay(intent_id)
+    world.orders.cancel(oid, uid="admin", is_admin=True, expected_version=None)
+    payload = world.stripe.event(intent_id, "succeeded", event_id="evt_late")
+    reads = _counting_reads(world, monkeypatch)
+    outcome = world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    assert outcome.startswith("refunded in full: 500 refunded")
+    assert reads == [oid]  # reserved, refunded and recorded on what each commit wrote
+    order = world.order(oid)
+    assert order.payment.status == "refunded" and world.stripe.refunded(intent_id) == 500
+
+
+def test_an_order_changed_after_the_events_read_is_read_again_and_decided_again(
+    world: World,
+) -> None:
+    oid = world.with_intent()
+    intent_id = world.order(oid).payment.intent_id
+    world.stripe.pay(intent_id)
+    # An admin cancels between the event's read of the order and its commit: the version the
+    # event read guards the commit, so it fails, and the retry sees the cancelled order.
+    world.commerce.interleave(
+        lambda: world.orders.cancel(oid, uid="admin", is_admin=True, expected_version=None)
+    )
+    outcome = world.webhook(oid, event_id="evt_raced")
+    assert outcome.startswith("refunded in full: ")
+    order = world.order(oid)
+    assert order.status is S.CANCELLED
+    assert S.PROCESSING not in [step.status for step in order.history]
+    assert order.payment.amount_refunded == 500 and world.stripe.refunded(intent_id) == 500
+    assert world.commerce.lost_races >= 1
+
+
+def test_an_admin_refund_answers_the_order_as_recorded(world: World) -> None:
+    oid = world.paid()
+    refunded = world.payments.refund(oid, RefundRequest(reason="broken"), idempotency_key="k1")
+    assert refunded == world.commerce.get(oid)  # the stored version, for a later If-Match

@@ -19,6 +19,7 @@ from celeste_functions.adapters.firestore import (
     keyset_page,
     last_update_time,
     storage_errors,
+    version_at,
     version_of,
 )
 from celeste_functions.remembered import Remembered
@@ -73,8 +74,9 @@ class FirestoreProfiles:
 
     def create(self, profile: Profile) -> Versioned[Profile]:
         with storage_errors(conflict=f"user {profile.uid} already has a profile"):
-            self._col().document(profile.uid).create(_data(profile))
-        return self.get(profile.uid)
+            written = self._col().document(profile.uid).create(_data(profile))
+        # The profile as written, at the version the create gave it: no read back.
+        return Versioned(profile, version_at(written.update_time))
 
     def update(
         self, profile: Profile, *, fields: frozenset[str], expected_version: str

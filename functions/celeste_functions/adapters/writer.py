@@ -39,7 +39,7 @@ from celeste_functions.adapters.discount_codes import (
     customer_uses_data,
     customer_uses_ref,
 )
-from celeste_functions.adapters.firestore import last_update_time, storage_errors
+from celeste_functions.adapters.firestore import last_update_time, storage_errors, version_at
 from celeste_functions.adapters.inventory import level_data, level_ref, movement_data, movement_ref
 from celeste_functions.adapters.orders import (
     effect_data,
@@ -91,6 +91,12 @@ class Batch:
     def commit(self) -> None:
         self._batch.commit()
 
+    @property
+    def version(self) -> str:
+        """Once committed, the commit's version: every document it created or changed took the
+        commit time as its update time."""
+        return version_at(self._batch.commit_time)
+
 
 class FirestoreWriter:
     """``AtomicWriter``, and the commit of every owner's batch: one batch per commit; updates
@@ -124,7 +130,7 @@ class FirestoreWriter:
         if not self._cache.invalidate(scopes).reached:
             raise Unavailable("saved, but cached copies could not be retired yet: send it again")
 
-    def commit(self, writes: Sequence[Write]) -> None:
+    def commit(self, writes: Sequence[Write]) -> str:
         client = self._client()
 
         def since(version: str) -> Any:
@@ -196,3 +202,4 @@ class FirestoreWriter:
                         )
                     case _:  # pragma: no cover - the union is closed
                         raise TypeError(f"unknown write {write!r}")
+        return batch.version  # the block ended: the batch committed

@@ -63,6 +63,26 @@ class OrderLine(BaseModel):
     tax: int = 0
 
 
+def order_lines(quote: Quote, money: OrderMoney) -> list[OrderLine]:
+    """The lines an order priced by ``quote`` and ``money`` freezes (and its quote shows)."""
+    return [
+        OrderLine(
+            product_id=line.product_id,
+            quantity=line.quantity,
+            currency=line.currency,
+            unit_base_price=line.unit_base_price,
+            unit_final_price=line.unit_final_price,
+            line_subtotal=line.line_subtotal,
+            line_discount=line.line_discount,
+            line_total=line.line_total,
+            applied_rule=line.applied_rule.model_dump(mode="json") if line.applied_rule else None,
+            code_discount=share.code_discount,
+            tax=share.tax,
+        )
+        for line, share in zip(quote.lines, money.lines, strict=True)
+    ]
+
+
 class AppliedCode(BaseModel):
     """The discount code an order used, as it was when the order was placed."""
 
@@ -183,24 +203,7 @@ class Order(BaseModel):
             user_id=user_id,
             store_id=store_id,
             status=OrderStatus.PENDING,
-            lines=[
-                OrderLine(
-                    product_id=line.product_id,
-                    quantity=line.quantity,
-                    currency=line.currency,
-                    unit_base_price=line.unit_base_price,
-                    unit_final_price=line.unit_final_price,
-                    line_subtotal=line.line_subtotal,
-                    line_discount=line.line_discount,
-                    line_total=line.line_total,
-                    applied_rule=(
-                        line.applied_rule.model_dump(mode="json") if line.applied_rule else None
-                    ),
-                    code_discount=share.code_discount,
-                    tax=share.tax,
-                )
-                for line, share in zip(quote.lines, money.lines, strict=True)
-            ],
+            lines=order_lines(quote, money),
             currency=quote.currency,
             tier=quote.tier,
             subtotal=money.subtotal,

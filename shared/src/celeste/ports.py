@@ -458,9 +458,11 @@ class StoreDirectory(Protocol):
 class AtomicWriter(Protocol):
     """One optimistic commit: every write applies, or none does."""
 
-    def commit(self, writes: Sequence[Write]) -> None:
+    def commit(self, writes: Sequence[Write]) -> str:
         """Apply ``writes`` atomically; ``PreconditionFailed`` when an expected version moved, a
-        document to update is gone, or a document to create exists (another writer won)."""
+        document to update is gone, or a document to create exists (another writer won).
+        Returns the commit's version: the version each document it created or changed now has
+        (so a writer can answer what it wrote without reading it back)."""
         ...
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, computed_field
@@ -12,12 +12,13 @@ from celeste.clock import Clock, utcnow
 from celeste.discount_codes import FIELD as CODE_FIELD
 from celeste.errors import ValidationFailed
 from celeste.fulfilment import Destination
-from celeste.order_records import AppliedCode, AppliedShipping, Order, OrderLine
+from celeste.order_records import AppliedCode, AppliedShipping, OrderLine, order_lines
 from celeste.orders import Fulfilment, PlacementTerms
 from celeste.payments import below_minimum as _below_minimum
 from celeste.ports import DiscountCodeRepository
 from celeste.pricing import Quote
-from celeste.services.pricing import PricingService, QuoteLine
+from celeste.products import Product
+from celeste.services.pricing import HeldTier, PricingService, QuoteLine
 from celeste.services.shipping import ShippingService
 from celeste.services.tax import TaxRateService
 from celeste.shipping import ShippingMethod
@@ -80,15 +81,31 @@ class CheckoutQuote(BaseModel):
         return _below_minimum(total=self.total, currency=self.currency)
 
     @classmethod
-    def of(cls, order: Order, *, methods: Sequence[ShippingMethod]) -> CheckoutQuote:
-        """The quote of an order priced but not placed, and the methods to choose from."""
+    def of(cls, priced: PricedOrder) -> CheckoutQuote:
+        """The quote of an order priced but not placed (the lines and money ``Order.placed``
+        would freeze), and the methods to choose from."""
+        quote, money = priced.quote, priced.money
         return cls(
-            **order.model_dump(include=set(cls.model_fields) - {"shipping_methods"}),
+            store_id=priced.store_id,
+            fulfilment=priced.destination.fulfilment,
+            currency=quote.currency,
+            tier=quote.tier,
+            lines=order_lines(quote, money),
+            subtotal=money.subtotal,
+            discount_total=money.discount_total,
+            shipping_total=money.shipping_total,
+            shipping_tax=money.shipping_tax,
+            tax_total=money.tax_total,
+            tax_rate_bp=priced.tax_rate_bp,
+            tax_inclusive=money.tax_inclusive,
+            total=money.total,
+            discount_code=priced.code,
+            shipping_method=priced.shipping,
             shipping_methods=[
                 ShippingOption.model_validate(
                     m.model_dump(include=set(ShippingOption.model_fields))
                 )
-                for m in methods
+                for m in priced.methods
             ],
         )
 
@@ -123,6 +140,8 @@ class OrderPricer:
         terms: PlacementTerms,
         destination: Destination,
         placing: bool,
+        products: Mapping[str, Product] | None = None,
+        held: HeldTier | None = None,
     ) -> PricedOrder:
         """Price ``lines`` for the caller on ``terms``, going to ``destination`` (tax follows
         its country; a delivery's shipping methods too).
@@ -131,8 +150,9 @@ class OrderPricer:
         serve the address (or the order's currency) one naming ``shipping_method``. When
         ``placing``, a delivery must also choose a method where any serves the address (a quote
         lists them instead), so no order skips the shipping the shop would charge.
+        ``products`` and ``held``: what the caller already read (``PricingService.quote``).
         """
-        quote = self._pricing.quote(lines, uid=uid)
+        quote = self._pricing.quote(lines, uid=uid, products=products, held=held)
         country = destination.country
         rate = self._tax_rates.rate_for(country) if country and self._tax_rates else None
         methods = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,11 +67,12 @@ from celeste.ports import (
     TierLadder,
     Versioned,
 )
+from celeste.products import Product
 from celeste.services.accounts import AccountService
 from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
 from celeste.services.checkout import CheckoutQuote, OrderPricer, PricedOrder
 from celeste.services.concurrency import versioned_write
-from celeste.services.pricing import PricingService, QuoteLine
+from celeste.services.pricing import HeldTier, PricingService, QuoteLine
 from celeste.services.stores import require_open_store
 from celeste.stock_records import MovementRecord, order_movement_id
 from celeste.tiers import CustomerStats, evaluate_tier
@@ -174,8 +175,10 @@ class OrderService:
         lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
 
         def prepare() -> tuple[Order, list[Write]]:
-            self._ensure_profile(identity)
-            return self._new_order(uid, self._priced(request, uid, lines, placing=True)), []
+            held = self._ensure_profile(identity)
+            return self._new_order(
+                uid, self._priced(request, uid, lines, placing=True, held=held)
+            ), []
 
         placed = self._placing(
             uid=uid,
@@ -187,9 +190,12 @@ class OrderService:
 
     def quote_checkout(self, request: CheckoutRequest, *, identity: Identity) -> CheckoutQuote:
         """What the caller's cart would cost now, on the request's terms; nothing is written."""
-        lines = self._cart_lines(identity.uid)
-        priced = self._priced(request, identity.uid, _quote_lines(lines), placing=False)
-        return CheckoutQuote.of(self._new_order(identity.uid, priced), methods=priced.methods)
+        lines, products = self._cart_lines(identity.uid)
+        return CheckoutQuote.of(
+            self._priced(
+                request, identity.uid, _quote_lines(lines), placing=False, products=products
+            )
+        )
 
     def checkout(
         self,
@@ -205,11 +211,12 @@ class OrderService:
         uid = identity.uid
 
         def prepare() -> tuple[Order, list[Write]]:
-            lines = self._cart_lines(uid)
-            self._ensure_profile(identity)
-            order = self._new_order(
-                uid, self._priced(request, uid, _quote_lines(lines), placing=True)
+            lines, products = self._cart_lines(uid)
+            held = self._ensure_profile(identity)
+            priced = self._priced(
+                request, uid, _quote_lines(lines), placing=True, products=products, held=held
             )
+            order = self._new_order(uid, priced)
             emptied = tuple((line.value.product_id, line.version) for line in lines)
             return order, [ClearCartLines(uid=uid, lines=emptied)]
 
@@ -222,11 +229,19 @@ class OrderService:
         return self._settled(placed, wait_s)
 
     def _priced(
-        self, terms: PlacementTerms, uid: str, lines: list[QuoteLine], *, placing: bool
+        self,
+        terms: PlacementTerms,
+        uid: str,
+        lines: list[QuoteLine],
+        *,
+        placing: bool,
+        products: Mapping[str, Product] | None = None,
+        held: HeldTier | None = None,
     ) -> PricedOrder:
         """The one pricing path of every order and quote: the store must take orders, the
         fulfilment decides where tax and shipping come from (``celeste.fulfilment``), and the
-        pricer charges them (a delivery being placed must choose a method where one serves)."""
+        pricer charges them (a delivery being placed must choose a method where one serves).
+        ``products`` and ``held``: what this attempt already read (each document read once)."""
         store = require_open_store(self._stores, terms.store_id)
         return self._pricer.price(
             lines,
@@ -234,6 +249,8 @@ class OrderService:
             terms=terms,
             destination=destination(terms, store),
             placing=placing,
+            products=products,
+            held=held,
         )
 
     def _settled(self, placed: Placed, wait_s: float) -> Placed:
@@ -242,10 +259,13 @@ class OrderService:
             return Placed(settled, replayed=placed.replayed)
         return placed
 
-    def _ensure_profile(self, identity: Identity) -> None:
-        if self._accounts is not None:
-            # The delivery effect counts the order on the profile: make sure there is one.
-            self._accounts.me(identity)
+    def _ensure_profile(self, identity: Identity) -> HeldTier | None:
+        """The delivery effect counts the order on the profile: make sure there is one. The
+        tier it holds is what pricing charges (``None``: no accounts here, pricing reads it)."""
+        if self._accounts is None:
+            return None
+        profile = self._accounts.me(identity).value
+        return HeldTier(profile.tier or None)
 
     def _new_order(self, uid: str, priced: PricedOrder) -> Order:
         where = priced.destination
@@ -263,8 +283,9 @@ class OrderService:
             shipping_method=priced.shipping,
         )
 
-    def _cart_lines(self, uid: str) -> list[Versioned[CartLine]]:
-        """The cart's lines with their versions: 409 when empty or when a line cannot be sold."""
+    def _cart_lines(self, uid: str) -> tuple[list[Versioned[CartLine]], dict[str, Product]]:
+        """The cart's lines with their versions, and their products as read (pricing reuses
+        them): 409 when empty or when a line cannot be sold."""
         if self._cart is None or self._products is None:
             raise Conflict("checkout is not available here")
         lines = self._cart.versioned_lines(uid, limit=MAX_CART_LINES)
@@ -281,7 +302,7 @@ class OrderService:
                     for pid, why in reasons.items()
                 ],
             )
-        return lines
+        return lines, products
 
     def _placing(
         self,
@@ -333,9 +354,10 @@ class OrderService:
                         record, expected_version=existing.version if existing else None
                     )
                 )
-            self._writer.commit(writes)
+            version = self._writer.commit(writes)
             log.info("order placed", extra={"fields": {"order_id": order.id, "uid": uid}})
-            return Placed(self._orders.get(order.id), replayed=False)
+            # The order as written, at the version the commit gave it (what If-Match needs).
+            return Placed(Versioned(order, version), replayed=False)
 
         return optimistic(
             attempt, backoff=self._backoff, what="placing an order", sleep=self._sleep

@@ -318,7 +318,7 @@ class PaymentService:
         if intent.order_id is None:
             return None, "not an order's intent"
         try:
-            self._orders.get(intent.order_id)
+            found = self._orders.get(intent.order_id)  # the event's one read of the order
         except NotFound:
             if event.type == SUCCEEDED and intent.status == "succeeded":
                 # Money for an order that does not exist: it goes back, and is recorded.
@@ -327,20 +327,38 @@ class PaymentService:
                 )
             return intent.order_id, "unknown order"
         if event.type in DISPUTE_EVENTS:
-            return intent.order_id, self._dispute(intent, event)
+            return intent.order_id, self._dispute(intent, event, found=found)
         if event.type == REFUNDED:
-            return intent.order_id, self._refunded_outside(intent)
+            return intent.order_id, self._refunded_outside(intent, found=found)
         if event.type == FAILED:
             if intent.status == "succeeded":  # a late failure of an attempt before the success
                 return intent.order_id, "stale event: the intent has succeeded since"
-            return intent.order_id, self._failed(intent, event_id=event.id)
+            return intent.order_id, self._failed(intent, event_id=event.id, found=found)
         if intent.status != "succeeded":
             return intent.order_id, f"stale event: the intent is {intent.status}"
-        return intent.order_id, self._succeeded(intent, event_id=event.id)
+        return intent.order_id, self._succeeded(intent, event_id=event.id, found=found)
 
-    def _failed(self, intent: Intent, *, event_id: str) -> str:
+    def _reader(
+        self, order_id: str, first: Versioned[Order] | None
+    ) -> Callable[[], Versioned[Order]]:
+        """The order as each attempt of an optimistic write reads it: ``first`` (what this
+        event or request already read, or wrote) for the first attempt, a fresh read for every
+        retry (a lost race must see the winner's write). The commit still carries the version
+        the attempt decided on."""
+        given = [first] if first is not None else []
+
+        def read() -> Versioned[Order]:
+            return given.pop() if given else self._orders.get(order_id)
+
+        return read
+
+    def _failed(
+        self, intent: Intent, *, event_id: str, found: Versioned[Order] | None = None
+    ) -> str:
+        read = self._reader(str(intent.order_id), found)
+
         def attempt() -> str:
-            found = self._orders.get(str(intent.order_id))
+            found = read()
             order = found.value
             payment = order.payment
             if payment is None or payment.intent_id != intent.id:
@@ -362,11 +380,16 @@ class PaymentService:
             attempt, backoff=self._request_backoff, what="recording a failure", sleep=self._sleep
         )
 
-    def _succeeded(self, intent: Intent, *, event_id: str | None) -> str:
+    def _succeeded(
+        self, intent: Intent, *, event_id: str | None, found: Versioned[Order] | None = None
+    ) -> str:
         order_id = str(intent.order_id)
+        read = self._reader(order_id, found)
+        last: list[Versioned[Order]] = []  # what the last attempt read, or wrote
 
         def attempt() -> str:
-            found = self._orders.get(order_id)
+            found = read()
+            last[:] = [found]
             order = found.value
             now = self._clock()
             payment = order.payment or Payment(
@@ -426,16 +449,19 @@ class PaymentService:
                 if outcome == "mismatch"
                 else f"the payment arrived after the order was {order.status}"
             )
-            self._reserve_void(found, paid.model_copy(update={"notes": notes}), reason=reason)
+            last[:] = [
+                self._reserve_void(found, paid.model_copy(update={"notes": notes}), reason=reason)
+            ]
             return "refund due"
 
         outcome = optimistic(
             attempt, backoff=self._backoff, what=f"payment of {order_id}", sleep=self._sleep
         )
-        if outcome == "foreign":
-            return self._foreign(self._orders.get(order_id).value, intent, event_id=event_id)
+        if outcome == "foreign":  # decided without writing: the order as last read
+            return self._foreign(last[0].value, intent, event_id=event_id)
         if outcome == "refund due":
-            return "refunded in full: " + ", ".join(self._complete_refunds(order_id))
+            done, _ = self._complete_refunds(order_id, known=last[0])
+            return "refunded in full: " + ", ".join(done)
         return outcome
 
     def _foreign(self, order: Order, intent: Intent, *, event_id: str | None) -> str:
@@ -491,16 +517,17 @@ class PaymentService:
 
     # --- refunds and disputes made at Stripe ------------------------------------------------
 
-    def _refunded_outside(self, intent: Intent) -> str:
+    def _refunded_outside(self, intent: Intent, *, found: Versioned[Order] | None = None) -> str:
         """Record refunds made in the Stripe dashboard on the order, as ``POST
         /orders/{id}/refund`` records its own (no restock; the status moves the same way, so
         the same stats rules follow), each once by its Stripe refund id. Refunds Celeste made
         carry its key and are recorded by the path that made them."""
         order_id = str(intent.order_id)
         refunds = self._provider().list_refunds(intent.id)
+        read = self._reader(order_id, found)
 
         def attempt() -> str:
-            found = self._orders.get(order_id)
+            found = read()
             order = found.value
             payment = order.payment
             if payment is None or payment.intent_id != intent.id:
@@ -525,7 +552,9 @@ class PaymentService:
             attempt, backoff=self._backoff, what=f"refunds of {order_id}", sleep=self._sleep
         )
 
-    def _dispute(self, intent: Intent, event: PaymentEvent) -> str:
+    def _dispute(
+        self, intent: Intent, event: PaymentEvent, *, found: Versioned[Order] | None = None
+    ) -> str:
         """Record the dispute as Stripe has it now: open puts the order on hold (it cannot
         ship), won releases it, lost keeps it held and takes the amount out of what is
         refundable. Replays and events in any order end the same (the state is re-read)."""
@@ -536,9 +565,10 @@ class PaymentService:
         except NotFound:
             return "unknown dispute"
         order_id = str(intent.order_id)
+        read = self._reader(order_id, found)
 
         def attempt() -> str:
-            found = self._orders.get(order_id)
+            found = read()
             order = found.value
             if order.payment is None:
                 return "dispute of an order without a payment"
@@ -606,8 +636,8 @@ class PaymentService:
             what=f"refunding {order_id}",
             sleep=self._sleep,
         )
-        self._complete_refunds(order_id)
-        return self._orders.get(order_id)
+        _, current = self._complete_refunds(order_id)
+        return current
 
     def _refund_due(self, order_id: str) -> str:
         def attempt() -> None:
@@ -620,10 +650,14 @@ class PaymentService:
             self._reserve_void(found, payment, reason=f"the order was {order.status} after payment")
 
         optimistic(attempt, backoff=self._backoff, what=f"voiding {order_id}", sleep=self._sleep)
-        return ", ".join(self._complete_refunds(order_id)) or "nothing pending"
+        done, _ = self._complete_refunds(order_id)
+        return ", ".join(done) or "nothing pending"
 
-    def _reserve_void(self, found: Versioned[Order], payment: Payment, *, reason: str) -> None:
-        """Reserve the one automatic full refund of what is left on ``payment``."""
+    def _reserve_void(
+        self, found: Versioned[Order], payment: Payment, *, reason: str
+    ) -> Versioned[Order]:
+        """Reserve the one automatic full refund of what is left on ``payment``; the order as
+        written."""
         order = found.value
         void = Refund(
             key=f"{order.id}-{VOID_KEY}",
@@ -634,23 +668,38 @@ class PaymentService:
         )
         voided = payment.model_copy(update={"refunds": [*payment.refunds, void]})
         changed = order.model_copy(update={"payment": voided, "updated_at": self._clock()})
-        self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+        return Versioned(
+            changed, self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+        )
 
-    def _complete_refunds(self, order_id: str) -> list[str]:
-        order = self._orders.get(order_id).value
-        payment = order.payment
+    def _complete_refunds(
+        self, order_id: str, *, known: Versioned[Order] | None = None
+    ) -> tuple[list[str], Versioned[Order]]:
+        """Make every reserved refund and record it; what was done and the order as it now is.
+        ``known``: the order as the caller just read or wrote it (not read again)."""
+        current = known or self._orders.get(order_id)
+        payment = current.value.payment
         done: list[str] = []
         for pending in payment.pending() if payment else []:
             assert payment is not None
             made = self._provider().refund(
                 intent_id=payment.intent, amount=pending.amount, key=pending.key
             )
-            done.append(self._record_refund(order_id, key=pending.key, refund_id=made.id))
-        return done
+            outcome, current = self._record_refund(
+                order_id, key=pending.key, refund_id=made.id, known=current
+            )
+            done.append(outcome)
+        return done, current
 
-    def _record_refund(self, order_id: str, *, key: str, refund_id: str) -> str:
+    def _record_refund(
+        self, order_id: str, *, key: str, refund_id: str, known: Versioned[Order] | None = None
+    ) -> tuple[str, Versioned[Order]]:
+        read = self._reader(order_id, known)
+        last: list[Versioned[Order]] = []  # the order as the last attempt read or wrote it
+
         def attempt() -> str:
-            found = self._orders.get(order_id)
+            found = read()
+            last[:] = [found]
             order = found.value
             payment = order.payment
             refund = payment.refund(key) if payment else None
@@ -668,12 +717,13 @@ class PaymentService:
             else:  # a void keeps the order's status (cancelled, expired, confirmed)
                 changed = order.model_copy(update={"payment": after, "updated_at": now})
             writes.append(UpdateOrder(changed, expected_version=found.version))
-            self._writer.commit(writes)
+            last[:] = [Versioned(changed, self._writer.commit(writes))]
             return f"{refund.amount} refunded ({refund_id})"
 
-        return optimistic(
+        outcome = optimistic(
             attempt, backoff=self._backoff, what=f"recording refund {key}", sleep=self._sleep
         )
+        return outcome, last[0]
 
     def _restock(self, order: Order, refund: Refund, *, at: datetime) -> list[Write]:
         """Units back on the shelf: one level change and one ledger row per line, created in

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from celeste.clock import Clock, utcnow
@@ -42,6 +42,14 @@ class QuoteLine:
 
     product_id: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class HeldTier:
+    """The tier on the caller's profile as this request already read it (``code`` ``None``:
+    the profile holds none), so pricing does not read the profile again."""
+
+    code: str | None
 
 
 class PriceListService:
@@ -124,10 +132,16 @@ class PricingService:
         self._clock = clock
 
     def tier_for(
-        self, uid: str | None, *, snapshot: PricingSnapshot | None = None, strict: bool = False
+        self,
+        uid: str | None,
+        *,
+        snapshot: PricingSnapshot | None = None,
+        strict: bool = False,
+        known: HeldTier | None = None,
     ) -> str:
-        """The caller's tier; anonymous callers and customers without one get the default."""
-        held = self.held_tier(uid, strict=strict)
+        """The caller's tier; anonymous callers and customers without one get the default.
+        ``known``: the profile's tier as the caller already read it (no read here)."""
+        held = known.code if known is not None else self.held_tier(uid, strict=strict)
         if held is not None:
             return held
         return (snapshot or self._source.snapshot(strict=strict)).default_tier
@@ -163,9 +177,18 @@ class PricingService:
         ]
 
     def quote(
-        self, lines: Sequence[QuoteLine], *, uid: str | None, store_id: str | None = None
+        self,
+        lines: Sequence[QuoteLine],
+        *,
+        uid: str | None,
+        store_id: str | None = None,
+        products: Mapping[str, Product] | None = None,
+        held: HeldTier | None = None,
     ) -> Quote:
         """Price every line for the caller: unknown or inactive products are invalid fields.
+
+        ``products`` (the lines' products as this request already read them, absent ones
+        missing) and ``held`` (the caller's tier as read) spare reading them again.
 
         With ``store_id`` (a store open for orders, else 400 on ``store_id``) each line also says
         how many units that store has available now (one batched stock read). Money is priced
@@ -173,8 +196,12 @@ class PricingService:
         through here.
         """
         snapshot = self._source.snapshot(strict=True)
-        tier = self.tier_for(uid, snapshot=snapshot, strict=True)
-        found = self._products.get_many([line.product_id for line in lines])
+        tier = self.tier_for(uid, snapshot=snapshot, strict=True, known=held)
+        found = (
+            products
+            if products is not None
+            else self._products.get_many([line.product_id for line in lines])
+        )
         priced = []
         for index, line in enumerate(lines):
             product = found.get(line.product_id)
