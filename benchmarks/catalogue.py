@@ -76,9 +76,9 @@ def ensure_wrk() -> str:
 
 def seed(n_products: int) -> str:
     """Categories, products and price lists through the domain services; returns a product id."""
-    from celeste.categories import CategoryCreate
-    from celeste.pricing import PriceListBody
-    from celeste.products import ProductCreate
+    from celeste.catalog.categories import CategoryCreate
+    from celeste.catalog.products import ProductCreate
+    from celeste.pricing.price_lists import PriceListBody
     from celeste_functions.composition import services
 
     svc = services.get()

@@ -60,8 +60,8 @@ def measure(trials: int, tmp: Path) -> dict[str, tuple[list[float], int]]:
     """Per fault: the stale windows (seconds) and how many quotes priced from old data."""
     import functions_framework
 
-    from celeste.categories import CategoryCreate
-    from celeste.products import ProductCreate
+    from celeste.catalog.categories import CategoryCreate
+    from celeste.catalog.products import ProductCreate
     from celeste_functions import composition
     from celeste_functions.clients import Lazy, firestore_client, make_redis
     from celeste_functions.composition import use

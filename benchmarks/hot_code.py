@@ -38,13 +38,13 @@ def scenario(name: str, *, orders: int, concurrency: int, with_code: bool) -> di
     """Store the orders and stock, reserve them all concurrently, and count."""
     from google.cloud import firestore
 
-    from celeste.discount_codes import DiscountCode
-    from celeste.ids import new_id
-    from celeste.order_records import AppliedCode, Order, OrderLine, StatusChange
-    from celeste.orders import OrderStatus
-    from celeste.services.orders import OrderFulfilment
+    from celeste.inventory.records import StockRecord
+    from celeste.kernel.ids import new_id
+    from celeste.orders.order import AppliedCode, Order, OrderLine, StatusChange
+    from celeste.orders.status import OrderStatus
+    from celeste.pricing.discount_codes import DiscountCode
+    from celeste.services.fulfilment import OrderFulfilment
     from celeste.services.tiers import TierService
-    from celeste.stock_records import StockRecord
     from celeste.writes import CreateOrder, PutLevel
     from celeste_functions.adapters.accounts import FirestoreCustomers
     from celeste_functions.adapters.cache import Cache

@@ -15,18 +15,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from celeste import inventory
-from celeste.accounts import Identity, Profile, Role
-from celeste.addresses import ShippingAddress
-from celeste.cart import CartLine, CartMerge, WishlistEntry
-from celeste.categories import Category
-from celeste.cursors import decode_cursor, encode_cursor, refused
-from celeste.discount_codes import CodeUse, DiscountCode
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
-from celeste.holds import CustomerHolds
-from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
-from celeste.orders import HOLDS_STOCK, OrderStatus
-from celeste.payments import (
+from celeste.accounts.profiles import Identity, Profile, Role
+from celeste.accounts.tiers import Tier
+from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
+from celeste.catalog.categories import Category
+from celeste.catalog.products import Product
+from celeste.catalog.stores import Store, StoreFacts
+from celeste.inventory import stock as inventory
+from celeste.inventory.records import MovementRecord, StockRecord
+from celeste.kernel.addresses import ShippingAddress
+from celeste.kernel.cursors import decode_cursor, encode_cursor, refused
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.orders.holds import CustomerHolds
+from celeste.orders.order import CustomerStanding, IdempotencyRecord, Order
+from celeste.orders.payments import (
     Intent,
     InvalidSignature,
     PaymentEvent,
@@ -36,15 +46,13 @@ from celeste.payments import (
     ProviderUnavailable,
     UnmatchedPayment,
 )
-from celeste.ports import Page, TierSet, Versioned
-from celeste.pricing import PriceList, PricingSnapshot
-from celeste.products import Product
+from celeste.orders.status import HOLDS_STOCK, OrderStatus
+from celeste.ports import TierSet
+from celeste.pricing.discount_codes import CodeUse, DiscountCode
+from celeste.pricing.price_lists import PriceList, PricingSnapshot
+from celeste.pricing.shipping import ShippingMethod
+from celeste.pricing.tax import TaxRate
 from celeste.services.tiers import TierService
-from celeste.shipping import ShippingMethod
-from celeste.stock_records import MovementRecord, StockRecord
-from celeste.stores import Store, StoreFacts
-from celeste.tax import TaxRate
-from celeste.tiers import Tier
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,

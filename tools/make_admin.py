@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_admin: {exc}", file=sys.stderr)
         return 2
     print(f"make_admin: writing to {target.describe()}", file=sys.stderr)
-    from celeste.errors import CelesteError, Contention
+    from celeste.kernel.errors import CelesteError, Contention
 
     try:
         print(promote(args.email.strip().lower(), target))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from celeste.tiers import DEMO_TIERS
+from celeste.accounts.tiers import DEMO_TIERS
 from tools.devauth import AuthEmulator, SignedIn
 
 PASSWORD = "celeste-demo"

@@ -8,16 +8,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from celeste.payments import PaymentProvider, PaymentsNotConfigured
-from celeste.ratelimits import Policy
+from celeste.kernel.ratelimits import Policy
+from celeste.orders.payments import PaymentProvider, PaymentsNotConfigured
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.categories import CategoryService
-from celeste.services.checkout import OrderPricer
 from celeste.services.discount_codes import DiscountCodeService
+from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
-from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.services.order_pricing import OrderPricer
 from celeste.services.payments import PaymentService
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
 from celeste.services.ratelimits import RateLimiter

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
-from celeste.errors import CelesteError
-from celeste.ratelimits import Limit, Policy
+from celeste.kernel.errors import CelesteError
+from celeste.kernel.ratelimits import Limit, Policy
 from celeste_functions.http.cors import CorsPolicy
 from celeste_functions.logs import get_logger
 
 if TYPE_CHECKING:
-    # At use only: ``celeste.holds`` loads the order model, and ``main`` imports this module
+    # At use only: ``celeste.orders.holds`` loads the order model, and ``main`` imports this module
     # for ``payment_secrets``; a cold ``import main`` stays the SDK's own.
-    from celeste.holds import HoldCaps
+    from celeste.orders.holds import HoldCaps
 
 #: The Stripe keys of ``demo-`` projects (the local Stripe accepts any test key; tools sign
 #: test webhook events with the same secret).
@@ -198,7 +198,7 @@ class Settings:
 
 
 def _hold_caps(env: Mapping[str, str]) -> HoldCaps:
-    from celeste.holds import HoldCaps
+    from celeste.orders.holds import HoldCaps
 
     default = HoldCaps()  # the caps' defaults live in the domain
     return HoldCaps(

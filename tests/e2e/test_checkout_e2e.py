@@ -16,7 +16,7 @@ import pytest
 import requests
 from google.cloud import firestore
 
-from celeste.discount_codes import UNUSABLE
+from celeste.pricing.discount_codes import UNUSABLE
 from tests.e2e.conftest import Api, Shop, problem
 from tests.e2e.test_orders_e2e import SLOW_S, audit_clean, level, race_the_trigger, settled
 from tests.support.emulators import eventually

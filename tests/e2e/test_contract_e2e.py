@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
+from celeste.accounts.tiers import DEMO_TIERS
 from celeste.services.products import SCAN_LIMIT
-from celeste.tiers import DEMO_TIERS
 from tests.e2e.conftest import Api, problem
 from tests.support.emulators import PROJECT
 from tools.devauth import SignedIn

@@ -144,7 +144,7 @@ def test_quotes_are_rate_limited_per_caller_with_retry_after(
     refused = api.request("POST", "pricing", "/quote", user=flooder, json=body)
     assert str(problem(refused, 429)["type"]).endswith("/rate-limited")
     # At most the rest of this window and the slice of the next one the full window still
-    # weighs (celeste.ratelimits.decide): window + window / requests.
+    # weighs (celeste.kernel.ratelimits.decide): window + window / requests.
     requests_n, window_s = (int(part) for part in QUOTE_LIMIT.split("/"))
     assert 1 <= int(refused.headers["Retry-After"]) <= window_s + -(-window_s // requests_n)
     # Everyone else is still served: another customer, and anonymous callers elsewhere.

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from celeste.tiers import DEMO_TIERS
+from celeste.accounts.tiers import DEMO_TIERS
 from tests.e2e.conftest import Api, problem
 from tests.support.emulators import PROJECT, eventually
 from tools.devauth import SignedIn

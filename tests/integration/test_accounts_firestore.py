@@ -9,12 +9,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
-from celeste.accounts import Identity, Profile, RegisterRequest
-from celeste.addresses import SavedAddress
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.accounts.profiles import Identity, Profile, RegisterRequest
+from celeste.accounts.tiers import CustomerStats, RecentDelivery
+from celeste.kernel.addresses import SavedAddress
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from celeste.services.accounts import AccountService
 from celeste.services.tiers import TierService
-from celeste.tiers import CustomerStats, RecentDelivery
 from celeste_functions.adapters.accounts import (
     FirebaseIdentity,
     FirestoreCustomers,

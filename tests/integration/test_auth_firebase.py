@@ -11,7 +11,7 @@ import firebase_admin
 import pytest
 from firebase_admin import auth as fb_auth
 
-from celeste.errors import Forbidden, ValidationFailed
+from celeste.kernel.errors import Forbidden, ValidationFailed
 from celeste_functions.clients import Lazy, firebase_app
 from celeste_functions.http import auth as auth_module
 from celeste_functions.http.auth import Caller

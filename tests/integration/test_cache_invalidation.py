@@ -18,13 +18,13 @@ import pytest
 from google.cloud import firestore
 from google.cloud.firestore_v1.batch import WriteBatch
 
-from celeste.categories import CategoryCreate
-from celeste.pricing import PriceListBody
-from celeste.products import ProductCreate
-from celeste.shipping import ShippingMethodCreate
-from celeste.stores import StoreCreate
-from celeste.tax import TaxRateBody
-from celeste.tiers import DEMO_TIERS, TierCreate
+from celeste.accounts.tiers import DEMO_TIERS, TierCreate
+from celeste.catalog.categories import CategoryCreate
+from celeste.catalog.products import ProductCreate
+from celeste.catalog.stores import StoreCreate
+from celeste.pricing.price_lists import PriceListBody
+from celeste.pricing.shipping import ShippingMethodCreate
+from celeste.pricing.tax import TaxRateBody
 from celeste_functions import composition
 from celeste_functions.cache_scopes import ALL_SCOPES, retired_by
 from celeste_functions.clients import Lazy, make_redis

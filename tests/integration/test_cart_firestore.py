@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
-from celeste.cart import CartLine, CartMerge, WishlistEntry
-from celeste.errors import Conflict, PreconditionFailed, ValidationFailed
+from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
+from celeste.kernel.errors import Conflict, PreconditionFailed, ValidationFailed
 from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.pricing import PricingService
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreCartMerges, FirestoreWishlist

@@ -12,9 +12,9 @@ import pytest
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
-from celeste.categories import Category, CategoryCreate, CategoryPatch
-from celeste.errors import Conflict, Contention, PreconditionFailed, ValidationFailed
-from celeste.products import ProductCreate
+from celeste.catalog.categories import Category, CategoryCreate, CategoryPatch
+from celeste.catalog.products import ProductCreate
+from celeste.kernel.errors import Conflict, Contention, PreconditionFailed, ValidationFailed
 from celeste.services.categories import CategoryService
 from celeste.services.products import ProductService
 from celeste_functions.adapters.categories import FirestoreCategories

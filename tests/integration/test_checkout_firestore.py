@@ -12,19 +12,22 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from celeste.accounts import Identity
-from celeste.cart import CartLine
-from celeste.discount_codes import UNUSABLE, DiscountCode
-from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from celeste.orders import CheckoutRequest, OrderStatus, ShippingAddress
-from celeste.services.checkout import OrderPricer
-from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.accounts.profiles import Identity
+from celeste.cart.lines import CartLine
+from celeste.inventory.records import StockPut
+from celeste.kernel.addresses import ShippingAddress
+from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.orders.requests import CheckoutRequest
+from celeste.orders.status import OrderStatus
+from celeste.pricing.discount_codes import UNUSABLE, DiscountCode
+from celeste.pricing.shipping import ShippingMethod
+from celeste.pricing.tax import TaxRate
+from celeste.services.fulfilment import OrderFulfilment
+from celeste.services.order_pricing import OrderPricer
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
 from celeste.services.shipping import ShippingService
 from celeste.services.tax import TaxRateService
-from celeste.shipping import ShippingMethod
-from celeste.stock_records import StockPut
-from celeste.tax import TaxRate
 from celeste_functions.adapters.accounts import FirestoreCustomers
 from celeste_functions.adapters.cart import FirestoreCart
 from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes

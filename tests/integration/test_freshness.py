@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from celeste.categories import CategoryCreate
-from celeste.pricing import PriceListBody
-from celeste.products import ProductCreate
+from celeste.catalog.categories import CategoryCreate
+from celeste.catalog.products import ProductCreate
+from celeste.pricing.price_lists import PriceListBody
 from celeste_functions import composition
 from celeste_functions.clients import Lazy, make_redis
 from celeste_functions.composition import Services, services, use

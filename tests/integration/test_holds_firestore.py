@@ -11,13 +11,14 @@ import pytest
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
-from celeste.accounts import Identity
-from celeste.errors import Contention, PreconditionFailed
-from celeste.holds import CustomerHolds, HoldCaps, HoldLimitReached
-from celeste.orders import OrderLineRequest, OrderRequest, OrderStatus
-from celeste.services.backoff import Backoff
-from celeste.services.orders import OrderService
+from celeste.accounts.profiles import Identity
+from celeste.kernel.errors import Contention, PreconditionFailed
+from celeste.orders.holds import CustomerHolds, HoldCaps, HoldLimitReached
+from celeste.orders.requests import OrderLineRequest, OrderRequest
+from celeste.orders.status import OrderStatus
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
+from celeste.services.retry import Backoff
 from celeste.writes import PutHolds
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.stores import FirestoreStoreDirectory

@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
-from celeste.errors import PreconditionFailed
-from celeste.ids import new_id
-from celeste.order_records import IdempotencyRecord, Order, OrderLine, StatusChange
-from celeste.orders import OrderStatus
-from celeste.services.backoff import Backoff
+from celeste.catalog.stores import StoreFacts
+from celeste.inventory.records import MovementRecord, StockPut, StockRecord, order_movement_id
+from celeste.kernel.errors import PreconditionFailed
+from celeste.kernel.ids import new_id
+from celeste.orders.order import IdempotencyRecord, Order, OrderLine, StatusChange
+from celeste.orders.status import OrderStatus
+from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
-from celeste.services.orders import OrderFulfilment
-from celeste.stock_records import MovementRecord, StockPut, StockRecord, order_movement_id
-from celeste.stores import StoreFacts
+from celeste.services.retry import Backoff
 from celeste.writes import AddMovement, CreateOrder, PutIdempotencyKey, PutLevel, UpdateOrder
 from celeste_functions.adapters.accounts import FirestoreCustomers
 from celeste_functions.adapters.inventory import FirestoreInventory

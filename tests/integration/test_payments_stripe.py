@@ -13,8 +13,8 @@ import pytest
 import stripe
 from google.cloud import firestore
 
-from celeste.errors import NotFound
-from celeste.payments import (
+from celeste.kernel.errors import NotFound
+from celeste.orders.payments import (
     InvalidSignature,
     PaymentEvent,
     PaymentSecret,

@@ -12,13 +12,13 @@ import pytest
 import redis
 from google.cloud import firestore
 
-from celeste.categories import CategoryCreate
-from celeste.cursors import encode_cursor
-from celeste.paging import encode_offset
-from celeste.products import ProductCreate
-from celeste.ratelimits import Limit, Policy
+from celeste.accounts.tiers import TierCreate
+from celeste.catalog.categories import CategoryCreate
+from celeste.catalog.products import ProductCreate
+from celeste.kernel.cursors import encode_cursor
+from celeste.kernel.paging import encode_offset
+from celeste.kernel.ratelimits import Limit, Policy
 from celeste.services.ratelimits import RateLimiter
-from celeste.tiers import TierCreate
 from celeste_functions import composition
 from celeste_functions.adapters.cache import Bounded
 from celeste_functions.adapters.ratelimit import RedisRateCounter

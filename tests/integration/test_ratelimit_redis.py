@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from celeste.ratelimits import Limit
+from celeste.kernel.ratelimits import Limit
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.adapters.ratelimit import RedisRateCounter
 from tests.support.redis_server import RedisServer

@@ -16,15 +16,16 @@ from datetime import UTC, datetime
 import pytest
 from google.cloud import firestore
 
-from celeste.accounts import Identity
-from celeste.cart import CartLine
-from celeste.categories import CategoryCreate
-from celeste.orders import CheckoutRequest, OrderLineRequest, OrderRequest, ShippingAddress
-from celeste.products import ProductCreate
-from celeste.shipping import ShippingMethodCreate
-from celeste.stock_records import StockPut
-from celeste.tax import TaxRateBody
-from celeste.tiers import TierCreate
+from celeste.accounts.profiles import Identity
+from celeste.accounts.tiers import TierCreate
+from celeste.cart.lines import CartLine
+from celeste.catalog.categories import CategoryCreate
+from celeste.catalog.products import ProductCreate
+from celeste.inventory.records import StockPut
+from celeste.kernel.addresses import ShippingAddress
+from celeste.orders.requests import CheckoutRequest, OrderLineRequest, OrderRequest
+from celeste.pricing.shipping import ShippingMethodCreate
+from celeste.pricing.tax import TaxRateBody
 from celeste_functions import composition
 from celeste_functions.adapters.stripe_payments import StripePayments, sign_payload
 from celeste_functions.clients import Lazy, make_redis

@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import firestore
 
-from celeste.accounts import ProfileView
-from celeste.ids import new_id
-from celeste.order_records import Order, OrderLine, StatusChange
-from celeste.order_stats import refund_marker
-from celeste.orders import OrderStatus
-from celeste.payments import Payment, Refund
-from celeste.services.backoff import Backoff
-from celeste.services.orders import OrderFulfilment
+from celeste.accounts.profiles import ProfileView
+from celeste.accounts.tiers import Tier, TierRequirements
+from celeste.kernel.ids import new_id
+from celeste.orders.order import Order, OrderLine, StatusChange
+from celeste.orders.payments import Payment, Refund
+from celeste.orders.stats import refund_marker
+from celeste.orders.status import OrderStatus
+from celeste.services.fulfilment import OrderFulfilment
+from celeste.services.retry import Backoff
 from celeste.services.tiers import TierService
-from celeste.tiers import Tier, TierRequirements
 from celeste.writes import CreateOrder, UpdateOrder
 from celeste_functions.adapters.accounts import FirestoreCustomers, FirestoreProfiles
 from celeste_functions.adapters.inventory import FirestoreInventory

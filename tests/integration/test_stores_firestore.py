@@ -8,11 +8,11 @@ import pytest
 import redis
 from google.cloud import firestore
 
-from celeste.addresses import Address
-from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.catalog.stores import GeoPoint, Store, StoreCreate, StorePatch
+from celeste.kernel.addresses import Address
+from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from celeste.ports import StoreReferences
 from celeste.services.stores import StoreService
-from celeste.stores import GeoPoint, Store, StoreCreate, StorePatch
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.adapters.cached import CachedStores
 from celeste_functions.adapters.inventory import FirestoreInventory

@@ -8,9 +8,9 @@ import pytest
 import redis
 from google.cloud import firestore
 
-from celeste.errors import Conflict, NotFound, PreconditionFailed
+from celeste.accounts.tiers import DEMO_TIERS, Tier, TierCreate, TierPatch, validate_tier_set
+from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed
 from celeste.services.tiers import TierService
-from celeste.tiers import DEMO_TIERS, Tier, TierCreate, TierPatch, validate_tier_set
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.adapters.cached import CachedTiers
 from celeste_functions.adapters.tiers import FirestoreTiers

@@ -10,7 +10,7 @@ import pytest
 from flask import Request, Response
 from werkzeug.test import EnvironBuilder
 
-from celeste.errors import Unauthenticated
+from celeste.kernel.errors import Unauthenticated
 from celeste_functions.http import router as router_module
 from celeste_functions.http.auth import Caller
 from celeste_functions.http.problems import PROBLEM_BASE

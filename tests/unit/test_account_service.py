@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from celeste.accounts import (
+from celeste.accounts.profiles import (
     MAX_ADDRESSES,
     AdminUserPatch,
     Identity,
@@ -18,10 +18,16 @@ from celeste.accounts import (
     RegisterRequest,
     fallback_display_name,
 )
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
+from celeste.accounts.tiers import FALLBACK_TIER, CustomerStats, RecentDelivery
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from celeste.services.accounts import AccountService
-from celeste.services.backoff import REQUEST
-from celeste.tiers import FALLBACK_TIER, CustomerStats, RecentDelivery
+from celeste.services.retry import REQUEST
 from tests.fakes import FakeIdentity, InMemoryProfiles, ladder
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

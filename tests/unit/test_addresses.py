@@ -10,17 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from celeste.accounts import Profile, ProfilePatch
-from celeste.addresses import (
+from celeste.accounts.profiles import Profile, ProfilePatch
+from celeste.catalog.stores import StoreCreate
+from celeste.kernel.addresses import (
     ISO_3166_ALPHA_2,
     Address,
     SavedAddress,
     ShippingAddress,
     upgrade_stored,
 )
-from celeste.order_records import Order
-from celeste.orders import OrderRequest
-from celeste.stores import StoreCreate
+from celeste.orders.order import Order
+from celeste.orders.requests import OrderRequest
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LISBON = {"line1": "Rua Augusta 1", "city": "Lisboa", "postal_code": "1100-048", "country": "PT"}

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from celeste.errors import Unauthenticated
+from celeste.kernel.errors import Unauthenticated
 from celeste_functions.http import auth as auth_module
 from celeste_functions.http.auth import AccountStates, VerifiedTokens, _Account
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from google.api_core import exceptions as gexc
 
-from celeste.errors import PreconditionFailed, Unavailable
+from celeste.kernel.errors import PreconditionFailed, Unavailable
 from celeste_functions.adapters.cache import Retired
 from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.cache_scopes import ALL_SCOPES, INVALIDATES, retired_by

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from flask import Response
 
+from celeste.accounts.tiers import DEMO_TIERS
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.pricing import PricingService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
-from celeste.tiers import DEMO_TIERS
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services

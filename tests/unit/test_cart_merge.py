@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from celeste.accounts import Identity, LinkedRegisterRequest
-from celeste.cart import (
+from celeste.accounts.profiles import Identity, LinkedRegisterRequest
+from celeste.cart.lines import (
     MAX_CART_LINES,
     MAX_LINE_QUANTITY,
     CartLine,
@@ -22,7 +22,7 @@ from celeste.cart import (
     merge_cart_lines,
     merge_wishlist,
 )
-from celeste.errors import Conflict, NotFound, ValidationFailed
+from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartMergeService
 from tests.fakes import (

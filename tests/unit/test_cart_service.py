@@ -9,18 +9,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from celeste.accounts import Identity
-from celeste.cart import CartLine, PricedCart, WishlistEntry, unavailable_lines
-from celeste.errors import Conflict, NotFound
-from celeste.pricing import PriceList, PriceRule
-from celeste.products import Product
+from celeste.accounts.profiles import Identity
+from celeste.accounts.tier_standing import tier_standing
+from celeste.accounts.tiers import DEMO_TIERS, CustomerStats, RecentDelivery
+from celeste.cart.lines import CartLine, PricedCart, WishlistEntry, unavailable_lines
+from celeste.catalog.products import Product
+from celeste.kernel.errors import Conflict, NotFound
+from celeste.pricing.price_lists import PriceList, PriceRule
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
-from celeste.tier_standing import tier_standing
-from celeste.tiers import DEMO_TIERS, CustomerStats, RecentDelivery
 from tests.fakes import (
     FakeIdentity,
     InMemoryCart,

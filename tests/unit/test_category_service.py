@@ -9,11 +9,17 @@ from typing import Any
 
 import pytest
 
-from celeste.categories import MAX_DEPTH, Category, CategoryCreate, CategoryPatch
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import Versioned
-from celeste.services.backoff import REQUEST
+from celeste.catalog.categories import MAX_DEPTH, Category, CategoryCreate, CategoryPatch
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from celeste.kernel.versions import Versioned
 from celeste.services.categories import CategoryService
+from celeste.services.retry import REQUEST
 from tests.fakes import InMemoryCategories
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from celeste.discount_codes import DiscountCodeCreate, DiscountCodePatch
-from celeste.errors import ValidationFailed
-from celeste.orders import CheckoutRequest
-from celeste.shipping import ShippingMethodCreate
-from celeste.tax import TaxRateBody
+from celeste.kernel.errors import ValidationFailed
+from celeste.orders.requests import CheckoutRequest
+from celeste.pricing.discount_codes import DiscountCodeCreate, DiscountCodePatch
+from celeste.pricing.shipping import ShippingMethodCreate
+from celeste.pricing.tax import TaxRateBody
 
 METHOD = {"code": "standard", "name": "Standard", "price": 500, "currency": "EUR"}
 CODE = {"code": "save10", "kind": "percentage", "value": 10}
@@ -97,7 +97,7 @@ def test_codes_are_stored_upper_case() -> None:
 
 
 def test_a_patch_is_validated_with_the_code_it_changes() -> None:
-    from celeste.discount_codes import DiscountCode
+    from celeste.pricing.discount_codes import DiscountCode
 
     now = datetime(2026, 3, 1, tzinfo=UTC)
     current = DiscountCode(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celeste.checkout import (
+from celeste.pricing.order_money import (
     NO_TAX,
     CodeTerms,
     LineAmounts,
@@ -184,7 +184,7 @@ def test_a_code_never_raises_the_total(
 def test_an_order_stored_before_shipping_and_tax_still_reads() -> None:
     from datetime import UTC, datetime
 
-    from celeste.order_records import Order
+    from celeste.orders.order import Order
 
     now = datetime.now(UTC)
     line = {

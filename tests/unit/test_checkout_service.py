@@ -13,21 +13,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from celeste.accounts import Identity
-from celeste.cart import CartLine
-from celeste.discount_codes import UNUSABLE, DiscountCode
-from celeste.errors import Conflict, ValidationFailed
-from celeste.order_records import Order
-from celeste.orders import CheckoutRequest, OrderStatus, ShippingAddress
-from celeste.pricing import PriceList, PriceRule
-from celeste.services.backoff import Backoff
-from celeste.services.checkout import CheckoutQuote, OrderPricer
-from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.accounts.profiles import Identity
+from celeste.cart.lines import CartLine
+from celeste.kernel.addresses import ShippingAddress
+from celeste.kernel.errors import Conflict, ValidationFailed
+from celeste.orders.order import Order
+from celeste.orders.requests import CheckoutRequest
+from celeste.orders.status import OrderStatus
+from celeste.pricing.discount_codes import UNUSABLE, DiscountCode
+from celeste.pricing.price_lists import PriceList, PriceRule
+from celeste.pricing.shipping import ShippingMethod
+from celeste.pricing.tax import TaxRate
+from celeste.services.fulfilment import OrderFulfilment
+from celeste.services.order_pricing import CheckoutQuote, OrderPricer
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
+from celeste.services.retry import Backoff
 from celeste.services.shipping import ShippingService
 from celeste.services.tax import TaxRateService
-from celeste.shipping import ShippingMethod
-from celeste.tax import TaxRate
 from tests.fakes import (
     CodesView,
     FakeIdentity,

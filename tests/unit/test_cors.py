@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celeste.errors import Conflict
+from celeste.kernel.errors import Conflict
 from celeste_functions import config
 from celeste_functions.config import Settings
 from celeste_functions.http.cors import (

@@ -73,3 +73,51 @@ def test_ruff_bans_io_and_framework_imports_in_shared() -> None:
     assert set(MUST_BE_BANNED) <= set(banned)
     root = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "TID" in root["tool"]["ruff"]["lint"]["select"]
+
+
+# --- the domain's contexts point down only ------------------------------------------------
+
+#: The context packages of ``celeste``, lowest first: a context may import its own modules and
+#: those of the contexts before it, never one after it. ``ports``, ``writes`` and ``services``
+#: are the layer above every context.
+CONTEXTS = ("kernel", "catalog", "accounts", "pricing", "cart", "inventory", "orders")
+ABOVE = frozenset({"ports", "writes", "services"})
+
+
+def _celeste_targets(source: str) -> list[tuple[int, str]]:
+    """``(line, second-level name)`` of every ``celeste.*`` import (``celeste.orders.x`` →
+    ``orders``)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            parts = node.module.split(".")
+            if parts[0] == "celeste" and len(parts) > 1:
+                found.append((node.lineno, parts[1]))
+            elif parts == ["celeste"]:
+                found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "celeste" and len(parts) > 1:
+                    found.append((node.lineno, parts[1]))
+    return found
+
+
+def test_every_domain_module_lives_in_a_context_or_the_layer_above() -> None:
+    top = {p.relative_to(SHARED_SRC / "celeste").parts[0] for p in SOURCES}
+    assert top - {"__init__.py", "py.typed"} == {*CONTEXTS, "ports.py", "writes.py", "services"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SOURCES if p.relative_to(SHARED_SRC / "celeste").parts[0] in CONTEXTS],
+    ids=lambda p: str(p.relative_to(SHARED_SRC)),
+)
+def test_a_context_imports_only_itself_and_the_contexts_below(path: Path) -> None:
+    own = CONTEXTS.index(path.relative_to(SHARED_SRC / "celeste").parts[0])
+    upward = [
+        f"{path.relative_to(ROOT)}:{line} imports celeste.{target}"
+        for line, target in _celeste_targets(path.read_text(encoding="utf-8"))
+        if target in ABOVE or (target in CONTEXTS and CONTEXTS.index(target) > own)
+    ]
+    assert upward == []

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from celeste.accounts import Identity
-from celeste.errors import ValidationFailed
-from celeste.fulfilment import destination
-from celeste.order_records import Order
-from celeste.orders import OrderLineRequest, OrderRequest, distinct_lines
-from celeste.stores import StoreFacts
-from celeste.tax import TaxRate
+from celeste.accounts.profiles import Identity
+from celeste.catalog.stores import StoreFacts
+from celeste.kernel.errors import ValidationFailed
+from celeste.orders.fulfilment import destination
+from celeste.orders.order import Order
+from celeste.orders.requests import OrderLineRequest, OrderRequest, distinct_lines
+from celeste.pricing.tax import TaxRate
 from tests.unit.test_checkout_service import (
     ADDRESS,
     NOW,

@@ -8,11 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from celeste.accounts import Identity
-from celeste.errors import Conflict
-from celeste.holds import HoldCaps, HoldLimitReached
-from celeste.orders import OrderLineRequest, OrderRequest, OrderStatus
-from celeste.services.orders import OrderService
+from celeste.accounts.profiles import Identity
+from celeste.kernel.errors import Conflict
+from celeste.orders.holds import HoldCaps, HoldLimitReached
+from celeste.orders.requests import OrderLineRequest, OrderRequest
+from celeste.orders.status import OrderStatus
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
 from tests.fakes import DELIVERY_ADDRESS
 from tests.unit.test_order_service import FAST, STORE, World, _admin_put, make_world

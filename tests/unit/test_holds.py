@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celeste.errors import Conflict
-from celeste.holds import HoldCaps, HoldLimitReached, check_hold_caps
+from celeste.kernel.errors import Conflict
+from celeste.orders.holds import HoldCaps, HoldLimitReached, check_hold_caps
 
 CAPS = HoldCaps(max_open_orders=3, max_units_per_product=10)
 

@@ -16,8 +16,8 @@ import pytest
 from flask import Request, Response
 from werkzeug.test import EnvironBuilder
 
-from celeste.categories import Category, CategoryCreate
-from celeste.errors import (
+from celeste.catalog.categories import Category, CategoryCreate
+from celeste.kernel.errors import (
     CelesteError,
     Conflict,
     Contention,
@@ -28,7 +28,7 @@ from celeste.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from celeste.ports import Versioned
+from celeste.kernel.versions import Versioned
 from celeste.services.categories import CategoryService
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache

@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from celeste.errors import Conflict, ValidationFailed
-from celeste.inventory import (
+from celeste.inventory.stock import (
     Movement,
     StockLevel,
     adjust,
@@ -22,6 +21,7 @@ from celeste.inventory import (
     reserve,
     set_on_hand,
 )
+from celeste.kernel.errors import Conflict, ValidationFailed
 
 
 def level(on_hand: int, reserved: int = 0, threshold: int = 0) -> StockLevel:

@@ -12,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from celeste.accounts import Identity
-from celeste.errors import (
+from celeste.accounts.profiles import Identity
+from celeste.accounts.tiers import DEMO_TIERS
+from celeste.inventory.records import StockAdjustment, StockPut
+from celeste.kernel.errors import (
     Conflict,
     Contention,
     Forbidden,
@@ -21,15 +23,15 @@ from celeste.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from celeste.order_records import IdempotencyRecord, Order
-from celeste.orders import OrderLineRequest, OrderRequest, OrderStatus
-from celeste.pricing import PriceList, PriceRule
-from celeste.services.backoff import Backoff
+from celeste.orders.order import IdempotencyRecord, Order
+from celeste.orders.requests import OrderLineRequest, OrderRequest
+from celeste.orders.status import OrderStatus
+from celeste.pricing.price_lists import PriceList, PriceRule
+from celeste.services.fulfilment import STALE_AFTER, OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
-from celeste.services.orders import STALE_AFTER, OrderFulfilment, OrderService
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
-from celeste.stock_records import StockAdjustment, StockPut
-from celeste.tiers import DEMO_TIERS
+from celeste.services.retry import Backoff
 from tests.fakes import DELIVERY_ADDRESS, InMemoryCatalogue, InMemoryCommerce, InventoryView
 
 STORE = "store-1"

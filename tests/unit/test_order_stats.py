@@ -1,6 +1,6 @@
-"""What an order owes its customer's stats (``celeste.order_stats``), spend per currency and tier
-requirements per currency (``celeste.tiers``), and the fulfilment's stats effect over fakes:
-decided by the stored order, never by the event, each step once."""
+"""What an order owes its customer's stats (``celeste.orders.stats``), spend per currency and
+tier requirements per currency (``celeste.accounts.tiers``), and the fulfilment's stats effect
+over fakes: decided by the stored order, never by the event, each step once."""
 
 from __future__ import annotations
 
@@ -10,18 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celeste.order_records import Order, StatusChange
-from celeste.order_stats import (
-    COUNT_MARKER,
-    REVERSE_MARKER,
-    StatsStep,
-    apply_steps,
-    refund_marker,
-    stats_steps,
-)
-from celeste.orders import OrderStatus
-from celeste.payments import VOID_KEY, Payment, Refund, RefundRequest
-from celeste.tiers import (
+from celeste.accounts.tiers import (
     CustomerStats,
     Tier,
     TierRequirements,
@@ -29,6 +18,17 @@ from celeste.tiers import (
     record_delivery,
     tier_progress,
 )
+from celeste.orders.order import Order, StatusChange
+from celeste.orders.payments import VOID_KEY, Payment, Refund, RefundRequest
+from celeste.orders.stats import (
+    COUNT_MARKER,
+    REVERSE_MARKER,
+    StatsStep,
+    apply_steps,
+    refund_marker,
+    stats_steps,
+)
+from celeste.orders.status import OrderStatus
 from tests.unit import test_checkout_service, test_payments
 from tests.unit.test_payments import World
 

@@ -9,9 +9,10 @@ from typing import Literal, get_args
 import pytest
 from pydantic import ValidationError
 
-from celeste.errors import Conflict, Forbidden
-from celeste.order_records import Order, StatusChange
-from celeste.orders import (
+from celeste.kernel.errors import Conflict, Forbidden
+from celeste.orders.order import Order, StatusChange
+from celeste.orders.requests import OrderRequest, idempotency_fingerprint
+from celeste.orders.status import (
     ADMIN_SETTABLE,
     COMMITS_STOCK,
     DEFAULT_HOLD,
@@ -20,10 +21,8 @@ from celeste.orders import (
     STOCK_IN,
     TRANSITIONS,
     Actor,
-    OrderRequest,
     OrderStatus,
     hold_expires_at,
-    idempotency_fingerprint,
     is_expired,
     stats_effect,
     stock_effect,

@@ -13,14 +13,15 @@ from typing import Any, cast
 import pytest
 from flask import Response
 
-from celeste.orders import OrderStatus
+from celeste.inventory.records import StockPut
+from celeste.orders.status import OrderStatus
 from celeste.services.accounts import AccountService
-from celeste.services.backoff import Backoff
+from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
-from celeste.services.orders import OrderFulfilment, OrderService
 from celeste.services.payments import PaymentService
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
-from celeste.stock_records import StockPut
+from celeste.services.retry import Backoff
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celeste.errors import ValidationFailed
-from celeste.paging import decode_offset, encode_offset, page_of
+from celeste.kernel.errors import ValidationFailed
+from celeste.kernel.paging import decode_offset, encode_offset, page_of
 
 
 @given(items=st.lists(st.integers(), max_size=60), limit=st.integers(min_value=1, max_value=25))

@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from celeste.errors import Conflict, Contention, ValidationFailed
-from celeste.orders import OrderStatus
-from celeste.payments import (
+from celeste.kernel.errors import Conflict, Contention, ValidationFailed
+from celeste.orders.payments import (
     Intent,
     InvalidSignature,
     Payment,
@@ -32,10 +31,12 @@ from celeste.payments import (
     require_chargeable,
     success_outcome,
 )
-from celeste.services.backoff import Backoff
-from celeste.services.orders import OrderFulfilment, OrderService
+from celeste.orders.status import OrderStatus
+from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.payments import PaymentService
+from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
+from celeste.services.retry import Backoff
 from tests.fakes import (
     DELIVERY_ADDRESS,
     FakeStripe,
@@ -239,8 +240,8 @@ class World:
     clock: Clock
 
     def confirmed(self, quantity: int = 2) -> str:
-        from celeste.accounts import Identity
-        from celeste.orders import OrderLineRequest, OrderRequest
+        from celeste.accounts.profiles import Identity
+        from celeste.orders.requests import OrderLineRequest, OrderRequest
 
         request = OrderRequest(
             store_id=STORE,
@@ -597,8 +598,8 @@ def test_a_zero_total_order_is_paid_at_once_without_a_provider_exactly_once(
 
 
 def test_placing_a_total_below_the_minimum_is_400_and_writes_nothing(world: World) -> None:
-    from celeste.accounts import Identity
-    from celeste.orders import OrderLineRequest, OrderRequest
+    from celeste.accounts.profiles import Identity
+    from celeste.orders.requests import OrderLineRequest, OrderRequest
 
     _free_world(world, price=20)  # 2 x 0.20 EUR: Stripe charges at least 0.50 EUR
     request = OrderRequest(
@@ -621,7 +622,7 @@ def test_placing_a_total_below_the_minimum_is_400_and_writes_nothing(world: Worl
 
 
 def test_an_old_order_below_the_minimum_never_asks_the_provider(world: World) -> None:
-    from celeste.ports import Versioned
+    from celeste.kernel.versions import Versioned
 
     oid = world.confirmed(quantity=1)
     stored = world.commerce.orders[oid]

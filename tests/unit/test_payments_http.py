@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from celeste.services.backoff import Backoff
 from celeste.services.payments import PaymentService
+from celeste.services.retry import Backoff
 from celeste_functions import composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services

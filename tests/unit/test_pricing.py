@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from celeste.errors import ValidationFailed
-from celeste.pricing import (
+from celeste.kernel.errors import ValidationFailed
+from celeste.pricing.price_lists import (
     MAX_QUANTITY,
     PricedLine,
     PricedProduct,

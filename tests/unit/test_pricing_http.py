@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from flask import Response
 
-from celeste.pricing import PriceList
+from celeste.catalog.stores import StoreFacts
+from celeste.pricing.price_lists import PriceList
 from celeste.services.pricing import PriceListService, PricingService
-from celeste.stores import StoreFacts
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services

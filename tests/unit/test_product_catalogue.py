@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from celeste.products import Product, ProductFilters
+from celeste.catalog.products import Product, ProductFilters
 from celeste.services.pricing import PricingService
 from celeste.services.products import SCAN_LIMIT, ProductService
 from tests.fakes import InMemoryCatalogue

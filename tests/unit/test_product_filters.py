@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from celeste.products import ProductFilters
+from celeste.catalog.products import ProductFilters
 
 
 @pytest.mark.parametrize(

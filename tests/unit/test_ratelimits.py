@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celeste.errors import RateLimited
-from celeste.ratelimits import ALLOW, Decision, Limit, Policy, decide, sliding_count
+from celeste.kernel.errors import RateLimited
+from celeste.kernel.ratelimits import ALLOW, Decision, Limit, Policy, decide, sliding_count
 from celeste.services.ratelimits import RateLimiter
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services, services, use

@@ -7,11 +7,17 @@ from typing import Any
 
 import pytest
 
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import Versioned
+from celeste.catalog.stores import GeoPoint, Store, StoreCreate, StorePatch
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from celeste.kernel.versions import Versioned
 from celeste.services import stores as store_service
 from celeste.services.stores import StoreService
-from celeste.stores import GeoPoint, Store, StoreCreate, StorePatch
 from tests.fakes import InMemoryStoreReferences, InMemoryStores
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)

@@ -11,9 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from celeste.addresses import Address
-from celeste.errors import ValidationFailed
-from celeste.stores import (
+from celeste.catalog.stores import (
     EARTH_RADIUS_KM,
     GeoPoint,
     Store,
@@ -22,6 +20,8 @@ from celeste.stores import (
     distance_km,
     nearby,
 )
+from celeste.kernel.addresses import Address
+from celeste.kernel.errors import ValidationFailed
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 LISBON = GeoPoint(lat=38.7223, lng=-9.1393)

@@ -6,11 +6,17 @@ from typing import Any
 
 import pytest
 
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import Versioned
+from celeste.accounts.tiers import DEMO_TIERS, Tier, TierCreate, TierPatch, validate_tier_set
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from celeste.kernel.versions import Versioned
 from celeste.services import tiers as tier_service
 from celeste.services.tiers import TierService
-from celeste.tiers import DEMO_TIERS, Tier, TierCreate, TierPatch, validate_tier_set
 from tests.fakes import InMemoryTiers
 
 

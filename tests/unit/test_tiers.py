@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from celeste.errors import Conflict, NotFound
-from celeste.tiers import (
+from celeste.accounts.tiers import (
     DEMO_TIERS,
     FALLBACK_TIER,
     MAX_RECENT_DELIVERIES,
@@ -30,6 +29,7 @@ from celeste.tiers import (
     tier_progress,
     validate_tier_set,
 )
+from celeste.kernel.errors import Conflict, NotFound
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

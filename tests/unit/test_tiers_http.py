@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask import Response
 
+from celeste.accounts.tiers import DEMO_TIERS
 from celeste.services.tiers import TierService
-from celeste.tiers import DEMO_TIERS
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.composition import Services

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from celeste.errors import Contention, PreconditionFailed, Unavailable
-from celeste.ports import Versioned
-from celeste.services.backoff import Backoff, optimistic
-from celeste.services.concurrency import versioned_write
+from celeste.kernel.errors import Contention, PreconditionFailed, Unavailable
+from celeste.kernel.versions import Versioned
+from celeste.services.retry import Backoff, optimistic
+from celeste.services.versioned import versioned_write
 
 FAST = Backoff(attempts=5, base_s=0.0, cap_s=0.0, budget_s=60.0)
 

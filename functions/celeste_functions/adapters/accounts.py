@@ -9,10 +9,11 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.accounts import Identity, Profile, Role
-from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
-from celeste.order_records import CustomerStanding
-from celeste.ports import Page, Versioned
+from celeste.accounts.profiles import Identity, Profile, Role
+from celeste.kernel.errors import Conflict, Contention, NotFound, ValidationFailed
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.orders.order import CustomerStanding
 from celeste.writes import UpdateCustomer
 from celeste_functions.adapters.firestore import (
     QueryShape,

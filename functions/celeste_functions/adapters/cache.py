@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from celeste.services.backoff import Backoff, optimistic
+from celeste.services.retry import Backoff, optimistic
 from celeste_functions.cache_scopes import ALL_SCOPES
 from celeste_functions.logs import get_logger
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from celeste.accounts.tiers import Tier
+from celeste.catalog.stores import Store
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
 from celeste.ports import (
-    Page,
     ShippingMethodRepository,
     StoreRepository,
     TaxRateRepository,
     TierRepository,
     TierSet,
-    Versioned,
 )
-from celeste.shipping import ShippingMethod
-from celeste.stores import Store
-from celeste.tax import TaxRate
-from celeste.tiers import Tier
+from celeste.pricing.shipping import ShippingMethod
+from celeste.pricing.tax import TaxRate
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.cache_scopes import SHIPPING, STORES, TAX_RATES, TIERS
 

@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.cart import CartLine, CartMerge, WishlistEntry
-from celeste.errors import Contention
-from celeste.ports import Page, Versioned
+from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
+from celeste.kernel.errors import Contention
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
 from celeste_functions.adapters.accounts import user_ref
 from celeste_functions.adapters.firestore import (
     QueryShape,

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from celeste.categories import Category
-from celeste.errors import NotFound
-from celeste.ports import Page, Versioned
+from celeste.catalog.categories import Category
+from celeste.kernel.errors import NotFound
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from celeste.discount_codes import CodeUse, DiscountCode
-from celeste.errors import NotFound
-from celeste.ports import Page, Versioned
+from celeste.kernel.errors import NotFound
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.pricing.discount_codes import CodeUse, DiscountCode
 from celeste.writes import RecordCodeUse
 from celeste_functions.adapters.firestore import (
     QueryShape,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from celeste.cursors import decode_cursor, encode_cursor, refused
-from celeste.errors import Conflict, Contention, PreconditionFailed
-from celeste.ids import is_valid_id
-from celeste.ports import Page
-from celeste.services.backoff import Backoff, optimistic
+from celeste.kernel.cursors import decode_cursor, encode_cursor, refused
+from celeste.kernel.errors import Conflict, Contention, PreconditionFailed
+from celeste.kernel.ids import is_valid_id
+from celeste.kernel.paging import Page
+from celeste.services.retry import Backoff, optimistic
 
 if TYPE_CHECKING:
     from google.cloud.firestore import CollectionReference, DocumentSnapshot, Query

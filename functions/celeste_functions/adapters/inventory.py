@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.cursors import decode_cursor, encode_cursor, refused
-from celeste.errors import NotFound
-from celeste.ids import is_valid_id
-from celeste.ports import Page, Versioned
-from celeste.stock_records import MovementRecord, StockRecord
+from celeste.inventory.records import MovementRecord, StockRecord
+from celeste.kernel.cursors import decode_cursor, encode_cursor, refused
+from celeste.kernel.errors import NotFound
+from celeste.kernel.ids import is_valid_id
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
 from celeste_functions.adapters.firestore import (
     QueryShape,
     document_path,

@@ -8,17 +8,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import NotFound
-from celeste.holds import CustomerHolds
-from celeste.order_records import IdempotencyRecord, Order
-from celeste.orders import (
-    COMMITS_STOCK,
-    HOLDS_STOCK,
-    OPEN,
-    RELEASES_STOCK,
-    OrderStatus,
-)
-from celeste.ports import Page, Versioned
+from celeste.kernel.errors import NotFound
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.orders.holds import CustomerHolds
+from celeste.orders.order import IdempotencyRecord, Order
+from celeste.orders.status import COMMITS_STOCK, HOLDS_STOCK, OPEN, RELEASES_STOCK, OrderStatus
 from celeste_functions.adapters.firestore import (
     QueryShape,
     keyset_page,
@@ -31,7 +26,7 @@ if TYPE_CHECKING:
 ORDERS = "orders"
 EFFECTS = "effects"
 IDEMPOTENCY_KEYS = "idempotency_keys"
-#: ``customer_holds/{uid}``: what placement guards to keep the hold caps (celeste.holds).
+#: ``customer_holds/{uid}``: what placement guards to keep the hold caps (celeste.orders.holds).
 HOLDS = "customer_holds"
 
 _NEWEST = ("created_at", "__name__")

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import NotFound
-from celeste.ports import Versioned
-from celeste.pricing import MAX_PRICE_LISTS, PriceList, PricingSnapshot
-from celeste.tiers import default_tier_code
+from celeste.accounts.tiers import default_tier_code
+from celeste.kernel.errors import NotFound
+from celeste.kernel.versions import Versioned
+from celeste.pricing.price_lists import MAX_PRICE_LISTS, PriceList, PricingSnapshot
 from celeste_functions.adapters.cache import Cache, Codec
 from celeste_functions.adapters.categories import category_parents
 from celeste_functions.adapters.firestore import (
@@ -83,7 +83,7 @@ class CachedPricingSource:
     """``PricingSource``: price lists + category tree + default tier, one cache entry.
 
     On a miss it costs one query per collection (lists ≤ 500, categories ≤ 5000, tiers ≤ 100:
-    the default tier is ``celeste.tiers.default_tier_code`` of the whole ladder);
+    the default tier is ``celeste.accounts.tiers.default_tier_code`` of the whole ladder);
     on a hit, no Firestore read at all. The entry expires when the next list starts or ends.
     The last entry read is kept parsed in memory, so a hit validates nothing again; without
     Redis, the last snapshot built is kept for as long as the browsing epochs say it is current.
@@ -104,7 +104,7 @@ class CachedPricingSource:
         self._built: tuple[object, float, PricingSnapshot] | None = None
 
     def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
-        from celeste.clock import utcnow
+        from celeste.kernel.clock import utcnow
 
         if self._cache.available() is None:
             return self._without_redis(strict=strict)
@@ -139,7 +139,7 @@ class CachedPricingSource:
             return built[2]
         snap = self._load()
         if seen is not None:
-            from celeste.clock import utcnow
+            from celeste.kernel.clock import utcnow
 
             ttl = snap.expires_in_s(now=utcnow(), ceiling_s=self._ceiling_s)
             self._built = (seen, now + ttl, snap)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from celeste.ratelimits import ALLOW, Decision, Limit, decide
+from celeste.kernel.ratelimits import ALLOW, Decision, Limit, decide
 from celeste_functions.adapters.cache import NAMESPACE, Cache
 
 # Takes one count back out of a window's counter if it still exists (an expired window is not

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import NotFound
-from celeste.ports import Versioned
-from celeste.shipping import MAX_METHODS, ShippingMethod
+from celeste.kernel.errors import NotFound
+from celeste.kernel.versions import Versioned
+from celeste.pricing.shipping import MAX_METHODS, ShippingMethod
 from celeste_functions.adapters.firestore import precondition, version_of
 
 if TYPE_CHECKING:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import NotFound
-from celeste.ports import Page, Versioned
-from celeste.stores import Store, StoreFacts
+from celeste.catalog.stores import Store, StoreFacts
+from celeste.kernel.errors import NotFound
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
 from celeste_functions.adapters.firestore import (
     QueryShape,
     count_of,

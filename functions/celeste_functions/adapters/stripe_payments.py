@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import Conflict, NotFound
-from celeste.payments import (
+from celeste.kernel.errors import Conflict, NotFound
+from celeste.orders.payments import (
     Intent,
     InvalidSignature,
     PaymentEvent,

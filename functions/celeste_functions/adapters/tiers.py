@@ -7,10 +7,11 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import Conflict, NotFound, PreconditionFailed
-from celeste.ports import TierSet, Versioned
+from celeste.accounts.tiers import Tier
+from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed
+from celeste.kernel.versions import Versioned
+from celeste.ports import TierSet
 from celeste.services.tiers import MAX_TIERS
-from celeste.tiers import Tier
 from celeste_functions.adapters.accounts import holds_tier
 from celeste_functions.adapters.firestore import (
     QueryShape,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from celeste.errors import Unavailable
+from celeste.kernel.errors import Unavailable
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from celeste.errors import Forbidden, Unauthenticated, Unavailable, ValidationFailed
+from celeste.kernel.errors import Forbidden, Unauthenticated, Unavailable, ValidationFailed
 from celeste_functions.clients import firebase_app
 from celeste_functions.config import settings
 from celeste_functions.logs import get_logger

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 from pydantic import ValidationError
 
-from celeste.errors import (
+from celeste.kernel.errors import (
     CelesteError,
     Conflict,
     Contention,
@@ -22,7 +22,7 @@ from celeste.errors import (
     Unavailable,
     ValidationFailed,
 )
-from celeste.holds import HoldLimitReached
+from celeste.orders.holds import HoldLimitReached
 from celeste_functions.config import Misconfigured
 from celeste_functions.logs import get_logger
 

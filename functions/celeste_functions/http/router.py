@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from flask import Request, Response
 from pydantic import BaseModel, ValidationError
 
-from celeste.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
-from celeste.ids import is_valid_id
+from celeste.kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from celeste.kernel.ids import is_valid_id
 from celeste_functions.config import Misconfigured, settings
 from celeste_functions.http.auth import Caller, authenticate
 from celeste_functions.http.cors import is_preflight

@@ -3,7 +3,7 @@ or of a guest's anonymous account once the client linked an email and password t
 
 from __future__ import annotations
 
-from celeste.accounts import LinkedRegisterRequest, ProfileView, RegisterRequest
+from celeste.accounts.profiles import LinkedRegisterRequest, ProfileView, RegisterRequest
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, Router

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from celeste.categories import Category, CategoryCreate, CategoryPatch
-from celeste.ids import ID_PATTERN
+from celeste.catalog.categories import Category, CategoryCreate, CategoryPatch
+from celeste.kernel.ids import ID_PATTERN
 from celeste_functions.cache_scopes import CATEGORIES
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
 
-from celeste.discount_codes import is_refused_code
-from celeste.errors import ValidationFailed
-from celeste.order_records import Order
-from celeste.orders import CheckoutRequest
-from celeste.services.checkout import CheckoutQuote
+from celeste.kernel.errors import ValidationFailed
+from celeste.orders.order import Order
+from celeste.orders.requests import CheckoutRequest
+from celeste.pricing.discount_codes import is_refused_code
+from celeste.services.order_pricing import CheckoutQuote
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, RequestContext, Router

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from celeste.accounts import Profile
-from celeste.ports import Page, Versioned
+from celeste.accounts.profiles import Profile
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
 from celeste_functions.adapters.cache import Bounded, Codec
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, json_bytes

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from celeste.ids import DocId
-from celeste.ports import Versioned
-from celeste.stock_records import StockAdjustment, StockPut, StockRecord
+from celeste.inventory.records import StockAdjustment, StockPut, StockRecord
+from celeste.kernel.ids import DocId
+from celeste.kernel.versions import Versioned
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, Router

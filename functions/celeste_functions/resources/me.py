@@ -6,8 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from celeste.accounts import Identity, ProfilePatch, ProfileView, Role
-from celeste.cart import (
+from celeste.accounts.profiles import Identity, ProfilePatch, ProfileView, Role
+from celeste.accounts.tier_standing import TierStanding
+from celeste.cart.lines import (
     CartEntry,
     CartItemRequest,
     CartLine,
@@ -15,7 +16,6 @@ from celeste.cart import (
     PricedCart,
     WishlistEntry,
 )
-from celeste.tier_standing import TierStanding
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller, authenticate_guest
 from celeste_functions.http.router import Reply, Router

@@ -8,14 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from celeste.discount_codes import is_refused_code
-from celeste.errors import ValidationFailed
-from celeste.ids import DocId
-from celeste.order_records import Order
-from celeste.orders import OrderRequest, OrderStatus, PlacementTerms
-from celeste.payments import RefundRequest
-from celeste.ports import Versioned
-from celeste.services.orders import MAX_WAIT_S, Placed
+from celeste.kernel.errors import ValidationFailed
+from celeste.kernel.ids import DocId
+from celeste.kernel.versions import Versioned
+from celeste.orders.order import Order
+from celeste.orders.payments import RefundRequest
+from celeste.orders.requests import OrderRequest, PlacementTerms
+from celeste.orders.status import OrderStatus
+from celeste.pricing.discount_codes import is_refused_code
+from celeste.services.placing import MAX_WAIT_S, Placed
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, RequestContext, Router

@@ -6,14 +6,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from celeste.addresses import CountryCode
-from celeste.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
-from celeste.errors import ValidationFailed
-from celeste.ids import DocId
-from celeste.paging import page_of
-from celeste.pricing import MAX_QUANTITY, PriceList, PriceListBody, PriceListPatch, Quote
+from celeste.kernel.addresses import CountryCode
+from celeste.kernel.errors import ValidationFailed
+from celeste.kernel.ids import DocId
+from celeste.kernel.paging import page_of
+from celeste.pricing.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
+from celeste.pricing.price_lists import (
+    MAX_QUANTITY,
+    PriceList,
+    PriceListBody,
+    PriceListPatch,
+    Quote,
+)
+from celeste.pricing.tax import TaxRate, TaxRateBody
 from celeste.services.pricing import QuoteLine
-from celeste.tax import TaxRate, TaxRateBody
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import (

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from celeste.ids import DocId
-from celeste.pricing import MAX_QUANTITY, PricedLine, shown_to_shopper
-from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
+from celeste.catalog.products import Product, ProductCreate, ProductFilters, ProductPatch
+from celeste.kernel.ids import DocId
+from celeste.pricing.price_lists import MAX_QUANTITY, PricedLine, shown_to_shopper
 from celeste.services.products import SCAN_LIMIT, CatalogueItem
 from celeste_functions.adapters.cache import Bounded
 from celeste_functions.cache_scopes import PRODUCTS

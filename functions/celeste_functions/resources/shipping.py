@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from celeste.addresses import CountryCode
-from celeste.money import Currency
-from celeste.shipping import ShippingMethod, ShippingMethodCreate, ShippingMethodPatch
+from celeste.kernel.addresses import CountryCode
+from celeste.kernel.money import Currency
+from celeste.pricing.shipping import ShippingMethod, ShippingMethodCreate, ShippingMethodPatch
 from celeste_functions.adapters.cache import Bounded
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, RequestContext, Router

@@ -15,8 +15,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from celeste.errors import ValidationFailed
-from celeste.stores import (
+from celeste.catalog.stores import (
     DEFAULT_RADIUS_KM,
     MAX_RADIUS_KM,
     GeoPoint,
@@ -24,6 +23,7 @@ from celeste.stores import (
     StoreCreate,
     StorePatch,
 )
+from celeste.kernel.errors import ValidationFailed
 from celeste_functions.adapters.cache import Bounded
 from celeste_functions.cache_scopes import STORES
 from celeste_functions.composition import services

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from celeste.paging import page_of
-from celeste.tiers import Tier, TierCreate, TierPatch
+from celeste.accounts.tiers import Tier, TierCreate, TierPatch
+from celeste.kernel.paging import page_of
 from celeste_functions.cache_scopes import TIERS
 from celeste_functions.composition import services
 from celeste_functions.http.router import Reply, Router

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from celeste.accounts import AdminUserPatch, ProfileView, Role
-from celeste.tiers import TierCode
+from celeste.accounts.profiles import AdminUserPatch, ProfileView, Role
+from celeste.accounts.tiers import TierCode
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller
 from celeste_functions.http.router import Reply, Router

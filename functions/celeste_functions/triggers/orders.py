@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from celeste.errors import CelesteError, Contention, NotConfigured
-from celeste.orders import OrderStatus
-from celeste.services.orders import STALE_AFTER, ExpiryReport
+from celeste.kernel.errors import CelesteError, Contention, NotConfigured
+from celeste.orders.status import OrderStatus
+from celeste.services.fulfilment import STALE_AFTER, ExpiryReport
 from celeste_functions.composition import services
 from celeste_functions.logs import get_logger
 

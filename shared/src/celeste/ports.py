@@ -5,42 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
-from celeste.accounts import Identity, Profile, Role
-from celeste.cart import CartLine, CartMerge, WishlistEntry
-from celeste.categories import Category
-from celeste.discount_codes import DiscountCode
-from celeste.holds import CustomerHolds
-from celeste.order_records import CustomerStanding, IdempotencyRecord, Order
-from celeste.orders import OrderStatus
-from celeste.pricing import PriceList, PricingSnapshot
-from celeste.products import Product
-from celeste.ratelimits import Decision, Limit
-from celeste.shipping import ShippingMethod
-from celeste.stock_records import MovementRecord, StockRecord
-from celeste.stores import Store, StoreFacts
-from celeste.tax import TaxRate
-from celeste.tiers import Tier
+from celeste.accounts.profiles import Identity, Profile, Role
+from celeste.accounts.tiers import Tier
+from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
+from celeste.catalog.categories import Category
+from celeste.catalog.products import Product
+from celeste.catalog.stores import Store, StoreFacts
+from celeste.inventory.records import MovementRecord, StockRecord
+from celeste.kernel.paging import Page
+from celeste.kernel.ratelimits import Decision, Limit
+from celeste.kernel.versions import Versioned
+from celeste.orders.holds import CustomerHolds
+from celeste.orders.order import CustomerStanding, IdempotencyRecord, Order
+from celeste.orders.status import OrderStatus
+from celeste.pricing.discount_codes import DiscountCode
+from celeste.pricing.price_lists import PriceList, PricingSnapshot
+from celeste.pricing.shipping import ShippingMethod
+from celeste.pricing.tax import TaxRate
 from celeste.writes import Write
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Versioned(Generic[T]):
-    """A stored value and its opaque version, served as the ``ETag``."""
-
-    value: T
-    version: str
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list and the opaque cursor of the next page (``None`` at the end)."""
-
-    items: list[T]
-    next_cursor: str | None
 
 
 class CategoryRepository(Protocol):

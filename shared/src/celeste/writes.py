@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from celeste.discount_codes import CodeUse
-from celeste.holds import CustomerHolds
-from celeste.order_records import IdempotencyRecord, Order
-from celeste.stock_records import MovementRecord, StockRecord
-from celeste.tiers import CustomerStats
+from celeste.accounts.tiers import CustomerStats
+from celeste.inventory.records import MovementRecord, StockRecord
+from celeste.orders.holds import CustomerHolds
+from celeste.orders.order import IdempotencyRecord, Order
+from celeste.pricing.discount_codes import CodeUse
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from celeste.accounts import (
+from celeste.accounts.profiles import (
     AdminUserPatch,
     Identity,
     LinkedRegisterRequest,
@@ -16,11 +16,13 @@ from celeste.accounts import (
     Role,
     fallback_display_name,
 )
-from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import IdentityProvider, Page, ProfileRepository, TierLadder, Versioned
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.tiers import default_tier_code
+from celeste.accounts.tiers import default_tier_code
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.ports import IdentityProvider, ProfileRepository, TierLadder
+from celeste.services.retry import REQUEST, Backoff, optimistic
 
 
 class AccountService:
@@ -182,8 +184,8 @@ class AccountService:
     # --- internals ---------------------------------------------------------------------------
 
     def default_tier_code(self) -> str:
-        """The tier a new profile gets (``celeste.tiers.default_tier_code``: ``FALLBACK_TIER``
-        while no tier exists, so profiles can be made before tiers are seeded)."""
+        """The tier a new profile gets (``celeste.accounts.tiers.default_tier_code``:
+        ``FALLBACK_TIER`` while no tier exists, so profiles can be made before tiers are seeded)."""
         return default_tier_code(self._tiers.all_tiers())
 
     def _tier_is_known(self, code: str) -> bool:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from celeste.cart import (
+from celeste.cart.lines import (
     MAX_CART_LINES,
     MAX_WISHLIST_ITEMS,
     CartEntry,
@@ -20,18 +20,19 @@ from celeste.cart import (
     merge_wishlist,
     unavailable_lines,
 )
-from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, Contention, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import (
-    CartMerges,
-    CartRepository,
-    Page,
-    ProductRepository,
-    WishlistRepository,
+from celeste.catalog.products import Product
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
 )
-from celeste.products import Product
-from celeste.services.backoff import REQUEST, Backoff, optimistic
+from celeste.kernel.paging import Page
+from celeste.ports import CartMerges, CartRepository, ProductRepository, WishlistRepository
 from celeste.services.pricing import PricingService, QuoteLine
+from celeste.services.retry import REQUEST, Backoff, optimistic
 
 T = TypeVar("T")
 

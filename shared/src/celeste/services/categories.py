@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from celeste.categories import Category, CategoryCreate, CategoryPatch, check_parent
-from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, NotFound, ValidationFailed
-from celeste.ids import new_id
-from celeste.ports import CategoryRepository, Page, Versioned
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import versioned_write
+from celeste.catalog.categories import Category, CategoryCreate, CategoryPatch, check_parent
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
+from celeste.kernel.ids import new_id
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.ports import CategoryRepository
+from celeste.services.retry import REQUEST, Backoff, optimistic
+from celeste.services.versioned import versioned_write
 
 
 class CategoryService:

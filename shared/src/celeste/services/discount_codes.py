@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from celeste.clock import Clock, utcnow
-from celeste.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
-from celeste.ports import DiscountCodeRepository, Page, Versioned
-from celeste.services.backoff import REQUEST, Backoff
-from celeste.services.concurrency import versioned_write
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.ports import DiscountCodeRepository
+from celeste.pricing.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
+from celeste.services.retry import REQUEST, Backoff
+from celeste.services.versioned import versioned_write
 
 
 class DiscountCodeService:

@@ -7,23 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from celeste import inventory
-from celeste.clock import Clock, utcnow
-from celeste.errors import NotFound, PreconditionFailed
-from celeste.ids import new_id
-from celeste.inventory import Drift, Movement, StockLevel
-from celeste.ports import (
-    AtomicWriter,
-    InventoryStore,
-    OrderStore,
-    Page,
-    ProductRepository,
-    StoreDirectory,
-    Versioned,
-)
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import check_version
-from celeste.stock_records import (
+from celeste.inventory import stock as inventory
+from celeste.inventory.records import (
     AuditReport,
     MovementRecord,
     PendingEffect,
@@ -31,6 +16,21 @@ from celeste.stock_records import (
     StockPut,
     StockRecord,
 )
+from celeste.inventory.stock import Drift, Movement, StockLevel
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import NotFound, PreconditionFailed
+from celeste.kernel.ids import new_id
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.ports import (
+    AtomicWriter,
+    InventoryStore,
+    OrderStore,
+    ProductRepository,
+    StoreDirectory,
+)
+from celeste.services.retry import REQUEST, Backoff, optimistic
+from celeste.services.versioned import check_version
 from celeste.writes import AddMovement, PutLevel, Write
 
 #: At most this many orders awaiting a stock effect are listed in an audit report.

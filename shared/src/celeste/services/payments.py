@@ -1,7 +1,7 @@
 """Payment use cases: an intent per confirmed order, the provider's webhook, cancels and refunds.
 
 Every order change here is one optimistic commit of the order (plus restock rows) read at its
-version, decided by the pure rules in ``celeste.payments``; every provider call is idempotent
+version, decided by the pure rules in ``celeste.orders.payments``; every provider call is idempotent
 (intent keyed by the order id, refunds by their key), and a refund is reserved on the order
 before the provider is asked, so two racing paths can never refund more than was paid. Whatever
 is left undone by a crash shows in the order's ``payment_due`` and is finished by ``redrive``.
@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celeste import inventory
-from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, Contention, NotFound, ValidationFailed
-from celeste.order_records import Order
-from celeste.orders import OrderStatus
-from celeste.payments import (
+from celeste.inventory import stock as inventory
+from celeste.inventory.records import MovementRecord
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import Conflict, Contention, NotFound, ValidationFailed
+from celeste.kernel.versions import Versioned
+from celeste.orders.order import Order
+from celeste.orders.payments import (
     REFUNDABLE,
     VOID_KEY,
     Intent,
@@ -48,9 +49,9 @@ from celeste.payments import (
     restocked_units,
     success_outcome,
 )
-from celeste.ports import AtomicWriter, InventoryStore, OrderStore, Versioned
-from celeste.services.backoff import REQUEST, TRIGGER, Backoff, optimistic
-from celeste.stock_records import MovementRecord
+from celeste.orders.status import OrderStatus
+from celeste.ports import AtomicWriter, InventoryStore, OrderStore
+from celeste.services.retry import REQUEST, TRIGGER, Backoff, optimistic
 from celeste.writes import AddMovement, PutLevel, UpdateOrder, Write
 
 log = logging.getLogger("celeste.payments")

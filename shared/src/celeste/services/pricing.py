@@ -6,9 +6,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict, ValidationFailed
-from celeste.ids import new_id
+from celeste.catalog.products import Product
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import Conflict, ValidationFailed
+from celeste.kernel.ids import new_id
+from celeste.kernel.versions import Versioned
 from celeste.ports import (
     CustomerTiers,
     PriceListRepository,
@@ -16,9 +18,8 @@ from celeste.ports import (
     ProductRepository,
     StockReader,
     StoreDirectory,
-    Versioned,
 )
-from celeste.pricing import (
+from celeste.pricing.price_lists import (
     MAX_PRICE_LISTS,
     PricedLine,
     PricedProduct,
@@ -30,10 +31,9 @@ from celeste.pricing import (
     price_line,
     quote,
 )
-from celeste.products import Product
-from celeste.services.backoff import REQUEST, Backoff
-from celeste.services.concurrency import versioned_write
+from celeste.services.retry import REQUEST, Backoff
 from celeste.services.stores import require_open_store
+from celeste.services.versioned import versioned_write
 
 
 @dataclass(frozen=True)

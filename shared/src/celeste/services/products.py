@@ -7,18 +7,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from celeste.categories import descendants
-from celeste.clock import Clock, utcnow
-from celeste.cursors import refused
-from celeste.errors import NotFound, ValidationFailed
-from celeste.ids import new_id
-from celeste.paging import is_offset, page_of
-from celeste.ports import CategoryRepository, Page, ProductRepository, StockReader, Versioned
-from celeste.pricing import PricedLine, PricingSnapshot
-from celeste.products import Product, ProductCreate, ProductFilters, ProductPatch
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.services.concurrency import versioned_write
+from celeste.catalog.categories import descendants
+from celeste.catalog.products import Product, ProductCreate, ProductFilters, ProductPatch
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.cursors import refused
+from celeste.kernel.errors import NotFound, ValidationFailed
+from celeste.kernel.ids import new_id
+from celeste.kernel.paging import Page, is_offset, page_of
+from celeste.kernel.versions import Versioned
+from celeste.ports import CategoryRepository, ProductRepository, StockReader
+from celeste.pricing.price_lists import PricedLine, PricingSnapshot
 from celeste.services.pricing import PricingService
+from celeste.services.retry import REQUEST, Backoff, optimistic
+from celeste.services.versioned import versioned_write
 
 #: Most products a computed filter (text, price, stock) looks at; beyond it, use a search index.
 SCAN_LIMIT = 1000

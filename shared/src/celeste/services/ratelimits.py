@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from celeste.errors import RateLimited
+from celeste.kernel.errors import RateLimited
+from celeste.kernel.ratelimits import Limit, Policy
 from celeste.ports import RateCounter
-from celeste.ratelimits import Limit, Policy
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from celeste.clock import Clock, utcnow
-from celeste.errors import Conflict
-from celeste.ports import ShippingMethodRepository, Versioned
-from celeste.services.backoff import REQUEST, Backoff
-from celeste.services.concurrency import versioned_write
-from celeste.shipping import (
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import Conflict
+from celeste.kernel.versions import Versioned
+from celeste.ports import ShippingMethodRepository
+from celeste.pricing.shipping import (
     MAX_METHODS,
     ShippingMethod,
     ShippingMethodCreate,
     ShippingMethodPatch,
 )
+from celeste.services.retry import REQUEST, Backoff
+from celeste.services.versioned import versioned_write
 
 
 class ShippingService:

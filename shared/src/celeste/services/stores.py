@@ -7,14 +7,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
-from celeste.clock import Clock, utcnow
-from celeste.cursors import decode_cursor, encode_cursor, refused
-from celeste.errors import Conflict, NotFound, ValidationFailed
-from celeste.ids import new_id
-from celeste.ports import Page, StoreDirectory, StoreReferences, StoreRepository, Versioned
-from celeste.services.backoff import REQUEST, Backoff
-from celeste.services.concurrency import versioned_write
-from celeste.stores import (
+from celeste.catalog.stores import (
     GeoPoint,
     NearbyStore,
     Store,
@@ -23,6 +16,15 @@ from celeste.stores import (
     StorePatch,
     nearby,
 )
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.cursors import decode_cursor, encode_cursor, refused
+from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
+from celeste.kernel.ids import new_id
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.ports import StoreDirectory, StoreReferences, StoreRepository
+from celeste.services.retry import REQUEST, Backoff
+from celeste.services.versioned import versioned_write
 
 log = logging.getLogger(__name__)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from celeste.clock import Clock, utcnow
-from celeste.errors import NotFound
-from celeste.ports import TaxRateRepository, Versioned
-from celeste.services.concurrency import check_version
-from celeste.tax import TaxRate, TaxRateBody
+from celeste.kernel.clock import Clock, utcnow
+from celeste.kernel.errors import NotFound
+from celeste.kernel.versions import Versioned
+from celeste.ports import TaxRateRepository
+from celeste.pricing.tax import TaxRate, TaxRateBody
+from celeste.services.versioned import check_version
 
 
 class TaxRateService:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from celeste.accounts import Identity
-from celeste.clock import Clock, utcnow
+from celeste.accounts.profiles import Identity
+from celeste.accounts.tier_standing import TierStanding, tier_standing
+from celeste.kernel.clock import Clock, utcnow
 from celeste.services.accounts import AccountService
 from celeste.services.tiers import TierService
-from celeste.tier_standing import TierStanding, tier_standing
 
 
 class TierStandingService:

@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from celeste.errors import Conflict, NotFound, PreconditionFailed
-from celeste.ports import TierRepository, TierSet, Versioned
-from celeste.services.backoff import REQUEST, Backoff, optimistic
-from celeste.tiers import Tier, TierCreate, TierPatch, default_tier, validate_tier_set
+from celeste.accounts.tiers import Tier, TierCreate, TierPatch, default_tier, validate_tier_set
+from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed
+from celeste.kernel.versions import Versioned
+from celeste.ports import TierRepository, TierSet
+from celeste.services.retry import REQUEST, Backoff, optimistic
 
 T = TypeVar("T")
 

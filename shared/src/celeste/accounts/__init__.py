@@ -1,0 +1,1 @@
+"""Customers: profiles and roles, tiers and how a customer earns one."""

@@ -1,0 +1,1 @@
+"""The catalogue: categories (a tree), products, stores."""

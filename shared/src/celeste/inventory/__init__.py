@@ -1,0 +1,1 @@
+"""Stock: reservation arithmetic and the stored levels and ledger rows."""

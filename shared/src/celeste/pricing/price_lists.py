@@ -1,0 +1,526 @@
+"""Price lists and rule selection: the lowest eligible unit price wins, rounded once per line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from celeste.accounts.tiers import TierCode
+from celeste.catalog.categories import ancestry
+from celeste.kernel.errors import ValidationFailed
+from celeste.kernel.money import Currency, MinorUnits, round_half_even
+
+Scope = Literal["all", "category", "product"]
+Kind = Literal["percentage", "fixed"]
+#: Why a rule was not a candidate: its list is off, not started, ended or closed to the tier;
+#: or the rule targets another product, or its quantity band excludes the line's quantity.
+Rejection = Literal["inactive", "not_started", "ended", "tier", "scope", "quantity_band"]
+#: Whole lists a shopper's trace never mentions: those not open to their tier now. Which lists
+#: other tiers get, and which are switched off, scheduled or over, is the shop's own business.
+HIDDEN_FROM_SHOPPERS: frozenset[Rejection] = frozenset({"inactive", "not_started", "ended", "tier"})
+
+
+def shown_to_shopper(available: int, quantity: int) -> int:
+    """Units available at a store as anyone but an admin is told: up to the ``quantity`` they
+    ask for (all of it, or exactly how many short), never the stock beyond it."""
+    return max(0, min(available, quantity))
+
+
+MAX_QUANTITY = 10_000
+MAX_RULES_PER_LIST = 200
+MAX_FIXED_AMOUNT = 10**12
+#: A percentage has at most this many decimal places, so every exact unit price is exact.
+PERCENT_PLACES = 6
+
+#: Tie-break rank of a scope: the more specific scope (lower rank) wins.
+SCOPE_RANK: dict[Scope, int] = {"product": 0, "category": 1, "all": 2}
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+
+_HUNDRED = Decimal(100)
+_PERCENT_QUANTUM = Decimal(1).scaleb(-PERCENT_PLACES)
+
+
+class PricedProduct(BaseModel):
+    """What pricing needs of a product; ``category_path`` is its category, then the ancestors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: Id
+    base_price: MinorUnits
+    currency: Currency
+    category_path: tuple[Id, ...] = ()
+
+
+def _percentage(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError("a percentage must be a number")
+    try:
+        percent = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError("a percentage must be a number") from None
+    if not percent.is_finite():
+        raise ValueError("a percentage must be a finite number")
+    if not 0 < percent <= _HUNDRED:
+        raise ValueError("a percentage must be greater than 0 and at most 100")
+    if percent.quantize(_PERCENT_QUANTUM) != percent:
+        raise ValueError(f"a percentage has at most {PERCENT_PLACES} decimal places")
+    return percent
+
+
+def _fixed_amount(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("a fixed amount must be an integer number of minor units")
+    if not 0 < value <= MAX_FIXED_AMOUNT:
+        raise ValueError(f"a fixed amount must be positive and at most {MAX_FIXED_AMOUNT}")
+    return value
+
+
+class PriceRule(BaseModel):
+    """One discount of a price list: what it targets, how much, and for which quantities."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: Scope
+    target_id: Id | None = Field(default=None, validate_default=True)
+    kind: Kind
+    #: percentage: a Decimal in (0, 100]; fixed: minor units off the unit price, positive.
+    value: Decimal | int
+    min_quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+    max_quantity: int | None = Field(default=None, ge=1, le=MAX_QUANTITY)
+
+    @field_validator("target_id")
+    @classmethod
+    def _target_fits_scope(cls, target_id: str | None, info: ValidationInfo) -> str | None:
+        scope = info.data.get("scope")
+        if scope == "all" and target_id is not None:
+            raise ValueError("target_id must be omitted when scope is 'all'")
+        if scope in ("category", "product") and target_id is None:
+            raise ValueError(f"target_id is required when scope is '{scope}'")
+        return target_id
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value_fits_kind(cls, value: object, info: ValidationInfo) -> object:
+        kind = info.data.get("kind")
+        if kind == "percentage":
+            return _percentage(value)
+        if kind == "fixed":
+            return _fixed_amount(value)
+        return value  # the kind itself is invalid, and reported as such
+
+    @field_validator("max_quantity")
+    @classmethod
+    def _band_not_empty(cls, max_quantity: int | None, info: ValidationInfo) -> int | None:
+        min_quantity = info.data.get("min_quantity")
+        if max_quantity is not None and min_quantity is not None and max_quantity < min_quantity:
+            raise ValueError("max_quantity must be at least min_quantity")
+        return max_quantity
+
+    def targets(self, product: PricedProduct) -> bool:
+        """Whether the scope covers the product; a category rule covers descendant categories."""
+        if self.scope == "product":
+            return self.target_id == product.product_id
+        if self.scope == "category":
+            return self.target_id in product.category_path
+        return True
+
+    def covers(self, quantity: int) -> bool:
+        """Whether the quantity band (both ends inclusive) contains ``quantity``."""
+        return self.min_quantity <= quantity and (
+            self.max_quantity is None or quantity <= self.max_quantity
+        )
+
+    def rejection(self, *, product: PricedProduct, quantity: int) -> Rejection | None:
+        """Why this rule does not apply to ``quantity`` of ``product``, or None when it does."""
+        if not self.targets(product):
+            return "scope"
+        if not self.covers(quantity):
+            return "quantity_band"
+        return None
+
+    def unit_price(self, base_price: int) -> Decimal:
+        """The exact discounted unit price, never below zero."""
+        if self.kind == "percentage":
+            exact = Decimal(base_price) * (_HUNDRED - Decimal(self.value)) / _HUNDRED
+        else:
+            exact = Decimal(base_price - int(self.value))
+        return max(exact, Decimal(0))
+
+
+class PriceListBody(BaseModel):
+    """A price list as an admin sends it (``POST /pricing/price-lists``): everything but the id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    priority: int = Field(ge=0, le=1_000_000)
+    active: StrictBool = True
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    tiers: list[TierCode] = Field(default_factory=list, max_length=100)
+    rules: list[PriceRule] = Field(max_length=MAX_RULES_PER_LIST)
+
+    @field_validator("valid_until")
+    @classmethod
+    def _window_not_empty(
+        cls, valid_until: datetime | None, info: ValidationInfo
+    ) -> datetime | None:
+        valid_from = info.data.get("valid_from")
+        if valid_until is not None and valid_from is not None and valid_until <= valid_from:
+            raise ValueError("valid_until must be later than valid_from")
+        return valid_until
+
+    def rejection(self, *, tier: str, now: datetime) -> Rejection | None:
+        """Why none of this list's rules apply to ``tier`` at ``now``, or None when they may."""
+        if not self.active:
+            return "inactive"
+        if self.valid_from is not None and now < self.valid_from:
+            return "not_started"
+        if self.valid_until is not None and now >= self.valid_until:
+            return "ended"
+        if self.tiers and tier not in self.tiers:
+            return "tier"
+        return None
+
+
+class PriceList(PriceListBody):
+    """A stored price list: a named set of rules, open to some tiers (all when empty) during a
+    validity window."""
+
+    id: Id
+
+
+class PriceListPatch(BaseModel):
+    """``PATCH /pricing/price-lists/{id}``: the fields sent replace the stored ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    priority: int | None = Field(default=None, ge=0, le=1_000_000)
+    active: StrictBool | None = None
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    tiers: list[TierCode] | None = Field(default=None, max_length=100)
+    rules: list[PriceRule] | None = Field(default=None, max_length=MAX_RULES_PER_LIST)
+
+    def apply(self, current: PriceList) -> PriceList:
+        """The list with this patch applied, validated as a whole (window, rules)."""
+        sent = self.model_dump(exclude_unset=True)
+        for name in ("name", "priority", "active", "tiers", "rules"):
+            if name in sent and sent[name] is None:
+                raise ValidationFailed.on(name, "may not be null")
+        merged = {**current.model_dump(), **sent}
+        return PriceList.model_validate(merged)
+
+
+class AppliedRule(BaseModel):
+    """The rule that set a line's price."""
+
+    model_config = ConfigDict(frozen=True)
+
+    price_list_id: str
+    price_list_name: str
+    rule_index: int
+    scope: Scope
+    kind: Kind
+    value: Decimal | int
+
+
+class TraceEntry(BaseModel):
+    """One rule the engine looked at for a line, or a whole list rejected (``rule_index`` None)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    price_list_id: str
+    rule_index: int | None
+    rejected: Rejection | None = None
+    exact_unit_price: Decimal | None = None
+    unit_price: int | None = None
+    won: bool = False
+
+
+class PricedLine(BaseModel):
+    """A priced quantity of one product; the line total is rounded once, half-even."""
+
+    model_config = ConfigDict(frozen=True)
+
+    product_id: str
+    quantity: int
+    currency: str
+    tier: str
+    unit_base_price: int
+    unit_final_price: int
+    line_subtotal: int
+    line_discount: int
+    line_total: int
+    applied_rule: AppliedRule | None
+    trace: list[TraceEntry]
+
+
+class QuotedLine(PricedLine):
+    """A line of a quote: its pricing and, when the quote names a store, the stock there."""
+
+    #: Units available (on hand less reserved, never below 0) at the quote's ``store_id`` now,
+    #: shown to anyone but an admin only up to the line's quantity; null without a store.
+    available: int | None = None
+
+
+class Quote(BaseModel):
+    """Priced lines and their totals; ``total`` is exactly the sum of the line totals."""
+
+    model_config = ConfigDict(frozen=True)
+
+    currency: str | None
+    tier: str
+    lines: list[QuotedLine]
+    subtotal: int
+    discount_total: int
+    total: int
+    #: The store whose stock each line's ``available`` reports; null without one.
+    store_id: str | None = None
+
+    def at_store(self, store_id: str, available: Mapping[str, int]) -> Quote:
+        """This quote with each line's units available at ``store_id`` (missing: 0)."""
+        lines = [
+            line.model_copy(update={"available": max(0, available.get(line.product_id, 0))})
+            for line in self.lines
+        ]
+        return self.model_copy(update={"store_id": store_id, "lines": lines})
+
+    def for_shopper(self) -> Quote:
+        """This quote as an anonymous caller or a customer may see it (admins see it whole):
+        each trace keeps only the rules of lists open to the caller's tier now (no list of
+        another tier, or switched off, not started or ended, is named), and ``available`` says
+        at most the quantity asked for ("all of it", or how many short), never the exact stock
+        beyond it."""
+        lines = [
+            line.model_copy(
+                update={
+                    "trace": [
+                        entry for entry in line.trace if entry.rejected not in HIDDEN_FROM_SHOPPERS
+                    ],
+                    "available": (
+                        None
+                        if line.available is None
+                        else shown_to_shopper(line.available, line.quantity)
+                    ),
+                }
+            )
+            for line in self.lines
+        ]
+        return self.model_copy(update={"lines": lines})
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    price_list: PriceList
+    rule_index: int
+    rule: PriceRule
+    exact_unit_price: Decimal
+
+    def rank(self) -> tuple[Decimal, int, int, str, int]:
+        """Lowest price, then lower list priority, then more specific scope, then lower list id."""
+        return (
+            self.exact_unit_price,
+            self.price_list.priority,
+            SCOPE_RANK[self.rule.scope],
+            self.price_list.id,
+            self.rule_index,
+        )
+
+    def trace(self, *, won: bool) -> TraceEntry:
+        return TraceEntry(
+            price_list_id=self.price_list.id,
+            rule_index=self.rule_index,
+            exact_unit_price=self.exact_unit_price,
+            unit_price=round_half_even(self.exact_unit_price),
+            won=won,
+        )
+
+    def applied(self) -> AppliedRule:
+        return AppliedRule(
+            price_list_id=self.price_list.id,
+            price_list_name=self.price_list.name,
+            rule_index=self.rule_index,
+            scope=self.rule.scope,
+            kind=self.rule.kind,
+            value=self.rule.value,
+        )
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+
+
+def _check_quantity(quantity: int, field: str) -> None:
+    if (
+        isinstance(quantity, bool)
+        or not isinstance(quantity, int)
+        or not 1 <= quantity <= MAX_QUANTITY
+    ):
+        raise ValidationFailed.on(field, f"quantity must be an integer from 1 to {MAX_QUANTITY}")
+
+
+def _price(
+    product: PricedProduct,
+    quantity: int,
+    tier: str,
+    price_lists: Sequence[PriceList],
+    now: datetime,
+    quantity_field: str,
+) -> PricedLine:
+    _check_quantity(quantity, quantity_field)
+    candidates: list[_Candidate] = []
+    rejected: list[TraceEntry] = []
+    for price_list in price_lists:
+        list_rejection = price_list.rejection(tier=tier, now=now)
+        if list_rejection is not None:
+            rejected.append(
+                TraceEntry(price_list_id=price_list.id, rule_index=None, rejected=list_rejection)
+            )
+            continue
+        for index, rule in enumerate(price_list.rules):
+            rule_rejection = rule.rejection(product=product, quantity=quantity)
+            if rule_rejection is not None:
+                rejected.append(
+                    TraceEntry(
+                        price_list_id=price_list.id, rule_index=index, rejected=rule_rejection
+                    )
+                )
+            else:
+                exact = rule.unit_price(product.base_price)
+                candidates.append(_Candidate(price_list, index, rule, exact))
+    candidates.sort(key=_Candidate.rank)
+    winner = candidates[0] if candidates else None
+    exact_unit_price = winner.exact_unit_price if winner else Decimal(product.base_price)
+    line_subtotal = product.base_price * quantity
+    line_total = round_half_even(exact_unit_price * quantity)
+    rejected.sort(
+        key=lambda entry: (
+            entry.price_list_id,
+            -1 if entry.rule_index is None else entry.rule_index,
+        )
+    )
+    return PricedLine(
+        product_id=product.product_id,
+        quantity=quantity,
+        currency=product.currency,
+        tier=tier,
+        unit_base_price=product.base_price,
+        unit_final_price=round_half_even(exact_unit_price),
+        line_subtotal=line_subtotal,
+        line_discount=line_subtotal - line_total,
+        line_total=line_total,
+        applied_rule=winner.applied() if winner else None,
+        trace=[c.trace(won=c is winner) for c in candidates] + rejected,
+    )
+
+
+def price_line(
+    *,
+    product: PricedProduct,
+    quantity: int,
+    tier: str,
+    price_lists: Sequence[PriceList],
+    now: datetime,
+) -> PricedLine:
+    """Price ``quantity`` of ``product`` for ``tier`` at ``now``: the lowest candidate wins.
+
+    The trace lists the candidates best first (the winner first), then the rejected rules and
+    lists by list id. Raises ValidationFailed when the quantity is outside 1..10 000.
+    """
+    _require_aware(now)
+    return _price(product, quantity, tier, price_lists, now, "quantity")
+
+
+def quote(
+    *,
+    lines: Sequence[tuple[PricedProduct, int]],
+    tier: str,
+    price_lists: Sequence[PriceList],
+    now: datetime,
+) -> Quote:
+    """Price every line and total them; all lines must share one currency (ValidationFailed)."""
+    _require_aware(now)
+    currency = lines[0][0].currency if lines else None
+    for index, (product, _) in enumerate(lines):
+        if product.currency != currency:
+            raise ValidationFailed.on(
+                f"lines[{index}].product_id",
+                f"product {product.product_id} is priced in {product.currency}, not {currency}",
+            )
+    priced = [
+        _price(product, quantity, tier, price_lists, now, f"lines[{index}].quantity")
+        for index, (product, quantity) in enumerate(lines)
+    ]
+    return Quote(
+        currency=currency,
+        tier=tier,
+        lines=[QuotedLine.model_construct(**dict(line)) for line in priced],
+        subtotal=sum(line.line_subtotal for line in priced),
+        discount_total=sum(line.line_discount for line in priced),
+        total=sum(line.line_total for line in priced),
+    )
+
+
+def next_price_boundary(*, price_lists: Sequence[PriceList], now: datetime) -> datetime | None:
+    """The first moment after ``now`` when an active list starts or ends (a cache's expiry)."""
+    _require_aware(now)
+    moments = [
+        moment
+        for price_list in price_lists
+        if price_list.active
+        for moment in (price_list.valid_from, price_list.valid_until)
+        if moment is not None and moment > now
+    ]
+    return min(moments, default=None)
+
+
+#: Price lists are few by nature; pricing loads them all, so their number is bounded.
+MAX_PRICE_LISTS = 500
+
+
+class PricingSnapshot(BaseModel):
+    """Everything that prices a product besides the product itself, loaded once per request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    price_lists: list[PriceList]
+    parents: dict[str, str | None]
+    default_tier: str
+
+    def product_input(
+        self, *, product_id: str, base_price: int, currency: str, category_id: str
+    ) -> PricedProduct:
+        """The engine's view of a product: its price and its category with every ancestor."""
+        return PricedProduct(
+            product_id=product_id,
+            base_price=base_price,
+            currency=currency,
+            category_path=ancestry(self.parents, category_id),
+        )
+
+    def expires_in_s(self, *, now: datetime, ceiling_s: int) -> int:
+        """Seconds a price computed now stays right: until the next list starts or ends."""
+        boundary = next_price_boundary(price_lists=self.price_lists, now=now)
+        if boundary is None:
+            return ceiling_s
+        return max(1, min(ceiling_s, int((boundary - now).total_seconds())))
