@@ -38,13 +38,12 @@ from celeste.ports import (
     OrderStore,
     TierLadder,
 )
-from celeste.pricing.discount_codes import CodeUse
+from celeste.services.discount_codes import CodeUses
 from celeste.services.retry import TRIGGER, Backoff, optimistic
 from celeste.writes import (
     AddEffectMarker,
     AddMovement,
     PutLevel,
-    RecordCodeUse,
     UpdateCustomer,
     UpdateOrder,
     Write,
@@ -89,7 +88,7 @@ class OrderFulfilment:
         self._orders = orders
         self._inventory = inventory
         self._writer = writer
-        self._codes = codes
+        self._uses = CodeUses(codes) if codes is not None else None
         self._customers = customers
         self._tiers = tiers
         self._clock = clock
@@ -113,7 +112,7 @@ class OrderFulfilment:
             if order.status is not OrderStatus.PENDING:
                 return f"already {order.status}"
             now = self._clock()
-            code_writes = self._count_code_use(order, now=now)
+            code_writes = self._uses.count(order, now=now) if self._uses else []
             if code_writes is None:
                 self._reject(found, now=now, reason="discount_code_exhausted")
                 return "rejected"
@@ -182,65 +181,6 @@ class OrderFulfilment:
         )
         self._writer.commit([UpdateOrder(rejected.order, expected_version=found.version)])
 
-    def _count_code_use(self, order: Order, *, now: datetime) -> list[Write] | None:
-        """The writes that count the order's code use with its reservation (none without a
-        code), or ``None`` when the code has no use left for the order or its customer."""
-        applied = order.discount_code
-        if applied is None or self._codes is None or order.code_state != "none":
-            return []
-        found = self._codes.find(applied.code)
-        if found is None:  # deleted since: nothing left to count against
-            log.warning("order's code vanished", extra={"fields": {"order_id": order.id}})
-            return []
-        code = found.value
-        mine = self._codes.customer_uses(code.code, order.user_id)
-        used_by_customer = mine.value if mine else 0
-        if code.exhausted or code.spent_by(used_by_customer):
-            return None
-        return [
-            RecordCodeUse(
-                use=CodeUse(
-                    code=code.code,
-                    order_id=order.id,
-                    user_id=order.user_id,
-                    kind="use",
-                    times_used_after=code.times_used + 1,
-                    at=now,
-                ),
-                times_used=code.times_used + 1,
-                expected_version=found.version,
-                customer_uses=used_by_customer + 1,
-                customer_version=mine.version if mine else None,
-            )
-        ]
-
-    def _return_code_use(self, order: Order, *, now: datetime) -> list[Write]:
-        """The writes that give a counted use back with the release of the order's stock."""
-        applied = order.discount_code
-        if applied is None or self._codes is None:
-            return []
-        found = self._codes.find(applied.code)
-        if found is None:
-            return []
-        mine = self._codes.customer_uses(applied.code, order.user_id)
-        times_used = max(found.value.times_used - 1, 0)
-        return [
-            RecordCodeUse(
-                use=CodeUse(
-                    code=applied.code,
-                    order_id=order.id,
-                    user_id=order.user_id,
-                    kind="return",
-                    times_used_after=times_used,
-                    at=now,
-                ),
-                times_used=times_used,
-                expected_version=found.version,
-                customer_uses=max((mine.value if mine else 0) - 1, 0),
-                customer_version=mine.version if mine else None,
-            )
-        ]
-
     # --- on_order_updated ----------------------------------------------------------------
 
     def on_status_change(
@@ -304,7 +244,7 @@ class OrderFulfilment:
                     )
                 )
             if order.gives_code_back(target):
-                writes.extend(self._return_code_use(order, now=now))
+                writes.extend(self._uses.give_back(order, now=now) if self._uses else [])
             writes.append(
                 UpdateOrder(order.with_stock_state(target, at=now), expected_version=found.version)
             )
