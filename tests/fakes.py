@@ -36,7 +36,7 @@ from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.orders.holds import CustomerHolds
 from celeste.orders.order import CustomerStanding, IdempotencyRecord, Order
-from celeste.orders.payments import (
+from celeste.orders.payment_provider import (
     Intent,
     InvalidSignature,
     PaymentEvent,

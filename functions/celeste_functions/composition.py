@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from celeste.kernel.ratelimits import Policy
-from celeste.orders.payments import PaymentProvider, PaymentsNotConfigured
+from celeste.orders.payment_provider import PaymentProvider, PaymentsNotConfigured
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.categories import CategoryService

@@ -14,13 +14,13 @@ import stripe
 from google.cloud import firestore
 
 from celeste.kernel.errors import NotFound
-from celeste.orders.payments import (
+from celeste.orders.payment_provider import (
     InvalidSignature,
     PaymentEvent,
     PaymentSecret,
-    RefundRequest,
     UnmatchedPayment,
 )
+from celeste.orders.payments import RefundRequest
 from celeste.services.payments import PaymentService
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders

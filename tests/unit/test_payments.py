@@ -11,13 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from celeste.kernel.errors import Conflict, Contention, ValidationFailed
-from celeste.orders.payments import (
+from celeste.orders.payment_provider import (
     Intent,
     InvalidSignature,
-    Payment,
     ProviderDispute,
     ProviderRefund,
     ProviderUnavailable,
+)
+from celeste.orders.payments import (
+    Payment,
     Refund,
     RefundRequest,
     RestockLine,

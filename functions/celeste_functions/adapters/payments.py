@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from celeste.orders.payments import PaymentEvent, PaymentSecret, UnmatchedPayment
+from celeste.orders.payment_provider import PaymentEvent, PaymentSecret, UnmatchedPayment
 
 if TYPE_CHECKING:
     from google.cloud import firestore

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from celeste.kernel.errors import Conflict, NotFound
-from celeste.orders.payments import (
+from celeste.orders.payment_provider import (
     Intent,
     InvalidSignature,
     PaymentEvent,

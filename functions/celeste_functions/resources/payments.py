@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from celeste.orders.payments import UnmatchedPayment
+from celeste.orders.payment_provider import UnmatchedPayment
 from celeste_functions.composition import services
 from celeste_functions.http.problems import PayloadTooLarge
 from celeste_functions.http.router import MAX_BODY_BYTES, Reply, RequestContext, Router

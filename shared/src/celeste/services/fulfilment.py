@@ -16,11 +16,7 @@ from celeste.inventory.records import MovementRecord, order_movement_id
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, Contention, NotFound
 from celeste.kernel.versions import Versioned
-from celeste.orders.order import (
-    Order,
-    OrderShortfall,
-    RejectionReason,
-)
+from celeste.orders.order import Order, OrderShortfall, RejectionReason
 from celeste.orders.stats import apply_steps, stats_steps
 from celeste.orders.status import (
     DEFAULT_HOLD,

@@ -21,20 +21,22 @@ from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, Contention, NotFound, ValidationFailed
 from celeste.kernel.versions import Versioned
 from celeste.orders.order import Order
-from celeste.orders.payments import (
-    REFUNDABLE,
-    VOID_KEY,
+from celeste.orders.payment_provider import (
     Intent,
-    Payment,
     PaymentEvent,
-    PaymentNote,
     PaymentProvider,
     PaymentRecords,
     PaymentSecret,
     ProviderDispute,
+    UnmatchedPayment,
+)
+from celeste.orders.payments import (
+    REFUNDABLE,
+    VOID_KEY,
+    Payment,
+    PaymentNote,
     Refund,
     RefundRequest,
-    UnmatchedPayment,
     after_refund,
     below_minimum,
     disputed,

@@ -19,11 +19,7 @@ from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.orders.fulfilment import destination
 from celeste.orders.holds import OPEN_UNPAID, CustomerHolds, HoldCaps, check_hold_caps
-from celeste.orders.order import (
-    IDEMPOTENCY_TTL,
-    IdempotencyRecord,
-    Order,
-)
+from celeste.orders.order import IDEMPOTENCY_TTL, IdempotencyRecord, Order
 from celeste.orders.payments import require_chargeable
 from celeste.orders.requests import (
     CheckoutRequest,
@@ -32,11 +28,7 @@ from celeste.orders.requests import (
     distinct_lines,
     idempotency_fingerprint,
 )
-from celeste.orders.status import (
-    ADMIN_SETTABLE,
-    Actor,
-    OrderStatus,
-)
+from celeste.orders.status import ADMIN_SETTABLE, Actor, OrderStatus
 from celeste.ports import (
     AtomicWriter,
     CartRepository,
