@@ -175,3 +175,17 @@ def test_destination_follows_the_fulfilment() -> None:
         False,
         None,
     )
+
+
+def test_an_order_freezes_each_products_name_with_its_line(shop: Shop) -> None:
+    order = _order(shop, ("tea", 1), ("mug", 2), shipping_method="standard")
+    assert [(line.product_id, line.name) for line in order.lines] == [
+        ("tea", "Tea"),
+        ("mug", "Mug"),
+    ]
+    tea = shop.catalogue.products["tea"]
+    shop.catalogue.products["tea"] = tea.model_copy(update={"name": "Green tea"})
+    # A later rename changes new quotes, never a placed order (the order page shows its names).
+    assert shop.order(order.id).lines[0].name == "Tea"
+    shop.add_to_cart("alice", "tea", 1)
+    assert shop.quote(shipping_method="standard").lines[0].name == "Green tea"

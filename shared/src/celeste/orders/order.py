@@ -49,6 +49,8 @@ class OrderLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     product_id: str
+    #: The product's name when the order was placed (orders placed before it was frozen: null).
+    name: str | None = None
     quantity: int
     currency: str
     unit_base_price: int
@@ -68,6 +70,7 @@ def order_lines(quote: Quote, money: OrderMoney) -> list[OrderLine]:
     return [
         OrderLine(
             product_id=line.product_id,
+            name=line.name,
             quantity=line.quantity,
             currency=line.currency,
             unit_base_price=line.unit_base_price,

@@ -280,6 +280,8 @@ class QuotedLine(PricedLine):
     #: Units available (on hand less reserved, never below 0) at the quote's ``store_id`` now,
     #: shown to anyone but an admin only up to the line's quantity; null without a store.
     available: int | None = None
+    #: The product's name as it is now (an order freezes it with the line).
+    name: str | None = None
 
 
 class Quote(BaseModel):

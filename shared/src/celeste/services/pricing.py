@@ -213,6 +213,14 @@ class PricingService:
         if store_id is not None:
             self._require_open_store(store_id)
         result = quote(lines=priced, tier=tier, price_lists=snapshot.price_lists, now=self._clock())
+        result = result.model_copy(
+            update={
+                "lines": [
+                    line.model_copy(update={"name": found[line.product_id].name})
+                    for line in result.lines
+                ]
+            }
+        )
         if store_id is None:
             return result
         assert self._stock is not None  # _require_open_store checked the wiring

@@ -42,13 +42,9 @@ export async function orderView(app, orderId) {
   const show = renderer();
   if (!app.requireUser(`#/orders/${orderId}`)) return;
   const first = await get(`orders/${orderId}`); // includes the owner's client_secret
-  const cart = await get("me/cart").catch(() => ({ lines: [] }));
-  const names = new Map(cart.lines.map((l) => [l.product_id, l.name]));
-  await Promise.all(
-    first.lines
-      .filter((l) => !names.has(l.product_id))
-      .map((l) => get(`products/${l.product_id}`).then((p) => names.set(l.product_id, p.name), () => {})),
-  );
+  // Each line carries the name it was ordered under (frozen with its price); orders placed before
+  // names were frozen show the product id.
+  const names = new Map(first.lines.map((l) => [l.product_id, l.name ?? l.product_id]));
   const status = el("strong", { class: "status", "data-testid": "order-status" }, first.status);
   const steps = el("div", {}, timeline(first.status));
   const notes = el("div", {}, outcome(first, names));

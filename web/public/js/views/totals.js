@@ -19,7 +19,7 @@ export function totalsTable(order, names, { totalTestId = "total" } = {}) {
         el(
           "tr",
           {},
-          el("td", {}, `${line.quantity} × ${names.get(line.product_id) ?? line.product_id}`),
+          el("td", {}, `${line.quantity} × ${line.name ?? names.get(line.product_id) ?? line.product_id}`),
           el("td", {}, money(line.line_total, line.currency)),
         ),
       ),
