@@ -42,13 +42,8 @@ from celeste_functions.http.problems import (
     field_path,
     to_problem,
 )
-from celeste_functions.http.router import (
-    MAX_BODY_BYTES,
-    Reply,
-    RequestContext,
-    Router,
-    read_query,
-)
+from celeste_functions.http.reading import MAX_BODY_BYTES, read_query
+from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.categories import router
 from tests.fakes import InMemoryCategories
 from tests.support.handlers import (
@@ -365,7 +360,7 @@ def test_bad_list_query_is_400_naming_the_parameter(query: str, field: str) -> N
 
 
 def test_query_models_are_memoised_by_the_raw_query_string() -> None:
-    from celeste_functions.http import router as router_module
+    from celeste_functions.http import reading as reading_module
     from celeste_functions.resources.common import ListParams
 
     def parsed(query: str) -> ListParams:
@@ -376,10 +371,10 @@ def test_query_models_are_memoised_by_the_raw_query_string() -> None:
     assert parsed("limit=8").limit == 8 and parsed("") is not first
     with pytest.raises(ValidationFailed):
         parsed("limit=0")
-    assert (ListParams, b"limit=0") not in router_module._queries  # errors are never kept
-    for n in range(router_module.QUERY_MEMO_CAP + 1):
+    assert (ListParams, b"limit=0") not in reading_module._queries  # errors are never kept
+    for n in range(reading_module.QUERY_MEMO_CAP + 1):
         parsed(f"limit={n % 100 + 1}&cursor=c{n}")
-    assert len(router_module._queries) <= router_module.QUERY_MEMO_CAP
+    assert len(reading_module._queries) <= reading_module.QUERY_MEMO_CAP
 
 
 @pytest.mark.parametrize("query", ["limit=5", "x=1", "cursor=abc"])

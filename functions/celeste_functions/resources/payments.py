@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from celeste.orders.payment_provider import UnmatchedPayment
 from celeste_functions.composition import services
 from celeste_functions.http.problems import PayloadTooLarge
-from celeste_functions.http.router import MAX_BODY_BYTES, Reply, RequestContext, Router
+from celeste_functions.http.reading import MAX_BODY_BYTES
+from celeste_functions.http.router import Reply, RequestContext, Router
 
 router = Router("payments")
 

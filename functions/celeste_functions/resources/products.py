@@ -35,7 +35,7 @@ QUANTITIES = Bounded(family="quantities", cap=500, ttl_s=60)
 
 class ProductListParams(ListParams, ProductFilters):
     """``GET /products`` query: filters, sort and paging (frozen: shared by every request with
-    the same query string, see ``http.router.read_query``)."""
+    the same query string, see ``http.reading.read_query``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
