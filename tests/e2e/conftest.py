@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 import requests
+import stripe
 from google.cloud import firestore
 
 from tests.conftest import require_env
@@ -228,6 +229,15 @@ def shop(api: Api, admin: SignedIn) -> Callable[..., Shop]:
         return Shop(store_id=store["id"], products=products)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def stripe_client() -> stripe.StripeClient:
+    """A client of the local Stripe: it plays the browser (Stripe.js), the dashboard or a payer."""
+    env = require_env("STRIPE_API_BASE", "STRIPE_SECRET_KEY")
+    return stripe.StripeClient(
+        env["STRIPE_SECRET_KEY"], base_addresses={"api": env["STRIPE_API_BASE"]}
+    )
 
 
 def problem(response: requests.Response, status: int) -> dict[str, object]:

@@ -19,15 +19,19 @@ import stripe
 
 from tests.conftest import require_env
 from tests.e2e.conftest import Api, Shop, problem
+from tests.e2e.test_checkout_e2e import PT
 from tests.e2e.test_orders_e2e import level, move, order_body, place
 from tests.e2e.test_payments_e2e import (
     PAYMENT_S,
     apple_order,
+    order,
     pay,
     refunded_at_stripe,
     signed,
     statuses,
     succeeded_event,
+    wait_order,
+    wait_paid,
     webhook,
 )
 from tests.support.emulators import eventually
@@ -35,49 +39,11 @@ from tools.devauth import AuthEmulator, SignedIn
 
 pytestmark = pytest.mark.e2e
 
-PT = {"name": "Ana", "line1": "Rua 1", "city": "Lisboa", "postal_code": "1000-001", "country": "PT"}
-
 
 @pytest.fixture
 def customer(auth: AuthEmulator) -> SignedIn:
     """A new customer per test (the per-user order rate limit counts each one's orders)."""
     return auth.user(f"payer-{uuid.uuid4().hex[:12]}@e2e.test", "password-payer")
-
-
-@pytest.fixture(scope="module")
-def stripe_client() -> stripe.StripeClient:
-    """A Stripe client of the local Stripe (the browser, the dashboard, or a stray payer)."""
-    env = require_env("STRIPE_API_BASE", "STRIPE_SECRET_KEY")
-    return stripe.StripeClient(
-        env["STRIPE_SECRET_KEY"], base_addresses={"api": env["STRIPE_API_BASE"]}
-    )
-
-
-def order(api: Api, user: SignedIn, order_id: str) -> dict[str, Any]:
-    """``GET /orders/{id}``; a read is safe to repeat, so an emulator hiccup (a worker reset
-    under the shared machine's load: 500 ``ECONNRESET``) is read again."""
-    response = api.request("GET", "orders", f"/{order_id}", user=user)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def wait_order(
-    api: Api,
-    user: SignedIn,
-    order_id: str,
-    check: Callable[[dict[str, Any]], Any],
-    what: str,
-    timeout_s: float = PAYMENT_S,
-) -> dict[str, Any]:
-    def probe() -> dict[str, Any] | None:
-        found = order(api, user, order_id)
-        return found if check(found) else None
-
-    return eventually(probe, timeout_s=timeout_s, what=f"order {order_id}: {what}")
-
-
-def wait_paid(api: Api, user: SignedIn, order_id: str) -> dict[str, Any]:
-    return wait_order(api, user, order_id, lambda o: o["status"] == "processing", "paid")
 
 
 def bank(path: str, **form: str) -> dict[str, Any]:

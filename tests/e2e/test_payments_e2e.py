@@ -18,7 +18,6 @@ import requests
 import stripe
 
 from celeste_functions.adapters.stripe_payments import sign_payload
-from tests.conftest import require_env
 from tests.e2e.conftest import Api, Shop, problem
 from tests.e2e.test_orders_e2e import ledger, level, move, order_body
 from tests.support.emulators import eventually
@@ -37,15 +36,6 @@ DEV_WEBHOOK_SECRET = "whsec_celeste_dev"
 def customer(auth: AuthEmulator) -> SignedIn:
     """A new customer per test (the per-user order rate limit counts each one's orders)."""
     return auth.user(f"payer-{uuid.uuid4().hex[:12]}@e2e.test", "password-payer")
-
-
-@pytest.fixture(scope="module")
-def stripe_client() -> stripe.StripeClient:
-    """A Stripe client of the local Stripe, acting for the browser (Stripe.js) in these tests."""
-    env = require_env("STRIPE_API_BASE", "STRIPE_SECRET_KEY")
-    return stripe.StripeClient(
-        env["STRIPE_SECRET_KEY"], base_addresses={"api": env["STRIPE_API_BASE"]}
-    )
 
 
 def place_confirmed(api: Api, user: SignedIn, body: dict[str, Any]) -> dict[str, Any]:

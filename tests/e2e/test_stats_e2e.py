@@ -27,7 +27,6 @@ from tests.e2e.test_payments_e2e import (
     customer,  # noqa: F401 - a new customer per test (fixture)
     pay,
     refund,
-    stripe_client,  # noqa: F401 - the local Stripe (fixture)
     wait_order,
     wait_paid,
 )
@@ -72,7 +71,7 @@ def test_a_partial_refund_lowers_the_stats_by_its_share_and_the_tier_with_it(
     admin: SignedIn,
     customer: SignedIn,  # noqa: F811
     shop: Callable[..., Shop],
-    stripe_client: stripe.StripeClient,  # noqa: F811
+    stripe_client: stripe.StripeClient,
 ) -> None:
     _, placed, intent_id = apple_order(api, customer, shop, stock=5, quantity=3, price=1_000)
     for tier in (GOLD, PLATINUM):
