@@ -30,17 +30,25 @@ export async function call(method, path, { body, headers = {} } = {}) {
   if (token) sent.Authorization = `Bearer ${token}`;
   if (body !== undefined) sent["Content-Type"] = "application/json";
   let response;
-  try {
-    response = await fetch(`${base}/${path.replace(/^\/+/, "")}`, {
-      method,
-      headers: sent,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (error) {
-    throw new Problem(0, {
-      title: "Network error",
-      detail: `could not reach the shop's API (${error.message})`,
-    });
+  // A read is safe to repeat: one that never reached the API (a dropped connection, a proxy
+  // answering without CORS headers) is tried again twice, briefly apart, before it is shown.
+  const tries = method === "GET" ? 3 : 1;
+  for (let attempt = 1; !response; attempt++) {
+    try {
+      response = await fetch(`${base}/${path.replace(/^\/+/, "")}`, {
+        method,
+        headers: sent,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      if (attempt >= tries) {
+        throw new Problem(0, {
+          title: "Network error",
+          detail: `could not reach the shop's API (${error.message})`,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+    }
   }
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") ?? "";
