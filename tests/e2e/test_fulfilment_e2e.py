@@ -5,24 +5,18 @@ and 1000 where checkout charged 1955), and a pickup is taxed by its store's coun
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-import requests
 from google.cloud import firestore
 
 from tests.e2e.conftest import Api, Shop, problem
+from tests.e2e.test_checkout_e2e import _ok
 from tests.e2e.test_orders_e2e import order_body, place
 from tools.devauth import SignedIn
 
 pytestmark = pytest.mark.e2e
 
 NZ = {"name": "Aroha", "line1": "1 Queen St", "city": "Auckland", "country": "NZ"}
-
-
-def _ok(response: requests.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text[:500])
-    return dict(response.json())
 
 
 def _nz_shipping_and_tax(api: Api, admin: SignedIn) -> None:

@@ -26,6 +26,7 @@ from tests.e2e.test_payments_e2e import (
     apple_order,
     order,
     pay,
+    refund,
     refunded_at_stripe,
     signed,
     statuses,
@@ -159,15 +160,7 @@ def test_a_dispute_puts_the_order_on_hold_until_it_is_won(
         "POST", "orders", f"/{placed['id']}/status", user=admin, json={"status": "shipped"}
     )
     assert "disput" in str(problem(ship, 409)["detail"])
-    refund = api.request(
-        "POST",
-        "orders",
-        f"/{placed['id']}/refund",
-        user=admin,
-        json={"reason": "while disputed"},
-        headers={"Idempotency-Key": "r-disputed"},
-    )
-    problem(refund, 409)
+    problem(refund(api, admin, placed["id"], {"reason": "while disputed"}, key="r-disputed"), 409)
 
     bank(f"/{dispute['id']}", status="won")
     wait_order(
@@ -287,15 +280,8 @@ def test_an_admin_refund_is_not_recorded_twice_when_stripe_announces_it(
     stripe_client: stripe.StripeClient,
 ) -> None:
     _, placed, intent_id = paid_order(api, customer, shop, stripe_client)
-    refund = api.request(
-        "POST",
-        "orders",
-        f"/{placed['id']}/refund",
-        user=admin,
-        json={"amount": 700, "reason": "late"},
-        headers={"Idempotency-Key": "r-admin"},
-    )
-    assert refund.status_code == 200, refund.text
+    refunded = refund(api, admin, placed["id"], {"amount": 700, "reason": "late"}, key="r-admin")
+    assert refunded.status_code == 200, refunded.text
     time.sleep(4)  # charge.refunded lands about 1 s later
     after = order(api, admin, placed["id"])
     assert [(r["amount"], r["actor"]) for r in after["payment"]["refunds"]] == [(700, "admin")]
