@@ -229,14 +229,17 @@ def authenticate_guest(token: str, *, lookup: Callable[[str], _Account] = _fireb
         if provider != "anonymous":
             raise Forbidden("guest_token is not a guest's: only an anonymous guest's cart merges")
         account = lookup(uid)
+        # Asked first: linking a sign-in method may also revoke the guest's tokens (Firebase
+        # moves validSince when a password is set), and which of the two a caller is told
+        # must not hang on whether the link fell in the same second as the token.
+        if not account.anonymous:
+            raise Forbidden("guest_token is not a guest's: that account has signed up since")
         refusal = _refusal(account, claims)
         if refusal is not None:
             raise Unauthenticated(refusal)
     except Unauthenticated as exc:
         message = f"not a valid guest ID token: {exc.detail}"
         raise ValidationFailed.on("guest_token", message) from None
-    if not account.anonymous:
-        raise Forbidden("guest_token is not a guest's: that account has signed up since")
     return uid
 
 
