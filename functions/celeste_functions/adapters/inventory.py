@@ -96,9 +96,9 @@ class FirestoreInventory:
             if snapshot.exists
         }
 
-    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
-        found = self.levels(store_id=store_id, product_ids=product_ids)
-        return {pid: found[pid].value.available if pid in found else 0 for pid in product_ids}
+    def available(self, *, store_id: str, keys: Sequence[str]) -> dict[str, int]:
+        found = self.levels(store_id=store_id, product_ids=keys)
+        return {key: found[key].value.available if key in found else 0 for key in keys}
 
     def has_levels(self, store_id: str) -> bool:
         """Whether any level exists at ``store_id`` (one document read at most)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -118,12 +118,26 @@ class ProductRepository(Protocol):
         self,
         product: Product,
         *,
-        previous_sku: str,
+        previous_skus: Collection[str],
         expected_version: str | None,
         category_changed: bool = False,
     ) -> Versioned[Product]:
-        """Overwrite; ``Conflict`` on a taken SKU, ``PreconditionFailed`` on a stale version.
-        With ``category_changed`` the new category is linked as ``create`` links it."""
+        """Overwrite; the SKUs it no longer has (of ``previous_skus``) are freed and new ones
+        claimed (``Conflict`` on a taken one), ``PreconditionFailed`` on a stale version. With
+        ``category_changed`` the new category is linked as ``create`` links it."""
+        ...
+
+    def by_variant(self, variant_id: str) -> Product | None:
+        """The product that sells variant ``variant_id`` (a product's own id names its only
+        variant when it has no options), or ``None``."""
+        ...
+
+
+class VariantUses(Protocol):
+    """What keeps a variant from being deleted."""
+
+    def in_use(self, variant_id: str) -> str | None:
+        """Why the variant may not go (e.g. ``"holds stock at store s1"``), or ``None``."""
         ...
 
 
@@ -186,8 +200,8 @@ class CustomerStandings(Protocol):
 class StockReader(Protocol):
     """Availability per product at a store (``on_hand - reserved``)."""
 
-    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
-        """Available units for each product (0 where the store has no record)."""
+    def available(self, *, store_id: str, keys: Sequence[str]) -> dict[str, int]:
+        """Available units of each stock key, a variant id (0 where the store has no record)."""
         ...
 
 
