@@ -407,13 +407,12 @@ class OrderStore(Protocol):
 class InventoryStore(Protocol):
     """Reads of stock levels and their movement ledgers."""
 
-    def levels(
-        self, *, store_id: str, product_ids: Sequence[str]
-    ) -> dict[str, Versioned[StockRecord]]:
-        """The stored levels among ``product_ids`` at the store (absent ones are left out)."""
+    def levels(self, *, store_id: str, keys: Sequence[str]) -> dict[str, Versioned[StockRecord]]:
+        """The stored levels among ``keys`` (variant ids) at the store, by key (absent ones are
+        left out)."""
         ...
 
-    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
+    def get(self, *, store_id: str, variant_id: str) -> Versioned[StockRecord]:
         """One level, or ``NotFound``."""
         ...
 
@@ -426,11 +425,12 @@ class InventoryStore(Protocol):
         limit: int,
         cursor: str | None,
     ) -> Page[StockRecord]:
-        """Levels by store then product, filtered by any of the three."""
+        """Levels by store then variant, filtered by any of the three (``product_id``: every
+        variant of the product)."""
         ...
 
     def movements(
-        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+        self, *, store_id: str, variant_id: str, limit: int, cursor: str | None
     ) -> Page[MovementRecord]:
         """One level's ledger, newest first."""
         ...
