@@ -20,8 +20,8 @@ from pydantic import (
 )
 
 from celeste.accounts.tiers import CustomerStats
-from celeste.kernel.addresses import ShippingAddress, upgrade_stored
 from celeste.inventory.stock import Shortfall
+from celeste.kernel.addresses import ShippingAddress, upgrade_stored
 from celeste.kernel.errors import Conflict
 from celeste.orders.payments import Payment, PaymentDue, payment_due
 from celeste.orders.requests import Fulfilment
