@@ -52,7 +52,9 @@ from celeste.orders.payments import (
     success_outcome,
 )
 from celeste.orders.status import OrderStatus
-from celeste.ports import AtomicWriter, InventoryStore, OrderStore
+from celeste.ports.inventory import InventoryStore
+from celeste.ports.orders import OrderStore
+from celeste.ports.writes import AtomicWriter
 from celeste.services.retry import REQUEST, TRIGGER, Backoff, optimistic
 from celeste.writes import AddMovement, PutLevel, UpdateOrder, Write
 

@@ -15,7 +15,8 @@ from celeste.kernel.errors import NotFound, ValidationFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page, is_offset, page_of
 from celeste.kernel.versions import Versioned
-from celeste.ports import CategoryRepository, ProductRepository, StockReader
+from celeste.ports.catalog import CategoryRepository, ProductRepository
+from celeste.ports.inventory import StockReader
 from celeste.pricing.price_lists import PricedLine, PricingSnapshot
 from celeste.services.pricing import PricingService
 from celeste.services.retry import REQUEST, Backoff, optimistic
