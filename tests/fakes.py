@@ -799,9 +799,9 @@ class InMemoryCommerce(_Interleaving):
             case UpdateOrder(order=order, expected_version=version):
                 expect(self.orders.get(order.id), version)
             case PutLevel(level=record, expected_version=version):
-                expect(self.levels.get((record.store_id, record.product_id)), version)
+                expect(self.levels.get((record.store_id, record.variant_id)), version)
             case AddMovement(movement=row):
-                if (row.store_id, row.product_id, row.id) in self.movements:
+                if (row.store_id, row.variant_id, row.id) in self.movements:
                     raise PreconditionFailed("the movement already exists")
             case AddEffectMarker(order_id=order_id, effect=effect):
                 if (order_id, effect) in self.markers:
@@ -827,9 +827,9 @@ class InMemoryCommerce(_Interleaving):
             case CreateOrder(order=order) | UpdateOrder(order=order):
                 self.orders[order.id] = Versioned(order, version)
             case PutLevel(level=record):
-                self.levels[(record.store_id, record.product_id)] = Versioned(record, version)
+                self.levels[(record.store_id, record.variant_id)] = Versioned(record, version)
             case AddMovement(movement=row):
-                self.movements[(row.store_id, row.product_id, row.id)] = row
+                self.movements[(row.store_id, row.variant_id, row.id)] = row
             case AddEffectMarker(order_id=order_id, effect=effect, amount=amount):
                 self.markers.add((order_id, effect))
                 self.marker_amounts[(order_id, effect)] = amount
@@ -979,19 +979,17 @@ class InventoryView:
     def __init__(self, commerce: InMemoryCommerce) -> None:
         self._c = commerce
 
-    def levels(
-        self, *, store_id: str, product_ids: Sequence[str]
-    ) -> dict[str, Versioned[StockRecord]]:
+    def levels(self, *, store_id: str, keys: Sequence[str]) -> dict[str, Versioned[StockRecord]]:
         return {
-            pid: self._c.levels[(store_id, pid)]
-            for pid in product_ids
-            if (store_id, pid) in self._c.levels
+            key: self._c.levels[(store_id, key)]
+            for key in keys
+            if (store_id, key) in self._c.levels
         }
 
-    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
-        row = self._c.levels.get((store_id, product_id))
+    def get(self, *, store_id: str, variant_id: str) -> Versioned[StockRecord]:
+        row = self._c.levels.get((store_id, variant_id))
         if row is None:
-            raise NotFound(f"no stock of product {product_id} at store {store_id}")
+            raise NotFound(f"no stock of {variant_id} at store {store_id}")
         return row
 
     def page(
@@ -1011,22 +1009,22 @@ class InventoryView:
                 and (product_id is None or row.value.product_id == product_id)
                 and (low_stock is None or row.value.low_stock == low_stock)
             ),
-            key=lambda r: (r.store_id, r.product_id),
+            key=lambda r: (r.store_id, r.variant_id),
         )
         if cursor:
             after = tuple(decode_cursor(cursor, arity=2))
-            rows = [r for r in rows if (r.store_id, r.product_id) > after]
+            rows = [r for r in rows if (r.store_id, r.variant_id) > after]
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
-            key = [items[-1].store_id, items[-1].product_id]
+            key = [items[-1].store_id, items[-1].variant_id]
             next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
 
     def movements(
-        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+        self, *, store_id: str, variant_id: str, limit: int, cursor: str | None
     ) -> Page[MovementRecord]:
-        rows = list(reversed(self._c.ledger(store_id, product_id)))
+        rows = list(reversed(self._c.ledger(store_id, variant_id)))
         start = int(cursor) if cursor else 0
         items = rows[start : start + limit]
         next_cursor = str(start + limit) if len(rows) > start + limit else None
@@ -1074,6 +1072,9 @@ class InMemoryCatalogue:
 
     def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         return {pid: self.products[pid] for pid in product_ids if pid in self.products}
+
+    def by_variant(self, variant_id: str) -> Product | None:
+        return next((p for p in self.products.values() if variant_id in p.variant_ids), None)
 
     def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
         self.snapshots.append(strict)

@@ -177,6 +177,7 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
             categories=categories,
             pricing=pricing,
             stock=inventory,
+            variant_uses=_VariantUses(inventory=inventory, orders=orders),
             cache_ceiling_s=ttl,
         ),
         price_lists=PriceListService(repository=FirestorePriceLists(client=db, writer=writer)),
@@ -244,6 +245,22 @@ class _StoreReferences:
 
     def has_open_orders(self, store_id: str) -> bool:
         return self.orders.has_open_orders(store_id)
+
+
+@dataclass(frozen=True)
+class _VariantUses:
+    """``VariantUses`` asked of the owners of stock levels and of orders."""
+
+    inventory: FirestoreInventory
+    orders: FirestoreOrders
+
+    def in_use(self, variant_id: str) -> str | None:
+        store_id = self.inventory.stocked_at(variant_id)
+        if store_id is not None:
+            return f"holds stock at store {store_id}"
+        if self.orders.has_open_orders_of(variant_id):
+            return "is on an open order"
+        return None
 
 
 def _make_stripe() -> PaymentProvider:

@@ -217,7 +217,7 @@ def test_racing_reservations_count_exactly_the_usage_limit(shop: Shop) -> None:
     assert all(o.stock_state == "none" for o in rejected)
     uses = list(shop.db.collection("discount_codes").document("FLASH").collection("uses").stream())
     assert len(uses) == 5
-    assert shop.inventory.get(store_id=STORE, product_id="tea").value.reserved == 5
+    assert shop.inventory.get(store_id=STORE, variant_id="tea").value.reserved == 5
 
     # One cancel gives one use back, however often its effect is delivered (raced, too).
     confirmed = next(o for o in orders if o.status is OrderStatus.CONFIRMED)

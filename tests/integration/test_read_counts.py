@@ -100,7 +100,7 @@ def shop(
         ).value
         svc.inventory.put(
             store_id=STORE,
-            product_id=product.id,
+            variant_id=product.id,
             body=StockPut(on_hand=100),
             actor="admin:it",
             expected_version=None,

@@ -171,7 +171,7 @@ def order_body(*lines: tuple[str, int], store: str = STORE) -> dict[str, Any]:
 def stock(wired: Wired, product: str, on_hand: int) -> None:
     composition.services.get().inventory.put(
         store_id=STORE,
-        product_id=product,
+        variant_id=product,
         body=StockPut(on_hand=on_hand),
         actor="admin:t",
         expected_version=None,

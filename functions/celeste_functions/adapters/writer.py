@@ -146,10 +146,10 @@ class FirestoreWriter:
                             order_ref(client, order.id), order_data(order), option=since(version)
                         )
                     case PutLevel(level=record, expected_version=None):
-                        ref = level_ref(client, record.store_id, record.product_id)
+                        ref = level_ref(client, record.store_id, record.variant_id)
                         batch.create(ref, level_data(record))
                     case PutLevel(level=record, expected_version=str() as version):
-                        ref = level_ref(client, record.store_id, record.product_id)
+                        ref = level_ref(client, record.store_id, record.variant_id)
                         batch.update(ref, level_data(record), option=since(version))
                     case AddMovement(movement=row):
                         batch.create(movement_ref(client, row), movement_data(row))

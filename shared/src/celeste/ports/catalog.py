@@ -1,8 +1,8 @@
-"""Ports of the catalogue: categories, products and stores."""
+"""Ports of the catalogue: categories, products (and what keeps a variant) and stores."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from celeste.catalog.categories import Category
@@ -103,12 +103,26 @@ class ProductRepository(Protocol):
         self,
         product: Product,
         *,
-        previous_sku: str,
+        previous_skus: Collection[str],
         expected_version: str | None,
         category_changed: bool = False,
     ) -> Versioned[Product]:
-        """Overwrite; ``Conflict`` on a taken SKU, ``PreconditionFailed`` on a stale version.
-        With ``category_changed`` the new category is linked as ``create`` links it."""
+        """Overwrite; the SKUs it no longer has (of ``previous_skus``) are freed and new ones
+        claimed (``Conflict`` on a taken one), ``PreconditionFailed`` on a stale version. With
+        ``category_changed`` the new category is linked as ``create`` links it."""
+        ...
+
+    def by_variant(self, variant_id: str) -> Product | None:
+        """The product that sells variant ``variant_id`` (a product's own id names its only
+        variant when it has no options), or ``None``."""
+        ...
+
+
+class VariantUses(Protocol):
+    """What keeps a variant from being deleted."""
+
+    def in_use(self, variant_id: str) -> str | None:
+        """Why the variant may not go (e.g. ``"holds stock at store s1"``), or ``None``."""
         ...
 
 

@@ -13,21 +13,20 @@ from celeste.kernel.versions import Versioned
 class StockReader(Protocol):
     """Availability per product at a store (``on_hand - reserved``)."""
 
-    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
-        """Available units for each product (0 where the store has no record)."""
+    def available(self, *, store_id: str, keys: Sequence[str]) -> dict[str, int]:
+        """Available units of each stock key, a variant id (0 where the store has no record)."""
         ...
 
 
 class InventoryStore(Protocol):
     """Reads of stock levels and their movement ledgers."""
 
-    def levels(
-        self, *, store_id: str, product_ids: Sequence[str]
-    ) -> dict[str, Versioned[StockRecord]]:
-        """The stored levels among ``product_ids`` at the store (absent ones are left out)."""
+    def levels(self, *, store_id: str, keys: Sequence[str]) -> dict[str, Versioned[StockRecord]]:
+        """The stored levels among ``keys`` (variant ids) at the store, by key (absent ones are
+        left out)."""
         ...
 
-    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
+    def get(self, *, store_id: str, variant_id: str) -> Versioned[StockRecord]:
         """One level, or ``NotFound``."""
         ...
 
@@ -40,11 +39,12 @@ class InventoryStore(Protocol):
         limit: int,
         cursor: str | None,
     ) -> Page[StockRecord]:
-        """Levels by store then product, filtered by any of the three."""
+        """Levels by store then variant, filtered by any of the three (``product_id``: every
+        variant of the product)."""
         ...
 
     def movements(
-        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+        self, *, store_id: str, variant_id: str, limit: int, cursor: str | None
     ) -> Page[MovementRecord]:
         """One level's ledger, newest first."""
         ...

@@ -110,14 +110,11 @@ class OrderFulfilment:
                 self._reject(found, now=now, reason="discount_code_exhausted")
                 return "rejected"
             wanted = order.quantities()
-            stored = self._inventory.levels(store_id=order.store_id, product_ids=list(wanted))
+            stored = self._inventory.levels(store_id=order.store_id, keys=list(wanted))
             levels = {pid: record.value.level() for pid, record in stored.items()}
             result = inventory.reserve(levels=levels, lines=list(wanted.items()), order_id=order.id)
             if not result.ok:
-                shortfalls = [
-                    OrderShortfall(product_id=s.key, requested=s.requested, available=s.available)
-                    for s in result.shortfalls
-                ]
+                shortfalls = order.shortfalls_of(result.shortfalls)
                 self._reject(found, now=now, reason="out_of_stock", shortfalls=shortfalls)
                 return "rejected"
 
@@ -211,7 +208,7 @@ class OrderFulfilment:
             kind: inventory.MovementKind = "release" if target == "released" else "commit"
             apply = inventory.release if kind == "release" else inventory.commit
             wanted = order.quantities()
-            stored = self._inventory.levels(store_id=order.store_id, product_ids=list(wanted))
+            stored = self._inventory.levels(store_id=order.store_id, keys=list(wanted))
             now = self._clock()
             writes: list[Write] = []
             for pid, quantity in wanted.items():

@@ -116,7 +116,9 @@ class OrderService:
         settled, or as it is when the wait ends."""
         distinct_lines(request.lines)
         uid = identity.uid
-        lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
+        lines = [
+            QuoteLine(line.product_id, line.quantity, line.variant_id) for line in request.lines
+        ]
 
         def prepare() -> tuple[Order, list[Write]]:
             held = self._ensure_profile(identity)

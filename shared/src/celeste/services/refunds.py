@@ -128,7 +128,7 @@ class Refunds:
         if not refund.restock:
             return []
         product_ids = sorted({line.product_id for line in refund.restock})
-        stored = self._inventory.levels(store_id=order.store_id, product_ids=product_ids)
+        stored = self._inventory.levels(store_id=order.store_id, keys=product_ids)
         writes: list[Write] = []
         levels = {pid: record.value.level() for pid, record in stored.items()}
         for index, line in enumerate(refund.restock):
