@@ -25,6 +25,7 @@ from tests.e2e.test_orders_e2e import (
     race_the_trigger,
     settled,
 )
+from tests.support.emulators import eventually
 from tools.devauth import SignedIn
 
 pytestmark = pytest.mark.e2e
@@ -172,7 +173,7 @@ def test_variants_are_added_edited_and_deleted_and_their_rules_hold(
     )
     assert added.status_code == 201, added.text
     large = _variant(added.json(), "L")
-    assert added.headers["Location"].endswith(f"/products/{tee['id']}/variants/{large}")
+    assert added.headers["Location"].endswith(f"products/{tee['id']}/variants/{large}")
     edited = api.request(
         "PATCH", "products", f"{path}/{large}", user=admin, json={"base_price": 1400}
     )
@@ -257,6 +258,13 @@ def test_an_order_names_its_variants_and_freezes_them(
         assert "reserves stock" in str(problem(held, 409)["detail"]) or "holds stock" in held.text
         cancelled = api.request("POST", "orders", f"/{order_id}/cancel", user=customer)
         assert cancelled.status_code == 200, cancelled.text
+        eventually(
+            lambda: all(
+                _level(api, admin, store.store_id, _variant(tee, s))["reserved"] == 0 for s in "SM"
+            ),
+            timeout_s=60,
+            what="the cancelled order's variants to be released",
+        )
         audit_clean(api, admin)
     finally:
         api.request("DELETE", "pricing", f"/price-lists/{rule.json()['id']}", user=admin)
