@@ -366,3 +366,24 @@ def test_no_two_variants_of_a_generated_product_share_a_map() -> None:
         [VariantCreate(sku=f"S{n}", options=m) for n, m in enumerate(maps)],
         product_sku="P",
     )
+
+
+# --- refunds restock a variant -----------------------------------------------------------------
+
+
+def test_a_restock_line_names_the_variant_when_the_order_has_several_of_the_product() -> None:
+    from celeste.orders.payments import RestockLine, resolve_restock
+
+    order = {"tee-S": "tee", "tee-M": "tee", "mug": "mug"}
+    (mug,) = resolve_restock([RestockLine(product_id="mug", quantity=1)], variant_products=order)
+    assert mug.variant_id == "mug" and mug.key == "mug"
+    named = RestockLine(product_id="tee", variant_id="tee-M", quantity=1)
+    assert resolve_restock([named], variant_products=order) == [named]
+    for line, field in [
+        (RestockLine(product_id="tee", quantity=1), "restock[0].variant_id"),
+        (RestockLine(product_id="tee", variant_id="mug", quantity=1), "restock[0].variant_id"),
+        (RestockLine(product_id="pen", quantity=1), "restock[0].product_id"),
+    ]:
+        with pytest.raises(ValidationFailed) as caught:
+            resolve_restock([line], variant_products=order)
+        assert _fields(caught.value) == [field]

@@ -30,6 +30,7 @@ from celeste.orders.payments import (
     plan_refund,
     refund_fingerprint,
     refund_key,
+    resolve_restock,
     restocked_units,
 )
 from celeste.orders.status import OrderStatus
@@ -263,10 +264,11 @@ class PaymentService:
                         "this Idempotency-Key was already used with a different request body"
                     )
                 return
+            restock = resolve_restock(request.restock, variant_products=order.variant_products())
             amount = plan_refund(
                 status=order.status,
                 payment=order.payment,
-                request=request,
+                request=request.model_copy(update={"restock": restock}),
                 quantities=order.quantities(),
                 restocked=restocked_units(order.payment),
             )
@@ -275,7 +277,7 @@ class PaymentService:
                 key=key,
                 amount=amount,
                 reason=request.reason,
-                restock=request.restock,
+                restock=restock,
                 fingerprint=fingerprint,
                 actor="admin",
                 requested_at=self._clock(),

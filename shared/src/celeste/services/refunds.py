@@ -127,24 +127,24 @@ class Refunds:
         the refund's commit under ids derived from its key (so never twice)."""
         if not refund.restock:
             return []
-        product_ids = sorted({line.product_id for line in refund.restock})
-        stored = self._inventory.levels(store_id=order.store_id, keys=product_ids)
+        keys = sorted({line.key for line in refund.restock})
+        stored = self._inventory.levels(store_id=order.store_id, keys=keys)
         writes: list[Write] = []
-        levels = {pid: record.value.level() for pid, record in stored.items()}
+        levels = {key: record.value.level() for key, record in stored.items()}
         for index, line in enumerate(refund.restock):
-            if line.product_id not in stored:
+            if line.key not in stored:
                 raise ValidationFailed.on(
                     f"restock[{index}].product_id",
-                    f"the store has no stock record for {line.product_id}",
+                    f"the store has no stock record for {line.key}",
                 )
             level, movement = inventory.adjust(
-                level=levels[line.product_id],
+                level=levels[line.key],
                 delta=line.quantity,
                 reason=f"restocked by refund of order {order.id}: {refund.reason}"[:200],
             )
-            levels[line.product_id] = level
+            levels[line.key] = level
             movement = movement.model_copy(update={"order_id": order.id})
-            record = stored[line.product_id]
+            record = stored[line.key]
             after = record.value.with_level(level, at=at)
             writes.append(
                 AddMovement(
@@ -157,7 +157,7 @@ class Refunds:
                     )
                 )
             )
-        for pid in product_ids:
-            after = stored[pid].value.with_level(levels[pid], at=at)
-            writes.append(PutLevel(after, expected_version=stored[pid].version))
+        for key in keys:
+            after = stored[key].value.with_level(levels[key], at=at)
+            writes.append(PutLevel(after, expected_version=stored[key].version))
         return writes
