@@ -30,7 +30,8 @@ from celeste.kernel.errors import (
     ValidationFailed,
 )
 from celeste.kernel.paging import Page
-from celeste.ports import CartMerges, CartRepository, ProductRepository, WishlistRepository
+from celeste.ports.cart import CartMerges, CartRepository, WishlistRepository
+from celeste.ports.catalog import ProductRepository
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.retry import REQUEST, Backoff, optimistic
 
