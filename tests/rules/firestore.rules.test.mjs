@@ -9,6 +9,7 @@ import {
 } from "@firebase/rules-unit-testing";
 import {
   collection,
+  collectionGroup,
   deleteDoc,
   doc,
   getDoc,
@@ -40,6 +41,11 @@ const DOCS = [
   { path: "products/active", data: { active: true, base_price: 100 }, get: EVERYONE,
     list: [(c) => query(c("products"), where("active", "==", true)), EVERYONE] },
   { path: "products/hidden", data: { active: false }, get: ["admin"] },
+  // A product with options: its variants live in its document and read as the product does.
+  { path: "products/tee", data: { active: true, base_price: 1000, variant_ids: ["tee-m"],
+      variants: [{ id: "tee-m", sku: "TEE-M", options: { Size: "M" } }] }, get: EVERYONE,
+    list: [(c) => query(c("products"), where("active", "==", true),
+      where("variant_ids", "array-contains", "tee-m")), EVERYONE] },
   { path: "stores/active", data: { active: true }, get: EVERYONE },
   { path: "stores/hidden", data: { active: false }, get: ["admin"] },
   { path: "tiers/GOLD", data: { level: 3 }, get: EVERYONE,
@@ -57,6 +63,10 @@ const DOCS = [
   { path: "price_lists/pl1", data: { priority: 1 }, get: ["admin"] },
   { path: "stores/active/inventory/p1", data: { on_hand: 5, reserved: 0 }, get: ["admin"] },
   { path: "stores/active/inventory/p1/movements/m1", data: { kind: "set" }, get: ["admin"] },
+  // Stock is keyed by variant: a variant's levels across stores are for admins only.
+  { path: "stores/active/inventory/tee-m",
+    data: { product_id: "tee", variant_id: "tee-m", on_hand: 2, reserved: 0 }, get: ["admin"],
+    list: [(c, g) => query(g("inventory"), where("variant_id", "==", "tee-m")), ["admin"]] },
   { path: "shipping_methods/standard", data: { active: true, price: 500 }, get: EVERYONE,
     list: [(c) => query(c("shipping_methods"), where("active", "==", true)), EVERYONE] },
   { path: "shipping_methods/retired", data: { active: false, price: 900 }, get: ["admin"],
@@ -70,6 +80,7 @@ const DOCS = [
     get: ["admin"] },
   { path: "category_slugs/fruit", data: { category_id: "c1" }, get: NOBODY },
   { path: "product_skus/SKU-1", data: { product_id: "p1" }, get: NOBODY },
+  { path: "product_skus/TEE-M", data: { product_id: "tee", variant_id: "tee-m" }, get: NOBODY },
   { path: "idempotency_keys/k1", data: { order_id: "o1" }, get: NOBODY },
   // An order's payment as stored: no client secret in it, so admins reading it see none.
   { path: "orders/o2", data: { user_id: OWNER, status: "confirmed",
@@ -141,7 +152,9 @@ for (const row of DOCS) {
         const mayList = listers.includes(role);
         test(`${role} list ${mayList ? "allowed" : "denied"}`, async () => {
           const fs = db(role);
-          const attempt = getDocs(makeQuery((name) => collection(fs, name)));
+          const attempt = getDocs(
+            makeQuery((name) => collection(fs, name), (name) => collectionGroup(fs, name)),
+          );
           await (mayList ? assertSucceeds(attempt) : assertFails(attempt));
         });
       }
