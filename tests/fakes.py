@@ -48,7 +48,7 @@ from celeste.orders.payment_provider import (
     UnmatchedPayment,
 )
 from celeste.orders.status import HOLDS_STOCK, OrderStatus
-from celeste.ports import TierSet
+from celeste.ports.accounts import TierSet
 from celeste.pricing.discount_codes import CodeUse, DiscountCode
 from celeste.pricing.price_lists import PriceList, PricingSnapshot
 from celeste.pricing.shipping import ShippingMethod

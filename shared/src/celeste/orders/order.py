@@ -326,7 +326,7 @@ class Order(BaseModel):
 
     def shortfalls_of(self, short: Sequence[Shortfall]) -> list[OrderShortfall]:
         """The stock rule's shortfalls (keyed by variant) as this order's lines name them."""
-        product_of = {line.variant_id: line.product_id for line in self.lines}
+        product_of = self.variant_products()
         return [
             OrderShortfall(
                 product_id=product_of.get(s.key, s.key),
@@ -336,6 +336,10 @@ class Order(BaseModel):
             )
             for s in short
         ]
+
+    def variant_products(self) -> dict[str, str]:
+        """Each of its variants' product (variant id -> product id)."""
+        return {line.variant_id: line.product_id for line in self.lines}
 
     @property
     def variant_ids(self) -> list[str]:

@@ -32,7 +32,8 @@ from celeste.kernel.errors import (
     ValidationFailed,
 )
 from celeste.kernel.paging import Page
-from celeste.ports import CartMerges, CartRepository, ProductRepository, WishlistRepository
+from celeste.ports.cart import CartMerges, CartRepository, WishlistRepository
+from celeste.ports.catalog import ProductRepository
 from celeste.pricing.price_lists import PricedLine
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.retry import REQUEST, Backoff, optimistic

@@ -26,14 +26,11 @@ from celeste.orders.status import (
     stats_effect,
     stock_effect,
 )
-from celeste.ports import (
-    AtomicWriter,
-    CustomerStandings,
-    DiscountCodeRepository,
-    InventoryStore,
-    OrderStore,
-    TierLadder,
-)
+from celeste.ports.accounts import TierLadder
+from celeste.ports.inventory import InventoryStore
+from celeste.ports.orders import CustomerStandings, OrderStore
+from celeste.ports.pricing import DiscountCodeRepository
+from celeste.ports.writes import AtomicWriter
 from celeste.services.discount_codes import CodeUses
 from celeste.services.retry import TRIGGER, Backoff, optimistic
 from celeste.writes import (

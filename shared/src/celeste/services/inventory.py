@@ -22,13 +22,10 @@ from celeste.kernel.errors import NotFound, PreconditionFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
-from celeste.ports import (
-    AtomicWriter,
-    InventoryStore,
-    OrderStore,
-    ProductRepository,
-    StoreDirectory,
-)
+from celeste.ports.catalog import ProductRepository, StoreDirectory
+from celeste.ports.inventory import InventoryStore
+from celeste.ports.orders import OrderStore
+from celeste.ports.writes import AtomicWriter
 from celeste.services.retry import REQUEST, Backoff, optimistic
 from celeste.services.versioned import check_version
 from celeste.writes import AddMovement, PutLevel, Write

@@ -29,13 +29,10 @@ from celeste.orders.requests import (
     idempotency_fingerprint,
 )
 from celeste.orders.status import ADMIN_SETTABLE, Actor, OrderStatus
-from celeste.ports import (
-    AtomicWriter,
-    CartRepository,
-    OrderStore,
-    ProductRepository,
-    StoreDirectory,
-)
+from celeste.ports.cart import CartRepository
+from celeste.ports.catalog import ProductRepository, StoreDirectory
+from celeste.ports.orders import OrderStore
+from celeste.ports.writes import AtomicWriter
 from celeste.services.accounts import AccountService
 from celeste.services.order_pricing import CheckoutQuote, OrderPricer, PricedOrder
 from celeste.services.pricing import HeldTier, PricingService, QuoteLine

@@ -12,14 +12,10 @@ from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, ValidationFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.versions import Versioned
-from celeste.ports import (
-    CustomerTiers,
-    PriceListRepository,
-    PricingSource,
-    ProductRepository,
-    StockReader,
-    StoreDirectory,
-)
+from celeste.ports.accounts import CustomerTiers
+from celeste.ports.catalog import ProductRepository, StoreDirectory
+from celeste.ports.inventory import StockReader
+from celeste.ports.pricing import PriceListRepository, PricingSource
 from celeste.pricing.price_lists import (
     MAX_PRICE_LISTS,
     PricedLine,

@@ -16,7 +16,8 @@ from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page, is_offset, page_of
 from celeste.kernel.versions import Versioned
-from celeste.ports import CategoryRepository, ProductRepository, StockReader, VariantUses
+from celeste.ports.catalog import CategoryRepository, ProductRepository, VariantUses
+from celeste.ports.inventory import StockReader
 from celeste.pricing.price_lists import PricedLine, PricingSnapshot
 from celeste.services.pricing import PricingService
 from celeste.services.retry import REQUEST, Backoff, optimistic
