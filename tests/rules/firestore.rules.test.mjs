@@ -53,6 +53,14 @@ const DOCS = [
   { path: `users/${OWNER}`, data: { role: "customer", tier: "BRONZE" }, get: ["owner", "admin"],
     list: [(c) => query(c("users")), ["admin"]] },
   { path: `users/${OWNER}/cart/p1`, data: { quantity: 1 }, get: ["owner", "admin"] },
+  // Cart lines and wishlist entries are keyed by variant id (a product without options: its
+  // own id); the rules check no field of them, only who reads.
+  { path: `users/${OWNER}/cart/v-shirt-s`,
+    data: { product_id: "shirt", variant_id: "v-shirt-s", quantity: 2 }, get: ["owner", "admin"],
+    list: [(c) => query(c(`users/${OWNER}/cart`)), ["owner", "admin"]] },
+  { path: `users/${OWNER}/wishlist/v-shirt-m`,
+    data: { product_id: "shirt", variant_id: "v-shirt-m" }, get: ["owner", "admin"],
+    list: [(c) => query(c(`users/${OWNER}/wishlist`)), ["owner", "admin"]] },
   // The profiles behind the admin roles: the admin's says admin, the demoted one's customer.
   { path: "users/admin-uid", data: { role: "admin", tier: "BRONZE" }, get: ["admin"] },
   { path: "users/stale-uid", data: { role: "customer", tier: "BRONZE" },
