@@ -38,9 +38,10 @@ class HoldLimitReached(Conflict):
 
 class CustomerHolds(BaseModel):
     """``customer_holds/{uid}``: the customer's orders that may be open, with their units per
-    variant (orders stored before variants: per product, its one variant). Placement reads it, drops the orders no longer open, and writes it back with the
-    new order in the same commit, guarded by its version: concurrent placements of one
-    customer serialise on it, so the caps hold under any concurrency."""
+    variant (orders stored before variants: per product, its one variant). Placement reads it,
+    drops the orders no longer open, and writes it back with the new order in the same commit,
+    guarded by its version: concurrent placements of one customer serialise on it, so the caps
+    hold under any concurrency."""
 
     uid: str
     orders: dict[str, dict[str, int]] = {}
