@@ -491,3 +491,18 @@ def test_the_seed_adds_shipping_tax_and_codes_and_runs_twice(api: Api, admin: Si
     assert (rate["rate_bp"], rate["inclusive"]) == (2300, True)
     codes = _ok(api.request("GET", "pricing", "/codes", user=admin))["items"]
     assert sorted(c["code"] for c in codes) == ["FLASH5", "WELCOME10"]
+    # The demo products sold in variants: created once, each variant with its own SKU.
+    tees = _ok(api.request("GET", "products", "?q=CLO-TEE", user=admin))["items"]
+    (tee,) = [p for p in tees if p["sku"] == "CLO-TEE"]
+    assert [(v["sku"], v["options"], v["base_price"]) for v in tee["variants"]] == [
+        ("CLO-TEE-S", {"Size": "S"}, None),
+        ("CLO-TEE-M", {"Size": "M"}, None),
+        ("CLO-TEE-L", {"Size": "L"}, None),
+        ("CLO-TEE-XL", {"Size": "XL"}, 1700),
+    ]
+    mugs = _ok(api.request("GET", "products", "?q=HOU-MUG", user=admin))["items"]
+    (mug,) = [p for p in mugs if p["sku"] == "HOU-MUG"]
+    green = next(v["id"] for v in mug["variants"] if v["sku"] == "HOU-MUG-GREEN")
+    lists = _ok(api.request("GET", "pricing", "/price-lists?limit=100", user=admin))["items"]
+    (marked_down,) = [pl for pl in lists if pl["name"] == "Green mugs 2 EUR off"]
+    assert [(r["scope"], r["target_id"]) for r in marked_down["rules"]] == [("variant", green)]

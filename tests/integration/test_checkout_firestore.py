@@ -94,7 +94,7 @@ class Shop:
             products=catalogue,
         ).put(
             store_id=STORE,
-            product_id="tea",
+            variant_id="tea",
             body=StockPut(on_hand=1000),
             actor="admin:it",
             expected_version=None,

@@ -66,7 +66,7 @@ class Stack:
     def count(self, product: str, on_hand: int, store: str = STORE) -> None:
         self.admin.put(
             store_id=store,
-            product_id=product,
+            variant_id=product,
             body=StockPut(on_hand=on_hand),
             actor="admin:it",
             expected_version=None,
@@ -349,7 +349,7 @@ def test_inventory_queries_across_stores_and_the_ledger(stack: Stack) -> None:
     stack.db.collection("stores").document("store-2").set({"name": "Two", "active": True})
     stack.admin.put(
         store_id=STORE,
-        product_id="apple",
+        variant_id="apple",
         body=StockPut(on_hand=1, low_stock_threshold=2),
         actor="a",
         expected_version=None,
