@@ -21,6 +21,7 @@ from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
 from celeste.catalog.categories import Category
 from celeste.catalog.products import Product
 from celeste.catalog.stores import Store, StoreFacts
+from celeste.catalog.variants import Option, Variant
 from celeste.inventory import stock as inventory
 from celeste.inventory.records import MovementRecord, StockRecord
 from celeste.kernel.addresses import ShippingAddress
@@ -817,8 +818,8 @@ class InMemoryCommerce(_Interleaving):
                     raise PreconditionFailed("the code use is already recorded")
             case ClearCartLines(uid=uid, lines=lines):
                 rows = self.cart.rows if self.cart is not None else {}
-                for product_id, version in lines:
-                    expect(rows.get((uid, product_id)), version)
+                for variant_id, version in lines:
+                    expect(rows.get((uid, variant_id)), version)
             case PutHolds(holds=holds, expected_version=version):
                 expect(self.holds_of.get(holds.uid), version)
 
@@ -848,8 +849,8 @@ class InMemoryCommerce(_Interleaving):
                 self.code_uses[(use.code, use.id)] = use
             case ClearCartLines(uid=uid, lines=lines):
                 assert self.cart is not None
-                for product_id, _ in lines:
-                    del self.cart.rows[(uid, product_id)]
+                for variant_id, _ in lines:
+                    del self.cart.rows[(uid, variant_id)]
             case PutHolds(holds=holds):
                 self.holds_of[holds.uid] = Versioned(holds, version)
 
@@ -1070,6 +1071,40 @@ class InMemoryCatalogue:
         self.products[product_id] = product
         return product
 
+    def add_sized(self, product_id: str, *, price: int, sizes: Mapping[str, int | None]) -> Product:
+        """A product with one option ``Size`` and a variant ``{product_id}-{size}`` (SKU
+        ``SKU-{product_id}-{size}``) per size, priced its own (or, ``None``, the product's)."""
+        product = self.add(product_id, price=price).model_copy(
+            update={
+                "options": [Option(name="Size", values=list(sizes))],
+                "variants": [
+                    Variant(
+                        id=f"{product_id}-{size}",
+                        sku=f"SKU-{product_id}-{size}",
+                        options={"Size": size},
+                        base_price=own,
+                    )
+                    for size, own in sizes.items()
+                ],
+            }
+        )
+        self.products[product_id] = product
+        return product
+
+    def change_variant(self, product_id: str, variant_id: str, **changes: Any) -> None:
+        """Change a stored variant's fields (``active=False``)."""
+        product = self.products[product_id]
+        variants = [
+            v.model_copy(update=changes) if v.id == variant_id else v for v in product.variants
+        ]
+        self.products[product_id] = product.model_copy(update={"variants": variants})
+
+    def delete_variant(self, product_id: str, variant_id: str) -> None:
+        """Take a stored variant away."""
+        product = self.products[product_id]
+        variants = [v for v in product.variants if v.id != variant_id]
+        self.products[product_id] = product.model_copy(update={"variants": variants})
+
     def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         return {pid: self.products[pid] for pid in product_ids if pid in self.products}
 
@@ -1092,8 +1127,8 @@ class InMemoryCatalogue:
 # --- cart and wishlist ------------------------------------------------------------------------
 
 
-class _InMemoryProductDocuments(_Interleaving):
-    """Per-customer documents keyed by product id, as ``users/{uid}/{cart|wishlist}/{id}``.
+class _InMemoryVariantDocuments(_Interleaving):
+    """Per-customer documents keyed by variant id, as ``users/{uid}/{cart|wishlist}/{id}``.
 
     ``interleave(fn)`` runs ``fn`` just before the next ``create`` (a concurrent request that
     wins the race between the service's check and its write); ``writes`` counts the writes.
@@ -1111,54 +1146,54 @@ class _InMemoryProductDocuments(_Interleaving):
     def count(self, uid: str) -> int:
         return len(self._of(uid))
 
-    def _create(self, uid: str, product_id: str, value: Any) -> str:
+    def _create(self, uid: str, variant_id: str, value: Any) -> str:
         self._run_interleaved()
         with self._lock:
-            if (uid, product_id) in self.rows:
-                raise Conflict(f"product {product_id} is already there")
-            return self._put(uid, product_id, value)
+            if (uid, variant_id) in self.rows:
+                raise Conflict(f"variant {variant_id} is already there")
+            return self._put(uid, variant_id, value)
 
-    def _put(self, uid: str, product_id: str, value: Any) -> str:
+    def _put(self, uid: str, variant_id: str, value: Any) -> str:
         self.writes += 1
         version = _next_version()
-        self.rows[(uid, product_id)] = Versioned(value, version)
+        self.rows[(uid, variant_id)] = Versioned(value, version)
         return version
 
-    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+    def remove(self, uid: str, variant_id: str, *, expected_version: str | None = None) -> None:
         with self._lock:
-            row = self.rows.get((uid, product_id))
+            row = self.rows.get((uid, variant_id))
             if expected_version is not None and (row is None or row.version != expected_version):
                 raise PreconditionFailed("the document changed since it was written")
             if row is not None:
                 self.writes += 1
-                del self.rows[(uid, product_id)]
+                del self.rows[(uid, variant_id)]
 
 
-class InMemoryCart(_InMemoryProductDocuments):
+class InMemoryCart(_InMemoryVariantDocuments):
     """``CartRepository`` in a dict."""
 
     def lines(self, uid: str, *, limit: int) -> list[CartLine]:
         rows: list[CartLine] = self._of(uid)
-        return sorted(rows, key=lambda line: (line.added_at, line.product_id))[:limit]
+        return sorted(rows, key=lambda line: (line.added_at, line.variant_id))[:limit]
 
     def versioned_lines(self, uid: str, *, limit: int) -> list[Versioned[CartLine]]:
         with self._lock:
             rows = [row for (owner, _), row in self.rows.items() if owner == uid]
-        rows.sort(key=lambda row: (row.value.added_at, row.value.product_id))
+        rows.sort(key=lambda row: (row.value.added_at, row.value.variant_id))
         return rows[:limit]
 
     def create(self, uid: str, line: CartLine) -> str:
-        return self._create(uid, line.product_id, line)
+        return self._create(uid, line.variant_id, line)
 
     def set_quantity(
-        self, uid: str, product_id: str, *, quantity: int, updated_at: datetime
+        self, uid: str, variant_id: str, *, quantity: int, updated_at: datetime
     ) -> CartLine | None:
         with self._lock:
-            row = self.rows.get((uid, product_id))
+            row = self.rows.get((uid, variant_id))
             if row is None:
                 return None
             line = row.value.model_copy(update={"quantity": quantity, "updated_at": updated_at})
-            self._put(uid, product_id, line)
+            self._put(uid, variant_id, line)
             return line
 
     def clear(self, uid: str) -> None:
@@ -1168,12 +1203,12 @@ class InMemoryCart(_InMemoryProductDocuments):
                 del self.rows[key]
 
 
-class InMemoryWishlist(_InMemoryProductDocuments):
+class InMemoryWishlist(_InMemoryVariantDocuments):
     """``WishlistRepository`` in a dict, newest first with an offset cursor."""
 
     def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistEntry]:
         rows: list[WishlistEntry] = self._of(uid)
-        rows.sort(key=lambda entry: (entry.added_at, entry.product_id), reverse=True)
+        rows.sort(key=lambda entry: (entry.added_at, entry.variant_id), reverse=True)
         try:
             start = int(cursor) if cursor else 0
         except ValueError:
@@ -1182,22 +1217,22 @@ class InMemoryWishlist(_InMemoryProductDocuments):
         next_cursor = str(start + limit) if len(rows) > start + limit else None
         return Page(items, next_cursor)
 
-    def get(self, uid: str, product_id: str) -> WishlistEntry | None:
-        row = self.rows.get((uid, product_id))
+    def get(self, uid: str, variant_id: str) -> WishlistEntry | None:
+        row = self.rows.get((uid, variant_id))
         return None if row is None else row.value
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
-        return self._create(uid, entry.product_id, entry)
+        return self._create(uid, entry.variant_id, entry)
 
     def versioned_entries(self, uid: str, *, limit: int) -> list[Versioned[WishlistEntry]]:
         with self._lock:
             rows = [row for (owner, _), row in self.rows.items() if owner == uid]
-        rows.sort(key=lambda row: (row.value.added_at, row.value.product_id))
+        rows.sort(key=lambda row: (row.value.added_at, row.value.variant_id))
         return rows[:limit]
 
-    def listed(self, uid: str, product_ids: Sequence[str]) -> set[str]:
+    def listed(self, uid: str, variant_ids: Sequence[str]) -> set[str]:
         with self._lock:
-            return {p for p in product_ids if (uid, p) in self.rows}
+            return {v for v in variant_ids if (uid, v) in self.rows}
 
 
 class InMemoryCartMerges(_Interleaving):
@@ -1222,25 +1257,25 @@ class InMemoryCartMerges(_Interleaving):
                     raise PreconditionFailed("the document changed since it was read")
 
             for line in merge.add_lines:
-                if (merge.uid, line.product_id) in cart.rows:
+                if (merge.uid, line.variant_id) in cart.rows:
                     raise PreconditionFailed("a concurrent write won: the document exists")
             for entry in merge.add_entries:
-                if (merge.uid, entry.product_id) in wishlist.rows:
+                if (merge.uid, entry.variant_id) in wishlist.rows:
                     raise PreconditionFailed("a concurrent write won: the document exists")
             for line, version in merge.raise_lines:
-                at(cart.rows, (merge.uid, line.product_id), version)
-            for product_id, version in merge.take_lines:
-                at(cart.rows, (merge.guest_uid, product_id), version)
-            for product_id, version in merge.take_entries:
-                at(wishlist.rows, (merge.guest_uid, product_id), version)
+                at(cart.rows, (merge.uid, line.variant_id), version)
+            for variant_id, version in merge.take_lines:
+                at(cart.rows, (merge.guest_uid, variant_id), version)
+            for variant_id, version in merge.take_entries:
+                at(wishlist.rows, (merge.guest_uid, variant_id), version)
             for line in (*merge.add_lines, *(line for line, _ in merge.raise_lines)):
-                cart._put(merge.uid, line.product_id, line)
-            for product_id, _ in merge.take_lines:
-                del cart.rows[(merge.guest_uid, product_id)]
+                cart._put(merge.uid, line.variant_id, line)
+            for variant_id, _ in merge.take_lines:
+                del cart.rows[(merge.guest_uid, variant_id)]
             for entry in merge.add_entries:
-                wishlist._put(merge.uid, entry.product_id, entry)
-            for product_id, _ in merge.take_entries:
-                del wishlist.rows[(merge.guest_uid, product_id)]
+                wishlist._put(merge.uid, entry.variant_id, entry)
+            for variant_id, _ in merge.take_entries:
+                del wishlist.rows[(merge.guest_uid, variant_id)]
             self.commits += 1
 
 

@@ -190,9 +190,9 @@ class FirestoreWriter:
                             batch.update(mine, counted, option=since(write.customer_version))
                         batch.create(code_use_ref(client, use), code_use_data(use))
                     case ClearCartLines(uid=uid, lines=lines):
-                        for product_id, version in lines:
+                        for variant_id, version in lines:
                             batch.delete(
-                                cart_line_ref(client, uid, product_id), option=since(version)
+                                cart_line_ref(client, uid, variant_id), option=since(version)
                             )
                     case PutHolds(holds=holds, expected_version=None):
                         batch.create(holds_ref(client, holds.uid), holds_data(holds))

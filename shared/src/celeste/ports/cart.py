@@ -12,11 +12,12 @@ from celeste.kernel.versions import Versioned
 
 
 class CartRepository(Protocol):
-    """A customer's cart, one document per line (``users/{uid}/cart/{product_id}``): lines of
-    different products never contend, and each change of a line is one single-document write."""
+    """A customer's cart, one document per line (``users/{uid}/cart/{variant_id}``; a product
+    without options is its own one variant): lines of different variants never contend, and
+    each change of a line is one single-document write."""
 
     def lines(self, uid: str, *, limit: int) -> list[CartLine]:
-        """Up to ``limit`` lines, the earliest added first (then by product id)."""
+        """Up to ``limit`` lines, the earliest added first (then by variant id)."""
         ...
 
     def count(self, uid: str) -> int:
@@ -24,16 +25,16 @@ class CartRepository(Protocol):
         ...
 
     def create(self, uid: str, line: CartLine) -> str:
-        """Store a new line and return its version; ``Conflict`` if the product has a line."""
+        """Store a new line and return its version; ``Conflict`` if the variant has a line."""
         ...
 
     def set_quantity(
-        self, uid: str, product_id: str, *, quantity: int, updated_at: datetime
+        self, uid: str, variant_id: str, *, quantity: int, updated_at: datetime
     ) -> CartLine | None:
         """Change an existing line's quantity (one write); ``None`` when there is no such line."""
         ...
 
-    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+    def remove(self, uid: str, variant_id: str, *, expected_version: str | None = None) -> None:
         """Delete the line; a missing line is no error. With ``expected_version`` the line
         must still be at that version (else ``PreconditionFailed``, also when it is gone)."""
         ...
@@ -48,14 +49,14 @@ class CartRepository(Protocol):
 
 
 class WishlistRepository(Protocol):
-    """A customer's wishlist, one document per product (``users/{uid}/wishlist/{product_id}``)."""
+    """A customer's wishlist, one document per variant (``users/{uid}/wishlist/{variant_id}``)."""
 
     def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistEntry]:
-        """Entries newest first (then by product id, descending)."""
+        """Entries newest first (then by variant id, descending)."""
         ...
 
-    def get(self, uid: str, product_id: str) -> WishlistEntry | None:
-        """The entry, ``None`` when the product is not on the wishlist."""
+    def get(self, uid: str, variant_id: str) -> WishlistEntry | None:
+        """The entry, ``None`` when the variant is not on the wishlist."""
         ...
 
     def count(self, uid: str) -> int:
@@ -63,10 +64,10 @@ class WishlistRepository(Protocol):
         ...
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
-        """Store a new entry and return its version; ``Conflict`` if the product is listed."""
+        """Store a new entry and return its version; ``Conflict`` if the variant is listed."""
         ...
 
-    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+    def remove(self, uid: str, variant_id: str, *, expected_version: str | None = None) -> None:
         """Delete the entry; as ``CartRepository.remove``."""
         ...
 
@@ -74,8 +75,8 @@ class WishlistRepository(Protocol):
         """Up to ``limit`` entries, the earliest added first, each with its version."""
         ...
 
-    def listed(self, uid: str, product_ids: Sequence[str]) -> set[str]:
-        """Which of ``product_ids`` the wishlist holds."""
+    def listed(self, uid: str, variant_ids: Sequence[str]) -> set[str]:
+        """Which of ``variant_ids`` the wishlist holds."""
         ...
 
 
