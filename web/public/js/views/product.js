@@ -2,7 +2,7 @@
 // with options has one picker per option, and the price, stock, SKU, breaks and the variant added
 // to the cart follow the choice.
 import { get, post } from "../api.js";
-import { el, renderer } from "../dom.js";
+import { el, renderer, showError } from "../dom.js";
 import { money } from "../format.js";
 import { purchasable, unavailableReason, variantFor } from "../variants.js";
 import { addToCart } from "./cart.js";
@@ -114,10 +114,17 @@ function firstChoice(product, variantId) {
 }
 
 async function variantPage(app, product, variantId, show) {
-  // Each variant's price at the larger quantities: `POST /pricing/quote` takes no variant_id, so
-  // the product is read once per quantity (its variants priced at it; cached for shoppers).
-  const more = await Promise.all(BREAKS.slice(1).map((q) => get(`products/${product.id}?quantity=${q}`)));
-  const atQuantity = [product, ...more];
+  // Each variant's break prices: one quote of its lines when it is first chosen, kept for the page.
+  const quoted = new Map();
+  function breaksOf(variant) {
+    if (!quoted.has(variant.id)) {
+      const lines = BREAKS.map((quantity) => ({ product_id: product.id, variant_id: variant.id, quantity }));
+      const asked = post("pricing/quote", { lines }).then((quote) => quote.lines);
+      asked.catch(() => quoted.delete(variant.id)); // asked again when chosen again
+      quoted.set(variant.id, asked);
+    }
+    return quoted.get(variant.id);
+  }
   const start = firstChoice(product, variantId);
   const chosen = Object.fromEntries(product.options.map((o) => [o.name, start?.options?.[o.name] ?? o.values[0]]));
 
@@ -127,6 +134,8 @@ async function variantPage(app, product, variantId, show) {
   const status = el("p", { "data-testid": "variant-status" });
   const add = el("button", { type: "submit", "data-testid": "add-to-cart" }, "Add to cart");
   const body = el("tbody");
+  const note = (text) => el("tr", {}, el("td", { colspan: "3", class: "muted" }, text));
+  let shown = 0; // which choice the break table is for: only the newest one's quote shows
   const pickers = product.options.map((option) => {
     const select = el(
       "select",
@@ -145,6 +154,7 @@ async function variantPage(app, product, variantId, show) {
 
   function update() {
     const variant = variantFor(product, chosen);
+    const mine = ++shown;
     const reason = unavailableReason(variant);
     // Each value is marked by what choosing it (the other options kept) would give.
     for (const { option, select } of pickers) {
@@ -161,25 +171,35 @@ async function variantPage(app, product, variantId, show) {
     status.dataset.available = reason ? "false" : "true";
     add.disabled = Boolean(reason);
     add.dataset.variantId = variant?.id ?? "";
-    body.replaceChildren(
-      ...(variant && variant.active !== false
-        ? atQuantity.map((read, i) => {
-            const pricing = read.variants.find((v) => v.id === variant.id)?.pricing;
-            return pricing
-              ? breakRow({
-                  quantity: BREAKS[i],
-                  unit: pricing.final_price,
-                  base: pricing.base_price,
-                  total: pricing.line_total ?? pricing.final_price * BREAKS[i],
-                  currency: pricing.currency,
-                })
-              : null;
-          })
-        : [el("tr", {}, el("td", { colspan: "3", class: "muted" }, "Choose an available combination."))]),
+    if (!variant || variant.active === false) {
+      body.replaceChildren(note("Choose an available combination."));
+      return Promise.resolve();
+    }
+    body.replaceChildren(note("Pricing…"));
+    return breaksOf(variant).then(
+      (lines) => {
+        if (mine !== shown) return; // another combination was chosen meanwhile
+        body.replaceChildren(
+          ...lines.map((line) =>
+            breakRow({
+              quantity: line.quantity,
+              unit: line.unit_final_price,
+              base: line.unit_base_price,
+              total: line.line_total,
+              currency: line.currency,
+            }),
+          ),
+        );
+      },
+      (error) => {
+        if (mine !== shown) return;
+        body.replaceChildren(note("Could not price larger quantities."));
+        showError(error);
+      },
     );
   }
 
-  update();
+  await update(); // the page shows with its first variant's breaks, as one without options does
   show(
     heading(
       product,
