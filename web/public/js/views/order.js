@@ -3,6 +3,7 @@ import { get } from "../api.js";
 import { el, renderer, showError } from "../dom.js";
 import { label, money } from "../format.js";
 import { watchOrder } from "../session.js";
+import { lineNames, nameOf } from "../variants.js";
 import { paymentForm } from "./payment.js";
 import { totalsTable } from "./totals.js";
 
@@ -24,9 +25,38 @@ function timeline(status) {
 export function rejectionDetail(order, names) {
   const reason = REASONS[order.rejection_reason ?? order.reason] ?? "not enough stock at the store";
   const short = (order.shortfalls ?? []).map(
-    (s) => `${names.get(s.product_id) ?? s.product_id}: ${s.requested} asked, ${s.available} in stock`,
+    (s) => `${nameOf(names, s)}: ${s.requested} asked, ${s.available} in stock`,
   );
   return `We could not take this order: ${reason}${short.length ? ` (${short.join("; ")})` : ""}.`;
+}
+
+/**
+ * An order's lines with their frozen option values in the product's option order. A stored order
+ * reads its lines' `options` with the names sorted (Colour before Size), so the order of the
+ * product's options (read now) is put back; the values stay the frozen ones, and a product gone
+ * or changed since keeps the stored order.
+ */
+async function inOptionOrder(lines) {
+  const several = lines.filter((line) => Object.keys(line.options ?? {}).length > 1);
+  const ids = [...new Set(several.map((line) => line.product_id))];
+  const orders = new Map(
+    await Promise.all(
+      ids.map(async (id) => {
+        try {
+          return [id, (await get(`products/${id}`)).options.map((option) => option.name)];
+        } catch {
+          return [id, []];
+        }
+      }),
+    ),
+  );
+  return lines.map((line) => {
+    const order = orders.get(line.product_id);
+    if (!order?.length) return line;
+    const keys = Object.keys(line.options);
+    const sorted = [...order.filter((name) => keys.includes(name)), ...keys.filter((name) => !order.includes(name))];
+    return { ...line, options: Object.fromEntries(sorted.map((name) => [name, line.options[name]])) };
+  });
 }
 
 function outcome(order, names) {
@@ -41,10 +71,11 @@ function outcome(order, names) {
 export async function orderView(app, orderId) {
   const show = renderer();
   if (!app.requireUser(`#/orders/${orderId}`)) return;
-  const first = await get(`orders/${orderId}`); // includes the owner's client_secret
-  // Each line carries the name it was ordered under (frozen with its price); orders placed before
-  // names were frozen show the product id.
-  const names = new Map(first.lines.map((l) => [l.product_id, l.name ?? l.product_id]));
+  const read = await get(`orders/${orderId}`); // includes the owner's client_secret
+  const first = { ...read, lines: await inOptionOrder(read.lines) };
+  // Each line carries the name, SKU and option values it was ordered under (frozen with its
+  // price): "Tee — M / Blue"; orders placed before names were frozen show the product id.
+  const names = lineNames(first.lines);
   const status = el("strong", { class: "status", "data-testid": "order-status" }, first.status);
   const steps = el("div", {}, timeline(first.status));
   const notes = el("div", {}, outcome(first, names));
