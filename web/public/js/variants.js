@@ -12,10 +12,14 @@ export function optionLabel(options) {
   return Object.values(options ?? {}).join(" / ");
 }
 
-/** A cart, quote or order line's name with its variant: "Tee — M / Blue" (or "Tee"). */
+/**
+ * A cart, quote or order line's name with its variant: "Tee — M / Blue" (or "Tee"). Order and
+ * quote lines carry `variant_title`, the values in the product's option order frozen with the
+ * line (a stored map's keys come back sorted); other lines' `options` are in that order already.
+ */
 export function lineName(line, fallback) {
   const name = line.name ?? fallback ?? line.product_id;
-  const variant = optionLabel(line.options);
+  const variant = line.variant_title ?? optionLabel(line.options);
   return variant ? `${name} — ${variant}` : name;
 }
 

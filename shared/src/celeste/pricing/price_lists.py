@@ -311,6 +311,9 @@ class QuotedLine(PricedLine):
     #: The variant's SKU and option values as they are now (an order freezes them too).
     sku: str | None = None
     options: dict[str, str] = Field(default_factory=dict)
+    #: The option values in the product's option order, e.g. ``M / Blue`` (null without
+    #: options): a stored map's keys come back sorted, so the order is frozen here.
+    variant_title: str | None = None
 
 
 class Quote(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from celeste.catalog.products import Product
-from celeste.catalog.variants import Variant, ordered_options
+from celeste.catalog.variants import Variant, ordered_options, variant_title
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, ValidationFailed
 from celeste.kernel.ids import new_id
@@ -232,6 +232,7 @@ class PricingService:
                             "name": product.name,
                             "sku": variant.sku,
                             "options": ordered_options(product.options, variant.options),
+                            "variant_title": variant_title(product.options, variant),
                         }
                     )
                     for line, (product, variant) in zip(result.lines, chosen, strict=True)

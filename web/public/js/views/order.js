@@ -30,35 +30,6 @@ export function rejectionDetail(order, names) {
   return `We could not take this order: ${reason}${short.length ? ` (${short.join("; ")})` : ""}.`;
 }
 
-/**
- * An order's lines with their frozen option values in the product's option order. A stored order
- * reads its lines' `options` with the names sorted (Colour before Size), so the order of the
- * product's options (read now) is put back; the values stay the frozen ones, and a product gone
- * or changed since keeps the stored order.
- */
-async function inOptionOrder(lines) {
-  const several = lines.filter((line) => Object.keys(line.options ?? {}).length > 1);
-  const ids = [...new Set(several.map((line) => line.product_id))];
-  const orders = new Map(
-    await Promise.all(
-      ids.map(async (id) => {
-        try {
-          return [id, (await get(`products/${id}`)).options.map((option) => option.name)];
-        } catch {
-          return [id, []];
-        }
-      }),
-    ),
-  );
-  return lines.map((line) => {
-    const order = orders.get(line.product_id);
-    if (!order?.length) return line;
-    const keys = Object.keys(line.options);
-    const sorted = [...order.filter((name) => keys.includes(name)), ...keys.filter((name) => !order.includes(name))];
-    return { ...line, options: Object.fromEntries(sorted.map((name) => [name, line.options[name]])) };
-  });
-}
-
 function outcome(order, names) {
   if (order.status === "rejected") {
     return el("div", { class: "flash error", "data-testid": "order-problem" }, rejectionDetail(order, names));
@@ -71,8 +42,7 @@ function outcome(order, names) {
 export async function orderView(app, orderId) {
   const show = renderer();
   if (!app.requireUser(`#/orders/${orderId}`)) return;
-  const read = await get(`orders/${orderId}`); // includes the owner's client_secret
-  const first = { ...read, lines: await inOptionOrder(read.lines) };
+  const first = await get(`orders/${orderId}`); // includes the owner's client_secret
   // Each line carries the name, SKU and option values it was ordered under (frozen with its
   // price): "Tee — M / Blue"; orders placed before names were frozen show the product id.
   const names = lineNames(first.lines);
