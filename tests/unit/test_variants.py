@@ -22,7 +22,8 @@ from celeste.catalog.variants import (
     ordered_options,
 )
 from celeste.kernel.errors import ValidationFailed
-from celeste.pricing.price_lists import PricedProduct, PriceList, PriceRule, price_line
+from celeste.pricing.price_lists import PricedProduct, PriceList, PriceRule
+from celeste.pricing.quotes import price_line
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.products import ProductService
 from tests.fakes import InMemoryCatalogue

@@ -38,7 +38,7 @@ from celeste.orders.status import (
     transition,
 )
 from celeste.pricing.order_money import CodeKind, OrderMoney
-from celeste.pricing.price_lists import Quote
+from celeste.pricing.quotes import Quote
 
 #: Where the order's use of its discount code stands: counted in the commit that reserved its
 #: stock, returned in the commit that released it (each once: ``discount_codes/{code}/uses``).

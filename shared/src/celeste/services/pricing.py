@@ -18,16 +18,12 @@ from celeste.ports.inventory import StockReader
 from celeste.ports.pricing import PriceListRepository, PricingSource
 from celeste.pricing.price_lists import (
     MAX_PRICE_LISTS,
-    PricedLine,
     PricedProduct,
     PriceList,
     PriceListBody,
     PriceListPatch,
-    PricingSnapshot,
-    Quote,
-    price_line,
-    quote,
 )
+from celeste.pricing.quotes import PricedLine, PricingSnapshot, Quote, price_line, quote
 from celeste.services.retry import REQUEST, Backoff
 from celeste.services.stores import require_open_store
 from celeste.services.versioned import versioned_write
