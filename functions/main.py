@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the real modules, for the type checker
     from celeste_functions.resources import auth as _auth
     from celeste_functions.resources import categories as _categories
     from celeste_functions.resources import checkout as _checkout
+    from celeste_functions.resources import events as _events
     from celeste_functions.resources import inventory as _inventory
     from celeste_functions.resources import me as _me
     from celeste_functions.resources import openapi as _openapi
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # the real modules, for the type checker
 else:
     _auth = lazy_module("celeste_functions.resources.auth")
     _categories = lazy_module("celeste_functions.resources.categories")
+    _events = lazy_module("celeste_functions.resources.events")
     _checkout = lazy_module("celeste_functions.resources.checkout")
     _inventory = lazy_module("celeste_functions.resources.inventory")
     _me = lazy_module("celeste_functions.resources.me")
@@ -159,6 +161,12 @@ def inventory(req: https_fn.Request) -> https_fn.Response:
 def shipping(req: https_fn.Request) -> https_fn.Response:
     """Shipping methods (admin CRUD) and the public list of those serving an address."""
     return _shipping.router(req)
+
+
+@https_fn.on_request()
+def events(req: https_fn.Request) -> https_fn.Response:
+    """Admins read the outbox: every order status change's event, newest first."""
+    return _events.router(req)
 
 
 @https_fn.on_request()

@@ -33,8 +33,10 @@ from celeste.kernel.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from celeste.kernel.events import Event, event_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
+from celeste.orders.events import EVENT_TYPES, ORDER, order_event
 from celeste.orders.holds import CustomerHolds
 from celeste.orders.order import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders.payment_provider import (
@@ -57,6 +59,7 @@ from celeste.pricing.tax import TaxRate
 from celeste.services.tiers import TierService
 from celeste.writes import (
     AddEffectMarker,
+    AddEvent,
     AddMovement,
     ClearCartLines,
     CreateOrder,
@@ -607,6 +610,8 @@ class InMemoryCommerce(_Interleaving):
         self.codes: dict[str, Versioned[DiscountCode]] = {}
         self.code_customers: dict[tuple[str, str], Versioned[int]] = {}
         self.code_uses: dict[tuple[str, str], CodeUse] = {}
+        #: The outbox: ``events/{id}`` by id (``AddEvent``).
+        self.events: dict[str, Event] = {}
         #: The cart a checkout empties (``ClearCartLines``), when a test wires one.
         self.cart: InMemoryCart | None = None
         self.commits = 0
@@ -781,11 +786,56 @@ class InMemoryCommerce(_Interleaving):
             except PreconditionFailed:
                 self.lost_races += 1
                 raise
+            self._check_outbox(writes)
             version = _next_version()  # like Firestore's commit time: one per commit
             for write in writes:
                 self._apply(write, version)
             self.commits += 1
             return version
+
+    def _check_outbox(self, writes: Sequence[Write]) -> None:
+        """No change without its event, no event without its change: an order written with
+        ``k`` more history entries than the stored one comes with exactly the ``k`` events of
+        them (id, type, sequence, time; the last one's ``data`` is the order written), and no
+        order event comes without its order's change. A service breaking it is a bug
+        (``AssertionError``), not a race: the writes' versions were checked first."""
+        expected: dict[str, Event | None] = {}  # event id -> the exact event, or None: id only
+        for write in writes:
+            if not isinstance(write, CreateOrder | UpdateOrder):
+                continue
+            order = write.order
+            stored = self.orders.get(order.id) if isinstance(write, UpdateOrder) else None
+            before = stored.value.history if stored is not None else []
+            after = order.history
+            if after[: len(before)] != before:
+                raise AssertionError(f"order {order.id}: its history was rewritten, not grown")
+            for sequence in range(len(before) + 1, len(after) + 1):
+                expected[event_id(ORDER, order.id, sequence)] = None
+            if len(after) > len(before):
+                expected[event_id(ORDER, order.id, len(after))] = order_event(order)
+        given: dict[str, Event] = {}
+        for write in writes:
+            if isinstance(write, AddEvent):
+                if write.event.id in given:
+                    raise AssertionError(f"event {write.event.id} added twice in one commit")
+                given[write.event.id] = write.event
+        if set(given) != set(expected):
+            raise AssertionError(
+                f"outbox broken: the commit's changes need events {sorted(expected)}, "
+                f"it adds {sorted(given)}"
+            )
+        for eid, event in given.items():
+            exact = expected[eid]
+            if exact is not None and event != exact:
+                raise AssertionError(f"event {eid} is not its order's: {event!r} != {exact!r}")
+            history = next(
+                w.order.history
+                for w in writes
+                if isinstance(w, CreateOrder | UpdateOrder) and w.order.id == event.aggregate.id
+            )
+            step = history[event.sequence - 1]
+            if event.type != EVENT_TYPES[step.status] or event.occurred_at != step.at:
+                raise AssertionError(f"event {eid} does not tell step {event.sequence}")
 
     def _check(self, write: Write) -> None:
         def expect(row: Versioned[Any] | None, version: str | None) -> None:
@@ -823,6 +873,9 @@ class InMemoryCommerce(_Interleaving):
                     expect(rows.get((uid, variant_id)), version)
             case PutHolds(holds=holds, expected_version=version):
                 expect(self.holds_of.get(holds.uid), version)
+            case AddEvent(event=event):
+                if event.id in self.events:
+                    raise PreconditionFailed("the event already exists")
 
     def _apply(self, write: Write, version: str) -> None:
         match write:
@@ -854,6 +907,44 @@ class InMemoryCommerce(_Interleaving):
                     del self.cart.rows[(uid, variant_id)]
             case PutHolds(holds=holds):
                 self.holds_of[holds.uid] = Versioned(holds, version)
+            case AddEvent(event=event):
+                self.events[event.id] = event
+
+    def events_of(self, order_id: str) -> list[Event]:
+        """The order's events, by sequence."""
+        found = [e for e in self.events.values() if e.aggregate.id == order_id]
+        return sorted(found, key=lambda e: e.sequence)
+
+
+class EventsView:
+    """``EventLog`` over an ``InMemoryCommerce``'s outbox: newest first, (time, id) cursors."""
+
+    def __init__(self, commerce: InMemoryCommerce) -> None:
+        self._commerce = commerce
+
+    def page(
+        self,
+        *,
+        event_type: str | None,
+        aggregate_id: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Event]:
+        found = [
+            e
+            for e in self._commerce.events.values()
+            if (event_type is None or e.type == event_type)
+            and (aggregate_id is None or e.aggregate.id == aggregate_id)
+        ]
+        found.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+        if cursor is not None:
+            at, last_id = decode_cursor(cursor, arity=2)
+            if not isinstance(at, datetime) or not isinstance(last_id, str):
+                raise refused()
+            found = [e for e in found if (e.occurred_at, e.id) < (at, last_id)]
+        items = found[:limit]
+        more = len(found) > limit
+        return Page(items, encode_cursor([items[-1].occurred_at, items[-1].id]) if more else None)
 
 
 class CodesView:

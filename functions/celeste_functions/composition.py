@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from celeste.kernel.ratelimits import Policy
 from celeste.orders.payment_provider import PaymentProvider, PaymentsNotConfigured
+from celeste.ports.events import EventLog
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.categories import CategoryService
@@ -48,6 +49,7 @@ from celeste_functions.adapters.cart import (
 )
 from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
+from celeste_functions.adapters.events import FirestoreEvents
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.payments import FirestorePaymentRecords
@@ -108,6 +110,7 @@ class Services:
     shipping: ShippingService = field(default_factory=_unwired("shipping"))
     tax_rates: TaxRateService = field(default_factory=_unwired("tax_rates"))
     discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
+    events: EventLog = field(default_factory=_unwired("events"))
     limiter: RateLimiter = field(default_factory=_unlimited)
 
 
@@ -230,6 +233,7 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         shipping=shipping,
         tax_rates=tax_rates,
         discount_codes=DiscountCodeService(repository=codes),
+        events=FirestoreEvents(client=db),
     )
 
 

@@ -99,6 +99,10 @@ const DOCS = [
       client_secret: "pi_1_secret_x" }, get: ["owner"],
     list: [(c) => query(c("payment_secrets"), where("user_id", "==", OWNER)), ["owner"]] },
   { path: "payment_events/evt_1", data: { order_id: "o2", outcome: "paid" }, get: NOBODY },
+  // The outbox: an order's events (with its public shape) are for admins only, not its owner.
+  { path: "events/order-o1-1", data: { type: "order.placed", aggregate: { kind: "order", id: "o1" },
+      sequence: 1, data: { user_id: OWNER, status: "pending" } }, get: ["admin"],
+    list: [(c) => query(c("events"), where("aggregate.id", "==", "o1")), ["admin"]] },
   // Money for no order, refunded: admins see it, nobody else.
   { path: "unmatched_payments/pi_9", data: { order_id: "ghost", amount: 1234 }, get: ["admin"],
     list: [(c) => query(c("unmatched_payments")), ["admin"]] },

@@ -4,6 +4,7 @@ HTTP_FUNCTIONS = (
     "auth",
     "categories",
     "checkout",
+    "events",
     "inventory",
     "me",
     "openapi",

@@ -4,10 +4,11 @@ each commit made stale are retired.
 Two doors, one commit: ``FirestoreWriter.batch()`` is the batch an owner adapter fills with its
 own documents (a category and its slug, a tier and the tier-set guard); ``commit`` is the one
 optimistic commit of the domain's ``Write`` union (orders, stock levels, ledger rows, effect
-markers, customer stats, idempotency keys, discount code uses and the emptied cart written
-together; each document's path and fields come from its owner). Either way, once the batch has
-committed, the cache scopes of the collections it wrote (``cache_scopes.retired_by``) are
-retired before the caller goes on: no handler, service or owner decides it.
+markers, customer stats, idempotency keys, discount code uses, the emptied cart and the events
+of the changes, the outbox, written together; each document's path and fields come from its
+owner). Either way, once the batch has committed, the cache scopes of the collections it
+wrote (``cache_scopes.retired_by``) are retired before the caller goes on: no handler,
+service or owner decides it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from celeste.kernel.errors import Unavailable
 from celeste.writes import (
     AddEffectMarker,
+    AddEvent,
     AddMovement,
     ClearCartLines,
     CreateOrder,
@@ -39,6 +41,7 @@ from celeste_functions.adapters.discount_codes import (
     customer_uses_data,
     customer_uses_ref,
 )
+from celeste_functions.adapters.events import event_data, event_ref
 from celeste_functions.adapters.firestore import last_update_time, storage_errors, version_at
 from celeste_functions.adapters.inventory import level_data, level_ref, movement_data, movement_ref
 from celeste_functions.adapters.orders import (
@@ -200,6 +203,8 @@ class FirestoreWriter:
                         batch.update(
                             holds_ref(client, holds.uid), holds_data(holds), option=since(version)
                         )
+                    case AddEvent(event=event):
+                        batch.create(event_ref(client, event.id), event_data(event))
                     case _:  # pragma: no cover - the union is closed
                         raise TypeError(f"unknown write {write!r}")
         return batch.version  # the block ended: the batch committed

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from celeste.accounts.tiers import CustomerStats
 from celeste.inventory.records import MovementRecord, StockRecord
+from celeste.kernel.events import Event
 from celeste.orders.holds import CustomerHolds
 from celeste.orders.order import IdempotencyRecord, Order
 from celeste.pricing.discount_codes import CodeUse
@@ -17,6 +18,14 @@ class CreateOrder:
     """Store a new order (fails if the id exists)."""
 
     order: Order
+
+
+@dataclass(frozen=True)
+class AddEvent:
+    """Record ``events/{event.id}``; it must be new. Committed with the change it reports
+    (an order's status move: ``Moved.event``), so neither exists without the other."""
+
+    event: Event
 
 
 @dataclass(frozen=True)
@@ -114,4 +123,5 @@ Write = (
     | RecordCodeUse
     | ClearCartLines
     | PutHolds
+    | AddEvent
 )

@@ -23,6 +23,8 @@ from celeste.accounts.tiers import CustomerStats
 from celeste.inventory.stock import Shortfall
 from celeste.kernel.addresses import ShippingAddress, upgrade_stored
 from celeste.kernel.errors import Conflict
+from celeste.kernel.events import Event
+from celeste.orders.events import order_event
 from celeste.orders.payments import Payment, PaymentDue, payment_due
 from celeste.orders.requests import Fulfilment
 from celeste.orders.status import (
@@ -369,6 +371,11 @@ class Moved:
     order: Order
     stock: StockEffect | None
     stats: StatsEffect | None
+
+    @property
+    def event(self) -> Event:
+        """The event of this move, committed with ``order`` (``AddEvent``): the outbox."""
+        return order_event(self.order)
 
 
 class IdempotencyRecord(BaseModel):

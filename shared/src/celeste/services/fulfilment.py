@@ -35,6 +35,7 @@ from celeste.services.discount_codes import CodeUses
 from celeste.services.retry import TRIGGER, Backoff, optimistic
 from celeste.writes import (
     AddEffectMarker,
+    AddEvent,
     AddMovement,
     PutLevel,
     UpdateCustomer,
@@ -144,6 +145,7 @@ class OrderFulfilment:
                     )
                 )
             writes.append(UpdateOrder(confirmed.order, expected_version=found.version))
+            writes.append(AddEvent(confirmed.event))
             self._writer.commit(writes)
             return "confirmed"
 
@@ -169,7 +171,9 @@ class OrderFulfilment:
             shortfalls=shortfalls or [],
             rejection_reason=reason,
         )
-        self._writer.commit([UpdateOrder(rejected.order, expected_version=found.version)])
+        self._writer.commit(
+            [UpdateOrder(rejected.order, expected_version=found.version), AddEvent(rejected.event)]
+        )
 
     # --- on_order_updated ----------------------------------------------------------------
 
@@ -354,7 +358,9 @@ class OrderFulfilment:
             if not is_expired(status=order.status, hold_expires_at=order.hold_expires_at, now=now):
                 return 0
             moved = order.move(OrderStatus.EXPIRED, actor="system", at=self._clock())
-            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
+            self._writer.commit(
+                [UpdateOrder(moved.order, expected_version=found.version), AddEvent(moved.event)]
+            )
             return 1
 
         return optimistic(

@@ -43,7 +43,7 @@ from celeste.ports.orders import OrderStore
 from celeste.ports.writes import AtomicWriter
 from celeste.services.refunds import Refunds
 from celeste.services.retry import REQUEST, TRIGGER, Backoff, first_then_fresh, optimistic
-from celeste.writes import UpdateOrder
+from celeste.writes import AddEvent, UpdateOrder, Write
 
 log = logging.getLogger("celeste.payments")
 
@@ -221,10 +221,13 @@ class PaymentEventService:
                 return "foreign"  # refunded below, outside this retried commit
             paid = received(payment, intent=intent, at=now)
             if outcome == "pay":
-                changed = order.move(
-                    OrderStatus.PROCESSING, actor="stripe", at=now, payment=paid
-                ).order
-                self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+                moved = order.move(OrderStatus.PROCESSING, actor="stripe", at=now, payment=paid)
+                self._writer.commit(
+                    [
+                        UpdateOrder(moved.order, expected_version=found.version),
+                        AddEvent(moved.event),
+                    ]
+                )
                 return "paid"
             if outcome == "accept":
                 # Marked paid by hand while this payment was under way: the goods ship, so the
@@ -352,13 +355,15 @@ class PaymentEventService:
             after = payment
             for made in new:
                 after = record_external_refund(after, order_id=order.id, refund=made, at=now)
+            writes: list[Write]
             if order.status in REFUNDABLE:
-                changed = order.move(
-                    refunded_status(after), actor="stripe", at=now, payment=after
-                ).order
+                moved = order.move(refunded_status(after), actor="stripe", at=now, payment=after)
+                writes = [UpdateOrder(moved.order, expected_version=found.version)]
+                writes.append(AddEvent(moved.event))
             else:  # not paid yet or ended: the money is recorded, the status stays
                 changed = order.model_copy(update={"payment": after, "updated_at": now})
-            self._writer.commit([UpdateOrder(changed, expected_version=found.version)])
+                writes = [UpdateOrder(changed, expected_version=found.version)]
+            self._writer.commit(writes)
             return "refund made outside Celeste recorded: " + ", ".join(r.id for r in new)
 
         return optimistic(

@@ -39,7 +39,7 @@ from celeste.ports.writes import AtomicWriter
 from celeste.services.payment_events import PaymentEventService
 from celeste.services.refunds import Refunds
 from celeste.services.retry import REQUEST, TRIGGER, Backoff, optimistic
-from celeste.writes import UpdateOrder
+from celeste.writes import AddEvent, UpdateOrder
 
 log = logging.getLogger("celeste.payments")
 
@@ -199,7 +199,9 @@ class PaymentService:
             now = self._clock()
             paid = free_payment(currency=order.currency, at=now)
             moved = order.move(OrderStatus.PROCESSING, actor="system", at=now, payment=paid)
-            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
+            self._writer.commit(
+                [UpdateOrder(moved.order, expected_version=found.version), AddEvent(moved.event)]
+            )
             return "paid: nothing to charge"
 
         outcome = optimistic(

@@ -17,6 +17,7 @@ from celeste.kernel.errors import Conflict, FieldError, Forbidden, NotFound
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
+from celeste.orders.events import order_event
 from celeste.orders.fulfilment import destination
 from celeste.orders.holds import OPEN_UNPAID, CustomerHolds, HoldCaps, check_hold_caps
 from celeste.orders.order import IDEMPOTENCY_TTL, IdempotencyRecord, Order
@@ -40,6 +41,7 @@ from celeste.services.retry import REQUEST, Backoff, optimistic
 from celeste.services.stores import require_open_store
 from celeste.services.versioned import versioned_write
 from celeste.writes import (
+    AddEvent,
     ClearCartLines,
     CreateOrder,
     PutHolds,
@@ -292,7 +294,7 @@ class OrderService:
                     raise
                 return self._replay(raced.value, fingerprint)
             require_chargeable(total=order.total, currency=order.currency)  # else never payable
-            writes: list[Write] = [CreateOrder(order), *extra]
+            writes: list[Write] = [CreateOrder(order), AddEvent(order_event(order)), *extra]
             if self._caps is not None:
                 # A concurrent order of this customer moves their holds: this commit then
                 # fails and placement decides again.
@@ -405,7 +407,9 @@ class OrderService:
                     f"the order is {order.status}: a customer may cancel only while it is "
                     "pending or confirmed"
                 ) from None
-            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
+            self._writer.commit(
+                [UpdateOrder(moved.order, expected_version=found.version), AddEvent(moved.event)]
+            )
             return self._orders.get(order_id)
 
         return versioned_write(
@@ -430,7 +434,9 @@ class OrderService:
             if status is OrderStatus.REFUNDED and order.payment and order.payment.amount_received:
                 raise Conflict("this order was paid through Stripe: POST /orders/{id}/refund")
             moved = order.move(status, actor="admin", at=self._clock())
-            self._writer.commit([UpdateOrder(moved.order, expected_version=found.version)])
+            self._writer.commit(
+                [UpdateOrder(moved.order, expected_version=found.version), AddEvent(moved.event)]
+            )
             return self._orders.get(order_id)
 
         return versioned_write(

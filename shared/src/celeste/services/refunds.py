@@ -25,7 +25,7 @@ from celeste.ports.inventory import InventoryStore
 from celeste.ports.orders import OrderStore
 from celeste.ports.writes import AtomicWriter
 from celeste.services.retry import TRIGGER, Backoff, first_then_fresh, optimistic
-from celeste.writes import AddMovement, PutLevel, UpdateOrder, Write
+from celeste.writes import AddEvent, AddMovement, PutLevel, UpdateOrder, Write
 
 
 class Refunds:
@@ -109,8 +109,10 @@ class Refunds:
             writes: list[Write] = []
             if refund.actor == "admin":
                 target = refunded_status(after)
-                changed = order.move(target, actor="admin", at=now, payment=after).order
+                moved = order.move(target, actor="admin", at=now, payment=after)
+                changed = moved.order
                 writes += self._restock(order, refund, at=now)
+                writes.append(AddEvent(moved.event))
             else:  # a void keeps the order's status (cancelled, expired, confirmed)
                 changed = order.model_copy(update={"payment": after, "updated_at": now})
             writes.append(UpdateOrder(changed, expected_version=found.version))

@@ -1,0 +1,78 @@
+"""Owner of ``events/{id}``: the outbox (``docs/events.md``).
+
+The writer creates an event document in the commit of the change it reports (``AddEvent``;
+``FirestoreWriter.commit``); nothing updates or deletes one. ``FirestoreEvents`` is the log as
+admins read it, newest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from celeste.kernel.events import Event
+from celeste.kernel.paging import Page
+from celeste_functions.adapters.firestore import QueryShape, keyset_page
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+EVENTS = "events"
+#: The field the aggregate filter reads (a map field's member).
+AGGREGATE_ID = "aggregate.id"
+
+_NEWEST = ("occurred_at", "__name__")
+_PAGES = {
+    filters: QueryShape(EVENTS, equals=filters, order=_NEWEST, descending=True)
+    for filters in [(), ("type",), (AGGREGATE_ID,), ("type", AGGREGATE_ID)]
+}
+
+
+def event_ref(client: firestore.Client, event_id: str) -> firestore.DocumentReference:
+    """The document of an event."""
+    return client.collection(EVENTS).document(event_id)
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """An event as stored: ``occurred_at`` stays a timestamp (the log is ordered by it)."""
+    return event.model_dump(exclude={"id"})
+
+
+def _event(snapshot: Any) -> Event:
+    return Event.model_validate({**(snapshot.to_dict() or {}), "id": snapshot.id})
+
+
+class FirestoreEvents:
+    """``EventLog`` on Firestore."""
+
+    def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
+        self._client = client
+
+    def _col(self) -> firestore.CollectionReference:
+        return self._client().collection(EVENTS)
+
+    def page(
+        self,
+        *,
+        event_type: str | None,
+        aggregate_id: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Event]:
+        equals: dict[str, Any] = {}
+        if event_type is not None:
+            equals["type"] = event_type
+        if aggregate_id is not None:
+            equals[AGGREGATE_ID] = aggregate_id
+        filters = tuple(name for name in ("type", AGGREGATE_ID) if name in equals)
+        return keyset_page(
+            _PAGES[filters].build(self._col(), equals=equals),
+            collection=self._col(),
+            order_field="occurred_at",
+            limit=limit,
+            cursor=cursor,
+            parse=_event,
+            key=lambda event: event.occurred_at,
+            value_type=datetime,
+        )
