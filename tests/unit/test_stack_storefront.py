@@ -8,11 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools import stack
-from tools.stack import Ports, Stack, Toolchain, serve_storefront, storefront_env
-
-
-def _stack(ports: Ports) -> Stack:
-    return Stack(Toolchain(java_bin=Path("/usr/bin"), launcher=None, redis_server="redis"), ports)
+from tools.stack import Ports, serve_storefront, storefront_env
 
 
 def test_the_storefront_origin_is_the_one_cors_allows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +29,7 @@ def test_hosting_serves_the_app_a_config_naming_this_runs_services(
     monkeypatch.setattr(stack, "WEB_PUBLIC", tmp_path)
     ports = Ports(hosting=5123, functions=5124, auth=5125, firestore=5126)
     config = json.loads((stack.ROOT / "firebase.json").read_text())
-    written = serve_storefront(config, _stack(ports))
+    written = serve_storefront(config, ports)
 
     assert config["emulators"]["hosting"] == {"host": "127.0.0.1", "port": 5123}
     rewrite = config["hosting"]["rewrites"][0]
@@ -50,3 +46,10 @@ def test_the_dev_config_never_deploys() -> None:
     hosting = json.loads((stack.ROOT / "firebase.json").read_text())["hosting"]
     assert hosting["public"] == "web/public"
     assert "__dev/**" in hosting["ignore"]
+
+
+def test_the_stack_names_the_keys_the_local_stripe_uses() -> None:
+    from tools import services
+
+    keys = {k: v for k, v in services.stripe_env(1).items() if k != "STRIPE_API_BASE"}
+    assert keys == stack.STRIPE_KEYS
