@@ -341,13 +341,22 @@ def end_firestore_emulator(port: int) -> list[int]:
 
 @contextlib.contextmanager
 def one_interrupt() -> Iterator[threading.Event]:
-    """The first Ctrl-C or SIGTERM sets the event; later ones (make forwards a second one,
-    impatient users press twice) are ignored so that clean-up is never cut short."""
+    """The first Ctrl-C or SIGTERM sets the event; later ones (impatient users press twice) are
+    ignored so that clean-up is never cut short. So does the death of our parent: make does not
+    pass on a SIGINT sent to make alone, it exits and leaves us running."""
     interrupted = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: interrupted.set())
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while not interrupted.wait(1):
+            if os.getppid() != parent:
+                interrupted.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     try:
         yield interrupted
     finally:
