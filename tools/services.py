@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -35,12 +34,9 @@ if str(ROOT) not in sys.path:  # run as a script: tools/ is sys.path[0], the rep
     sys.path.insert(0, str(ROOT))
 
 from tests.support.redis_server import RedisServer  # noqa: E402
+from tools.stack_config import STRIPE_KEYS, free_port, port_open  # noqa: E402
 
 STATE = ROOT / ".emulators"
-# The local Stripe's demo-project defaults (the functions read the same ones in demo- projects).
-STRIPE_DEV_SECRET_KEY = "sk_test_celeste_dev"
-STRIPE_DEV_PUBLISHABLE_KEY = "pk_test_celeste_dev"
-STRIPE_DEV_WEBHOOK_SECRET = "whsec_celeste_dev"
 #: The Stripe events the ``payments`` function acts on (``HANDLED_EVENTS`` in
 #: ``celeste.services.payments``); localstripe sends only these (the refund and dispute ones
 #: through ``tools/localstripe_events.py``).
@@ -61,39 +57,20 @@ def say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    """Whether something accepts connections on ``127.0.0.1:port``."""
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def stripe_env(port: int) -> dict[str, str]:
     """What the functions and tests need to talk to the local Stripe on ``port``."""
-    return {
-        "STRIPE_API_BASE": f"http://127.0.0.1:{port}",
-        "STRIPE_SECRET_KEY": STRIPE_DEV_SECRET_KEY,
-        "STRIPE_PUBLISHABLE_KEY": STRIPE_DEV_PUBLISHABLE_KEY,
-        "STRIPE_WEBHOOK_SECRET": STRIPE_DEV_WEBHOOK_SECRET,
-    }
+    return {"STRIPE_API_BASE": f"http://127.0.0.1:{port}", **STRIPE_KEYS}
 
 
 def register_stripe_webhook(*, stripe_port: int, url: str) -> None:
     """Point localstripe's webhook at ``url``, signed with the dev secret (form-encoded, with
     ``events[]`` as a list: localstripe refuses a plain ``events`` string)."""
-    form = [("url", url), ("secret", STRIPE_DEV_WEBHOOK_SECRET)]
+    form = [("url", url), ("secret", STRIPE_KEYS["STRIPE_WEBHOOK_SECRET"])]
     form += [("events[]", event) for event in STRIPE_WEBHOOK_EVENTS]
     request = urllib.request.Request(
         f"http://127.0.0.1:{stripe_port}/_config/webhooks/celeste",
         data=urllib.parse.urlencode(form).encode(),
-        headers={"Authorization": f"Bearer {STRIPE_DEV_SECRET_KEY}"},
+        headers={"Authorization": f"Bearer {STRIPE_KEYS['STRIPE_SECRET_KEY']}"},
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:

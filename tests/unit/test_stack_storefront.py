@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import stack
-from tools.stack import Ports, serve_storefront, storefront_env
+from tools import stack_config as stack
+from tools.stack_config import Ports, serve_storefront, storefront_env
 
 
 def test_the_storefront_origin_is_the_one_cors_allows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,10 +46,3 @@ def test_the_dev_config_never_deploys() -> None:
     hosting = json.loads((stack.ROOT / "firebase.json").read_text())["hosting"]
     assert hosting["public"] == "web/public"
     assert "__dev/**" in hosting["ignore"]
-
-
-def test_the_stack_names_the_keys_the_local_stripe_uses() -> None:
-    from tools import services
-
-    keys = {k: v for k, v in services.stripe_env(1).items() if k != "STRIPE_API_BASE"}
-    assert keys == stack.STRIPE_KEYS
