@@ -21,6 +21,7 @@ from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
 from celeste.catalog.categories import Category
 from celeste.catalog.products import Product
 from celeste.catalog.stores import Store, StoreFacts
+from celeste.catalog.variants import Option, Variant
 from celeste.inventory import stock as inventory
 from celeste.inventory.records import MovementRecord, StockRecord
 from celeste.kernel.addresses import ShippingAddress
@@ -47,7 +48,7 @@ from celeste.orders.payment_provider import (
     UnmatchedPayment,
 )
 from celeste.orders.status import HOLDS_STOCK, OrderStatus
-from celeste.ports import TierSet
+from celeste.ports.accounts import TierSet
 from celeste.pricing.discount_codes import CodeUse, DiscountCode
 from celeste.pricing.price_lists import PriceList, PricingSnapshot
 from celeste.pricing.shipping import ShippingMethod
@@ -799,9 +800,9 @@ class InMemoryCommerce(_Interleaving):
             case UpdateOrder(order=order, expected_version=version):
                 expect(self.orders.get(order.id), version)
             case PutLevel(level=record, expected_version=version):
-                expect(self.levels.get((record.store_id, record.product_id)), version)
+                expect(self.levels.get((record.store_id, record.variant_id)), version)
             case AddMovement(movement=row):
-                if (row.store_id, row.product_id, row.id) in self.movements:
+                if (row.store_id, row.variant_id, row.id) in self.movements:
                     raise PreconditionFailed("the movement already exists")
             case AddEffectMarker(order_id=order_id, effect=effect):
                 if (order_id, effect) in self.markers:
@@ -817,8 +818,8 @@ class InMemoryCommerce(_Interleaving):
                     raise PreconditionFailed("the code use is already recorded")
             case ClearCartLines(uid=uid, lines=lines):
                 rows = self.cart.rows if self.cart is not None else {}
-                for product_id, version in lines:
-                    expect(rows.get((uid, product_id)), version)
+                for variant_id, version in lines:
+                    expect(rows.get((uid, variant_id)), version)
             case PutHolds(holds=holds, expected_version=version):
                 expect(self.holds_of.get(holds.uid), version)
 
@@ -827,9 +828,9 @@ class InMemoryCommerce(_Interleaving):
             case CreateOrder(order=order) | UpdateOrder(order=order):
                 self.orders[order.id] = Versioned(order, version)
             case PutLevel(level=record):
-                self.levels[(record.store_id, record.product_id)] = Versioned(record, version)
+                self.levels[(record.store_id, record.variant_id)] = Versioned(record, version)
             case AddMovement(movement=row):
-                self.movements[(row.store_id, row.product_id, row.id)] = row
+                self.movements[(row.store_id, row.variant_id, row.id)] = row
             case AddEffectMarker(order_id=order_id, effect=effect, amount=amount):
                 self.markers.add((order_id, effect))
                 self.marker_amounts[(order_id, effect)] = amount
@@ -848,8 +849,8 @@ class InMemoryCommerce(_Interleaving):
                 self.code_uses[(use.code, use.id)] = use
             case ClearCartLines(uid=uid, lines=lines):
                 assert self.cart is not None
-                for product_id, _ in lines:
-                    del self.cart.rows[(uid, product_id)]
+                for variant_id, _ in lines:
+                    del self.cart.rows[(uid, variant_id)]
             case PutHolds(holds=holds):
                 self.holds_of[holds.uid] = Versioned(holds, version)
 
@@ -979,19 +980,17 @@ class InventoryView:
     def __init__(self, commerce: InMemoryCommerce) -> None:
         self._c = commerce
 
-    def levels(
-        self, *, store_id: str, product_ids: Sequence[str]
-    ) -> dict[str, Versioned[StockRecord]]:
+    def levels(self, *, store_id: str, keys: Sequence[str]) -> dict[str, Versioned[StockRecord]]:
         return {
-            pid: self._c.levels[(store_id, pid)]
-            for pid in product_ids
-            if (store_id, pid) in self._c.levels
+            key: self._c.levels[(store_id, key)]
+            for key in keys
+            if (store_id, key) in self._c.levels
         }
 
-    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
-        row = self._c.levels.get((store_id, product_id))
+    def get(self, *, store_id: str, variant_id: str) -> Versioned[StockRecord]:
+        row = self._c.levels.get((store_id, variant_id))
         if row is None:
-            raise NotFound(f"no stock of product {product_id} at store {store_id}")
+            raise NotFound(f"no stock of {variant_id} at store {store_id}")
         return row
 
     def page(
@@ -1011,22 +1010,22 @@ class InventoryView:
                 and (product_id is None or row.value.product_id == product_id)
                 and (low_stock is None or row.value.low_stock == low_stock)
             ),
-            key=lambda r: (r.store_id, r.product_id),
+            key=lambda r: (r.store_id, r.variant_id),
         )
         if cursor:
             after = tuple(decode_cursor(cursor, arity=2))
-            rows = [r for r in rows if (r.store_id, r.product_id) > after]
+            rows = [r for r in rows if (r.store_id, r.variant_id) > after]
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
-            key = [items[-1].store_id, items[-1].product_id]
+            key = [items[-1].store_id, items[-1].variant_id]
             next_cursor = encode_cursor(key)
         return Page(items, next_cursor)
 
     def movements(
-        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+        self, *, store_id: str, variant_id: str, limit: int, cursor: str | None
     ) -> Page[MovementRecord]:
-        rows = list(reversed(self._c.ledger(store_id, product_id)))
+        rows = list(reversed(self._c.ledger(store_id, variant_id)))
         start = int(cursor) if cursor else 0
         items = rows[start : start + limit]
         next_cursor = str(start + limit) if len(rows) > start + limit else None
@@ -1072,8 +1071,45 @@ class InMemoryCatalogue:
         self.products[product_id] = product
         return product
 
+    def add_sized(self, product_id: str, *, price: int, sizes: Mapping[str, int | None]) -> Product:
+        """A product with one option ``Size`` and a variant ``{product_id}-{size}`` (SKU
+        ``SKU-{product_id}-{size}``) per size, priced its own (or, ``None``, the product's)."""
+        product = self.add(product_id, price=price).model_copy(
+            update={
+                "options": [Option(name="Size", values=list(sizes))],
+                "variants": [
+                    Variant(
+                        id=f"{product_id}-{size}",
+                        sku=f"SKU-{product_id}-{size}",
+                        options={"Size": size},
+                        base_price=own,
+                    )
+                    for size, own in sizes.items()
+                ],
+            }
+        )
+        self.products[product_id] = product
+        return product
+
+    def change_variant(self, product_id: str, variant_id: str, **changes: Any) -> None:
+        """Change a stored variant's fields (``active=False``)."""
+        product = self.products[product_id]
+        variants = [
+            v.model_copy(update=changes) if v.id == variant_id else v for v in product.variants
+        ]
+        self.products[product_id] = product.model_copy(update={"variants": variants})
+
+    def delete_variant(self, product_id: str, variant_id: str) -> None:
+        """Take a stored variant away."""
+        product = self.products[product_id]
+        variants = [v for v in product.variants if v.id != variant_id]
+        self.products[product_id] = product.model_copy(update={"variants": variants})
+
     def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
         return {pid: self.products[pid] for pid in product_ids if pid in self.products}
+
+    def by_variant(self, variant_id: str) -> Product | None:
+        return next((p for p in self.products.values() if variant_id in p.variant_ids), None)
 
     def snapshot(self, *, strict: bool = False) -> PricingSnapshot:
         self.snapshots.append(strict)
@@ -1091,8 +1127,8 @@ class InMemoryCatalogue:
 # --- cart and wishlist ------------------------------------------------------------------------
 
 
-class _InMemoryProductDocuments(_Interleaving):
-    """Per-customer documents keyed by product id, as ``users/{uid}/{cart|wishlist}/{id}``.
+class _InMemoryVariantDocuments(_Interleaving):
+    """Per-customer documents keyed by variant id, as ``users/{uid}/{cart|wishlist}/{id}``.
 
     ``interleave(fn)`` runs ``fn`` just before the next ``create`` (a concurrent request that
     wins the race between the service's check and its write); ``writes`` counts the writes.
@@ -1110,54 +1146,54 @@ class _InMemoryProductDocuments(_Interleaving):
     def count(self, uid: str) -> int:
         return len(self._of(uid))
 
-    def _create(self, uid: str, product_id: str, value: Any) -> str:
+    def _create(self, uid: str, variant_id: str, value: Any) -> str:
         self._run_interleaved()
         with self._lock:
-            if (uid, product_id) in self.rows:
-                raise Conflict(f"product {product_id} is already there")
-            return self._put(uid, product_id, value)
+            if (uid, variant_id) in self.rows:
+                raise Conflict(f"variant {variant_id} is already there")
+            return self._put(uid, variant_id, value)
 
-    def _put(self, uid: str, product_id: str, value: Any) -> str:
+    def _put(self, uid: str, variant_id: str, value: Any) -> str:
         self.writes += 1
         version = _next_version()
-        self.rows[(uid, product_id)] = Versioned(value, version)
+        self.rows[(uid, variant_id)] = Versioned(value, version)
         return version
 
-    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
+    def remove(self, uid: str, variant_id: str, *, expected_version: str | None = None) -> None:
         with self._lock:
-            row = self.rows.get((uid, product_id))
+            row = self.rows.get((uid, variant_id))
             if expected_version is not None and (row is None or row.version != expected_version):
                 raise PreconditionFailed("the document changed since it was written")
             if row is not None:
                 self.writes += 1
-                del self.rows[(uid, product_id)]
+                del self.rows[(uid, variant_id)]
 
 
-class InMemoryCart(_InMemoryProductDocuments):
+class InMemoryCart(_InMemoryVariantDocuments):
     """``CartRepository`` in a dict."""
 
     def lines(self, uid: str, *, limit: int) -> list[CartLine]:
         rows: list[CartLine] = self._of(uid)
-        return sorted(rows, key=lambda line: (line.added_at, line.product_id))[:limit]
+        return sorted(rows, key=lambda line: (line.added_at, line.variant_id))[:limit]
 
     def versioned_lines(self, uid: str, *, limit: int) -> list[Versioned[CartLine]]:
         with self._lock:
             rows = [row for (owner, _), row in self.rows.items() if owner == uid]
-        rows.sort(key=lambda row: (row.value.added_at, row.value.product_id))
+        rows.sort(key=lambda row: (row.value.added_at, row.value.variant_id))
         return rows[:limit]
 
     def create(self, uid: str, line: CartLine) -> str:
-        return self._create(uid, line.product_id, line)
+        return self._create(uid, line.variant_id, line)
 
     def set_quantity(
-        self, uid: str, product_id: str, *, quantity: int, updated_at: datetime
+        self, uid: str, variant_id: str, *, quantity: int, updated_at: datetime
     ) -> CartLine | None:
         with self._lock:
-            row = self.rows.get((uid, product_id))
+            row = self.rows.get((uid, variant_id))
             if row is None:
                 return None
             line = row.value.model_copy(update={"quantity": quantity, "updated_at": updated_at})
-            self._put(uid, product_id, line)
+            self._put(uid, variant_id, line)
             return line
 
     def clear(self, uid: str) -> None:
@@ -1167,12 +1203,12 @@ class InMemoryCart(_InMemoryProductDocuments):
                 del self.rows[key]
 
 
-class InMemoryWishlist(_InMemoryProductDocuments):
+class InMemoryWishlist(_InMemoryVariantDocuments):
     """``WishlistRepository`` in a dict, newest first with an offset cursor."""
 
     def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistEntry]:
         rows: list[WishlistEntry] = self._of(uid)
-        rows.sort(key=lambda entry: (entry.added_at, entry.product_id), reverse=True)
+        rows.sort(key=lambda entry: (entry.added_at, entry.variant_id), reverse=True)
         try:
             start = int(cursor) if cursor else 0
         except ValueError:
@@ -1181,22 +1217,22 @@ class InMemoryWishlist(_InMemoryProductDocuments):
         next_cursor = str(start + limit) if len(rows) > start + limit else None
         return Page(items, next_cursor)
 
-    def get(self, uid: str, product_id: str) -> WishlistEntry | None:
-        row = self.rows.get((uid, product_id))
+    def get(self, uid: str, variant_id: str) -> WishlistEntry | None:
+        row = self.rows.get((uid, variant_id))
         return None if row is None else row.value
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
-        return self._create(uid, entry.product_id, entry)
+        return self._create(uid, entry.variant_id, entry)
 
     def versioned_entries(self, uid: str, *, limit: int) -> list[Versioned[WishlistEntry]]:
         with self._lock:
             rows = [row for (owner, _), row in self.rows.items() if owner == uid]
-        rows.sort(key=lambda row: (row.value.added_at, row.value.product_id))
+        rows.sort(key=lambda row: (row.value.added_at, row.value.variant_id))
         return rows[:limit]
 
-    def listed(self, uid: str, product_ids: Sequence[str]) -> set[str]:
+    def listed(self, uid: str, variant_ids: Sequence[str]) -> set[str]:
         with self._lock:
-            return {p for p in product_ids if (uid, p) in self.rows}
+            return {v for v in variant_ids if (uid, v) in self.rows}
 
 
 class InMemoryCartMerges(_Interleaving):
@@ -1221,25 +1257,25 @@ class InMemoryCartMerges(_Interleaving):
                     raise PreconditionFailed("the document changed since it was read")
 
             for line in merge.add_lines:
-                if (merge.uid, line.product_id) in cart.rows:
+                if (merge.uid, line.variant_id) in cart.rows:
                     raise PreconditionFailed("a concurrent write won: the document exists")
             for entry in merge.add_entries:
-                if (merge.uid, entry.product_id) in wishlist.rows:
+                if (merge.uid, entry.variant_id) in wishlist.rows:
                     raise PreconditionFailed("a concurrent write won: the document exists")
             for line, version in merge.raise_lines:
-                at(cart.rows, (merge.uid, line.product_id), version)
-            for product_id, version in merge.take_lines:
-                at(cart.rows, (merge.guest_uid, product_id), version)
-            for product_id, version in merge.take_entries:
-                at(wishlist.rows, (merge.guest_uid, product_id), version)
+                at(cart.rows, (merge.uid, line.variant_id), version)
+            for variant_id, version in merge.take_lines:
+                at(cart.rows, (merge.guest_uid, variant_id), version)
+            for variant_id, version in merge.take_entries:
+                at(wishlist.rows, (merge.guest_uid, variant_id), version)
             for line in (*merge.add_lines, *(line for line, _ in merge.raise_lines)):
-                cart._put(merge.uid, line.product_id, line)
-            for product_id, _ in merge.take_lines:
-                del cart.rows[(merge.guest_uid, product_id)]
+                cart._put(merge.uid, line.variant_id, line)
+            for variant_id, _ in merge.take_lines:
+                del cart.rows[(merge.guest_uid, variant_id)]
             for entry in merge.add_entries:
-                wishlist._put(merge.uid, entry.product_id, entry)
-            for product_id, _ in merge.take_entries:
-                del wishlist.rows[(merge.guest_uid, product_id)]
+                wishlist._put(merge.uid, entry.variant_id, entry)
+            for variant_id, _ in merge.take_entries:
+                del wishlist.rows[(merge.guest_uid, variant_id)]
             self.commits += 1
 
 

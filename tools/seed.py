@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from celeste.accounts.tiers import DEMO_TIERS
@@ -26,10 +27,11 @@ CATEGORIES = [  # (slug, name, parent slug)
     ("vegetables", "Vegetables", "groceries"),
     ("bakery", "Bakery", "groceries"),
     ("household", "Household", None),
+    ("clothing", "Clothing", None),
 ]
 
 
-STORES = [  # three demo stores with real coordinates (WGS 84)
+STORES: list[dict[str, Any]] = [  # three demo stores with real coordinates (WGS 84)
     {
         "name": "Celeste Lisboa Baixa",
         "address": {
@@ -148,13 +150,48 @@ PRODUCTS = [  # (sku, name, category slug, base price in cents, image under web/
     ("BAK-CROISSANT", "Croissant", "bakery", 135, "croissant.svg"),
     ("HOU-SOAP", "Dish soap", "household", 299, "soap.svg"),
 ]
+#: Products sold in variants: (sku, name, category slug, base price, image, option name,
+#: [(variant sku, option value, own base price or None: the product's)]). Each variant is
+#: stocked on its own (``seed_stock``).
+VARIANT_PRODUCTS: list[tuple[str, str, str, int, str, str, list[tuple[str, str, int | None]]]] = [
+    (
+        "CLO-TEE",
+        "Organic cotton T-shirt",
+        "clothing",
+        1500,
+        "tshirt.svg",
+        "Size",
+        [
+            ("CLO-TEE-S", "S", None),
+            ("CLO-TEE-M", "M", None),
+            ("CLO-TEE-L", "L", None),
+            ("CLO-TEE-XL", "XL", 1700),
+        ],
+    ),
+    (
+        "HOU-MUG",
+        "Stoneware mug",
+        "household",
+        899,
+        "mug.svg",
+        "Colour",
+        [
+            ("HOU-MUG-RED", "Red", None),
+            ("HOU-MUG-BLUE", "Blue", None),
+            ("HOU-MUG-GREEN", "Green", None),
+        ],
+    ),
+]
+#: The variant the demo's variant-scoped price rule marks down (``seed_price_lists``).
+MARKED_DOWN_VARIANT = "HOU-MUG-GREEN"
 #: Where the storefront serves the product images (the Hosting emulator in ``make dev``).
 STOREFRONT = os.environ.get("CELESTE_STOREFRONT_URL", "http://127.0.0.1:5000").rstrip("/")
 
 
 def seed_products(base: str, token: str, categories: dict[str, str]) -> int:
-    """A small priced catalogue in EUR, matched by SKU."""
-    bodies = [
+    """A small priced catalogue in EUR, matched by SKU: single products, and two sold in
+    variants (created with them in one call; a product that exists is left as it is)."""
+    bodies: list[dict[str, Any]] = [
         {
             "sku": sku,
             "name": name,
@@ -164,6 +201,23 @@ def seed_products(base: str, token: str, categories: dict[str, str]) -> int:
             "image_url": f"{STOREFRONT}/images/{image}",
         }
         for sku, name, slug, price, image in PRODUCTS
+    ]
+    bodies += [
+        {
+            "sku": sku,
+            "name": name,
+            "category_id": categories[slug],
+            "base_price": price,
+            "currency": "EUR",
+            "image_url": f"{STOREFRONT}/images/{image}",
+            "options": [{"name": option, "values": [value for _, value, _ in variants]}],
+            "variants": [
+                {"sku": variant_sku, "options": {option: value}}
+                | ({} if own_price is None else {"base_price": own_price})
+                for variant_sku, value, own_price in variants
+            ],
+        }
+        for sku, name, slug, price, image, option, variants in VARIANT_PRODUCTS
     ]
     have = create_missing(
         base, token, path="products", listing="products?limit=100", key="sku", bodies=bodies
@@ -175,8 +229,13 @@ def seed_products(base: str, token: str, categories: dict[str, str]) -> int:
 
 
 def seed_price_lists(base: str, token: str, categories: dict[str, str]) -> int:
-    """Two price lists that show tier pricing and quantity bands, matched by name."""
-    lists = [
+    """Price lists that show tier pricing, quantity bands and a rule on one variant, matched by
+    name."""
+    marked_down = variant_id(base, token, product_sku="HOU-MUG", sku=MARKED_DOWN_VARIANT)
+    if marked_down is None:
+        print(f"no variant {MARKED_DOWN_VARIANT} to mark down", file=sys.stderr)
+        return 1
+    lists: list[dict[str, Any]] = [
         {
             "name": "Gold and Platinum 10%",
             "priority": 10,
@@ -196,12 +255,24 @@ def seed_price_lists(base: str, token: str, categories: dict[str, str]) -> int:
                 }
             ],
         },
+        {
+            "name": "Green mugs 2 EUR off",
+            "priority": 20,
+            "rules": [
+                {
+                    "scope": "variant",
+                    "target_id": marked_down,
+                    "kind": "fixed",
+                    "value": 200,
+                }
+            ],
+        },
     ]
     have = create_missing(
         base,
         token,
         path="pricing/price-lists",
-        listing="pricing/price-lists",
+        listing="pricing/price-lists?limit=100",
         key="name",
         bodies=lists,
     )
@@ -209,6 +280,18 @@ def seed_price_lists(base: str, token: str, categories: dict[str, str]) -> int:
         return 1
     print(f"price lists: {', '.join(sorted(have))}")
     return 0
+
+
+def variant_id(base: str, token: str, *, product_sku: str, sku: str) -> str | None:
+    """The id of the variant ``sku`` of the product ``product_sku`` (found by a text query on
+    the product's SKU, so however many products the shop has), or ``None``."""
+    _, found = call("GET", f"{base}/products?q={product_sku}&limit=100", token)
+    for product in found["items"]:
+        if product["sku"] == product_sku:
+            for variant in product["variants"]:
+                if variant["sku"] == sku:
+                    return str(variant["id"])
+    return None
 
 
 def seed_tiers(base: str, token: str) -> int:
@@ -246,6 +329,23 @@ def seed_stores(base: str, token: str) -> int:
     return 0
 
 
+def every_item(base: str, token: str, listing: str) -> list[dict[str, Any]]:
+    """Every item of a list, page after page (``next_cursor``)."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        after = (
+            ""
+            if cursor is None
+            else ("&" if "?" in listing else "?") + urlencode({"cursor": cursor})
+        )
+        _, page = call("GET", f"{base}/{listing}{after}", token)
+        items += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
+
+
 def create_missing(
     base: str, token: str, *, path: str, listing: str, key: str, bodies: list[dict[str, Any]]
 ) -> dict[str, str] | None:
@@ -254,8 +354,7 @@ def create_missing(
     Returns ``{key value: id}`` of everything that exists afterwards, ``None`` after a failure
     (already reported on stderr).
     """
-    _, existing = call("GET", f"{base}/{listing}", token)
-    have = {str(item[key]): str(item["id"]) for item in existing["items"]}
+    have = {str(item[key]): str(item["id"]) for item in every_item(base, token, listing)}
     for body in bodies:
         if str(body[key]) in have:
             continue
@@ -267,23 +366,33 @@ def create_missing(
     return have
 
 
+#: Levels counted with fewer units than the rest, to show low stock of one variant:
+#: (store name, variant SKU) → units on hand.
+SCARCE = {("Celeste Madrid Sol", "CLO-TEE-XL"): 3}
+
+
 def seed_stock(base: str, token: str) -> int:
-    """Stock of every demo product in every store, where the store has none counted yet."""
+    """Stock of every variant of every demo product in every store (a product without options
+    has one variant, whose id is the product's), where the store has none counted yet."""
     _, stores = call("GET", f"{base}/stores?limit=100", token)
     _, products = call("GET", f"{base}/products?limit=100", token)
     counted = 0
     for store in stores["items"]:
         for product in products["items"]:
-            path = f"{base}/inventory/{store['id']}/{product['id']}"
-            status, level = call("GET", path, token)
-            if status == 200 and level.get("on_hand", 0) > 0:
-                continue
-            status, answer = call("PUT", path, token, {"on_hand": 50, "low_stock_threshold": 5})
-            if status not in (200, 201):
-                print(f"could not count stock at {path}: {status} {answer}", file=sys.stderr)
-                return 1
-            counted += 1
-    print(f"stock: {counted} levels counted (50 units each)")
+            for variant in product["variants"]:
+                path = f"{base}/inventory/{store['id']}/{variant['id']}"
+                status, level = call("GET", path, token)
+                if status == 200 and level.get("on_hand", 0) > 0:
+                    continue
+                units = SCARCE.get((store["name"], variant["sku"]), 50)
+                status, answer = call(
+                    "PUT", path, token, {"on_hand": units, "low_stock_threshold": 5}
+                )
+                if status not in (200, 201):
+                    print(f"could not count stock at {path}: {status} {answer}", file=sys.stderr)
+                    return 1
+                counted += 1
+    print(f"stock: {counted} levels counted (50 units each, fewer where SCARCE says)")
     return 0
 
 

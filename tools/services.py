@@ -38,7 +38,7 @@ from tools.stack_config import STRIPE_KEYS, free_port, port_open  # noqa: E402
 
 STATE = ROOT / ".emulators"
 #: The Stripe events the ``payments`` function acts on (``HANDLED_EVENTS`` in
-#: ``celeste.services.payments``); localstripe sends only these (the refund and dispute ones
+#: ``celeste.services.payment_events``); localstripe sends only these (the refund and dispute ones
 #: through ``tools/localstripe_events.py``).
 STRIPE_WEBHOOK_EVENTS = (
     "payment_intent.succeeded",

@@ -17,11 +17,13 @@ from celeste.services.discount_codes import DiscountCodeService
 from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.order_pricing import OrderPricer
+from celeste.services.payment_events import PaymentEventService
 from celeste.services.payments import PaymentService
 from celeste.services.placing import OrderService
 from celeste.services.pricing import PriceListService, PricingService
 from celeste.services.products import ProductService
 from celeste.services.ratelimits import RateLimiter
+from celeste.services.refunds import Refunds
 from celeste.services.shipping import ShippingService
 from celeste.services.stores import StoreService
 from celeste.services.tax import TaxRateService
@@ -102,6 +104,7 @@ class Services:
     cart_merge: CartMergeService = field(default_factory=_unwired("cart_merge"))
     tier_standing: TierStandingService = field(default_factory=_unwired("tier_standing"))
     payments: PaymentService = field(default_factory=_unwired("payments"))
+    payment_events: PaymentEventService = field(default_factory=_unwired("payment_events"))
     shipping: ShippingService = field(default_factory=_unwired("shipping"))
     tax_rates: TaxRateService = field(default_factory=_unwired("tax_rates"))
     discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
@@ -151,6 +154,18 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     )
     codes = FirestoreDiscountCodes(client=db)
     pricer = OrderPricer(pricing=pricing, tax_rates=tax_rates, shipping=shipping, codes=codes)
+    # Payments: the admin's and the order's refunds and the webhook's share one Refunds.
+    payment_records = FirestorePaymentRecords(client=db)
+    refunds = Refunds(
+        orders=orders, writer=writer, inventory=inventory, provider=stripe_provider.get
+    )
+    payment_events = PaymentEventService(
+        orders=orders,
+        writer=writer,
+        records=payment_records,
+        provider=stripe_provider.get,
+        refunds=refunds,
+    )
     return Services(
         cache=cache,
         limiter=RateLimiter(
@@ -162,6 +177,7 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
             categories=categories,
             pricing=pricing,
             stock=inventory,
+            variant_uses=_VariantUses(inventory=inventory, orders=orders),
             cache_ceiling_s=ttl,
         ),
         price_lists=PriceListService(repository=FirestorePriceLists(client=db, writer=writer)),
@@ -205,10 +221,12 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         payments=PaymentService(
             orders=orders,
             writer=writer,
-            inventory=inventory,
-            records=FirestorePaymentRecords(client=db),
+            records=payment_records,
             provider=stripe_provider.get,
+            refunds=refunds,
+            events=payment_events,
         ),
+        payment_events=payment_events,
         shipping=shipping,
         tax_rates=tax_rates,
         discount_codes=DiscountCodeService(repository=codes),
@@ -227,6 +245,22 @@ class _StoreReferences:
 
     def has_open_orders(self, store_id: str) -> bool:
         return self.orders.has_open_orders(store_id)
+
+
+@dataclass(frozen=True)
+class _VariantUses:
+    """``VariantUses`` asked of the owners of stock levels and of orders."""
+
+    inventory: FirestoreInventory
+    orders: FirestoreOrders
+
+    def in_use(self, variant_id: str) -> str | None:
+        store_id = self.inventory.stocked_at(variant_id)
+        if store_id is not None:
+            return f"holds stock at store {store_id}"
+        if self.orders.has_open_orders_of(variant_id):
+            return "is on an open order"
+        return None
 
 
 def _make_stripe() -> PaymentProvider:

@@ -3,6 +3,7 @@ Auth-emulator tokens: tier pricing, concurrent PUTs, isolation between customers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,8 @@ import requests
 from google.cloud import firestore
 
 from celeste.accounts.tiers import DEMO_TIERS
-from tests.e2e.conftest import Api, problem
+from tests.e2e.conftest import Api, Shop, problem
+from tests.e2e.test_variants_e2e import _tee, _variant
 from tests.support.emulators import PROJECT, eventually
 from tools.devauth import AuthEmulator, SignedIn
 
@@ -301,6 +303,63 @@ def test_wishlist_flow(
         )
     left = api.request("GET", "me", "/wishlist", user=bronze).json()["items"]
     assert [item["product_id"] for item in left] == [catalogue["bread"], catalogue["apple"]]
+
+
+def test_cart_and_wishlist_items_are_variants(
+    api: Api, admin: SignedIn, bronze: SignedIn, shop: Callable[..., Shop]
+) -> None:
+    store = shop({"mug": 1})
+    tee = _tee(api, admin, store)
+    small, medium, large = (_variant(tee, size) for size in ("S", "M", "L"))
+    for variant_id, quantity in ((small, 2), (medium, 1), (large, 1), (small, 3)):
+        assert _put(api, bronze, variant_id, quantity).status_code in (200, 201)
+    # A product with several variants names none of them: the caller must choose.
+    for refused in (
+        _put(api, bronze, tee["id"], 1),
+        api.request("PUT", "me", f"/wishlist/{tee['id']}", user=bronze),
+    ):
+        body = problem(refused, 400)
+        assert [e["field"] for e in body["errors"]] == ["variant_id"]  # type: ignore[union-attr]
+    problem(_put(api, bronze, f"{small}x", 1), 404)
+
+    cart = _cart(api, bronze)
+    assert [
+        (x["product_id"], x["variant_id"], x["sku"], x["options"], x["quantity"], x["line_total"])
+        for x in cart["lines"]
+    ] == [
+        (tee["id"], small, f"{tee['sku']}-S", {"Size": "S"}, 3, 3000),
+        (tee["id"], medium, f"{tee['sku']}-M", {"Size": "M"}, 1, 1000),
+        (tee["id"], large, f"{tee['sku']}-L", {"Size": "L"}, 1, 1500),
+    ]
+    assert cart["total"] == 5500
+
+    # A deactivated variant is flagged and left out of the totals; a deleted one reads missing.
+    patch = api.request(
+        "PATCH", "products", f"/{tee['id']}/variants/{medium}", user=admin, json={"active": False}
+    )
+    assert patch.status_code == 200, patch.text
+    gone = api.request("DELETE", "products", f"/{tee['id']}/variants/{large}", user=admin)
+    assert gone.status_code == 204, gone.text
+    cart = _cart(api, bronze)
+    assert [(x["variant_id"], x["unavailable_reason"]) for x in cart["lines"]] == [
+        (small, None),
+        (medium, "inactive"),
+        (large, "missing"),
+    ]
+    assert cart["total"] == 3000
+    problem(_put(api, bronze, medium, 2), 404)
+    assert api.request("DELETE", "me", f"/cart/items/{large}", user=bronze).status_code == 204
+
+    kept = api.request("PUT", "me", f"/wishlist/{small}", user=bronze)
+    assert kept.status_code == 201, kept.text
+    (item,) = api.request("GET", "me", "/wishlist", user=bronze).json()["items"]
+    assert (item["product_id"], item["variant_id"], item["sku"], item["options"]) == (
+        tee["id"],
+        small,
+        f"{tee['sku']}-S",
+        {"Size": "S"},
+    )
+    assert item["unavailable"] is False and item["product"]["id"] == tee["id"]
 
 
 def test_my_tier_shows_progress_towards_the_next(

@@ -19,6 +19,7 @@ from google.cloud import firestore
 from celeste.pricing.discount_codes import UNUSABLE
 from tests.e2e.conftest import Api, Shop, problem
 from tests.e2e.test_orders_e2e import SLOW_S, audit_clean, level, race_the_trigger, settled
+from tests.e2e.test_variants_e2e import _level, _stock, _tee, _variant
 from tests.support.emulators import eventually
 from tools.devauth import AuthEmulator, SignedIn
 
@@ -358,7 +359,69 @@ def test_fifteen_concurrent_checkouts_against_usage_limit_five(
     audit_clean(api, admin)
 
 
+def test_checkout_buys_two_variants_of_one_product_and_clears_both_lines(
+    api: Api, admin: SignedIn, customer: SignedIn, shop: Callable[..., Shop]
+) -> None:
+    store = shop({"mug": 10})
+    _admin_setup(api, admin)
+    tee = _tee(api, admin, store)
+    small, large = _variant(tee, "S"), _variant(tee, "L")
+    _stock(api, admin, store.store_id, small, 5)
+    _stock(api, admin, store.store_id, large, 5)
+    api.request("DELETE", "me", "/cart", user=customer)
+    for variant_id, quantity in ((small, 2), (large, 1)):
+        put = api.request(
+            "PUT", "me", f"/cart/items/{variant_id}", user=customer, json={"quantity": quantity}
+        )
+        assert put.status_code == 201, put.text
+        assert (put.json()["product_id"], put.json()["variant_id"]) == (tee["id"], variant_id)
+    lines = _cart(api, customer)
+    assert [(x["variant_id"], x["options"], x["line_total"]) for x in lines] == [
+        (small, {"Size": "S"}, 2000),
+        (large, {"Size": "L"}, 1500),
+    ]
+    assert {x["product_id"] for x in lines} == {tee["id"]}
+
+    order = _settled(
+        api, customer, _checkout(api, customer, _body(store, shipping_method="standard"))
+    )
+    assert order["status"] == "confirmed"
+    assert [(x["variant_id"], x["sku"], x["quantity"]) for x in order["lines"]] == [
+        (small, f"{tee['sku']}-S", 2),
+        (large, f"{tee['sku']}-L", 1),
+    ]
+    assert order["subtotal"] == 3500
+    assert _cart(api, customer) == []
+    assert _level(api, admin, store.store_id, small)["reserved"] == 2
+    assert _level(api, admin, store.store_id, large)["reserved"] == 1
+
+
 # --- refusals ------------------------------------------------------------------------------
+
+
+def test_checkout_refuses_a_cart_with_a_deactivated_variant_naming_it(
+    api: Api, admin: SignedIn, customer: SignedIn, shop: Callable[..., Shop]
+) -> None:
+    store = shop({"mug": 10})
+    _admin_setup(api, admin)
+    tee = _tee(api, admin, store)
+    small, medium = _variant(tee, "S"), _variant(tee, "M")
+    api.request("DELETE", "me", "/cart", user=customer)
+    for variant_id in (small, medium):
+        put = api.request(
+            "PUT", "me", f"/cart/items/{variant_id}", user=customer, json={"quantity": 1}
+        )
+        assert put.status_code == 201, put.text
+    retire = api.request(
+        "PATCH", "products", f"/{tee['id']}/variants/{medium}", user=admin, json={"active": False}
+    )
+    assert retire.status_code == 200, retire.text
+    refused = problem(
+        _checkout(api, customer, _body(store, shipping_method="standard"), wait=0), 409
+    )
+    assert [e["field"] for e in refused["errors"]] == [f"cart.{medium}"]  # type: ignore[union-attr]
+    assert [x["variant_id"] for x in _cart(api, customer)] == [small, medium]
+    assert _ok(api.request("GET", "orders", user=customer))["items"] == []
 
 
 def test_empty_cart_unavailable_lines_and_a_missing_key_are_refused_writing_nothing(
@@ -491,3 +554,18 @@ def test_the_seed_adds_shipping_tax_and_codes_and_runs_twice(api: Api, admin: Si
     assert (rate["rate_bp"], rate["inclusive"]) == (2300, True)
     codes = _ok(api.request("GET", "pricing", "/codes", user=admin))["items"]
     assert sorted(c["code"] for c in codes) == ["FLASH5", "WELCOME10"]
+    # The demo products sold in variants: created once, each variant with its own SKU.
+    tees = _ok(api.request("GET", "products", "?q=CLO-TEE", user=admin))["items"]
+    (tee,) = [p for p in tees if p["sku"] == "CLO-TEE"]
+    assert [(v["sku"], v["options"], v["base_price"]) for v in tee["variants"]] == [
+        ("CLO-TEE-S", {"Size": "S"}, None),
+        ("CLO-TEE-M", {"Size": "M"}, None),
+        ("CLO-TEE-L", {"Size": "L"}, None),
+        ("CLO-TEE-XL", {"Size": "XL"}, 1700),
+    ]
+    mugs = _ok(api.request("GET", "products", "?q=HOU-MUG", user=admin))["items"]
+    (mug,) = [p for p in mugs if p["sku"] == "HOU-MUG"]
+    green = next(v["id"] for v in mug["variants"] if v["sku"] == "HOU-MUG-GREEN")
+    lists = _ok(api.request("GET", "pricing", "/price-lists?limit=100", user=admin))["items"]
+    (marked_down,) = [pl for pl in lists if pl["name"] == "Green mugs 2 EUR off"]
+    assert [(r["scope"], r["target_id"]) for r in marked_down["rules"]] == [("variant", green)]

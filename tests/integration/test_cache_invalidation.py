@@ -49,6 +49,8 @@ class Shop:
     product: str
     price_list: str
     store: str
+    tee: str  # a product with a Size option (S, M, L) and variants S and M
+    tee_m: str  # its variant M
 
 
 #: A write operation (``METHOD /path`` as in the OpenAPI document) -> the request to send to
@@ -64,6 +66,18 @@ CASES: dict[str, Case] = {
     ),
     "PATCH /products/{product_id}": lambda s: (f"/{s.product}", {"base_price": 1111}),
     "DELETE /products/{product_id}": lambda s: (f"/{s.product}", None),
+    "POST /products/{product_id}/variants": lambda s: (
+        f"/{s.tee}/variants",
+        {"sku": "TEE-L", "options": {"Size": "L"}},
+    ),
+    "PATCH /products/{product_id}/variants/{variant_id}": lambda s: (
+        f"/{s.tee}/variants/{s.tee_m}",
+        {"base_price": 1200},
+    ),
+    "DELETE /products/{product_id}/variants/{variant_id}": lambda s: (
+        f"/{s.tee}/variants/{s.tee_m}",
+        None,
+    ),
     "POST /pricing/price-lists": lambda s: (
         "/price-lists",
         {
@@ -102,8 +116,8 @@ WRITES_NOTHING_CACHED = frozenset(
         "POST /auth/register/linked",
         "POST /checkout",
         "POST /checkout/quote",
-        "PUT /inventory/{store_id}/{product_id}",
-        "POST /inventory/{store_id}/{product_id}/adjustments",
+        "PUT /inventory/{store_id}/{variant_id}",
+        "POST /inventory/{store_id}/{variant_id}/adjustments",
         "PATCH /me",
         "DELETE /me/cart",
         "DELETE /me/cart/items/{product_id}",
@@ -189,7 +203,31 @@ def _seed(svc: Services) -> Shop:
     method = {"code": "standard", "name": "Standard", "price": 500, "currency": "EUR"}
     svc.shipping.create(ShippingMethodCreate.model_validate(method))
     svc.tax_rates.put("PT", TaxRateBody(rate_bp=2300), expected_version=None)
-    return Shop(tea=tea, empty=empty, product=product, price_list=price_list, store=store)
+    tee = svc.products.create(
+        ProductCreate.model_validate(
+            {
+                "sku": "TEE",
+                "name": "Tee",
+                "category_id": tea,
+                "base_price": 1000,
+                "currency": "EUR",
+                "options": [{"name": "Size", "values": ["S", "M", "L"]}],
+                "variants": [
+                    {"sku": "TEE-S", "options": {"Size": "S"}},
+                    {"sku": "TEE-M", "options": {"Size": "M"}},
+                ],
+            }
+        )
+    ).value
+    return Shop(
+        tea=tea,
+        empty=empty,
+        product=product,
+        price_list=price_list,
+        store=store,
+        tee=tee.id,
+        tee_m=tee.variants[1].id,
+    )
 
 
 def _probe(svc: Services, scope: str) -> bool:

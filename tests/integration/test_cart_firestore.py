@@ -11,11 +11,13 @@ import pytest
 from google.cloud import firestore
 
 from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
-from celeste.kernel.errors import Conflict, PreconditionFailed, ValidationFailed
+from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.pricing import PricingService
 from celeste_functions.adapters.cart import FirestoreCart, FirestoreCartMerges, FirestoreWishlist
+from celeste_functions.adapters.products import FirestoreProducts
 from tests.fakes import InMemoryCatalogue
+from tests.support.writers import uncached_writer
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +88,7 @@ def test_lines_live_under_the_user_one_document_per_product(
     stored = db.collection("users").document(UID).collection("cart").document("p02").get()
     assert stored.to_dict() == {
         "product_id": "p02",
+        "variant_id": "p02",
         "quantity": 3,
         "added_at": T0 + timedelta(minutes=2),
         "updated_at": T0 + timedelta(minutes=2),
@@ -135,6 +138,118 @@ def test_clear_empties_only_that_cart(carts: FirestoreCart) -> None:
     carts.clear(UID)
     carts.clear(UID)
     assert (carts.count(UID), carts.count(OTHER)) == (0, 1)
+
+
+# --- variants -----------------------------------------------------------------------------------
+
+
+def variant_line(variant_id: str, quantity: int = 1, minute: int = 0) -> CartLine:
+    at = T0 + timedelta(minutes=minute)
+    return CartLine(
+        product_id=variant_id.split("-")[0],
+        variant_id=variant_id,
+        quantity=quantity,
+        added_at=at,
+        updated_at=at,
+    )
+
+
+def test_each_variant_is_its_own_document_keyed_by_variant_id(
+    carts: FirestoreCart, db: firestore.Client
+) -> None:
+    carts.create(UID, variant_line("shirt-S", 2, minute=1))
+    carts.create(UID, variant_line("shirt-M", 1, minute=2))
+    with pytest.raises(Conflict):
+        carts.create(UID, variant_line("shirt-S", 5))
+    col = db.collection("users").document(UID).collection("cart")
+    assert sorted(s.id for s in col.stream()) == ["shirt-M", "shirt-S"]
+    assert col.document("shirt-S").get().to_dict() == {
+        "product_id": "shirt",
+        "variant_id": "shirt-S",
+        "quantity": 2,
+        "added_at": T0 + timedelta(minutes=1),
+        "updated_at": T0 + timedelta(minutes=1),
+    }
+    later = T0 + timedelta(hours=1)
+    updated = carts.set_quantity(UID, "shirt-M", quantity=4, updated_at=later)
+    assert updated == variant_line("shirt-M", 4, minute=2).model_copy(update={"updated_at": later})
+    assert [(x.product_id, x.variant_id, x.quantity) for x in carts.lines(UID, limit=10)] == [
+        ("shirt", "shirt-S", 2),
+        ("shirt", "shirt-M", 4),
+    ]
+    carts.remove(UID, "shirt-S")
+    assert [x.variant_id for x in carts.lines(UID, limit=10)] == ["shirt-M"]
+
+
+def test_documents_stored_before_variants_read_their_product_as_the_variant(
+    carts: FirestoreCart,
+    wishlists: FirestoreWishlist,
+    db: firestore.Client,
+    catalogue: InMemoryCatalogue,
+) -> None:
+    user = db.collection("users").document(UID)
+    user.collection("cart").document("p01").set(
+        {"product_id": "p01", "quantity": 2, "added_at": T0, "updated_at": T0}
+    )
+    user.collection("wishlist").document("p02").set({"product_id": "p02", "added_at": T0})
+    (stored,) = carts.lines(UID, limit=10)
+    assert (stored.product_id, stored.variant_id, stored.quantity) == ("p01", "p01", 2)
+    assert wishlists.get(UID, "p02") == WishlistEntry(product_id="p02", added_at=T0)
+    # A PUT of the product's id changes the same document: an existing cart reads unchanged.
+    line, created = cart_service(carts, catalogue).set_quantity(UID, "p01", 5)
+    assert not created and (line.product_id, line.variant_id, line.added_at) == ("p01", "p01", T0)
+    assert [s.id for s in user.collection("cart").stream()] == ["p01"]
+    assert cart_service(carts, catalogue).priced(UID).total == 5 * 101
+
+
+def test_the_cart_service_keeps_variants_over_the_firestore_catalogue(
+    carts: FirestoreCart, wishlists: FirestoreWishlist, db: firestore.Client
+) -> None:
+    products = FirestoreProducts(client=lambda: db, writer=uncached_writer(db))
+    db.collection("categories").document("cat").set({"name": "Cat", "parent_id": None})
+    catalogue = InMemoryCatalogue()  # the pricing inputs (lists, tiers) only
+    shirt = catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": 1800})
+    products.create(shirt)
+    products.create(catalogue.add("mug", price=900))
+    pricing = PricingService(source=catalogue, products=products, tiers=catalogue)
+    service = CartService(cart=carts, products=products, pricing=pricing)
+    assert service.set_quantity(UID, "shirt-S", 2)[0].product_id == "shirt"
+    service.set_quantity(UID, "shirt-M", 1)
+    service.set_quantity(UID, "mug", 1)
+    with pytest.raises(ValidationFailed) as refused:
+        service.set_quantity(UID, "shirt", 1)
+    assert [e.field for e in refused.value.errors] == ["variant_id"]
+    with pytest.raises(NotFound, match="no active product or variant shirt-XL"):
+        service.set_quantity(UID, "shirt-XL", 1)
+    priced = service.priced(UID)
+    assert [
+        (e.line.variant_id, e.pricing.line_total if e.pricing else None) for e in priced.entries
+    ] == [
+        ("shirt-S", 3000),
+        ("shirt-M", 1800),
+        ("mug", 900),
+    ]
+    wishes = WishlistService(wishlist=wishlists, products=products)
+    assert wishes.add(UID, "shirt-M")[0].variant_id == "shirt-M"
+    (item,) = wishes.page(UID, limit=10, cursor=None).items
+    assert (item.product_id, item.sku, item.options) == ("shirt", "SKU-shirt-M", {"Size": "M"})
+
+
+def test_a_merge_moves_variants_as_separate_documents(
+    carts: FirestoreCart, wishlists: FirestoreWishlist, db: firestore.Client
+) -> None:
+    carts.create(UID, variant_line("shirt-S", 3))
+    carts.create(OTHER, variant_line("shirt-S", 5, minute=1))
+    carts.create(OTHER, variant_line("shirt-M", 2, minute=2))
+    wishlists.create(OTHER, WishlistEntry(product_id="shirt", variant_id="shirt-L", added_at=T0))
+    result = merge_service(db).merge(UID, OTHER)
+    assert (result.lines_added, result.lines_raised, result.wishlist_added) == (1, 1, 1)
+    assert {x.variant_id: x.quantity for x in carts.lines(UID, limit=10)} == {
+        "shirt-S": 5,
+        "shirt-M": 2,
+    }
+    assert wishlists.listed(UID, ["shirt-L", "shirt-S"]) == {"shirt-L"}
+    assert carts.count(OTHER) == 0 and wishlists.count(OTHER) == 0
 
 
 # --- the cart service on Firestore, concurrently ----------------------------------------------
@@ -218,7 +333,7 @@ def test_wishlist_pages_newest_first(wishlists: FirestoreWishlist, db: firestore
     assert seen == ["p09", "p04", "p03", "p02", "p01", "p00"]
     assert wishlists.count(UID) == 6
     stored = db.collection("users").document(UID).collection("wishlist").document("p00").get()
-    assert stored.to_dict() == {"product_id": "p00", "added_at": T0}
+    assert stored.to_dict() == {"product_id": "p00", "variant_id": "p00", "added_at": T0}
     with pytest.raises(ValidationFailed):
         wishlists.page(UID, limit=2, cursor="garbage")
 

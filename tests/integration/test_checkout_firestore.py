@@ -62,6 +62,7 @@ class Shop:
         catalogue = InMemoryCatalogue()
         catalogue.add("tea", price=2000)
         catalogue.add("mug", price=1000)
+        self.catalogue = catalogue
         pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
         self.orders = OrderService(
             orders=self.orders_store,
@@ -94,16 +95,25 @@ class Shop:
             products=catalogue,
         ).put(
             store_id=STORE,
-            product_id="tea",
+            variant_id="tea",
             body=StockPut(on_hand=1000),
             actor="admin:it",
             expected_version=None,
         )
 
-    def add_to_cart(self, uid: str, product_id: str, quantity: int) -> None:
+    def add_to_cart(
+        self, uid: str, product_id: str, quantity: int, variant_id: str | None = None
+    ) -> None:
         at = datetime.now(UTC)
         self.cart.create(
-            uid, CartLine(product_id=product_id, quantity=quantity, added_at=at, updated_at=at)
+            uid,
+            CartLine(
+                product_id=product_id,
+                variant_id=variant_id or product_id,
+                quantity=quantity,
+                added_at=at,
+                updated_at=at,
+            ),
         )
 
     def checkout(self, uid: str, key: str, **body: Any) -> Any:
@@ -217,7 +227,7 @@ def test_racing_reservations_count_exactly_the_usage_limit(shop: Shop) -> None:
     assert all(o.stock_state == "none" for o in rejected)
     uses = list(shop.db.collection("discount_codes").document("FLASH").collection("uses").stream())
     assert len(uses) == 5
-    assert shop.inventory.get(store_id=STORE, product_id="tea").value.reserved == 5
+    assert shop.inventory.get(store_id=STORE, variant_id="tea").value.reserved == 5
 
     # One cancel gives one use back, however often its effect is delivered (raced, too).
     confirmed = next(o for o in orders if o.status is OrderStatus.CONFIRMED)
@@ -282,6 +292,22 @@ def test_a_line_added_while_checking_out_is_ordered_or_kept_never_lost(shop: Sho
     ordered = {line.product_id for line in order.lines}
     kept = {line.product_id for line in shop.cart.lines("bea", limit=10)}
     assert ordered | kept == {"tea", "mug"} and not ordered & kept
+
+
+def test_checkout_of_two_variants_of_one_product_deletes_both_variant_documents(
+    shop: Shop,
+) -> None:
+    shop.catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": 1800})
+    shop.add_to_cart("dan", "shirt", 2, variant_id="shirt-S")
+    shop.add_to_cart("dan", "shirt", 1, variant_id="shirt-M")
+    cart = shop.db.collection("users").document("dan").collection("cart")
+    assert sorted(s.id for s in cart.stream()) == ["shirt-M", "shirt-S"]
+    order = shop.checkout("dan", key="variants").order.value
+    assert [(x.variant_id, x.sku, x.quantity, x.line_subtotal) for x in order.lines] == [
+        ("shirt-S", "SKU-shirt-S", 2, 3000),
+        ("shirt-M", "SKU-shirt-M", 1, 1800),
+    ]
+    assert list(cart.stream()) == []
 
 
 def test_an_unknown_code_writes_nothing(shop: Shop) -> None:

@@ -66,7 +66,7 @@ class Stack:
     def count(self, product: str, on_hand: int, store: str = STORE) -> None:
         self.admin.put(
             store_id=store,
-            product_id=product,
+            variant_id=product,
             body=StockPut(on_hand=on_hand),
             actor="admin:it",
             expected_version=None,
@@ -111,7 +111,7 @@ class Stack:
         return order
 
     def level(self, product: str, store: str = STORE) -> StockRecord:
-        return self.inventory.get(store_id=store, product_id=product).value
+        return self.inventory.get(store_id=store, variant_id=product).value
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def test_the_reservation_batch_writes_level_ledger_and_order_together(stack: Sta
 
 def test_a_stale_version_fails_the_whole_batch(stack: Stack) -> None:
     stack.count("apple", 5)
-    found = stack.inventory.get(store_id=STORE, product_id="apple")
+    found = stack.inventory.get(store_id=STORE, variant_id="apple")
     stack.count("apple", 6)  # a concurrent writer moves the version
     record = found.value.model_copy(update={"reserved": 1})
     row = MovementRecord(
@@ -197,7 +197,7 @@ def test_creating_an_existing_ledger_row_fails_the_batch(stack: Stack) -> None:
     stack.count("apple", 5)
     order = stack.place([("apple", 1)])
     assert stack.fulfilment.reserve(order.id) == "confirmed"
-    found = stack.inventory.get(store_id=STORE, product_id="apple")
+    found = stack.inventory.get(store_id=STORE, variant_id="apple")
     again = MovementRecord(
         id=order_movement_id(order.id, "reserve"),
         store_id=STORE,
@@ -349,7 +349,7 @@ def test_inventory_queries_across_stores_and_the_ledger(stack: Stack) -> None:
     stack.db.collection("stores").document("store-2").set({"name": "Two", "active": True})
     stack.admin.put(
         store_id=STORE,
-        product_id="apple",
+        variant_id="apple",
         body=StockPut(on_hand=1, low_stock_threshold=2),
         actor="a",
         expected_version=None,
@@ -388,9 +388,9 @@ def test_inventory_queries_across_stores_and_the_ledger(stack: Stack) -> None:
     assert [r.product_id for r in at_two.items] == ["apple", "fig"]
     for on_hand in (2, 3):
         stack.count("fig", on_hand, store="store-2")
-    ledger = stack.inventory.movements(store_id="store-2", product_id="fig", limit=2, cursor=None)
+    ledger = stack.inventory.movements(store_id="store-2", variant_id="fig", limit=2, cursor=None)
     older = stack.inventory.movements(
-        store_id="store-2", product_id="fig", limit=2, cursor=ledger.next_cursor
+        store_id="store-2", variant_id="fig", limit=2, cursor=ledger.next_cursor
     )
     assert [m.on_hand_after for m in ledger.items + older.items] == [3, 2, 7]
     assert older.next_cursor is None

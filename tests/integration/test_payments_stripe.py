@@ -1,6 +1,6 @@
 """The payment adapters against the real things: the Stripe adapter against the local Stripe
 (intents, idempotent refunds, cancels, signatures), the payment records and the re-drive query
-against the Firestore emulator, and the whole PaymentService over both."""
+against the Firestore emulator, and the whole PaymentService (and PaymentEventService) over both."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from celeste.orders.payment_provider import (
     UnmatchedPayment,
 )
 from celeste.orders.payments import RefundRequest
+from celeste.services.payment_events import PaymentEventService
 from celeste.services.payments import PaymentService
+from celeste.services.refunds import Refunds
 from celeste_functions.adapters.inventory import FirestoreInventory
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.payments import FirestorePaymentRecords
@@ -209,12 +211,24 @@ def test_service_over_firestore_and_the_local_stripe(
     assert stack.fulfilment.reserve(order.id) == "confirmed"
     orders = FirestoreOrders(client=lambda: db)
     assert [o.id for o in orders.payments_due(limit=10)] == [order.id]  # an intent is due
+    writer = uncached_writer(db)
+    records = FirestorePaymentRecords(client=lambda: db)
+    refunds = Refunds(
+        orders=orders,
+        writer=writer,
+        inventory=FirestoreInventory(client=lambda: db),
+        provider=lambda: provider,
+    )
+    events = PaymentEventService(
+        orders=orders, writer=writer, records=records, provider=lambda: provider, refunds=refunds
+    )
     service = PaymentService(
         orders=orders,
-        writer=uncached_writer(db),
-        inventory=FirestoreInventory(client=lambda: db),
-        records=FirestorePaymentRecords(client=lambda: db),
+        writer=writer,
+        records=records,
         provider=lambda: provider,
+        refunds=refunds,
+        events=events,
     )
     assert service.settle(order.id) == "intent created"
     assert orders.payments_due(limit=10) == []
@@ -229,8 +243,8 @@ def test_service_over_firestore_and_the_local_stripe(
         }
     ).encode()
     signature = sign_payload(body, secret=SECRET, timestamp=int(time.time()))
-    assert service.handle_webhook(payload=body, signature=signature) == "paid"
-    assert service.handle_webhook(payload=body, signature=signature) == "replay"
+    assert events.handle_webhook(payload=body, signature=signature) == "paid"
+    assert events.handle_webhook(payload=body, signature=signature) == "replay"
     refunded = service.refund(order.id, RefundRequest(reason="it"), idempotency_key="k1").value
     assert refunded.status.value == "refunded"
     assert refunded.payment is not None and refunded.payment.amount_refunded == held.total

@@ -59,5 +59,5 @@ def test_availability_is_on_hand_minus_reserved_and_zero_without_a_level(
         {"store_id": "s1", "product_id": "apple", "on_hand": 7, "reserved": 3, "updated_at": T0}
     )
     stock = FirestoreInventory(client=lambda: db)
-    got = stock.available(store_id="s1", product_ids=["apple", "pear", "apple"])
+    got = stock.available(store_id="s1", keys=["apple", "pear", "apple"])
     assert got == {"apple": 4, "pear": 0}

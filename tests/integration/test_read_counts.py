@@ -100,7 +100,7 @@ def shop(
         ).value
         svc.inventory.put(
             store_id=STORE,
-            product_id=product.id,
+            variant_id=product.id,
             body=StockPut(on_hand=100),
             actor="admin:it",
             expected_version=None,
@@ -234,7 +234,7 @@ def _deliver(
     body = json.dumps({"id": event, "type": event_type, "data": {"object": obj}}).encode()
     signature = sign_payload(body, secret=SECRET, timestamp=int(time.time()))
     with shop.reads.measure() as reads:
-        outcome = shop.svc.payments.handle_webhook(payload=body, signature=signature)
+        outcome = shop.svc.payment_events.handle_webhook(payload=body, signature=signature)
     _report(f"webhook {event_type} ({outcome})", reads)
     return outcome, reads
 

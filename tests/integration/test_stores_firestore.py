@@ -11,7 +11,7 @@ from google.cloud import firestore
 from celeste.catalog.stores import GeoPoint, Store, StoreCreate, StorePatch
 from celeste.kernel.addresses import Address
 from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from celeste.ports import StoreReferences
+from celeste.ports.catalog import StoreReferences
 from celeste.services.stores import StoreService
 from celeste_functions.adapters.cache import Cache
 from celeste_functions.adapters.cached import CachedStores

@@ -9,6 +9,7 @@ import {
 } from "@firebase/rules-unit-testing";
 import {
   collection,
+  collectionGroup,
   deleteDoc,
   doc,
   getDoc,
@@ -40,6 +41,11 @@ const DOCS = [
   { path: "products/active", data: { active: true, base_price: 100 }, get: EVERYONE,
     list: [(c) => query(c("products"), where("active", "==", true)), EVERYONE] },
   { path: "products/hidden", data: { active: false }, get: ["admin"] },
+  // A product with options: its variants live in its document and read as the product does.
+  { path: "products/tee", data: { active: true, base_price: 1000, variant_ids: ["tee-m"],
+      variants: [{ id: "tee-m", sku: "TEE-M", options: { Size: "M" } }] }, get: EVERYONE,
+    list: [(c) => query(c("products"), where("active", "==", true),
+      where("variant_ids", "array-contains", "tee-m")), EVERYONE] },
   { path: "stores/active", data: { active: true }, get: EVERYONE },
   { path: "stores/hidden", data: { active: false }, get: ["admin"] },
   { path: "tiers/GOLD", data: { level: 3 }, get: EVERYONE,
@@ -47,6 +53,14 @@ const DOCS = [
   { path: `users/${OWNER}`, data: { role: "customer", tier: "BRONZE" }, get: ["owner", "admin"],
     list: [(c) => query(c("users")), ["admin"]] },
   { path: `users/${OWNER}/cart/p1`, data: { quantity: 1 }, get: ["owner", "admin"] },
+  // Cart lines and wishlist entries are keyed by variant id (a product without options: its
+  // own id); the rules check no field of them, only who reads.
+  { path: `users/${OWNER}/cart/v-shirt-s`,
+    data: { product_id: "shirt", variant_id: "v-shirt-s", quantity: 2 }, get: ["owner", "admin"],
+    list: [(c) => query(c(`users/${OWNER}/cart`)), ["owner", "admin"]] },
+  { path: `users/${OWNER}/wishlist/v-shirt-m`,
+    data: { product_id: "shirt", variant_id: "v-shirt-m" }, get: ["owner", "admin"],
+    list: [(c) => query(c(`users/${OWNER}/wishlist`)), ["owner", "admin"]] },
   // The profiles behind the admin roles: the admin's says admin, the demoted one's customer.
   { path: "users/admin-uid", data: { role: "admin", tier: "BRONZE" }, get: ["admin"] },
   { path: "users/stale-uid", data: { role: "customer", tier: "BRONZE" },
@@ -57,6 +71,10 @@ const DOCS = [
   { path: "price_lists/pl1", data: { priority: 1 }, get: ["admin"] },
   { path: "stores/active/inventory/p1", data: { on_hand: 5, reserved: 0 }, get: ["admin"] },
   { path: "stores/active/inventory/p1/movements/m1", data: { kind: "set" }, get: ["admin"] },
+  // Stock is keyed by variant: a variant's levels across stores are for admins only.
+  { path: "stores/active/inventory/tee-m",
+    data: { product_id: "tee", variant_id: "tee-m", on_hand: 2, reserved: 0 }, get: ["admin"],
+    list: [(c, g) => query(g("inventory"), where("variant_id", "==", "tee-m")), ["admin"]] },
   { path: "shipping_methods/standard", data: { active: true, price: 500 }, get: EVERYONE,
     list: [(c) => query(c("shipping_methods"), where("active", "==", true)), EVERYONE] },
   { path: "shipping_methods/retired", data: { active: false, price: 900 }, get: ["admin"],
@@ -70,6 +88,7 @@ const DOCS = [
     get: ["admin"] },
   { path: "category_slugs/fruit", data: { category_id: "c1" }, get: NOBODY },
   { path: "product_skus/SKU-1", data: { product_id: "p1" }, get: NOBODY },
+  { path: "product_skus/TEE-M", data: { product_id: "tee", variant_id: "tee-m" }, get: NOBODY },
   { path: "idempotency_keys/k1", data: { order_id: "o1" }, get: NOBODY },
   // An order's payment as stored: no client secret in it, so admins reading it see none.
   { path: "orders/o2", data: { user_id: OWNER, status: "confirmed",
@@ -141,7 +160,9 @@ for (const row of DOCS) {
         const mayList = listers.includes(role);
         test(`${role} list ${mayList ? "allowed" : "denied"}`, async () => {
           const fs = db(role);
-          const attempt = getDocs(makeQuery((name) => collection(fs, name)));
+          const attempt = getDocs(
+            makeQuery((name) => collection(fs, name), (name) => collectionGroup(fs, name)),
+          );
           await (mayList ? assertSucceeds(attempt) : assertFails(attempt));
         });
       }

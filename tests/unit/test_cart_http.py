@@ -173,8 +173,8 @@ def test_put_is_201_then_200_and_returns_the_line() -> None:
     created = put("apple", 2)
     assert created.status_code == 201
     line = body_of(created)
-    assert set(line) == {"product_id", "quantity", "added_at", "updated_at"}
-    assert (line["product_id"], line["quantity"]) == ("apple", 2)
+    assert set(line) == {"product_id", "variant_id", "quantity", "added_at", "updated_at"}
+    assert (line["product_id"], line["variant_id"], line["quantity"]) == ("apple", "apple", 2)
     assert line["added_at"].endswith("Z")
     updated = put("apple", 1000)
     assert updated.status_code == 200
@@ -194,9 +194,11 @@ def test_get_cart_prices_every_line_and_totals() -> None:
     pear = cart["lines"][0]
     assert set(pear) == {
         "product_id",
+        "variant_id",
         "quantity",
         "name",
         "sku",
+        "options",
         "image_url",
         "unavailable",
         "unavailable_reason",
@@ -211,6 +213,7 @@ def test_get_cart_prices_every_line_and_totals() -> None:
         "Pear",
         "SKU-pear",
     )
+    assert (pear["variant_id"], pear["options"]) == ("pear", {})
     assert (pear["unavailable"], pear["line_total"]) == (False, 999)
     assert pear["pricing"] | {"applied_rule": None} == {
         "base_price": 333,
@@ -300,13 +303,77 @@ def test_unserved_paths_and_methods(method: str, path: str, status: int) -> None
         assert response.headers["Allow"]
 
 
+# --- variants ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shirt(catalogue: InMemoryCatalogue) -> None:
+    catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": 1800})
+
+
+@pytest.mark.usefixtures("shirt")
+def test_cart_items_are_variants_each_line_showing_its_sku_and_options(
+    cart_repo: InMemoryCart,
+) -> None:
+    created = put("shirt-S", 2)
+    assert created.status_code == 201
+    assert (body_of(created)["product_id"], body_of(created)["variant_id"]) == ("shirt", "shirt-S")
+    assert put("shirt-M", 1).status_code == 201
+    cart = body_of(call("GET", "/cart"))
+    shown = [
+        (x["product_id"], x["variant_id"], x["sku"], x["options"], x["name"], x["line_total"])
+        for x in cart["lines"]
+    ]
+    assert shown == [
+        ("shirt", "shirt-S", "SKU-shirt-S", {"Size": "S"}, "Shirt", 3000),
+        ("shirt", "shirt-M", "SKU-shirt-M", {"Size": "M"}, "Shirt", 1800),
+    ]
+    assert cart["total"] == 4800
+    assert call("DELETE", "/cart/items/shirt-S").status_code == 204
+    assert [x["variant_id"] for x in body_of(call("GET", "/cart"))["lines"]] == ["shirt-M"]
+
+
+@pytest.mark.usefixtures("shirt")
+@pytest.mark.parametrize("path", ["/cart/items/shirt", "/wishlist/shirt"])
+def test_the_id_of_a_product_with_several_variants_is_400_naming_variant_id(
+    path: str, cart_repo: InMemoryCart
+) -> None:
+    body = {"quantity": 1} if path.startswith("/cart") else NO_BODY
+    assert error_fields(call("PUT", path, body)) == ["variant_id"]
+    assert cart_repo.writes == 0
+
+
+@pytest.mark.usefixtures("shirt")
+def test_an_unknown_or_inactive_variant_is_404(catalogue: InMemoryCatalogue) -> None:
+    catalogue.change_variant("shirt", "shirt-M", active=False)
+    for variant_id in ("shirt-M", "shirt-XL"):
+        assert_problem(put(variant_id, 1), 404)
+        assert_problem(call("PUT", f"/wishlist/{variant_id}"), 404)
+
+
+@pytest.mark.usefixtures("shirt")
+def test_the_wishlist_keeps_variants_and_shows_their_sku_and_options() -> None:
+    first = call("PUT", "/wishlist/shirt-M")
+    assert first.status_code == 201
+    assert set(body_of(first)) == {"product_id", "variant_id", "added_at"}
+    (item,) = body_of(call("GET", "/wishlist"))["items"]
+    assert (item["product_id"], item["variant_id"], item["sku"], item["options"]) == (
+        "shirt",
+        "shirt-M",
+        "SKU-shirt-M",
+        {"Size": "M"},
+    )
+    assert item["unavailable"] is False and item["product"]["id"] == "shirt"
+    assert call("DELETE", "/wishlist/shirt-M").status_code == 204
+
+
 # --- wishlist ---------------------------------------------------------------------------------
 
 
 def test_wishlist_put_is_201_then_200_and_delete_is_204() -> None:
     first = call("PUT", "/wishlist/apple")
     assert first.status_code == 201
-    assert set(body_of(first)) == {"product_id", "added_at"}
+    assert set(body_of(first)) == {"product_id", "variant_id", "added_at"}
     again = call("PUT", "/wishlist/apple")
     assert again.status_code == 200 and body_of(again) == body_of(first)
     for _ in range(2):

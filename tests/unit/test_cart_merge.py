@@ -40,13 +40,29 @@ ACCOUNT = "account-1"
 GUEST = "guest-1"
 
 
-def line(product_id: str, quantity: int, minute: int = 0) -> CartLine:
+def product_of(variant_id: str) -> str:
+    """The product of a variant these tests name: ``shirt-S`` is ``shirt``'s, ``apple`` is the
+    one variant of ``apple``."""
+    return variant_id.split("-")[0]
+
+
+def line(variant_id: str, quantity: int, minute: int = 0) -> CartLine:
     at = T0 + timedelta(minutes=minute)
-    return CartLine(product_id=product_id, quantity=quantity, added_at=at, updated_at=at)
+    return CartLine(
+        product_id=product_of(variant_id),
+        variant_id=variant_id,
+        quantity=quantity,
+        added_at=at,
+        updated_at=at,
+    )
 
 
-def entry(product_id: str, minute: int = 0) -> WishlistEntry:
-    return WishlistEntry(product_id=product_id, added_at=T0 + timedelta(minutes=minute))
+def entry(variant_id: str, minute: int = 0) -> WishlistEntry:
+    return WishlistEntry(
+        product_id=product_of(variant_id),
+        variant_id=variant_id,
+        added_at=T0 + timedelta(minutes=minute),
+    )
 
 
 # --- the rule -----------------------------------------------------------------------------------
@@ -109,7 +125,7 @@ def test_the_wishlist_is_the_union_within_its_cap() -> None:
 
 
 _lines = st.dictionaries(
-    st.sampled_from([f"p{i}" for i in range(8)]),
+    st.sampled_from([*(f"p{i}" for i in range(5)), "shirt-S", "shirt-M", "shirt-L"]),
     st.integers(1, MAX_LINE_QUANTITY),
     max_size=8,
 )
@@ -124,12 +140,13 @@ def test_merging_never_sums_never_loses_the_accounts_lines_and_respects_the_caps
     result = merge_cart_lines(account, guest, now=NOW, max_lines=max(cap, len(account)))
     after = dict(mine)
     for changed in (*result.added, *result.raised):
-        after[changed.product_id] = changed.quantity
-    for product, quantity in after.items():
-        expected = max(mine.get(product, 0), theirs.get(product, 0))
+        assert changed.product_id == product_of(changed.variant_id)
+        after[changed.variant_id] = changed.quantity
+    for variant, quantity in after.items():
+        expected = max(mine.get(variant, 0), theirs.get(variant, 0))
         assert quantity == expected <= MAX_LINE_QUANTITY
     assert len(after) <= max(cap, len(account))
-    moved = {a.product_id for a in result.added} | {r.product_id for r in result.raised}
+    moved = {a.variant_id for a in result.added} | {r.variant_id for r in result.raised}
     assert moved | set(result.kept) | set(result.dropped) == set(theirs)
     # Merging the merged cart with the same guest again changes nothing (idempotent rule).
     merged = [line(p, q) for p, q in after.items()]
@@ -169,10 +186,10 @@ class Merging:
             self.wishlist.create(uid, one)
 
     def quantities(self, uid: str) -> dict[str, int]:
-        return {one.product_id: one.quantity for one in self.cart.lines(uid, limit=1000)}
+        return {one.variant_id: one.quantity for one in self.cart.lines(uid, limit=1000)}
 
     def listed(self, uid: str) -> set[str]:
-        return {e.product_id for e in self.wishlist.page(uid, limit=1000, cursor=None).items}
+        return {e.variant_id for e in self.wishlist.page(uid, limit=1000, cursor=None).items}
 
 
 @pytest.fixture
@@ -193,6 +210,29 @@ def test_merge_moves_cart_and_wishlist_in_one_commit_and_empties_the_guest(
     assert merging.quantities(ACCOUNT) == {"apple": 5, "bread": 5, "pear": 1}
     assert merging.listed(ACCOUNT) == {"apple", "soap"}
     assert merging.quantities(GUEST) == {} and merging.listed(GUEST) == set()
+
+
+def test_variants_of_one_product_merge_as_separate_lines_and_entries(merging: Merging) -> None:
+    merging.put(ACCOUNT, line("shirt-S", 2), line("shirt-M", 4))
+    merging.put(GUEST, line("shirt-M", 1), line("shirt-L", 3), line("shirt-S", 5))
+    merging.keep(ACCOUNT, entry("shirt-S"))
+    merging.keep(GUEST, entry("shirt-S"), entry("shirt-L"))
+    result = merging.service.merge(ACCOUNT, GUEST)
+    assert result == CartMergeResult(lines_added=1, lines_raised=1, lines_kept=1, wishlist_added=1)
+    assert merging.quantities(ACCOUNT) == {"shirt-S": 5, "shirt-M": 4, "shirt-L": 3}
+    assert {x.product_id for x in merging.cart.lines(ACCOUNT, limit=10)} == {"shirt"}
+    assert merging.listed(ACCOUNT) == {"shirt-S", "shirt-L"}
+    assert merging.quantities(GUEST) == {} and merging.listed(GUEST) == set()
+
+
+def test_dropped_variants_are_named_by_variant_id() -> None:
+    result = merge_cart_lines(
+        [line("apple", 1)], [line("shirt-S", 1, 1), line("shirt-M", 1, 2)], now=NOW, max_lines=2
+    )
+    assert [(a.product_id, a.variant_id) for a in result.added] == [("shirt", "shirt-S")]
+    assert result.dropped == ("shirt-M",)
+    wished = merge_wishlist({"shirt-S"}, 1, [entry("shirt-S"), entry("shirt-M")], max_items=1)
+    assert (wished.added, wished.dropped) == ((), ("shirt-M",))
 
 
 def test_a_retried_merge_changes_nothing(merging: Merging) -> None:

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from celeste.accounts.profiles import Identity
 from celeste.accounts.tier_standing import tier_standing
 from celeste.accounts.tiers import DEMO_TIERS, CustomerStats, RecentDelivery
 from celeste.cart.lines import CartLine, PricedCart, WishlistEntry, unavailable_lines
 from celeste.catalog.products import Product
-from celeste.kernel.errors import Conflict, NotFound
+from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
 from celeste.pricing.price_lists import PriceList, PriceRule
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartService, WishlistService
@@ -307,9 +309,12 @@ def test_a_product_deactivated_while_the_cart_is_priced_is_read_again(
         def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
             self.reads += 1
             found = catalogue.get_many(product_ids)
-            if self.reads == 2:  # the first read of priced() (the first was set_quantity's)
+            if self.reads == 1:  # the first read of priced() (set_quantity reads by_variant)
                 deactivate(catalogue, "pear")
             return found
+
+        def by_variant(self, variant_id: str) -> Product | None:
+            return catalogue.by_variant(variant_id)
 
     products = StaleOnce()
     cart = CartService(cart=repo, products=products, pricing=pricing)  # type: ignore[arg-type]
@@ -317,7 +322,7 @@ def test_a_product_deactivated_while_the_cart_is_priced_is_read_again(
     cart.set_quantity(UID, "pear", 1)
     priced = cart.priced(UID)
     assert summary(priced) == [("apple", 1, None, 1000), ("pear", 1, "inactive", None)]
-    assert products.reads == 3
+    assert products.reads == 2
 
 
 def test_lines_in_another_currency_than_the_cart_are_flagged() -> None:
@@ -346,6 +351,178 @@ def test_lines_in_another_currency_than_the_cart_are_flagged() -> None:
     }
     lines = [line("d", 3), line("c", 2), line("b", 1), line("a", 0), line("e", 4)]
     assert unavailable_lines(lines, products) == {"a": "inactive", "c": "currency", "e": "missing"}
+
+
+# --- variants -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shirt(catalogue: InMemoryCatalogue) -> Product:
+    """A product with options: ``shirt-S`` at the product's price, ``shirt-M`` at its own."""
+    return catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": 1800, "L": None})
+
+
+def test_two_variants_of_one_product_are_two_lines_each_priced_as_its_variant(
+    cart: CartService, repo: InMemoryCart, shirt: Product
+) -> None:
+    small, created = cart.set_quantity(UID, "shirt-S", 2)
+    assert created and (small.product_id, small.variant_id) == ("shirt", "shirt-S")
+    cart.set_quantity(UID, "shirt-M", 1)
+    cart.set_quantity(UID, "shirt-S", 3)  # the same variant: the same line
+    assert [(x.variant_id, x.quantity) for x in repo.lines(UID, limit=10)] == [
+        ("shirt-S", 3),
+        ("shirt-M", 1),
+    ]
+    priced = cart.priced(UID)
+    assert [
+        (e.line.variant_id, e.variant.sku if e.variant else None, e.options, e.pricing.line_total)
+        for e in priced.entries
+        if e.pricing
+    ] == [
+        ("shirt-S", "SKU-shirt-S", {"Size": "S"}, 4500),
+        ("shirt-M", "SKU-shirt-M", {"Size": "M"}, 1800),
+    ]
+    assert priced.total == 6300
+
+
+def test_a_single_variant_products_line_is_keyed_by_its_own_id(
+    cart: CartService, repo: InMemoryCart
+) -> None:
+    line, _ = cart.set_quantity(UID, "apple", 1)
+    assert (line.product_id, line.variant_id) == ("apple", "apple")
+    entry = cart.priced(UID).entries[0]
+    assert entry.variant is not None and (entry.variant.sku, entry.options) == ("SKU-apple", {})
+
+
+def test_the_id_of_a_product_with_several_variants_must_name_one(
+    cart: CartService, repo: InMemoryCart, shirt: Product
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        cart.set_quantity(UID, "shirt", 1)
+    assert [e.field for e in refused.value.errors] == ["variant_id"]
+    assert repo.writes == 0
+
+
+@pytest.mark.parametrize("case", ["unknown", "inactive variant", "inactive product"])
+def test_put_of_an_unknown_or_inactive_variant_is_not_found(
+    cart: CartService, repo: InMemoryCart, catalogue: InMemoryCatalogue, shirt: Product, case: str
+) -> None:
+    if case == "inactive variant":
+        catalogue.change_variant("shirt", "shirt-M", active=False)
+    elif case == "inactive product":
+        deactivate(catalogue, "shirt")
+    variant_id = "shirt-XL" if case == "unknown" else "shirt-M"
+    with pytest.raises(NotFound, match=f"no active product or variant {variant_id}"):
+        cart.set_quantity(UID, variant_id, 1)
+    if case == "inactive product":
+        with pytest.raises(NotFound):  # its own id too: a customer cannot see it
+            cart.set_quantity(UID, "shirt", 1)
+    assert repo.writes == 0
+
+
+def test_a_deactivated_or_deleted_variant_is_flagged_the_other_still_priced(
+    cart: CartService, catalogue: InMemoryCatalogue, shirt: Product
+) -> None:
+    for variant_id in ("shirt-S", "shirt-M", "shirt-L"):
+        cart.set_quantity(UID, variant_id, 1)
+    catalogue.change_variant("shirt", "shirt-S", active=False)
+    catalogue.delete_variant("shirt", "shirt-L")
+    priced = cart.priced(UID)
+    assert [(e.line.variant_id, e.unavailable) for e in priced.entries] == [
+        ("shirt-S", "inactive"),
+        ("shirt-M", None),
+        ("shirt-L", "missing"),
+    ]
+    assert priced.total == 1800
+    gone = priced.entries[2]
+    assert gone.product is not None and gone.variant is None and gone.options == {}
+
+
+def test_unavailable_lines_are_keyed_by_variant(
+    catalogue: InMemoryCatalogue, shirt: Product
+) -> None:
+    catalogue.change_variant("shirt", "shirt-S", active=False)
+    catalogue.delete_variant("shirt", "shirt-L")
+
+    def held(variant_id: str, minute: int, product_id: str = "shirt") -> CartLine:
+        at = T0 + timedelta(minutes=minute)
+        return CartLine(
+            product_id=product_id, variant_id=variant_id, quantity=1, added_at=at, updated_at=at
+        )
+
+    lines = [held("shirt-S", 0), held("shirt-M", 1), held("shirt-L", 2), held("apple", 3, "apple")]
+    assert unavailable_lines(lines, catalogue.products) == {
+        "shirt-S": "inactive",
+        "shirt-L": "missing",
+    }
+
+
+def test_a_line_stored_before_variants_reads_its_product_as_its_variant() -> None:
+    stored = {"product_id": "apple", "quantity": 2, "added_at": T0, "updated_at": T0}
+    assert CartLine.model_validate(stored).variant_id == "apple"
+    assert WishlistEntry.model_validate({"product_id": "apple", "added_at": T0}).variant_id == (
+        "apple"
+    )
+    named = CartLine.model_validate({**stored, "product_id": "shirt", "variant_id": "shirt-S"})
+    assert (named.product_id, named.variant_id) == ("shirt", "shirt-S")
+
+
+@given(
+    held=st.lists(
+        st.tuples(st.sampled_from(["S", "M", "L", "apple"]), st.integers(1, 5)),
+        max_size=8,
+        unique_by=lambda pair: pair[0],
+    ),
+    retired=st.sets(st.sampled_from(["S", "M", "L"])),
+)
+def test_priced_totals_are_the_sum_of_the_sellable_variants_lines(
+    held: list[tuple[str, int]], retired: set[str]
+) -> None:
+    catalogue = InMemoryCatalogue()
+    catalogue.add("apple", price=1000)
+    catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": 1800, "L": 2100})
+    for size in retired:
+        catalogue.change_variant("shirt", f"shirt-{size}", active=False)
+    pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
+    repo = InMemoryCart()
+    cart = CartService(cart=repo, products=catalogue, pricing=pricing, clock=Clock())
+    for key, quantity in held:
+        variant_id = key if key == "apple" else f"shirt-{key}"
+        if key in retired:
+            with pytest.raises(NotFound):
+                cart.set_quantity(UID, variant_id, quantity)
+        else:
+            cart.set_quantity(UID, variant_id, quantity)
+    unit = {"apple": 1000, "S": 1500, "M": 1800, "L": 2100}
+    expected = sum(unit[key] * quantity for key, quantity in held if key not in retired)
+    priced = cart.priced(UID)
+    assert priced.total == expected
+    assert len({e.line.variant_id for e in priced.entries}) == len(priced.entries)
+    assert all(e.unavailable is None and e.pricing is not None for e in priced.entries)
+
+
+def test_the_wishlist_keeps_variants_and_shows_their_sku_and_options(
+    wishlist: WishlistService, catalogue: InMemoryCatalogue, shirt: Product
+) -> None:
+    entry, created = wishlist.add(UID, "shirt-M")
+    assert created and (entry.product_id, entry.variant_id) == ("shirt", "shirt-M")
+    wishlist.add(UID, "shirt-S")
+    wishlist.add(UID, "apple")
+    with pytest.raises(ValidationFailed) as refused:
+        wishlist.add(UID, "shirt")
+    assert [e.field for e in refused.value.errors] == ["variant_id"]
+    catalogue.delete_variant("shirt", "shirt-S")
+    items = wishlist.page(UID, limit=10, cursor=None).items
+    assert [(i.product_id, i.variant_id, i.sku, i.options, i.unavailable) for i in items] == [
+        ("apple", "apple", "SKU-apple", {}, False),
+        ("shirt", "shirt-S", None, {}, True),
+        ("shirt", "shirt-M", "SKU-shirt-M", {"Size": "M"}, False),
+    ]
+    wishlist.remove(UID, "shirt-M")
+    assert [i.variant_id for i in wishlist.page(UID, limit=10, cursor=None).items] == [
+        "apple",
+        "shirt-S",
+    ]
 
 
 # --- wishlist ---------------------------------------------------------------------------------

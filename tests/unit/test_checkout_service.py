@@ -64,10 +64,15 @@ class Shop:
     orders: OrderService
     fulfilment: OrderFulfilment
 
-    def add_to_cart(self, uid: str, product_id: str, quantity: int) -> None:
+    def add_to_cart(
+        self, uid: str, product_id: str, quantity: int, variant_id: str | None = None
+    ) -> None:
         at = datetime.now(UTC)
-        line = CartLine(product_id=product_id, quantity=quantity, added_at=at, updated_at=at)
-        if self.cart.set_quantity(uid, product_id, quantity=quantity, updated_at=at) is None:
+        key = variant_id or product_id
+        line = CartLine(
+            product_id=product_id, variant_id=key, quantity=quantity, added_at=at, updated_at=at
+        )
+        if self.cart.set_quantity(uid, key, quantity=quantity, updated_at=at) is None:
             self.cart.create(uid, line)
 
     def quote(self, uid: str = "alice", **body: Any) -> CheckoutQuote:
@@ -260,6 +265,39 @@ def test_unavailable_lines_are_409_naming_them_and_the_cart_is_untouched(shop: S
     assert [e.field for e in refused.value.errors] == ["cart.retired"]
     assert not shop.commerce.orders
     assert len(shop.cart.lines("alice", limit=10)) == 3
+
+
+def test_checkout_buys_two_variants_of_one_product_and_clears_both_lines(shop: Shop) -> None:
+    shop.catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": 1800})
+    shop.commerce.stock(STORE, "shirt-S", 5)
+    shop.commerce.stock(STORE, "shirt-M", 5)
+    shop.add_to_cart("alice", "shirt", 2, variant_id="shirt-S")
+    shop.add_to_cart("alice", "shirt", 1, variant_id="shirt-M")
+    quote = shop.quote(shipping_method="standard")
+    assert quote.subtotal == 2 * 1500 + 1800
+    order = shop.checkout(shipping_method="standard")
+    assert [(x.product_id, x.variant_id, x.sku, x.options, x.quantity) for x in order.lines] == [
+        ("shirt", "shirt-S", "SKU-shirt-S", {"Size": "S"}, 2),
+        ("shirt", "shirt-M", "SKU-shirt-M", {"Size": "M"}, 1),
+    ]
+    assert [x.line_subtotal for x in order.lines] == [3000, 1800]
+    assert shop.cart.lines("alice", limit=10) == []
+
+
+def test_an_unavailable_variant_is_named_by_its_id_and_product(shop: Shop) -> None:
+    shop.catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": None})
+    shop.add_to_cart("alice", "tea", 1)
+    shop.add_to_cart("alice", "shirt", 1, variant_id="shirt-S")
+    shop.add_to_cart("alice", "shirt", 1, variant_id="shirt-M")
+    shop.catalogue.change_variant("shirt", "shirt-S", active=False)
+    shop.catalogue.delete_variant("shirt", "shirt-M")
+    with pytest.raises(Conflict) as refused:
+        shop.checkout(shipping_method="standard")
+    assert sorted((e.field, e.message) for e in refused.value.errors) == [
+        ("cart.shirt-M", "variant shirt-M of product shirt is missing"),
+        ("cart.shirt-S", "variant shirt-S of product shirt is inactive"),
+    ]
+    assert not shop.commerce.orders and len(shop.cart.lines("alice", limit=10)) == 3
 
 
 def test_a_shipping_method_is_required_and_must_serve_the_address(shop: Shop) -> None:

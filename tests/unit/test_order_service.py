@@ -143,7 +143,7 @@ def world() -> World:
 def _admin_put(world: World, product: str, on_hand: int, threshold: int | None = None) -> None:
     world.inventory.put(
         store_id=STORE,
-        product_id=product,
+        variant_id=product,
         body=StockPut(on_hand=on_hand, low_stock_threshold=threshold),
         actor="admin:test",
         expected_version=None,
@@ -687,7 +687,7 @@ def test_expire_due_redrives_a_lost_release(world: World) -> None:
 def test_put_creates_a_level_with_its_ledger_row_then_updates_it(world: World) -> None:
     found, created = world.inventory.put(
         store_id=STORE,
-        product_id="apple",
+        variant_id="apple",
         body=StockPut(on_hand=7, low_stock_threshold=2),
         actor="admin:a",
         expected_version=None,
@@ -697,7 +697,7 @@ def test_put_creates_a_level_with_its_ledger_row_then_updates_it(world: World) -
     assert (row.kind, row.delta_on_hand, row.actor, row.on_hand_after) == ("set", 7, "admin:a", 7)
     again, created = world.inventory.put(
         store_id=STORE,
-        product_id="apple",
+        variant_id="apple",
         body=StockPut(on_hand=1),
         actor="admin:a",
         expected_version=found.version,
@@ -706,7 +706,7 @@ def test_put_creates_a_level_with_its_ledger_row_then_updates_it(world: World) -
     with pytest.raises(PreconditionFailed):
         world.inventory.put(
             store_id=STORE,
-            product_id="apple",
+            variant_id="apple",
             body=StockPut(on_hand=3),
             actor="admin:a",
             expected_version=found.version,
@@ -722,13 +722,13 @@ def test_stock_below_what_is_reserved_is_409(world: World) -> None:
     with pytest.raises(Conflict):
         world.inventory.adjust(
             store_id=STORE,
-            product_id="apple",
+            variant_id="apple",
             body=StockAdjustment(delta=-2, reason="broken"),
             actor="admin:a",
         )
     adjusted = world.inventory.adjust(
         store_id=STORE,
-        product_id="apple",
+        variant_id="apple",
         body=StockAdjustment(delta=-1, reason="broken"),
         actor="admin:a",
     )
@@ -741,17 +741,17 @@ def test_inventory_needs_a_known_store_and_product(world: World) -> None:
     with pytest.raises(NotFound, match="store"):
         world.inventory.put(
             store_id="nowhere",
-            product_id="apple",
+            variant_id="apple",
             body=StockPut(on_hand=1),
             actor="a",
             expected_version=None,
         )
     with pytest.raises(NotFound, match="product"):
         world.inventory.adjust(
-            store_id=STORE, product_id="ghost", body=StockAdjustment(delta=1, reason="r"), actor="a"
+            store_id=STORE, variant_id="ghost", body=StockAdjustment(delta=1, reason="r"), actor="a"
         )
     with pytest.raises(NotFound):
-        world.inventory.movements(store_id=STORE, product_id="apple", limit=10, cursor=None)
+        world.inventory.movements(store_id=STORE, variant_id="apple", limit=10, cursor=None)
 
 
 def test_an_admin_count_racing_a_reservation_is_retried_on_fresh_data(world: World) -> None:
@@ -760,7 +760,7 @@ def test_an_admin_count_racing_a_reservation_is_retried_on_fresh_data(world: Wor
     world.commerce.interleave(lambda: world.fulfilment.reserve(order.id))
     world.inventory.adjust(
         store_id=STORE,
-        product_id="apple",
+        variant_id="apple",
         body=StockAdjustment(delta=3, reason="delivery"),
         actor="admin:a",
     )
@@ -772,10 +772,10 @@ def test_an_admin_count_racing_a_reservation_is_retried_on_fresh_data(world: Wor
 def test_movements_list_newest_first_in_pages(world: World) -> None:
     for count in (1, 2, 3):
         _admin_put(world, "apple", count)
-    page = world.inventory.movements(store_id=STORE, product_id="apple", limit=2, cursor=None)
+    page = world.inventory.movements(store_id=STORE, variant_id="apple", limit=2, cursor=None)
     assert [m.on_hand_after for m in page.items] == [3, 2]
     rest = world.inventory.movements(
-        store_id=STORE, product_id="apple", limit=2, cursor=page.next_cursor
+        store_id=STORE, variant_id="apple", limit=2, cursor=page.next_cursor
     )
     assert [m.on_hand_after for m in rest.items] == [1] and rest.next_cursor is None
 
@@ -859,7 +859,7 @@ def test_any_sequence_of_operations_keeps_stock_exact(
             elif action == "adjust":
                 world.inventory.adjust(
                     store_id=STORE,
-                    product_id="apple",
+                    variant_id="apple",
                     body=StockAdjustment(delta=amount - 2 or 1, reason="r"),
                     actor="a",
                 )

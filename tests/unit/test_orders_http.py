@@ -18,9 +18,11 @@ from celeste.orders.status import OrderStatus
 from celeste.services.accounts import AccountService
 from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
+from celeste.services.payment_events import PaymentEventService
 from celeste.services.payments import PaymentService
 from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
+from celeste.services.refunds import Refunds
 from celeste.services.retry import Backoff
 from celeste_functions import clients, composition
 from celeste_functions.adapters.cache import Cache
@@ -82,6 +84,19 @@ def wired() -> Iterator[Wired]:
         backoff=FAST,
     )
     stripe = FakeStripe()
+    records = InMemoryPaymentRecords()
+    refunds = Refunds(
+        orders=commerce, writer=commerce, inventory=view, provider=lambda: stripe, backoff=FAST
+    )
+    events = PaymentEventService(
+        orders=commerce,
+        writer=commerce,
+        records=records,
+        provider=lambda: stripe,
+        refunds=refunds,
+        backoff=FAST,
+        request_backoff=FAST,
+    )
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
@@ -108,12 +123,14 @@ def wired() -> Iterator[Wired]:
             payments=PaymentService(
                 orders=commerce,
                 writer=commerce,
-                inventory=view,
-                records=InMemoryPaymentRecords(),
+                records=records,
                 provider=lambda: stripe,
+                refunds=refunds,
+                events=events,
                 backoff=FAST,
                 request_backoff=FAST,
             ),
+            payment_events=events,
         )
     )
     yield Wired(commerce, catalogue, profiles, fulfilment)
@@ -154,7 +171,7 @@ def order_body(*lines: tuple[str, int], store: str = STORE) -> dict[str, Any]:
 def stock(wired: Wired, product: str, on_hand: int) -> None:
     composition.services.get().inventory.put(
         store_id=STORE,
-        product_id=product,
+        variant_id=product,
         body=StockPut(on_hand=on_hand),
         actor="admin:t",
         expected_version=None,

@@ -35,9 +35,11 @@ from celeste.orders.payments import (
 )
 from celeste.orders.status import OrderStatus
 from celeste.services.fulfilment import OrderFulfilment
+from celeste.services.payment_events import PaymentEventService
 from celeste.services.payments import PaymentService
 from celeste.services.placing import OrderService
 from celeste.services.pricing import PricingService
+from celeste.services.refunds import Refunds
 from celeste.services.retry import Backoff
 from tests.fakes import (
     DELIVERY_ADDRESS,
@@ -239,6 +241,8 @@ class World:
     orders: OrderService
     fulfilment: OrderFulfilment
     payments: PaymentService
+    payment_events: PaymentEventService
+    refunds: Refunds
     clock: Clock
 
     def confirmed(self, quantity: int = 2) -> str:
@@ -281,7 +285,7 @@ class World:
     ) -> str:
         intent_id = self.order(order_id).payment.intent_id
         payload = self.stripe.event(intent_id, kind, event_id=event_id)
-        return self.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+        return self.payment_events.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
 
 
 @pytest.fixture
@@ -315,18 +319,41 @@ def world() -> World:
         backoff=FAST,
         sleep=lambda _: None,
     )
-    payments = PaymentService(
+    refunds = Refunds(
         orders=commerce,
         writer=commerce,
         inventory=view,
+        provider=lambda: stripe,
+        clock=clock,
+        backoff=FAST,
+        sleep=lambda _: None,
+    )
+    payment_events = PaymentEventService(
+        orders=commerce,
+        writer=commerce,
         records=records,
         provider=lambda: stripe,
+        refunds=refunds,
         clock=clock,
         backoff=FAST,
         request_backoff=FAST,
         sleep=lambda _: None,
     )
-    return World(commerce, stripe, records, orders, fulfilment, payments, clock)
+    payments = PaymentService(
+        orders=commerce,
+        writer=commerce,
+        records=records,
+        provider=lambda: stripe,
+        refunds=refunds,
+        events=payment_events,
+        clock=clock,
+        backoff=FAST,
+        request_backoff=FAST,
+        sleep=lambda _: None,
+    )
+    return World(
+        commerce, stripe, records, orders, fulfilment, payments, payment_events, refunds, clock
+    )
 
 
 def test_confirmed_order_gets_one_intent_for_exactly_its_total(world: World) -> None:
@@ -399,9 +426,9 @@ def test_bad_signature_changes_nothing(world: World) -> None:
     oid = world.with_intent()
     payload = world.stripe.event(world.order(oid).payment.intent_id)
     with pytest.raises(InvalidSignature):
-        world.payments.handle_webhook(payload=payload, signature=None)
+        world.payment_events.handle_webhook(payload=payload, signature=None)
     with pytest.raises(InvalidSignature):
-        world.payments.handle_webhook(payload=payload, signature="forged")
+        world.payment_events.handle_webhook(payload=payload, signature="forged")
     assert world.records.events == {} and world.order(oid).status is S.CONFIRMED
 
 
@@ -502,15 +529,15 @@ def test_admin_refunds_partial_then_full_with_restock_once(world: World) -> None
 
 def test_a_refund_that_died_after_stripe_is_finished_by_the_redrive(world: World) -> None:
     oid = world.paid()
-    original = world.payments._record_refund
+    original = world.refunds._record_refund
 
     def crash(*args: object, **kwargs: object) -> str:
         raise RuntimeError("the function died")
 
-    world.payments._record_refund = crash  # type: ignore[method-assign]
+    world.refunds._record_refund = crash  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         world.payments.refund(oid, RefundRequest(reason="r"), idempotency_key="k")
-    world.payments._record_refund = original  # type: ignore[method-assign]
+    world.refunds._record_refund = original  # type: ignore[method-assign]
     assert world.order(oid).payment_due == "refund"
     world.payments.redrive(now=NOW, stale_before=NOW)
     order = world.order(oid)
@@ -796,11 +823,11 @@ def test_money_for_an_order_that_does_not_exist_is_refunded_and_recorded_once(
 ) -> None:
     made = world.stripe.create_intent(order_id="no-such-order", amount=1_234, currency="eur")
     world.stripe.pay(made.id)
-    first = world.payments.handle_webhook(
+    first = world.payment_events.handle_webhook(
         payload=world.stripe.event(made.id, event_id="evt_a"), signature=FakeStripe.SECRET
     )
     assert first.startswith("unmatched payment refunded (re_")
-    again = world.payments.handle_webhook(
+    again = world.payment_events.handle_webhook(
         payload=world.stripe.event(made.id, event_id="evt_b"), signature=FakeStripe.SECRET
     )
     assert again.startswith("unmatched payment refunded already")
@@ -809,7 +836,7 @@ def test_money_for_an_order_that_does_not_exist_is_refunded_and_recorded_once(
     assert record is not None and record.status == "refunded"
     assert (record.order_id, record.amount, record.currency) == ("no-such-order", 1_234, "EUR")
     assert record.event_id == "evt_a" and record.refund_id is not None
-    assert world.payments.unmatched(limit=10) == [record]
+    assert world.payment_events.unmatched(limit=10) == [record]
 
 
 def test_an_unmatched_refund_that_died_is_finished_by_the_next_delivery(world: World) -> None:
@@ -818,18 +845,18 @@ def test_an_unmatched_refund_that_died_is_finished_by_the_next_delivery(world: W
     world.stripe.down = True
     with pytest.raises(ProviderUnavailable):
         # The intent is read first (not down yet in Stripe's terms): simulate by failing refund.
-        world.payments._unmatched(world.stripe._intent(made.id), reason="r", event_id="evt_1")
+        world.payment_events._unmatched(world.stripe._intent(made.id), reason="r", event_id="evt_1")
     world.stripe.down = False
     assert world.records.unmatched(made.id).status == "refund_pending"  # type: ignore[union-attr]
     payload = world.stripe.event(made.id, event_id="evt_2")
     # Within the claim another delivery may still be refunding: 503, Stripe retries later.
     with pytest.raises(Contention, match="another delivery"):
-        world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+        world.payment_events.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
     assert world.stripe.refunds == {} and not world.records.event_seen("evt_2")
     world.clock.now = NOW + timedelta(seconds=61)
-    assert world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET).startswith(
-        "unmatched payment refunded (re_"
-    )
+    assert world.payment_events.handle_webhook(
+        payload=payload, signature=FakeStripe.SECRET
+    ).startswith("unmatched payment refunded (re_")
     assert world.stripe.refunded(made.id) == 700 and len(world.stripe.refunds) == 1
 
 
@@ -841,7 +868,7 @@ def test_money_on_an_intent_the_order_does_not_hold_is_refunded_and_recorded(
     stray = world.stripe.create_intent(order_id=oid, amount=500, currency="eur")  # a duplicate
     world.stripe.pay(stray.id)
     payload = world.stripe.event(stray.id)
-    outcome = world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    outcome = world.payment_events.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
     assert outcome.startswith("unmatched payment refunded")
     assert world.stripe.refunded(stray.id) == 500
     record = world.records.unmatched(stray.id)
@@ -850,7 +877,7 @@ def test_money_on_an_intent_the_order_does_not_hold_is_refunded_and_recorded(
 
 
 def test_the_local_stack_registers_every_event_the_webhook_handles() -> None:
-    from celeste.services.payments import HANDLED_EVENTS
+    from celeste.services.payment_events import HANDLED_EVENTS
     from tools.services import STRIPE_WEBHOOK_EVENTS
 
     assert sorted(STRIPE_WEBHOOK_EVENTS) == sorted(HANDLED_EVENTS)
@@ -879,7 +906,7 @@ def test_a_webhook_event_reads_its_order_once(
         world.stripe.pay(intent_id)
     payload = world.stripe.event(intent_id, kind, event_id="evt_once")
     reads = _counting_reads(world, monkeypatch)
-    outcome = world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    outcome = world.payment_events.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
     assert outcome == ("paid" if kind == "succeeded" else "failure recorded")
     assert reads == [oid]
 
@@ -893,7 +920,7 @@ def test_a_late_payment_is_refunded_in_full_on_one_read_of_the_order(
     world.orders.cancel(oid, uid="admin", is_admin=True, expected_version=None)
     payload = world.stripe.event(intent_id, "succeeded", event_id="evt_late")
     reads = _counting_reads(world, monkeypatch)
-    outcome = world.payments.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
+    outcome = world.payment_events.handle_webhook(payload=payload, signature=FakeStripe.SECRET)
     assert outcome.startswith("refunded in full: 500 refunded")
     assert reads == [oid]  # reserved, refunded and recorded on what each commit wrote
     order = world.order(oid)

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from celeste.services.payment_events import PaymentEventService
 from celeste.services.payments import PaymentService
+from celeste.services.refunds import Refunds
 from celeste.services.retry import Backoff
 from celeste_functions import composition
 from celeste_functions.adapters.cache import Cache
@@ -25,18 +27,37 @@ FAST = Backoff(attempts=5, base_s=0.0, cap_s=0.0, budget_s=5.0)
 def stripe() -> Iterator[FakeStripe]:
     fake = FakeStripe()
     commerce = InMemoryCommerce()
+    records = InMemoryPaymentRecords()
+    refunds = Refunds(
+        orders=commerce,
+        writer=commerce,
+        inventory=InventoryView(commerce),
+        provider=lambda: fake,
+        backoff=FAST,
+    )
+    events = PaymentEventService(
+        orders=commerce,
+        writer=commerce,
+        records=records,
+        provider=lambda: fake,
+        refunds=refunds,
+        backoff=FAST,
+        request_backoff=FAST,
+    )
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
             payments=PaymentService(
                 orders=commerce,
                 writer=commerce,
-                inventory=InventoryView(commerce),
-                records=InMemoryPaymentRecords(),
+                records=records,
                 provider=lambda: fake,
+                refunds=refunds,
+                events=events,
                 backoff=FAST,
                 request_backoff=FAST,
             ),
+            payment_events=events,
         )
     )
     yield fake
@@ -102,16 +123,26 @@ def test_a_project_without_keys_refuses_to_take_payment(monkeypatch: pytest.Monk
     monkeypatch.setattr(composition, "settings", lambda: live)
     composition.stripe_provider.reset()
     commerce = InMemoryCommerce()
+    records = InMemoryPaymentRecords()
+    provider = composition.stripe_provider.get
+    refunds = Refunds(
+        orders=commerce, writer=commerce, inventory=InventoryView(commerce), provider=provider
+    )
+    events = PaymentEventService(
+        orders=commerce, writer=commerce, records=records, provider=provider, refunds=refunds
+    )
     composition.use(
         Services(
             cache=Cache(client=lambda: None, ttl_s=60),
             payments=PaymentService(
                 orders=commerce,
                 writer=commerce,
-                inventory=InventoryView(commerce),
-                records=InMemoryPaymentRecords(),
-                provider=composition.stripe_provider.get,
+                records=records,
+                provider=provider,
+                refunds=refunds,
+                events=events,
             ),
+            payment_events=events,
         )
     )
     try:

@@ -29,8 +29,8 @@ class _Stock:
         self.stores: dict[str, bool] = {"lisbon": True, "closed": False}
         self.levels: dict[tuple[str, str], int] = {("lisbon", "pear"): 7, ("lisbon", "fig"): -2}
 
-    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
-        return {pid: self.levels.get((store_id, pid), 0) for pid in product_ids}
+    def available(self, *, store_id: str, keys: Sequence[str]) -> dict[str, int]:
+        return {key: self.levels.get((store_id, key), 0) for key in keys}
 
     def store_facts(self, store_id: str) -> StoreFacts | None:
         active = self.stores.get(store_id)

@@ -8,13 +8,9 @@ from celeste.accounts.tiers import Tier
 from celeste.catalog.stores import Store
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
-from celeste.ports import (
-    ShippingMethodRepository,
-    StoreRepository,
-    TaxRateRepository,
-    TierRepository,
-    TierSet,
-)
+from celeste.ports.accounts import TierRepository, TierSet
+from celeste.ports.catalog import StoreRepository
+from celeste.ports.pricing import ShippingMethodRepository, TaxRateRepository
 from celeste.pricing.shipping import ShippingMethod
 from celeste.pricing.tax import TaxRate
 from celeste_functions.adapters.cache import Cache

@@ -1,5 +1,7 @@
 """Carts and wishlists on Firestore: ``users/{uid}/cart`` and ``users/{uid}/wishlist``, one
-document per product (the profile document itself belongs to ``accounts``)."""
+document per variant, its id the variant id (the profile document itself belongs to
+``accounts``). A product without options is its own one variant, so documents stored before
+variants existed, keyed by product id and without ``variant_id``, read unchanged."""
 
 from __future__ import annotations
 
@@ -40,8 +42,8 @@ _DELETE_BATCH = 500
 _CLEAR_ROUNDS = 10
 
 
-class _ProductDocuments:
-    """A per-customer subcollection keyed by product id."""
+class _VariantDocuments:
+    """A per-customer subcollection keyed by variant id."""
 
     def __init__(self, *, client: Callable[[], firestore.Client], name: str) -> None:
         self._client = client
@@ -55,13 +57,13 @@ class _ProductDocuments:
         with storage_errors():
             return count_of(shape.build(self._col(uid)))
 
-    def _create(self, uid: str, product_id: str, data: dict[str, Any]) -> str:
-        with storage_errors(conflict=f"product {product_id} is already in the {self._name}"):
-            result = self._col(uid).document(product_id).create(data)
+    def _create(self, uid: str, variant_id: str, data: dict[str, Any]) -> str:
+        with storage_errors(conflict=f"variant {variant_id} is already in the {self._name}"):
+            result = self._col(uid).document(variant_id).create(data)
         return version_at(result.update_time)
 
-    def remove(self, uid: str, product_id: str, *, expected_version: str | None = None) -> None:
-        document = self._col(uid).document(product_id)
+    def remove(self, uid: str, variant_id: str, *, expected_version: str | None = None) -> None:
+        document = self._col(uid).document(variant_id)
         with storage_errors():
             if expected_version is None:
                 document.delete()
@@ -71,8 +73,8 @@ class _ProductDocuments:
                 document.delete(option=option)
 
 
-class FirestoreCart(_ProductDocuments):
-    """``CartRepository`` on Firestore: ``users/{uid}/cart/{product_id}``."""
+class FirestoreCart(_VariantDocuments):
+    """``CartRepository`` on Firestore: ``users/{uid}/cart/{variant_id}``."""
 
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         super().__init__(client=client, name=CART)
@@ -89,26 +91,28 @@ class FirestoreCart(_ProductDocuments):
         return [Versioned(_line(s.id, s.to_dict() or {}), version_of(s)) for s in query.stream()]
 
     def create(self, uid: str, line: CartLine) -> str:
-        return self._create(uid, line.product_id, line.model_dump())
+        return self._create(uid, line.variant_id, line.model_dump())
 
     def set_quantity(
-        self, uid: str, product_id: str, *, quantity: int, updated_at: datetime
+        self, uid: str, variant_id: str, *, quantity: int, updated_at: datetime
     ) -> CartLine | None:
         from google.api_core import exceptions as gexc
 
-        document = self._col(uid).document(product_id)
+        document = self._col(uid).document(variant_id)
         with storage_errors():
             try:
                 document.update({"quantity": quantity, "updated_at": updated_at})
             except gexc.NotFound:
                 return None
-        # The update names only its own fields; read back when the line was first added.
-        snapshot = document.get(field_paths=["added_at"])
-        added_at = (snapshot.to_dict() or {}).get("added_at") if snapshot.exists else None
+        # The update names only its own fields; read back when the line was first added and
+        # whose variant it is.
+        snapshot = document.get(field_paths=["added_at", "product_id"])
+        stored = (snapshot.to_dict() or {}) if snapshot.exists else {}
         return CartLine(
-            product_id=product_id,
+            product_id=stored.get("product_id") or variant_id,
+            variant_id=variant_id,
             quantity=quantity,
-            added_at=added_at or updated_at,
+            added_at=stored.get("added_at") or updated_at,
             updated_at=updated_at,
         )
 
@@ -127,8 +131,8 @@ class FirestoreCart(_ProductDocuments):
         raise Contention("the cart kept filling while it was emptied", retry_after_s=1)
 
 
-class FirestoreWishlist(_ProductDocuments):
-    """``WishlistRepository`` on Firestore: ``users/{uid}/wishlist/{product_id}``."""
+class FirestoreWishlist(_VariantDocuments):
+    """``WishlistRepository`` on Firestore: ``users/{uid}/wishlist/{variant_id}``."""
 
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         super().__init__(client=client, name=WISHLIST)
@@ -145,22 +149,22 @@ class FirestoreWishlist(_ProductDocuments):
             value_type=datetime,
         )
 
-    def get(self, uid: str, product_id: str) -> WishlistEntry | None:
-        snapshot = self._col(uid).document(product_id).get()
+    def get(self, uid: str, variant_id: str) -> WishlistEntry | None:
+        snapshot = self._col(uid).document(variant_id).get()
         return _entry(snapshot.id, snapshot.to_dict() or {}) if snapshot.exists else None
 
     def count(self, uid: str) -> int:
         return self._count(uid, _WISHLIST_ALL)
 
     def create(self, uid: str, entry: WishlistEntry) -> str:
-        return self._create(uid, entry.product_id, entry.model_dump())
+        return self._create(uid, entry.variant_id, entry.model_dump())
 
     def versioned_entries(self, uid: str, *, limit: int) -> list[Versioned[WishlistEntry]]:
         query = _WISHLIST_OLDEST.build(self._col(uid)).limit(limit)
         return [Versioned(_entry(s.id, s.to_dict() or {}), version_of(s)) for s in query.stream()]
 
-    def listed(self, uid: str, product_ids: Sequence[str]) -> set[str]:
-        refs = [self._col(uid).document(product_id) for product_id in set(product_ids)]
+    def listed(self, uid: str, variant_ids: Sequence[str]) -> set[str]:
+        refs = [self._col(uid).document(variant_id) for variant_id in set(variant_ids)]
         if not refs:
             return set()
         return {s.id for s in self._client().get_all(refs, field_paths=["added_at"]) if s.exists}
@@ -180,32 +184,39 @@ class FirestoreCartMerges:
         def since(version: str) -> Any:
             return client.write_option(last_update_time=last_update_time(version))
 
-        def doc(uid: str, name: str, product_id: str) -> Any:
-            return user_ref(client, uid).collection(name).document(product_id)
+        def doc(uid: str, name: str, variant_id: str) -> Any:
+            return user_ref(client, uid).collection(name).document(variant_id)
 
         for line in merge.add_lines:
-            batch.create(doc(merge.uid, CART, line.product_id), line.model_dump())
+            batch.create(doc(merge.uid, CART, line.variant_id), line.model_dump())
         for line, version in merge.raise_lines:
             changed = {"quantity": line.quantity, "updated_at": line.updated_at}
-            batch.update(doc(merge.uid, CART, line.product_id), changed, option=since(version))
-        for product_id, version in merge.take_lines:
-            batch.delete(doc(merge.guest_uid, CART, product_id), option=since(version))
+            batch.update(doc(merge.uid, CART, line.variant_id), changed, option=since(version))
+        for variant_id, version in merge.take_lines:
+            batch.delete(doc(merge.guest_uid, CART, variant_id), option=since(version))
         for entry in merge.add_entries:
-            batch.create(doc(merge.uid, WISHLIST, entry.product_id), entry.model_dump())
-        for product_id, version in merge.take_entries:
-            batch.delete(doc(merge.guest_uid, WISHLIST, product_id), option=since(version))
+            batch.create(doc(merge.uid, WISHLIST, entry.variant_id), entry.model_dump())
+        for variant_id, version in merge.take_entries:
+            batch.delete(doc(merge.guest_uid, WISHLIST, variant_id), option=since(version))
         with storage_errors(conflict=None):
             batch.commit()
 
 
-def cart_line_ref(client: Any, uid: str, product_id: str) -> Any:
+def cart_line_ref(client: Any, uid: str, variant_id: str) -> Any:
     """The document of one cart line (the order writer deletes it at checkout)."""
-    return user_ref(client, uid).collection(CART).document(product_id)
+    return user_ref(client, uid).collection(CART).document(variant_id)
 
 
-def _line(product_id: str, data: dict[str, Any]) -> CartLine:
-    return CartLine.model_validate({**data, "product_id": product_id})
+def _keyed(doc_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A stored line's or entry's fields: the document id is its variant's; one stored before
+    variants existed is keyed by its product, the one implicit variant (``product_id`` there is
+    the document id too)."""
+    return {**data, "product_id": data.get("product_id") or doc_id, "variant_id": doc_id}
 
 
-def _entry(product_id: str, data: dict[str, Any]) -> WishlistEntry:
-    return WishlistEntry.model_validate({**data, "product_id": product_id})
+def _line(doc_id: str, data: dict[str, Any]) -> CartLine:
+    return CartLine.model_validate(_keyed(doc_id, data))
+
+
+def _entry(doc_id: str, data: dict[str, Any]) -> WishlistEntry:
+    return WishlistEntry.model_validate(_keyed(doc_id, data))

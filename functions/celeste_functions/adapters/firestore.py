@@ -249,6 +249,8 @@ class QueryShape:
     collection: str
     equals: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
+    #: ``array_contains`` filters (on an array field: a document whose array holds the value).
+    contains: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
     #: The order fields run largest first (newest first); their index fields are DESCENDING.
     descending: bool = False
@@ -262,14 +264,14 @@ class QueryShape:
     @property
     def index_fields(self) -> tuple[str, ...]:
         """The fields of the composite index, in order (document id ordering is implicit)."""
-        filtered = (*self.equals, *self.members)
+        filtered = (*self.equals, *self.members, *self.contains)
         ordered = tuple(f for f in self.order if f != "__name__" and f not in filtered)
         return (*filtered, *ordered)
 
     @property
     def needs_composite_index(self) -> bool:
         """Firestore serves single-field queries (and equality-only ones) without a composite."""
-        filtered = len(self.equals) + len(self.members)
+        filtered = len(self.equals) + len(self.members) + len(self.contains)
         return len(self.index_fields) > filtered and len(self.index_fields) > 1
 
     def build(
@@ -278,6 +280,7 @@ class QueryShape:
         *,
         equals: dict[str, Any] | None = None,
         members: dict[str, list[Any]] | None = None,
+        contains: dict[str, Any] | None = None,
     ) -> Query:
         """Apply this shape to ``source`` (a collection or a query); the filters given must be
         exactly the shape's."""
@@ -287,13 +290,21 @@ class QueryShape:
         # SDK types them apart, so the unfiltered shape is the one place they meet.
         query = cast("Query", source)
 
-        equals, members = equals or {}, members or {}
-        if set(equals) != set(self.equals) or set(members) != set(self.members):
-            raise AssertionError(f"query {self} built with {sorted(equals)} {sorted(members)}")
+        equals, members, contains = equals or {}, members or {}, contains or {}
+        if (
+            set(equals) != set(self.equals)
+            or set(members) != set(self.members)
+            or set(contains) != set(self.contains)
+        ):
+            raise AssertionError(
+                f"query {self} built with {sorted(equals)} {sorted(members)} {sorted(contains)}"
+            )
         for name in self.equals:
             query = query.where(filter=FieldFilter(name, "==", equals[name]))
         for name in self.members:
             query = query.where(filter=FieldFilter(name, "in", members[name]))
+        for name in self.contains:
+            query = query.where(filter=FieldFilter(name, "array_contains", contains[name]))
         direction = "DESCENDING" if self.descending else "ASCENDING"
         for name in self.order:
             query = query.order_by(name, direction=direction)

@@ -1,4 +1,4 @@
-"""Firestore repository of stock: ``stores/{store_id}/inventory/{product_id}`` and its ledger
+"""Firestore repository of stock: ``stores/{store_id}/inventory/{variant_id}`` and its ledger
 ``.../movements/{movement_id}``, including the availability the catalogue shows."""
 
 from __future__ import annotations
@@ -38,17 +38,19 @@ _ACROSS_STORES = {
     filters: QueryShape(INVENTORY, equals=filters, order=_ID_ORDER, group=True)
     for filters in [(), ("product_id",), ("low_stock",), ("product_id", "low_stock")]
 }
+#: Every store's level of one variant (a COLLECTION_GROUP field index on ``variant_id``).
+_OF_VARIANT = QueryShape(INVENTORY, equals=("variant_id",), group=True)
 _LEDGER = QueryShape(MOVEMENTS, order=("at", "__name__"), descending=True)
 
 
-def level_ref(client: firestore.Client, store_id: str, product_id: str) -> Any:
-    """The level document of a product at a store."""
-    return client.collection(STORES).document(store_id).collection(INVENTORY).document(product_id)
+def level_ref(client: firestore.Client, store_id: str, variant_id: str) -> Any:
+    """The level document of a variant at a store (a product without options: its own id)."""
+    return client.collection(STORES).document(store_id).collection(INVENTORY).document(variant_id)
 
 
 def movement_ref(client: firestore.Client, row: MovementRecord) -> Any:
     """The ledger document of a movement."""
-    return level_ref(client, row.store_id, row.product_id).collection(MOVEMENTS).document(row.id)
+    return level_ref(client, row.store_id, row.variant_id).collection(MOVEMENTS).document(row.id)
 
 
 def level_data(record: StockRecord) -> dict[str, Any]:
@@ -67,15 +69,26 @@ def movement_data(row: MovementRecord) -> dict[str, Any]:
 
 def _record(snapshot: Any) -> StockRecord:
     data = snapshot.to_dict() or {}
-    _, store_id, _, product_id = document_path(snapshot).split("/")  # stores/S/inventory/P
-    return StockRecord.model_validate({**data, "store_id": store_id, "product_id": product_id})
+    _, store_id, _, variant_id = document_path(snapshot).split("/")  # stores/S/inventory/V
+    # Levels written before variants are keyed by (and name) their product: its one variant.
+    product_id = data.get("product_id", variant_id)
+    return StockRecord.model_validate(
+        {**data, "store_id": store_id, "product_id": product_id, "variant_id": variant_id}
+    )
 
 
 def _movement(snapshot: Any) -> MovementRecord:
     data = snapshot.to_dict() or {}
-    _, store_id, _, product_id, _, row_id = document_path(snapshot).split("/")
+    _, store_id, _, variant_id, _, row_id = document_path(snapshot).split("/")
+    product_id = data.get("product_id", variant_id)
     return MovementRecord.model_validate(
-        {**data, "id": row_id, "product_id": product_id, "store_id": store_id}
+        {
+            **data,
+            "id": row_id,
+            "product_id": product_id,
+            "variant_id": variant_id,
+            "store_id": store_id,
+        }
     )
 
 
@@ -85,20 +98,29 @@ class FirestoreInventory:
     def __init__(self, *, client: Callable[[], firestore.Client]) -> None:
         self._client = client
 
-    def levels(
-        self, *, store_id: str, product_ids: Sequence[str]
-    ) -> dict[str, Versioned[StockRecord]]:
+    def levels(self, *, store_id: str, keys: Sequence[str]) -> dict[str, Versioned[StockRecord]]:
         client = self._client()
-        refs = [level_ref(client, store_id, pid) for pid in dict.fromkeys(product_ids)]
+        refs = [level_ref(client, store_id, key) for key in dict.fromkeys(keys)]
         return {
             snapshot.id: Versioned(_record(snapshot), version_of(snapshot))
             for snapshot in client.get_all(refs)
             if snapshot.exists
         }
 
-    def available(self, *, store_id: str, product_ids: Sequence[str]) -> dict[str, int]:
-        found = self.levels(store_id=store_id, product_ids=product_ids)
-        return {pid: found[pid].value.available if pid in found else 0 for pid in product_ids}
+    def available(self, *, store_id: str, keys: Sequence[str]) -> dict[str, int]:
+        found = self.levels(store_id=store_id, keys=keys)
+        return {key: found[key].value.available if key in found else 0 for key in keys}
+
+    def stocked_at(self, variant_id: str) -> str | None:
+        """A store that holds or reserves units of ``variant_id``, or ``None`` (one query over
+        every store's levels of it: a product's variants have a level per store at most)."""
+        query = _OF_VARIANT.build(
+            self._client().collection_group(INVENTORY), equals={"variant_id": variant_id}
+        )
+        for record in (_record(s) for s in query.stream()):
+            if record.on_hand or record.reserved:
+                return record.store_id
+        return None
 
     def has_levels(self, store_id: str) -> bool:
         """Whether any level exists at ``store_id`` (one document read at most)."""
@@ -106,10 +128,10 @@ class FirestoreInventory:
         levels = client.collection(STORES).document(store_id).collection(INVENTORY)
         return any(True for _ in levels.limit(1).stream())
 
-    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
-        snapshot = level_ref(self._client(), store_id, product_id).get()
+    def get(self, *, store_id: str, variant_id: str) -> Versioned[StockRecord]:
+        snapshot = level_ref(self._client(), store_id, variant_id).get()
         if not snapshot.exists:
-            raise NotFound(f"no stock of product {product_id} at store {store_id}")
+            raise NotFound(f"no stock of {variant_id} at store {store_id}")
         return Versioned(_record(snapshot), version_of(snapshot))
 
     def page(
@@ -134,20 +156,20 @@ class FirestoreInventory:
         else:
             query = _ACROSS_STORES[filters].build(client.collection_group(INVENTORY), equals=equals)
         if cursor:
-            last_store, last_product = _decode_level_cursor(cursor)
-            query = query.start_after({"__name__": level_ref(client, last_store, last_product)})
+            last_store, last_variant = _decode_level_cursor(cursor)
+            query = query.start_after({"__name__": level_ref(client, last_store, last_variant)})
         snapshots = list(query.limit(limit + 1).stream())
         items = [_record(s) for s in snapshots[:limit]]
         next_cursor = None
         if len(snapshots) > limit:
-            next_cursor = encode_cursor([items[-1].store_id, items[-1].product_id])
+            next_cursor = encode_cursor([items[-1].store_id, items[-1].variant_id])
         return Page(items, next_cursor)
 
     def movements(
-        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+        self, *, store_id: str, variant_id: str, limit: int, cursor: str | None
     ) -> Page[MovementRecord]:
         client = self._client()
-        ledger = level_ref(client, store_id, product_id).collection(MOVEMENTS)
+        ledger = level_ref(client, store_id, variant_id).collection(MOVEMENTS)
         return keyset_page(
             _LEDGER.build(ledger),
             collection=ledger,
@@ -169,7 +191,7 @@ class FirestoreInventory:
 
 
 def _decode_level_cursor(cursor: str) -> tuple[str, str]:
-    store_id, product_id = decode_cursor(cursor, arity=2)
-    if not all(isinstance(v, str) and is_valid_id(v) for v in (store_id, product_id)):
+    store_id, variant_id = decode_cursor(cursor, arity=2)
+    if not all(isinstance(v, str) and is_valid_id(v) for v in (store_id, variant_id)):
         raise refused()
-    return str(store_id), str(product_id)
+    return str(store_id), str(variant_id)

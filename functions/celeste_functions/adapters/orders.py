@@ -42,13 +42,15 @@ _BY_AGE = QueryShape(ORDERS, equals=("status",), order=("created_at",))
 _AWAITING_STOCK = QueryShape(ORDERS, equals=("stock_state",), members=("status",))
 _HOLDING = QueryShape(ORDERS, members=("status",))
 _OPEN_AT_STORE = QueryShape(ORDERS, equals=("store_id",), members=("status",))
+_OPEN_WITH_VARIANT = QueryShape(ORDERS, members=("status",), contains=("variant_ids",))
 #: Payment work left undone (``Order.payment_due`` is stored with every write of the order).
 _PAYMENT_DUE = QueryShape(ORDERS, members=("payment_due",))
 
 
 def order_data(order: Order) -> dict[str, Any]:
-    """An order as stored: timestamps stay timestamps (queries compare them)."""
-    return order.model_dump(exclude={"id"})
+    """An order as stored: timestamps stay timestamps (queries compare them); its variants'
+    ids beside the lines, so a variant's open orders can be found (``has_open_orders_of``)."""
+    return {**order.model_dump(exclude={"id"}), "variant_ids": order.variant_ids}
 
 
 def order_ref(client: firestore.Client, order_id: str) -> firestore.DocumentReference:
@@ -115,6 +117,17 @@ class FirestoreOrders:
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(ORDERS)
+
+    def has_open_orders_of(self, variant_id: str) -> bool:
+        """Whether an order still under way has ``variant_id`` (one document read at most;
+        orders placed before variants list none, and their variant is a product's own, which
+        is never deleted)."""
+        query = _OPEN_WITH_VARIANT.build(
+            self._col(),
+            contains={"variant_ids": variant_id},
+            members={"status": sorted(str(s) for s in OPEN)},
+        )
+        return any(True for _ in query.limit(1).stream())
 
     def has_open_orders(self, store_id: str) -> bool:
         """Whether an order at ``store_id`` is still under way (one document read at most)."""

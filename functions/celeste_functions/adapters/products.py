@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeste.catalog.products import Product
@@ -35,6 +35,8 @@ _SHAPES = {
 IN_LIMIT = 30
 #: Whether any product is filed under a category (categories asks before deleting one).
 _FILED_UNDER = QueryShape(PRODUCTS, equals=("category_id",))
+#: The product selling a variant (``array_contains`` on the derived ``variant_ids``).
+_BY_VARIANT = QueryShape(PRODUCTS, contains=("variant_ids",))
 
 
 def any_filed_under(client: firestore.Client, category_id: str) -> bool:
@@ -110,10 +112,21 @@ class FirestoreProducts:
         found.sort(key=lambda p: (p.name_key, p.id))
         return found[:limit]
 
+    def by_variant(self, variant_id: str) -> Product | None:
+        own = self._col().document(variant_id).get()
+        if own.exists:
+            product = _product(own.id, fields(own))
+            return product if variant_id in product.variant_ids else None
+        query = _BY_VARIANT.build(self._col(), contains={"variant_ids": variant_id})
+        for snapshot in read_query(query.limit(1)):
+            return _product(snapshot.id, fields(snapshot))
+        return None
+
     def create(self, product: Product) -> Versioned[Product]:
         client = self._client()
-        with self._writer.batch(conflict=f"sku {product.sku!r} is taken") as batch:
-            batch.create(client.collection(SKUS).document(product.sku), {"product_id": product.id})
+        with self._writer.batch(conflict=_taken(product.skus)) as batch:
+            for sku in sorted(product.skus):
+                batch.create(client.collection(SKUS).document(sku), _sku_claim(product, sku))
             batch.create(self._col().document(product.id), _data(product))
             _link_category(batch, client, product.category_id)
         return self.get(product.id)
@@ -122,29 +135,52 @@ class FirestoreProducts:
         self,
         product: Product,
         *,
-        previous_sku: str,
+        previous_skus: Collection[str],
         expected_version: str | None,
         category_changed: bool = False,
     ) -> Versioned[Product]:
         client = self._client()
         option = precondition(client, expected_version)
-        with self._writer.batch(conflict=f"sku {product.sku!r} is taken") as batch:
+        claimed = product.skus - set(previous_skus)
+        with self._writer.batch(conflict=_taken(claimed)) as batch:
             if category_changed:
                 _link_category(batch, client, product.category_id)
-            if product.sku != previous_sku:
-                skus = client.collection(SKUS)
-                batch.create(skus.document(product.sku), {"product_id": product.id})
-                batch.delete(skus.document(previous_sku))
+            skus = client.collection(SKUS)
+            for sku in sorted(claimed):
+                batch.create(skus.document(sku), _sku_claim(product, sku))
+            for sku in sorted(set(previous_skus) - product.skus):
+                batch.delete(skus.document(sku))
             batch.update(self._col().document(product.id), _data(product), option=option)
         return self.get(product.id)
 
 
+def _taken(skus: Collection[str]) -> str:
+    """The 409 of a batch claiming ``skus`` when one of them is claimed already."""
+    if len(skus) == 1:
+        return f"sku {next(iter(skus))!r} is taken"
+    return "a sku of " + ", ".join(repr(s) for s in sorted(skus)) + " is taken"
+
+
+def _sku_claim(product: Product, sku: str) -> dict[str, Any]:
+    claim: dict[str, Any] = {"product_id": product.id}
+    for variant in product.variants:
+        if variant.sku == sku:
+            claim["variant_id"] = variant.id
+    return claim
+
+
 def _data(product: Product) -> dict[str, Any]:
-    return {**product.model_dump(exclude={"id"}), "name_key": product.name_key}
+    # Derived fields for queries: the sort key, and the variant ids ``by_variant`` looks up.
+    return {
+        **product.model_dump(exclude={"id"}),
+        "name_key": product.name_key,
+        "variant_ids": product.variant_ids,
+    }
 
 
 def _product(product_id: str, data: dict[str, Any]) -> Product:
     data.pop("name_key", None)
+    data.pop("variant_ids", None)
     return Product(id=product_id, **data)
 
 

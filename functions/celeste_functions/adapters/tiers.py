@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from celeste.accounts.tiers import Tier
 from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed
 from celeste.kernel.versions import Versioned
-from celeste.ports import TierSet
+from celeste.ports.accounts import TierSet
 from celeste.services.tiers import MAX_TIERS
 from celeste_functions.adapters.accounts import holds_tier
 from celeste_functions.adapters.firestore import (

@@ -146,10 +146,10 @@ class FirestoreWriter:
                             order_ref(client, order.id), order_data(order), option=since(version)
                         )
                     case PutLevel(level=record, expected_version=None):
-                        ref = level_ref(client, record.store_id, record.product_id)
+                        ref = level_ref(client, record.store_id, record.variant_id)
                         batch.create(ref, level_data(record))
                     case PutLevel(level=record, expected_version=str() as version):
-                        ref = level_ref(client, record.store_id, record.product_id)
+                        ref = level_ref(client, record.store_id, record.variant_id)
                         batch.update(ref, level_data(record), option=since(version))
                     case AddMovement(movement=row):
                         batch.create(movement_ref(client, row), movement_data(row))
@@ -190,9 +190,9 @@ class FirestoreWriter:
                             batch.update(mine, counted, option=since(write.customer_version))
                         batch.create(code_use_ref(client, use), code_use_data(use))
                     case ClearCartLines(uid=uid, lines=lines):
-                        for product_id, version in lines:
+                        for variant_id, version in lines:
                             batch.delete(
-                                cart_line_ref(client, uid, product_id), option=since(version)
+                                cart_line_ref(client, uid, variant_id), option=since(version)
                             )
                     case PutHolds(holds=holds, expected_version=None):
                         batch.create(holds_ref(client, holds.uid), holds_data(holds))

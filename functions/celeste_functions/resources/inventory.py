@@ -69,37 +69,37 @@ def audit() -> Reply:
     return Reply({**report.model_dump(mode="json"), "clean": report.clean})
 
 
-@router.get("/{store_id}/{product_id}", query=_NoParams, auth="admin")
-def get_level(store_id: str, product_id: str) -> Reply:
+@router.get("/{store_id}/{variant_id}", query=_NoParams, auth="admin")
+def get_level(store_id: str, variant_id: str) -> Reply:
     """Admin: one level."""
-    return _level_reply(services.get().inventory.get(store_id=store_id, product_id=product_id))
+    return _level_reply(services.get().inventory.get(store_id=store_id, variant_id=variant_id))
 
 
-@router.put("/{store_id}/{product_id}", body=StockPut, auth="admin", if_match=True)
+@router.put("/{store_id}/{variant_id}", body=StockPut, auth="admin", if_match=True)
 def put_level(
-    caller: Caller, store_id: str, product_id: str, body: StockPut, if_match: str | None
+    caller: Caller, store_id: str, variant_id: str, body: StockPut, if_match: str | None
 ) -> Reply:
     """Admin: set ``on_hand`` (and ``low_stock_threshold``); below ``reserved`` → 409.
     Creates the level on first use (201)."""
     found, created = services.get().inventory.put(
         store_id=store_id,
-        product_id=product_id,
+        variant_id=variant_id,
         body=body,
         actor=_actor(caller),
         expected_version=if_match,
     )
     reply = _level_reply(found, status=201 if created else 200)
     if created:
-        reply.headers["Location"] = f"inventory/{store_id}/{product_id}"
+        reply.headers["Location"] = f"inventory/{store_id}/{variant_id}"
     return reply
 
 
-@router.post("/{store_id}/{product_id}/adjustments", body=StockAdjustment, status=201, auth="admin")
-def adjust_level(caller: Caller, store_id: str, product_id: str, body: StockAdjustment) -> Reply:
+@router.post("/{store_id}/{variant_id}/adjustments", body=StockAdjustment, status=201, auth="admin")
+def adjust_level(caller: Caller, store_id: str, variant_id: str, body: StockAdjustment) -> Reply:
     """Admin: add ``delta`` units (negative removes) with a ``reason`` → 201 with the level and
     the ledger row."""
     adjusted = services.get().inventory.adjust(
-        store_id=store_id, product_id=product_id, body=body, actor=_actor(caller)
+        store_id=store_id, variant_id=variant_id, body=body, actor=_actor(caller)
     )
     return Reply(
         {
@@ -111,11 +111,11 @@ def adjust_level(caller: Caller, store_id: str, product_id: str, body: StockAdju
     )
 
 
-@router.get("/{store_id}/{product_id}/movements", query=ListParams, auth="admin")
-def list_movements(store_id: str, product_id: str, query: ListParams) -> Reply:
+@router.get("/{store_id}/{variant_id}/movements", query=ListParams, auth="admin")
+def list_movements(store_id: str, variant_id: str, query: ListParams) -> Reply:
     """Admin: the level's ledger, newest first."""
     page = services.get().inventory.movements(
-        store_id=store_id, product_id=product_id, limit=query.limit, cursor=query.cursor
+        store_id=store_id, variant_id=variant_id, limit=query.limit, cursor=query.cursor
     )
     return Reply(
         {

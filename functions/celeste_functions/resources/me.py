@@ -60,13 +60,16 @@ def get_my_tier(caller: Caller) -> Reply:
 
 
 def cart_line_view(entry: CartEntry) -> dict[str, Any]:
-    """One cart line: its product's name and SKU, and its pricing unless ``unavailable``."""
-    line, product, pricing = entry.line, entry.product, entry.pricing
+    """One cart line: its product's name, its variant's SKU and option values (a product
+    without options: the product's SKU, no options), and its pricing unless ``unavailable``."""
+    line, product, variant, pricing = entry.line, entry.product, entry.variant, entry.pricing
     return {
         "product_id": line.product_id,
+        "variant_id": line.variant_id,
         "quantity": line.quantity,
         "name": product.name if product else None,
-        "sku": product.sku if product else None,
+        "sku": variant.sku if variant else None,
+        "options": entry.options,
         "image_url": product.image_url if product else None,
         "unavailable": entry.unavailable is not None,
         "unavailable_reason": entry.unavailable,
@@ -96,18 +99,20 @@ def get_cart(caller: Caller) -> Reply:
     return Reply(cart_view(services.get().cart.priced(caller.uid)))
 
 
-@router.put("/cart/items/{product_id}", body=CartItemRequest, response=CartLine, auth="user")
-def put_cart_item(caller: Caller, product_id: str, body: CartItemRequest) -> Reply:
-    """Signed in: hold ``quantity`` (1..1000) of an active product → 201 with the new line, 200
-    when the line existed; an unknown or inactive product → 404, a full cart → 409."""
-    line, created = services.get().cart.set_quantity(caller.uid, product_id, body.quantity)
+@router.put("/cart/items/{variant_id}", body=CartItemRequest, response=CartLine, auth="user")
+def put_cart_item(caller: Caller, variant_id: str, body: CartItemRequest) -> Reply:
+    """Signed in: hold ``quantity`` (1..1000) of an active variant → 201 with the new line, 200
+    when the line existed. A product without options is named by its own id (its one
+    variant's); the id of a product with several variants → 400 naming ``variant_id``; an
+    unknown or inactive product or variant → 404, a full cart → 409."""
+    line, created = services.get().cart.set_quantity(caller.uid, variant_id, body.quantity)
     return Reply(line, status=201 if created else 200)
 
 
-@router.delete("/cart/items/{product_id}", status=204, auth="user")
-def delete_cart_item(caller: Caller, product_id: str) -> Reply:
-    """Signed in: take the product out of the cart → 204 (also when it was not in it)."""
-    services.get().cart.remove(caller.uid, product_id)
+@router.delete("/cart/items/{variant_id}", status=204, auth="user")
+def delete_cart_item(caller: Caller, variant_id: str) -> Reply:
+    """Signed in: take the variant out of the cart → 204 (also when it was not in it)."""
+    services.get().cart.remove(caller.uid, variant_id)
     return Reply(status=204)
 
 
@@ -122,7 +127,7 @@ def clear_cart(caller: Caller) -> Reply:
 def merge_cart(caller: Caller, body: CartMergeRequest) -> Reply:
     """Signed in: move a guest's cart and wishlist into the caller's, proved by the guest's
     anonymous ID token in ``guest_token`` → 200 with what moved and the caller's priced cart.
-    A product in both carts keeps the larger quantity; lines beyond the cart's 100 (entries
+    A variant in both carts keeps the larger quantity; lines beyond the cart's 100 (entries
     beyond the wishlist's 500) are dropped and named. The guest's are deleted in the same
     commit, so a retry changes nothing. A token that is not a valid ID token, or is the
     caller's own → 400; one of an account that is not an anonymous guest → 403."""
@@ -137,21 +142,24 @@ def merge_cart(caller: Caller, body: CartMergeRequest) -> Reply:
 
 @router.get("/wishlist", query=ListParams, auth="user")
 def get_wishlist(caller: Caller, query: ListParams) -> Reply:
-    """Signed in: the caller's wishlist, newest first, each with its product's summary."""
+    """Signed in: the caller's wishlist, newest first, each with its product's summary and its
+    variant's SKU and option values."""
     page = services.get().wishlist.page(caller.uid, limit=query.limit, cursor=query.cursor)
     return Reply(page_body(page))
 
 
-@router.put("/wishlist/{product_id}", response=WishlistEntry, auth="user")
-def put_wishlist_item(caller: Caller, product_id: str) -> Reply:
-    """Signed in: keep an active product → 201 the first time, 200 after (no body needed);
-    an unknown or inactive product → 404, a full wishlist → 409."""
-    entry, created = services.get().wishlist.add(caller.uid, product_id)
+@router.put("/wishlist/{variant_id}", response=WishlistEntry, auth="user")
+def put_wishlist_item(caller: Caller, variant_id: str) -> Reply:
+    """Signed in: keep an active variant → 201 the first time, 200 after (no body needed). A
+    product without options is named by its own id; the id of a product with several variants
+    → 400 naming ``variant_id``; an unknown or inactive product or variant → 404, a full
+    wishlist → 409."""
+    entry, created = services.get().wishlist.add(caller.uid, variant_id)
     return Reply(entry, status=201 if created else 200)
 
 
-@router.delete("/wishlist/{product_id}", status=204, auth="user")
-def delete_wishlist_item(caller: Caller, product_id: str) -> Reply:
-    """Signed in: forget the product → 204 (also when it was not on the wishlist)."""
-    services.get().wishlist.remove(caller.uid, product_id)
+@router.delete("/wishlist/{variant_id}", status=204, auth="user")
+def delete_wishlist_item(caller: Caller, variant_id: str) -> Reply:
+    """Signed in: forget the variant → 204 (also when it was not on the wishlist)."""
+    services.get().wishlist.remove(caller.uid, variant_id)
     return Reply(status=204)

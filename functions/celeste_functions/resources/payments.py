@@ -51,7 +51,7 @@ def stripe_webhook(ctx: RequestContext) -> Reply:
     raw = ctx.request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
-    outcome = services.get().payments.handle_webhook(
+    outcome = services.get().payment_events.handle_webhook(
         payload=raw, signature=ctx.request.headers.get("Stripe-Signature")
     )
     return Reply(WebhookReceipt(received=True, outcome=outcome))
@@ -77,5 +77,5 @@ class UnmatchedList(BaseModel):
 @router.get("/unmatched", query=UnmatchedParams, response=UnmatchedList, auth="admin")
 def unmatched_payments(query: UnmatchedParams) -> Reply:
     """Admin: payments received for no order, and their refunds."""
-    items = services.get().payments.unmatched(limit=query.limit)
+    items = services.get().payment_events.unmatched(limit=query.limit)
     return Reply(UnmatchedList(items=items).model_dump(mode="json"))

@@ -33,11 +33,13 @@ _COUNTRY: TypeAdapter[str] = TypeAdapter(CountryCode)
 
 
 class QuoteLineRequest(BaseModel):
-    """One line of a quote request."""
+    """One line of a quote request: ``variant_id`` may be left out for a product with one
+    variant (400 naming it otherwise)."""
 
     model_config = ConfigDict(extra="forbid")
 
     product_id: DocId
+    variant_id: DocId | None = None
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
 
 
@@ -102,7 +104,7 @@ def create_quote(ctx: RequestContext, body: QuoteRequest) -> Reply:
     Admins see the whole trace and the exact stock; anyone else only the lists open to their
     tier now, and ``available`` up to the quantity asked for (``Quote.for_shopper``)."""
     caller = ctx.caller
-    lines = [QuoteLine(line.product_id, line.quantity) for line in body.lines]
+    lines = [QuoteLine(line.product_id, line.quantity, line.variant_id) for line in body.lines]
     quote = services.get().pricing.quote(
         lines, uid=caller.uid if caller else None, store_id=body.store_id
     )

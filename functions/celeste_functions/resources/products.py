@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.catalog.products import Product, ProductCreate, ProductFilters, ProductPatch
+from celeste.catalog.variants import VariantCreate, VariantPatch, ordered_options
 from celeste.kernel.ids import DocId
 from celeste.pricing.price_lists import MAX_QUANTITY, PricedLine, shown_to_shopper
 from celeste.services.products import SCAN_LIMIT, CatalogueItem
@@ -90,14 +91,33 @@ def pricing_view(line: PricedLine) -> dict[str, Any]:
     }
 
 
+def _shown(available: int | None, asked: int | None) -> int | None:
+    if available is None or asked is None:
+        return available
+    return shown_to_shopper(available, asked)
+
+
 def item_view(item: CatalogueItem, *, asked: int | None = None) -> dict[str, Any]:
-    """A product as the catalogue shows it; with ``asked`` (anyone but an admin), ``available``
-    says at most that many units (``shown_to_shopper``), never the exact stock beyond it."""
-    body = item.product.model_dump(mode="json")
+    """A product as the catalogue shows it: each variant with the caller's ``pricing`` (and,
+    with a store, ``available``), the product's ``price_range`` over the variants on sale and
+    its cheapest one's ``pricing``. With ``asked`` (anyone but an admin), ``available`` says at
+    most that many units (``shown_to_shopper``), never the exact stock beyond it."""
+    product = item.product
+    body = product.model_dump(mode="json")
     body["pricing"] = pricing_view(item.pricing)
+    low, high = item.price_range
+    body["price_range"] = {"min": low, "max": high, "currency": product.currency}
+    variants = []
+    for entry in item.variants:
+        view = entry.variant.model_dump(mode="json")
+        view["options"] = ordered_options(product.options, entry.variant.options)
+        view["pricing"] = pricing_view(entry.pricing)
+        if entry.available is not None:
+            view["available"] = _shown(entry.available, asked)
+        variants.append(view)
+    body["variants"] = variants
     if item.available is not None:
-        shown = item.available if asked is None else shown_to_shopper(item.available, asked)
-        body["available"] = shown
+        body["available"] = _shown(item.available, asked)
     return body
 
 
@@ -175,6 +195,52 @@ def update_product(product_id: str, body: ProductPatch, if_match: str | None) ->
     """Admin: change the fields sent (``If-Match`` honoured)."""
     updated = services.get().products.update(product_id, body, expected_version=if_match)
     return resource_reply(updated)
+
+
+@router.post(
+    "/{product_id}/variants",
+    body=VariantCreate,
+    response=Product,
+    status=201,
+    auth="admin",
+    if_match=True,
+)
+def add_variant(product_id: str, body: VariantCreate, if_match: str | None) -> Reply:
+    """Admin: add a variant to a product with options → 201, the product with it (its
+    ``ETag``), ``Location`` naming the variant. Its option values must be new (400) and its SKU
+    free shop-wide (409)."""
+    written, variant = services.get().products.add_variant(
+        product_id, body, expected_version=if_match
+    )
+    return resource_reply(
+        written, status=201, location=f"products/{product_id}/variants/{variant.id}"
+    )
+
+
+@router.patch(
+    "/{product_id}/variants/{variant_id}",
+    body=VariantPatch,
+    response=Product,
+    auth="admin",
+    if_match=True,
+)
+def update_variant(
+    product_id: str, variant_id: str, body: VariantPatch, if_match: str | None
+) -> Reply:
+    """Admin: change a variant's fields sent (``If-Match``: the product's version) → the
+    product."""
+    written, _ = services.get().products.update_variant(
+        product_id, variant_id, body, expected_version=if_match
+    )
+    return resource_reply(written)
+
+
+@router.delete("/{product_id}/variants/{variant_id}", status=204, auth="admin", if_match=True)
+def delete_variant(product_id: str, variant_id: str, if_match: str | None) -> Reply:
+    """Admin: remove a variant → 204; 409 while a store holds or reserves stock of it, an open
+    order has it, or it is the product's last (deactivate it instead)."""
+    services.get().products.delete_variant(product_id, variant_id, expected_version=if_match)
+    return Reply(status=204)
 
 
 @router.delete("/{product_id}", status=204, auth="admin", if_match=True)

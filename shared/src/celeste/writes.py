@@ -100,7 +100,7 @@ class ClearCartLines:
     the commit that places the order made from it)."""
 
     uid: str
-    lines: tuple[tuple[str, str], ...]  # (product_id, version)
+    lines: tuple[tuple[str, str], ...]  # (variant_id, version): the line's document id
 
 
 Write = (

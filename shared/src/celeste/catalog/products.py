@@ -7,11 +7,19 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from celeste.kernel.errors import ValidationFailed
+from celeste.catalog.variants import (
+    MAX_OPTIONS,
+    MAX_VARIANTS,
+    Option,
+    Sku,
+    Variant,
+    VariantCreate,
+    implicit_variant,
+)
+from celeste.kernel.errors import NotFound, ValidationFailed
 from celeste.kernel.ids import DocId
 from celeste.kernel.money import Currency, MinorUnits
 
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=5000)]
 Unit = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,15}$")]
@@ -36,6 +44,11 @@ class ProductCreate(BaseModel):
     image_url: ImageUrl | None = None
     tags: Tags = Field(default_factory=list)
     active: StrictBool = True
+    #: 0-3 options; with options, 1-250 ``variants`` (``celeste.catalog.variants``).
+    options: Annotated[list[Option], Field(max_length=MAX_OPTIONS)] = Field(default_factory=list)
+    variants: Annotated[list[VariantCreate], Field(max_length=MAX_VARIANTS)] = Field(
+        default_factory=list
+    )
 
 
 class ProductPatch(BaseModel):
@@ -53,6 +66,8 @@ class ProductPatch(BaseModel):
     image_url: ImageUrl | None = None
     tags: Tags | None = None
     active: StrictBool | None = None
+    #: New options must still fit every stored variant (``check_variants``).
+    options: Annotated[list[Option], Field(max_length=MAX_OPTIONS)] | None = None
 
     def changes(self) -> dict[str, object]:
         """The fields sent; only ``image_url`` may be cleared with ``null``."""
@@ -77,6 +92,10 @@ class Product(BaseModel):
     image_url: str | None = None
     tags: list[str] = Field(default_factory=list)
     active: bool = True
+    #: How the product varies; empty: it sells as one variant, itself.
+    options: list[Option] = Field(default_factory=list)
+    #: The stored variants of a product with options (empty without: see ``all_variants``).
+    variants: list[Variant] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -84,6 +103,54 @@ class Product(BaseModel):
     def name_key(self) -> str:
         """The case-folded name that lists sort by."""
         return self.name.casefold()
+
+    @property
+    def all_variants(self) -> list[Variant]:
+        """The variants it sells: the stored ones, or, without options, the one implicit variant
+        whose id is the product's (what every product stored before variants reads as)."""
+        if self.variants:
+            return list(self.variants)
+        return [implicit_variant(product_id=self.id, sku=self.sku)]
+
+    @property
+    def skus(self) -> set[str]:
+        """Every SKU it claims shop-wide: its own and its stored variants'."""
+        return {self.sku, *(variant.sku for variant in self.variants)}
+
+    @property
+    def variant_ids(self) -> list[str]:
+        """The ids of ``all_variants``."""
+        return [variant.id for variant in self.all_variants]
+
+    def variant(self, variant_id: str) -> Variant:
+        """The variant ``variant_id`` of this product (NotFound otherwise)."""
+        for variant in self.all_variants:
+            if variant.id == variant_id:
+                return variant
+        raise NotFound(f"product {self.id} has no variant {variant_id}")
+
+    def resolve(self, variant_id: str | None, *, field: str = "variant_id") -> Variant:
+        """The variant a line names: ``variant_id``, or, left out, the product's only variant; a
+        product with several needs it named (400 on ``field``), and it must be this product's."""
+        variants = self.all_variants
+        if variant_id is None:
+            if len(variants) == 1:
+                return variants[0]
+            raise ValidationFailed.on(
+                field, f"product {self.id} has {len(variants)} variants: name the variant_id"
+            )
+        for variant in variants:
+            if variant.id == variant_id:
+                return variant
+        raise ValidationFailed.on(field, f"product {self.id} has no variant {variant_id}")
+
+    def unit_price(self, variant: Variant) -> int:
+        """``variant``'s base price (its own, else the product's)."""
+        return variant.price(self.base_price)
+
+    def sellable(self, variant: Variant) -> bool:
+        """Whether ``variant`` may be bought: it and the product are active."""
+        return self.active and variant.active
 
 
 class ProductFilters(BaseModel):

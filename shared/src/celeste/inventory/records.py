@@ -1,11 +1,11 @@
-"""Stock as stored: a level per (store, product), its ledger rows, admin requests, audit reports."""
+"""Stock as stored: a level per (store, variant), its ledger rows, admin requests, audit reports."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from celeste.inventory.stock import (
     Drift,
@@ -24,21 +24,32 @@ _Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 
 
 class StockRecord(BaseModel):
-    """``stores/{store_id}/inventory/{product_id}``: the level and when it last changed."""
+    """``stores/{store_id}/inventory/{variant_id}``: the level of one variant and when it last
+    changed. A product without options has one variant whose id is the product's, so the levels
+    stored before variants (keyed by product) are that variant's."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     store_id: str
+    #: The product the variant belongs to (lists filter by it).
     product_id: str
+    #: The stock key; levels stored before variants read their product's id.
+    variant_id: str = ""
     on_hand: int
     reserved: int = 0
     low_stock_threshold: int = 0
     updated_at: datetime
 
+    @model_validator(mode="after")
+    def _own_variant(self) -> StockRecord:
+        if not self.variant_id:
+            object.__setattr__(self, "variant_id", self.product_id)
+        return self
+
     @property
     def key(self) -> str:
-        """``store_id/product_id``: how reports name the level."""
-        return f"{self.store_id}/{self.product_id}"
+        """``store_id/variant_id``: how reports name the level."""
+        return f"{self.store_id}/{self.variant_id}"
 
     @property
     def available(self) -> int:
@@ -71,19 +82,30 @@ class StockRecord(BaseModel):
         )
 
     @classmethod
-    def empty(cls, *, store_id: str, product_id: str, at: datetime) -> StockRecord:
-        """A level not stored yet: nothing on hand."""
-        return cls(store_id=store_id, product_id=product_id, on_hand=0, updated_at=at)
+    def empty(
+        cls, *, store_id: str, product_id: str, variant_id: str | None = None, at: datetime
+    ) -> StockRecord:
+        """A level not stored yet: nothing on hand (``variant_id``: the product's own by
+        default)."""
+        return cls(
+            store_id=store_id,
+            product_id=product_id,
+            variant_id=variant_id or product_id,
+            on_hand=0,
+            updated_at=at,
+        )
 
 
 class MovementRecord(BaseModel):
-    """A ledger row ``.../inventory/{product_id}/movements/{id}``, written with its level change."""
+    """A ledger row ``.../inventory/{variant_id}/movements/{id}``, written with its level change."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: str
     store_id: str
     product_id: str
+    #: The level it moved; rows stored before variants read their product's id.
+    variant_id: str = ""
     kind: MovementKind
     delta_on_hand: int
     delta_reserved: int
@@ -109,6 +131,7 @@ class MovementRecord(BaseModel):
             id=movement_id,
             store_id=after.store_id,
             product_id=after.product_id,
+            variant_id=after.variant_id,
             kind=movement.kind,
             delta_on_hand=movement.delta_on_hand,
             delta_reserved=movement.delta_reserved,
@@ -120,10 +143,16 @@ class MovementRecord(BaseModel):
             reserved_after=after.reserved,
         )
 
+    @model_validator(mode="after")
+    def _own_variant(self) -> MovementRecord:
+        if not self.variant_id:
+            object.__setattr__(self, "variant_id", self.product_id)
+        return self
+
     @property
     def key(self) -> str:
-        """``store_id/product_id`` of the level it moved."""
-        return f"{self.store_id}/{self.product_id}"
+        """``store_id/variant_id`` of the level it moved."""
+        return f"{self.store_id}/{self.variant_id}"
 
     def movement(self) -> Movement:
         """The ledger arithmetic of this row."""

@@ -38,9 +38,10 @@ class HoldLimitReached(Conflict):
 
 class CustomerHolds(BaseModel):
     """``customer_holds/{uid}``: the customer's orders that may be open, with their units per
-    product. Placement reads it, drops the orders no longer open, and writes it back with the
-    new order in the same commit, guarded by its version: concurrent placements of one
-    customer serialise on it, so the caps hold under any concurrency."""
+    variant (orders stored before variants: per product, its one variant). Placement reads it,
+    drops the orders no longer open, and writes it back with the new order in the same commit,
+    guarded by its version: concurrent placements of one customer serialise on it, so the caps
+    hold under any concurrency."""
 
     uid: str
     orders: dict[str, dict[str, int]] = {}
@@ -50,8 +51,10 @@ class CustomerHolds(BaseModel):
 def check_hold_caps(
     *, open_orders: Mapping[str, Mapping[str, int]], wanted: Mapping[str, int], caps: HoldCaps
 ) -> None:
-    """Refuse an order of ``wanted`` units per product when the customer already holds
-    ``open_orders`` (order id -> units per product) and one more would pass a cap."""
+    """Refuse an order of ``wanted`` units per variant when the customer already holds
+    ``open_orders`` (order id -> units per variant) and one more would pass a cap. The unit cap
+    is per variant, the key stock is held by: each size of a shirt is stock of its own, and a
+    product without options is its one variant."""
     if len(open_orders) + 1 > caps.max_open_orders:
         raise HoldLimitReached(
             f"you already have {len(open_orders)} unpaid orders open (at most "
@@ -59,12 +62,12 @@ def check_hold_caps(
         )
     held: dict[str, int] = {}
     for lines in open_orders.values():
-        for product_id, units in lines.items():
-            held[product_id] = held.get(product_id, 0) + units
-    for product_id, units in wanted.items():
-        already = held.get(product_id, 0)
+        for key, units in lines.items():
+            held[key] = held.get(key, 0) + units
+    for key, units in wanted.items():
+        already = held.get(key, 0)
         if already + units > caps.max_units_per_product:
             raise HoldLimitReached(
-                f"at most {caps.max_units_per_product} units of product {product_id} may be "
+                f"at most {caps.max_units_per_product} units of {key} may be "
                 f"held in unpaid orders at once; you hold {already} and asked for {units}"
             )

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from celeste.accounts.tiers import CustomerStats
+from celeste.inventory.stock import Shortfall
 from celeste.kernel.addresses import ShippingAddress, upgrade_stored
 from celeste.kernel.errors import Conflict
 from celeste.orders.payments import Payment, PaymentDue, payment_due
@@ -49,8 +60,14 @@ class OrderLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     product_id: str
+    #: The variant bought (the stock key); lines stored before variants read the product's
+    #: id, which is its one variant's.
+    variant_id: str = ""
     #: The product's name when the order was placed (orders placed before it was frozen: null).
     name: str | None = None
+    #: The variant's SKU and option values when the order was placed (before: null, {}).
+    sku: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
     quantity: int
     currency: str
     unit_base_price: int
@@ -64,13 +81,22 @@ class OrderLine(BaseModel):
     #: The line's tax, half-even once (orders stored before tax existed read 0).
     tax: int = 0
 
+    @model_validator(mode="after")
+    def _own_variant(self) -> OrderLine:
+        if not self.variant_id:
+            object.__setattr__(self, "variant_id", self.product_id)
+        return self
+
 
 def order_lines(quote: Quote, money: OrderMoney) -> list[OrderLine]:
     """The lines an order priced by ``quote`` and ``money`` freezes (and its quote shows)."""
     return [
         OrderLine(
             product_id=line.product_id,
+            variant_id=line.variant_id,
             name=line.name,
+            sku=line.sku,
+            options=line.options,
             quantity=line.quantity,
             currency=line.currency,
             unit_base_price=line.unit_base_price,
@@ -109,13 +135,29 @@ class AppliedShipping(BaseModel):
 
 
 class OrderShortfall(BaseModel):
-    """A line the store could not cover when the order was rejected."""
+    """A line the store could not cover when the order was rejected: the stock rule's
+    ``Shortfall`` of the line's variant, named by its product and variant for the customer."""
 
     model_config = ConfigDict(frozen=True)
 
     product_id: str
+    #: The variant short, named only for a product with options (as a line names it); a
+    #: product without options sells one variant, the product itself.
+    variant_id: str | None = None
     requested: int
     available: int
+
+    @model_serializer(mode="wrap")
+    def _without_own_variant(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("variant_id") is None:
+            data.pop("variant_id", None)
+        return data
+
+    @property
+    def key(self) -> str:
+        """The stock key it is short of."""
+        return self.variant_id or self.product_id
 
 
 class StatusChange(BaseModel):
@@ -276,11 +318,33 @@ class Order(BaseModel):
         return next((c.at for c in reversed(self.history) if c.status == status), None)
 
     def quantities(self) -> dict[str, int]:
-        """Units per product (lines of one product are summed), in line order."""
+        """Units per variant, the stock key (lines of one variant are summed), in line order."""
         wanted: dict[str, int] = {}
         for line in self.lines:
-            wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+            wanted[line.variant_id] = wanted.get(line.variant_id, 0) + line.quantity
         return wanted
+
+    def shortfalls_of(self, short: Sequence[Shortfall]) -> list[OrderShortfall]:
+        """The stock rule's shortfalls (keyed by variant) as this order's lines name them."""
+        product_of = self.variant_products()
+        return [
+            OrderShortfall(
+                product_id=product_of.get(s.key, s.key),
+                variant_id=None if product_of.get(s.key, s.key) == s.key else s.key,
+                requested=s.requested,
+                available=s.available,
+            )
+            for s in short
+        ]
+
+    def variant_products(self) -> dict[str, str]:
+        """Each of its variants' product (variant id -> product id)."""
+        return {line.variant_id: line.product_id for line in self.lines}
+
+    @property
+    def variant_ids(self) -> list[str]:
+        """The variants it has (stored beside it, so a variant's open orders can be found)."""
+        return list(self.quantities())
 
     def stock_target(self) -> StockState | None:
         """What its held reservation should become now: released, committed, or None to keep."""

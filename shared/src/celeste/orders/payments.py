@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal, cast, get_args
 
@@ -51,12 +52,48 @@ VOID_KEY = "void"
 
 
 class RestockLine(BaseModel):
-    """Units of one product that come back to the store's shelf with a refund."""
+    """Units of one variant of a product that come back to the store's shelf with a refund;
+    ``variant_id`` may be left out when the order has one variant of the product
+    (``resolve_restock`` names it before the refund is stored)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     product_id: CheckedId
+    variant_id: CheckedId | None = None
     quantity: int = Field(ge=1, le=1000, strict=True)
+
+    @property
+    def key(self) -> str:
+        """The stock key it restocks (restocks stored before variants: the product's own)."""
+        return self.variant_id or self.product_id
+
+
+def resolve_restock(
+    restock: Sequence[RestockLine], *, variant_products: Mapping[str, str]
+) -> list[RestockLine]:
+    """Each line with its variant named, from the order's variants (variant id -> product id):
+    a named variant must be one of the order's, of the line's product; a line without one needs
+    the order to have exactly one variant of the product (400 naming the field otherwise)."""
+    resolved: list[RestockLine] = []
+    for index, line in enumerate(restock):
+        if line.variant_id is not None:
+            if variant_products.get(line.variant_id) != line.product_id:
+                raise ValidationFailed.on(
+                    f"restock[{index}].variant_id",
+                    f"not a variant of product {line.product_id} on this order",
+                )
+            resolved.append(line)
+            continue
+        variants = [v for v, p in variant_products.items() if p == line.product_id]
+        if not variants:
+            raise ValidationFailed.on(f"restock[{index}].product_id", "not a product of this order")
+        if len(variants) > 1:
+            raise ValidationFailed.on(
+                f"restock[{index}].variant_id",
+                f"the order has {len(variants)} variants of product {line.product_id}: name one",
+            )
+        resolved.append(line.model_copy(update={"variant_id": variants[0]}))
+    return resolved
 
 
 class RefundRequest(BaseModel):
@@ -288,25 +325,25 @@ def plan_refund(
         )
     asked: dict[str, int] = {}
     for index, line in enumerate(request.restock):
-        asked[line.product_id] = asked.get(line.product_id, 0) + line.quantity
-        ordered = quantities.get(line.product_id)
+        asked[line.key] = asked.get(line.key, 0) + line.quantity
+        ordered = quantities.get(line.key)
         if ordered is None:
             raise ValidationFailed.on(f"restock[{index}].product_id", "not a product of this order")
-        room = ordered - restocked.get(line.product_id, 0)
-        if asked[line.product_id] > room:
+        room = ordered - restocked.get(line.key, 0)
+        if asked[line.key] > room:
             raise ValidationFailed.on(
                 f"restock[{index}].quantity",
-                f"at most {room} more units of {line.product_id} can be restocked",
+                f"at most {room} more units of {line.key} can be restocked",
             )
     return amount
 
 
 def restocked_units(payment: Payment | None) -> dict[str, int]:
-    """Units per product already returned to the shelf by earlier refunds."""
+    """Units per variant already returned to the shelf by earlier refunds."""
     units: dict[str, int] = {}
     for refund in payment.refunds if payment else []:
         for line in refund.restock:
-            units[line.product_id] = units.get(line.product_id, 0) + line.quantity
+            units[line.key] = units.get(line.key, 0) + line.quantity
     return units
 
 

@@ -18,12 +18,19 @@ from celeste.pricing.shipping import MethodCode
 
 
 class OrderLineRequest(BaseModel):
-    """One line as the client sends it: what and how many, never a price."""
+    """One line as the client sends it: what and how many, never a price. ``variant_id`` may be
+    left out only for a product with one variant (400 naming it otherwise)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     product_id: CheckedId
+    variant_id: CheckedId | None = None
     quantity: int = Field(ge=1, le=1000, strict=True)
+
+    @property
+    def key(self) -> str:
+        """What the line is of: its variant, else its product (whose one variant has its id)."""
+        return self.variant_id or self.product_id
 
 
 #: How an order reaches its customer: shipped to ``shipping_address``, or collected at the
@@ -61,23 +68,25 @@ class CheckoutRequest(PlacementTerms):
 
 
 def distinct_lines(lines: Sequence[OrderLineRequest]) -> None:
-    """A 400 naming every line whose product an earlier line already has: an order has one
-    line per product (quantity breaks and rounding apply to the whole quantity), so the client
-    sends the summed quantity instead of splitting it."""
+    """A 400 naming every line whose variant an earlier line already has: an order has one
+    line per variant (quantity breaks and rounding apply to the whole quantity), so the client
+    sends the summed quantity instead of splitting it. Two variants of one product are two
+    lines."""
     first: dict[str, int] = {}
     errors: list[FieldError] = []
     for index, line in enumerate(lines):
-        seen = first.setdefault(line.product_id, index)
+        seen = first.setdefault(line.key, index)
         if seen != index:
+            field = "variant_id" if line.variant_id else "product_id"
+            what = f"variant {line.variant_id}" if line.variant_id else f"product {line.product_id}"
             errors.append(
                 FieldError(
-                    f"lines[{index}].product_id",
-                    f"product {line.product_id} is already on line {seen}: send one line with "
-                    "the whole quantity",
+                    f"lines[{index}].{field}",
+                    f"{what} is already on line {seen}: send one line with the whole quantity",
                 )
             )
     if errors:
-        raise ValidationFailed("an order has one line per product", errors)
+        raise ValidationFailed("an order has one line per variant", errors)
 
 
 def idempotency_fingerprint(request: BaseModel, *, purpose: str = "orders") -> str:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -18,6 +19,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from celeste.accounts.tiers import TierCode
@@ -25,10 +27,10 @@ from celeste.catalog.categories import ancestry
 from celeste.kernel.errors import ValidationFailed
 from celeste.kernel.money import Currency, MinorUnits, round_half_even
 
-Scope = Literal["all", "category", "product"]
+Scope = Literal["all", "category", "product", "variant"]
 Kind = Literal["percentage", "fixed"]
 #: Why a rule was not a candidate: its list is off, not started, ended or closed to the tier;
-#: or the rule targets another product, or its quantity band excludes the line's quantity.
+#: or the rule targets another product or variant, or its quantity band excludes the quantity.
 Rejection = Literal["inactive", "not_started", "ended", "tier", "scope", "quantity_band"]
 #: Whole lists a shopper's trace never mentions: those not open to their tier now. Which lists
 #: other tiers get, and which are switched off, scheduled or over, is the shop's own business.
@@ -48,7 +50,7 @@ MAX_FIXED_AMOUNT = 10**12
 PERCENT_PLACES = 6
 
 #: Tie-break rank of a scope: the more specific scope (lower rank) wins.
-SCOPE_RANK: dict[Scope, int] = {"product": 0, "category": 1, "all": 2}
+SCOPE_RANK: dict[Scope, int] = {"variant": 0, "product": 1, "category": 2, "all": 3}
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
@@ -58,14 +60,24 @@ _PERCENT_QUANTUM = Decimal(1).scaleb(-PERCENT_PLACES)
 
 
 class PricedProduct(BaseModel):
-    """What pricing needs of a product; ``category_path`` is its category, then the ancestors."""
+    """What pricing needs of a variant of a product: its base price (the variant's own, else the
+    product's); ``category_path`` is the product's category, then the ancestors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     product_id: Id
+    #: The variant priced; a product without options sells one, whose id is the product's
+    #: (the default).
+    variant_id: Id = ""
     base_price: MinorUnits
     currency: Currency
     category_path: tuple[Id, ...] = ()
+
+    @model_validator(mode="after")
+    def _own_variant(self) -> PricedProduct:
+        if not self.variant_id:
+            object.__setattr__(self, "variant_id", self.product_id)
+        return self
 
 
 def _percentage(value: object) -> Decimal:
@@ -95,9 +107,11 @@ def _fixed_amount(value: object) -> int:
 class PriceRule(BaseModel):
     """One discount of a price list: what it targets, how much, and for which quantities."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    scope: Scope
+    #: What the rule targets; sent as ``scope`` or, as the variants contract names it,
+    #: ``target_type`` (stored and shown as ``scope``).
+    scope: Scope = Field(validation_alias=AliasChoices("scope", "target_type"))
     target_id: Id | None = Field(default=None, validate_default=True)
     kind: Kind
     #: percentage: a Decimal in (0, 100]; fixed: minor units off the unit price, positive.
@@ -111,7 +125,7 @@ class PriceRule(BaseModel):
         scope = info.data.get("scope")
         if scope == "all" and target_id is not None:
             raise ValueError("target_id must be omitted when scope is 'all'")
-        if scope in ("category", "product") and target_id is None:
+        if scope in ("category", "product", "variant") and target_id is None:
             raise ValueError(f"target_id is required when scope is '{scope}'")
         return target_id
 
@@ -134,7 +148,10 @@ class PriceRule(BaseModel):
         return max_quantity
 
     def targets(self, product: PricedProduct) -> bool:
-        """Whether the scope covers the product; a category rule covers descendant categories."""
+        """Whether the scope covers the variant: a variant rule its one variant, a product rule
+        every variant of the product, a category rule every product of its descendants too."""
+        if self.scope == "variant":
+            return self.target_id == product.variant_id
         if self.scope == "product":
             return self.target_id == product.product_id
         if self.scope == "category":
@@ -257,11 +274,14 @@ class TraceEntry(BaseModel):
 
 
 class PricedLine(BaseModel):
-    """A priced quantity of one product; the line total is rounded once, half-even."""
+    """A priced quantity of one variant of a product; the line total is rounded once, half-even
+    (quantity breaks count the variant's quantity)."""
 
     model_config = ConfigDict(frozen=True)
 
     product_id: str
+    #: The variant priced (a product without options: its own id, the default).
+    variant_id: str = ""
     quantity: int
     currency: str
     tier: str
@@ -273,6 +293,12 @@ class PricedLine(BaseModel):
     applied_rule: AppliedRule | None
     trace: list[TraceEntry]
 
+    @model_validator(mode="after")
+    def _own_variant(self) -> PricedLine:
+        if not self.variant_id:
+            object.__setattr__(self, "variant_id", self.product_id)
+        return self
+
 
 class QuotedLine(PricedLine):
     """A line of a quote: its pricing and, when the quote names a store, the stock there."""
@@ -282,6 +308,9 @@ class QuotedLine(PricedLine):
     available: int | None = None
     #: The product's name as it is now (an order freezes it with the line).
     name: str | None = None
+    #: The variant's SKU and option values as they are now (an order freezes them too).
+    sku: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class Quote(BaseModel):
@@ -299,9 +328,10 @@ class Quote(BaseModel):
     store_id: str | None = None
 
     def at_store(self, store_id: str, available: Mapping[str, int]) -> Quote:
-        """This quote with each line's units available at ``store_id`` (missing: 0)."""
+        """This quote with each line's units available at ``store_id`` (``available`` is keyed by
+        variant id; missing: 0)."""
         lines = [
-            line.model_copy(update={"available": max(0, available.get(line.product_id, 0))})
+            line.model_copy(update={"available": max(0, available.get(line.variant_id, 0))})
             for line in self.lines
         ]
         return self.model_copy(update={"store_id": store_id, "lines": lines})
@@ -423,6 +453,7 @@ def _price(
     )
     return PricedLine(
         product_id=product.product_id,
+        variant_id=product.variant_id,
         quantity=quantity,
         currency=product.currency,
         tier=tier,
@@ -510,11 +541,19 @@ class PricingSnapshot(BaseModel):
     default_tier: str
 
     def product_input(
-        self, *, product_id: str, base_price: int, currency: str, category_id: str
+        self,
+        *,
+        product_id: str,
+        variant_id: str,
+        base_price: int,
+        currency: str,
+        category_id: str,
     ) -> PricedProduct:
-        """The engine's view of a product: its price and its category with every ancestor."""
+        """The engine's view of a variant: its price and its product's category with every
+        ancestor."""
         return PricedProduct(
             product_id=product_id,
+            variant_id=variant_id,
             base_price=base_price,
             currency=currency,
             category_path=ancestry(self.parents, category_id),

@@ -21,7 +21,7 @@ from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
-from celeste.ports import IdentityProvider, ProfileRepository, TierLadder
+from celeste.ports.accounts import IdentityProvider, ProfileRepository, TierLadder
 from celeste.services.retry import REQUEST, Backoff, optimistic
 
 

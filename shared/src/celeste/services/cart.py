@@ -1,4 +1,4 @@
-"""Cart and wishlist use cases: keep a customer's saved products, price the cart for their tier."""
+"""Cart and wishlist use cases: keep a customer's saved variants, price the cart for their tier."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from celeste.cart.lines import (
     merge_cart_lines,
     merge_wishlist,
     unavailable_lines,
+    variant_of,
 )
 from celeste.catalog.products import Product
+from celeste.catalog.variants import Variant
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import (
     Conflict,
@@ -30,20 +32,31 @@ from celeste.kernel.errors import (
     ValidationFailed,
 )
 from celeste.kernel.paging import Page
-from celeste.ports import CartMerges, CartRepository, ProductRepository, WishlistRepository
+from celeste.ports.cart import CartMerges, CartRepository, WishlistRepository
+from celeste.ports.catalog import ProductRepository
+from celeste.pricing.price_lists import PricedLine
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.retry import REQUEST, Backoff, optimistic
 
 T = TypeVar("T")
 
 
-def active_product(products: ProductRepository, product_id: str) -> Product:
-    """The product if it is on sale; ``NotFound`` for an unknown or deactivated one (a customer
-    cannot see a deactivated product in the catalogue either)."""
-    product = products.get_many([product_id]).get(product_id)
+def active_variant(products: ProductRepository, variant_id: str) -> tuple[Product, Variant]:
+    """The variant ``variant_id`` and its product if both are on sale; ``NotFound`` for an
+    unknown or deactivated one (a customer cannot see a deactivated product in the catalogue
+    either). A product without options is named by its own id (its one variant's); the id of a
+    product with several variants names none of them: 400 on ``variant_id``."""
+    product = products.by_variant(variant_id)
+    if product is None:
+        # Not a variant: perhaps the id of a product with several (it must name one).
+        product = products.get_many([variant_id]).get(variant_id)
     if product is None or not product.active:
-        raise NotFound(f"no active product {product_id}")
-    return product
+        raise NotFound(f"no active product or variant {variant_id}")
+    named = variant_id if variant_id in product.variant_ids else None
+    variant = product.resolve(named, field="variant_id")
+    if not variant.active:
+        raise NotFound(f"no active product or variant {variant_id}")
+    return product, variant
 
 
 def admit(
@@ -60,7 +73,7 @@ def admit(
     collection past ``cap``, each one that sees the excess takes its own document back (at the
     version it wrote, so a later change by someone else is kept) and reports the collection full.
     Two adds racing for the last place may both be refused (the client may simply retry). The
-    one way past ``cap``: a concurrent PUT of the same product changes the new document before it
+    one way past ``cap``: a concurrent PUT of the same variant changes the new document before it
     is taken back; it is then theirs and stays (one over, until a line is removed).
     """
     if count() >= cap:
@@ -95,7 +108,7 @@ def _creating(create: Callable[[], str]) -> Callable[[], str]:
 
 
 class CartService:
-    """The caller's cart: lines keyed by product, priced on every read by ``PricingService``."""
+    """The caller's cart: lines keyed by variant, priced on every read by ``PricingService``."""
 
     def __init__(
         self,
@@ -116,24 +129,31 @@ class CartService:
         self._clock = clock
         self._max_lines = max_lines
 
-    def set_quantity(self, uid: str, product_id: str, quantity: int) -> tuple[CartLine, bool]:
-        """Hold ``quantity`` of an active product (``NotFound`` otherwise); returns the line and
-        whether it was created. Each attempt is one single-document write: an existing line is
-        updated in place, a new one created (``Conflict`` when the cart is full). Concurrent PUTs
-        of one product leave one line holding one of the quantities sent."""
-        active_product(self._products, product_id)
+    def set_quantity(self, uid: str, variant_id: str, quantity: int) -> tuple[CartLine, bool]:
+        """Hold ``quantity`` of an active variant (``active_variant``: a product without options
+        is named by its own id); returns the line and whether it was created. Each attempt is
+        one single-document write: an existing line is updated in place, a new one created
+        (``Conflict`` when the cart is full). Concurrent PUTs of one variant leave one line
+        holding one of the quantities sent."""
+        product, variant = active_variant(self._products, variant_id)
         now = self._clock()
 
         def attempt() -> tuple[CartLine, bool]:
-            updated = self._cart.set_quantity(uid, product_id, quantity=quantity, updated_at=now)
+            updated = self._cart.set_quantity(uid, variant.id, quantity=quantity, updated_at=now)
             if updated is not None:
                 return updated, False
-            line = CartLine(product_id=product_id, quantity=quantity, added_at=now, updated_at=now)
+            line = CartLine(
+                product_id=product.id,
+                variant_id=variant.id,
+                quantity=quantity,
+                added_at=now,
+                updated_at=now,
+            )
             if self._add(uid, line):
                 return line, True
             raise _Raced  # another PUT created the line first: update it instead
 
-        return self._retry(attempt, what=f"cart line {product_id}")
+        return self._retry(attempt, what=f"cart line {variant.id}")
 
     def _retry(self, attempt: Callable[[], T], *, what: str) -> T:
         return optimistic(
@@ -147,7 +167,7 @@ class CartService:
                 count=lambda: self._cart.count(uid),
                 create=_creating(lambda: self._cart.create(uid, line)),
                 undo=lambda version: self._cart.remove(
-                    uid, line.product_id, expected_version=version
+                    uid, line.variant_id, expected_version=version
                 ),
                 cap=self._max_lines,
                 what="cart",
@@ -156,9 +176,9 @@ class CartService:
             return False
         return True
 
-    def remove(self, uid: str, product_id: str) -> None:
-        """Take the product out of the cart; a product not in it is no error."""
-        self._cart.remove(uid, product_id)
+    def remove(self, uid: str, variant_id: str) -> None:
+        """Take the variant out of the cart; a variant not in it is no error."""
+        self._cart.remove(uid, variant_id)
 
     def clear(self, uid: str) -> None:
         """Empty the cart."""
@@ -167,38 +187,43 @@ class CartService:
     def priced(self, uid: str) -> PricedCart:
         """The cart priced for the caller's tier by the pricing engine.
 
-        Lines whose product was deactivated or removed, or is priced in another currency, are
-        flagged and left out of the totals, so the cart always stays readable. Pricing reads the
-        products again; when one changed in between, the whole cart is read again.
+        Lines whose product or variant was deactivated or removed, or is priced in another
+        currency, are flagged and left out of the totals, so the cart always stays readable.
+        Pricing reads the products again; when one changed in between, the whole cart is read
+        again. Two variants of one product are two lines, each priced as its variant.
         """
 
         def attempt() -> PricedCart:
             lines = self._cart.lines(uid, limit=self._max_lines)
-            products = self._products.get_many([line.product_id for line in lines])
+            products = self._products.get_many(list({line.product_id: 0 for line in lines}))
             reasons = unavailable_lines(lines, products)
-            sellable = [line for line in lines if line.product_id not in reasons]
+            sellable = [line for line in lines if line.variant_id not in reasons]
+
+            def entry(line: CartLine, pricing: PricedLine | None) -> CartEntry:
+                product = products.get(line.product_id)
+                return CartEntry(
+                    line,
+                    product,
+                    pricing,
+                    reasons.get(line.variant_id),
+                    variant_of(product, line.variant_id),
+                )
+
             if not sellable:
-                entries = [
-                    CartEntry(line, products.get(line.product_id), None, reasons[line.product_id])
-                    for line in lines
-                ]
+                entries = [entry(line, None) for line in lines]
                 return PricedCart(entries, 0, 0, 0, None, self._pricing.tier_for(uid, strict=True))
             try:
                 quote = self._pricing.quote(
-                    [QuoteLine(line.product_id, line.quantity) for line in sellable], uid=uid
+                    [
+                        QuoteLine(line.product_id, line.quantity, line.variant_id)
+                        for line in sellable
+                    ],
+                    uid=uid,
                 )
             except ValidationFailed:
                 raise _Raced from None  # a product was deactivated (or re-priced) meanwhile
-            pricing = {priced.product_id: priced for priced in quote.lines}
-            entries = [
-                CartEntry(
-                    line,
-                    products.get(line.product_id),
-                    pricing.get(line.product_id),
-                    reasons.get(line.product_id),
-                )
-                for line in lines
-            ]
+            pricing = {priced.variant_id: priced for priced in quote.lines}
+            entries = [entry(line, pricing.get(line.variant_id)) for line in lines]
             return PricedCart(
                 entries,
                 quote.subtotal,
@@ -212,7 +237,7 @@ class CartService:
 
 
 class WishlistService:
-    """The caller's wishlist: products kept for later, newest first."""
+    """The caller's wishlist: variants kept for later, newest first."""
 
     def __init__(
         self,
@@ -232,22 +257,27 @@ class WishlistService:
         self._max_items = max_items
 
     def page(self, uid: str, *, limit: int, cursor: str | None) -> Page[WishlistItem]:
-        """A page of the wishlist, each entry with its product's summary while it exists."""
+        """A page of the wishlist, each entry with its product's summary and its variant while
+        they exist."""
         entries = self._wishlist.page(uid, limit=limit, cursor=cursor)
-        products = self._products.get_many([entry.product_id for entry in entries.items])
+        wanted = {entry.product_id: 0 for entry in entries.items}
+        products = self._products.get_many(list(wanted))
         items = [WishlistItem.of(entry, products.get(entry.product_id)) for entry in entries.items]
         return Page(items, entries.next_cursor)
 
-    def add(self, uid: str, product_id: str) -> tuple[WishlistEntry, bool]:
-        """Keep an active product (``NotFound`` otherwise); returns the entry and whether it was
-        added now. Adding a product already kept changes nothing (its ``added_at`` stays)."""
-        active_product(self._products, product_id)
+    def add(self, uid: str, variant_id: str) -> tuple[WishlistEntry, bool]:
+        """Keep an active variant (as ``active_variant``: a product without options is named by
+        its own id); returns the entry and whether it was added now. Adding a variant already
+        kept changes nothing (its ``added_at`` stays)."""
+        product, variant = active_variant(self._products, variant_id)
 
         def attempt() -> tuple[WishlistEntry, bool]:
-            existing = self._wishlist.get(uid, product_id)
+            existing = self._wishlist.get(uid, variant.id)
             if existing is not None:
                 return existing, False
-            entry = WishlistEntry(product_id=product_id, added_at=self._clock())
+            entry = WishlistEntry(
+                product_id=product.id, variant_id=variant.id, added_at=self._clock()
+            )
             if self._add(uid, entry):
                 return entry, True
             raise _Raced  # another request added it first: answer with theirs
@@ -255,7 +285,7 @@ class WishlistService:
         return optimistic(
             attempt,
             backoff=self._backoff,
-            what=f"wishlist entry {product_id}",
+            what=f"wishlist entry {variant.id}",
             sleep=self._sleep,
             lost=(_Raced,),
         )
@@ -267,7 +297,7 @@ class WishlistService:
                 count=lambda: self._wishlist.count(uid),
                 create=_creating(lambda: self._wishlist.create(uid, entry)),
                 undo=lambda version: self._wishlist.remove(
-                    uid, entry.product_id, expected_version=version
+                    uid, entry.variant_id, expected_version=version
                 ),
                 cap=self._max_items,
                 what="wishlist",
@@ -276,9 +306,9 @@ class WishlistService:
             return False
         return True
 
-    def remove(self, uid: str, product_id: str) -> None:
-        """Forget the product; a product not on the wishlist is no error."""
-        self._wishlist.remove(uid, product_id)
+    def remove(self, uid: str, variant_id: str) -> None:
+        """Forget the variant; a variant not on the wishlist is no error."""
+        self._wishlist.remove(uid, variant_id)
 
 
 #: The guest's cart lines, and separately wishlist entries, moved per commit: each moved item is
@@ -295,7 +325,7 @@ class CartMergeService:
     Each round reads the guest's lines and entries and the account's, decides with
     ``merge_cart_lines`` and ``merge_wishlist``, and commits one batch that writes the account's
     lines and entries and deletes the guest's, each at the version read. So a retried, repeated
-    or concurrent merge finds the guest's moved products gone and changes nothing more, and a
+    or concurrent merge finds the guest's moved variants gone and changes nothing more, and a
     merge that raced any change is written not at all and decided again.
     """
 
@@ -346,17 +376,17 @@ class CartMergeService:
         if not guest_lines and not guest_entries:
             return None
         account = self._cart.versioned_lines(uid, limit=2 * self._max_lines) if guest_lines else []
-        versions = {row.value.product_id: row.version for row in account}
+        versions = {row.value.variant_id: row.version for row in account}
         lines = merge_cart_lines(
             [row.value for row in account],
             [row.value for row in guest_lines],
             now=self._clock(),
             max_lines=self._max_lines,
         )
-        guest_products = [row.value.product_id for row in guest_entries]
+        guest_variants = [row.value.variant_id for row in guest_entries]
         entries = merge_wishlist(
-            self._wishlist.listed(uid, guest_products) if guest_products else set(),
-            self._wishlist.count(uid) if guest_products else 0,
+            self._wishlist.listed(uid, guest_variants) if guest_variants else set(),
+            self._wishlist.count(uid) if guest_variants else 0,
             [row.value for row in guest_entries],
             max_items=self._max_items,
         )
@@ -365,10 +395,10 @@ class CartMergeService:
                 uid=uid,
                 guest_uid=guest_uid,
                 add_lines=lines.added,
-                raise_lines=tuple((line, versions[line.product_id]) for line in lines.raised),
-                take_lines=tuple((row.value.product_id, row.version) for row in guest_lines),
+                raise_lines=tuple((line, versions[line.variant_id]) for line in lines.raised),
+                take_lines=tuple((row.value.variant_id, row.version) for row in guest_lines),
                 add_entries=entries.added,
-                take_entries=tuple((row.value.product_id, row.version) for row in guest_entries),
+                take_entries=tuple((row.value.variant_id, row.version) for row in guest_entries),
             )
         )
         return CartMergeResult(

@@ -11,7 +11,7 @@ from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
-from celeste.ports import CategoryRepository
+from celeste.ports.catalog import CategoryRepository
 from celeste.services.retry import REQUEST, Backoff, optimistic
 from celeste.services.versioned import versioned_write
 

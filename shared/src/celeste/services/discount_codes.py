@@ -13,7 +13,7 @@ from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.orders.order import Order
-from celeste.ports import DiscountCodeRepository
+from celeste.ports.pricing import DiscountCodeRepository
 from celeste.pricing.discount_codes import (
     CodeUse,
     DiscountCode,

@@ -26,14 +26,11 @@ from celeste.orders.status import (
     stats_effect,
     stock_effect,
 )
-from celeste.ports import (
-    AtomicWriter,
-    CustomerStandings,
-    DiscountCodeRepository,
-    InventoryStore,
-    OrderStore,
-    TierLadder,
-)
+from celeste.ports.accounts import TierLadder
+from celeste.ports.inventory import InventoryStore
+from celeste.ports.orders import CustomerStandings, OrderStore
+from celeste.ports.pricing import DiscountCodeRepository
+from celeste.ports.writes import AtomicWriter
 from celeste.services.discount_codes import CodeUses
 from celeste.services.retry import TRIGGER, Backoff, optimistic
 from celeste.writes import (
@@ -113,14 +110,11 @@ class OrderFulfilment:
                 self._reject(found, now=now, reason="discount_code_exhausted")
                 return "rejected"
             wanted = order.quantities()
-            stored = self._inventory.levels(store_id=order.store_id, product_ids=list(wanted))
+            stored = self._inventory.levels(store_id=order.store_id, keys=list(wanted))
             levels = {pid: record.value.level() for pid, record in stored.items()}
             result = inventory.reserve(levels=levels, lines=list(wanted.items()), order_id=order.id)
             if not result.ok:
-                shortfalls = [
-                    OrderShortfall(product_id=s.key, requested=s.requested, available=s.available)
-                    for s in result.shortfalls
-                ]
+                shortfalls = order.shortfalls_of(result.shortfalls)
                 self._reject(found, now=now, reason="out_of_stock", shortfalls=shortfalls)
                 return "rejected"
 
@@ -214,7 +208,7 @@ class OrderFulfilment:
             kind: inventory.MovementKind = "release" if target == "released" else "commit"
             apply = inventory.release if kind == "release" else inventory.commit
             wanted = order.quantities()
-            stored = self._inventory.levels(store_id=order.store_id, product_ids=list(wanted))
+            stored = self._inventory.levels(store_id=order.store_id, keys=list(wanted))
             now = self._clock()
             writes: list[Write] = []
             for pid, quantity in wanted.items():

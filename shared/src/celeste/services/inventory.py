@@ -22,13 +22,10 @@ from celeste.kernel.errors import NotFound, PreconditionFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
-from celeste.ports import (
-    AtomicWriter,
-    InventoryStore,
-    OrderStore,
-    ProductRepository,
-    StoreDirectory,
-)
+from celeste.ports.catalog import ProductRepository, StoreDirectory
+from celeste.ports.inventory import InventoryStore
+from celeste.ports.orders import OrderStore
+from celeste.ports.writes import AtomicWriter
 from celeste.services.retry import REQUEST, Backoff, optimistic
 from celeste.services.versioned import check_version
 from celeste.writes import AddMovement, PutLevel, Write
@@ -68,9 +65,9 @@ class InventoryService:
         self._backoff = backoff
         self._sleep = sleep
 
-    def get(self, *, store_id: str, product_id: str) -> Versioned[StockRecord]:
+    def get(self, *, store_id: str, variant_id: str) -> Versioned[StockRecord]:
         """One level, or 404."""
-        return self._inventory.get(store_id=store_id, product_id=product_id)
+        return self._inventory.get(store_id=store_id, variant_id=variant_id)
 
     def list(
         self,
@@ -81,7 +78,8 @@ class InventoryService:
         limit: int,
         cursor: str | None,
     ) -> Page[StockRecord]:
-        """Levels across stores, filtered by store, product and/or low stock."""
+        """Levels across stores, filtered by store, product (every variant of it) and/or low
+        stock."""
         return self._inventory.page(
             store_id=store_id,
             product_id=product_id,
@@ -91,30 +89,30 @@ class InventoryService:
         )
 
     def movements(
-        self, *, store_id: str, product_id: str, limit: int, cursor: str | None
+        self, *, store_id: str, variant_id: str, limit: int, cursor: str | None
     ) -> Page[MovementRecord]:
         """A level's ledger, newest first (404 for a level never stocked)."""
-        self._inventory.get(store_id=store_id, product_id=product_id)
+        self._inventory.get(store_id=store_id, variant_id=variant_id)
         return self._inventory.movements(
-            store_id=store_id, product_id=product_id, limit=limit, cursor=cursor
+            store_id=store_id, variant_id=variant_id, limit=limit, cursor=cursor
         )
 
     def put(
         self,
         *,
         store_id: str,
-        product_id: str,
+        variant_id: str,
         body: StockPut,
         actor: str,
         expected_version: str | None,
     ) -> tuple[Versioned[StockRecord], bool]:
         """Set ``on_hand`` (and the threshold), creating the level if needed; below what is
         reserved is 409. Returns the level and whether it was created."""
-        self._require_place(store_id, product_id)
+        product_id = self._require_place(store_id, variant_id)
 
         def attempt() -> tuple[Versioned[StockRecord], bool]:
-            current = self._current(store_id, product_id, expected_version)
-            record = current.value if current else self._empty(store_id, product_id)
+            current = self._current(store_id, variant_id, expected_version)
+            record = current.value if current else self._empty(store_id, variant_id, product_id)
             level, movement = inventory.set_on_hand(
                 level=record.level(),
                 on_hand=body.on_hand,
@@ -122,50 +120,54 @@ class InventoryService:
                 reason=body.reason,
             )
             self._write(current, record, level, movement, actor=actor)
-            return self._inventory.get(store_id=store_id, product_id=product_id), current is None
+            return self._inventory.get(store_id=store_id, variant_id=variant_id), current is None
 
         if expected_version is not None:
             return attempt()
         return optimistic(attempt, backoff=self._backoff, what="setting stock", sleep=self._sleep)
 
     def adjust(
-        self, *, store_id: str, product_id: str, body: StockAdjustment, actor: str
+        self, *, store_id: str, variant_id: str, body: StockAdjustment, actor: str
     ) -> Adjusted:
         """Add ``delta`` to ``on_hand`` with a reason; below what is reserved is 409."""
-        self._require_place(store_id, product_id)
+        product_id = self._require_place(store_id, variant_id)
 
         def attempt() -> Adjusted:
-            current = self._current(store_id, product_id, None)
-            record = current.value if current else self._empty(store_id, product_id)
+            current = self._current(store_id, variant_id, None)
+            record = current.value if current else self._empty(store_id, variant_id, product_id)
             level, movement = inventory.adjust(
                 level=record.level(), delta=body.delta, reason=body.reason
             )
             row = self._write(current, record, level, movement, actor=actor)
             assert row is not None  # an adjustment always moves on_hand
-            return Adjusted(self._inventory.get(store_id=store_id, product_id=product_id), row)
+            return Adjusted(self._inventory.get(store_id=store_id, variant_id=variant_id), row)
 
         return optimistic(attempt, backoff=self._backoff, what="adjusting stock", sleep=self._sleep)
 
-    def _require_place(self, store_id: str, product_id: str) -> None:
+    def _require_place(self, store_id: str, variant_id: str) -> str:
+        """The product of ``variant_id`` (a product's own id for one without options), once
+        the store and the variant are known to exist (404 otherwise)."""
         if self._stores.store_facts(store_id) is None:
             raise NotFound(f"no store {store_id}")
-        if product_id not in self._products.get_many([product_id]):
-            raise NotFound(f"no product {product_id}")
+        product = self._products.by_variant(variant_id)
+        if product is None:
+            raise NotFound(f"no product or variant {variant_id}")
+        return product.id
 
     def _current(
-        self, store_id: str, product_id: str, expected_version: str | None
+        self, store_id: str, variant_id: str, expected_version: str | None
     ) -> Versioned[StockRecord] | None:
-        current = self._inventory.levels(store_id=store_id, product_ids=[product_id]).get(
-            product_id
-        )
+        current = self._inventory.levels(store_id=store_id, keys=[variant_id]).get(variant_id)
         if expected_version is not None:
             if current is None:
                 raise PreconditionFailed("this stock level does not exist yet")
             check_version(current=current.version, expected=expected_version, what="the level")
         return current
 
-    def _empty(self, store_id: str, product_id: str) -> StockRecord:
-        return StockRecord.empty(store_id=store_id, product_id=product_id, at=self._clock())
+    def _empty(self, store_id: str, variant_id: str, product_id: str) -> StockRecord:
+        return StockRecord.empty(
+            store_id=store_id, product_id=product_id, variant_id=variant_id, at=self._clock()
+        )
 
     def _write(
         self,

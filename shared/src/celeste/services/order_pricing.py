@@ -14,7 +14,7 @@ from celeste.orders.fulfilment import Destination
 from celeste.orders.order import AppliedCode, AppliedShipping, OrderLine, order_lines
 from celeste.orders.payments import below_minimum as _below_minimum
 from celeste.orders.requests import Fulfilment, PlacementTerms
-from celeste.ports import DiscountCodeRepository
+from celeste.ports.pricing import DiscountCodeRepository
 from celeste.pricing.discount_codes import FIELD as CODE_FIELD
 from celeste.pricing.order_money import LineAmounts, OrderMoney, order_money
 from celeste.pricing.price_lists import Quote

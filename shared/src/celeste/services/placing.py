@@ -29,13 +29,10 @@ from celeste.orders.requests import (
     idempotency_fingerprint,
 )
 from celeste.orders.status import ADMIN_SETTABLE, Actor, OrderStatus
-from celeste.ports import (
-    AtomicWriter,
-    CartRepository,
-    OrderStore,
-    ProductRepository,
-    StoreDirectory,
-)
+from celeste.ports.cart import CartRepository
+from celeste.ports.catalog import ProductRepository, StoreDirectory
+from celeste.ports.orders import OrderStore
+from celeste.ports.writes import AtomicWriter
 from celeste.services.accounts import AccountService
 from celeste.services.order_pricing import CheckoutQuote, OrderPricer, PricedOrder
 from celeste.services.pricing import HeldTier, PricingService, QuoteLine
@@ -66,8 +63,18 @@ class Placed:
 
 
 def _quote_lines(lines: list[Versioned[CartLine]]) -> list[QuoteLine]:
-    """Cart lines as the pricer takes them (the cart has one line per product)."""
-    return [QuoteLine(line.value.product_id, line.value.quantity) for line in lines]
+    """Cart lines as the pricer takes them (the cart has one line per variant)."""
+    return [
+        QuoteLine(line.value.product_id, line.value.quantity, line.value.variant_id)
+        for line in lines
+    ]
+
+
+def _cart_item(product_id: str, variant_id: str) -> str:
+    """A cart line as an error names it (a product without options: by the product alone)."""
+    if variant_id == product_id:
+        return f"product {product_id}"
+    return f"variant {variant_id} of product {product_id}"
 
 
 class OrderService:
@@ -119,7 +126,9 @@ class OrderService:
         settled, or as it is when the wait ends."""
         distinct_lines(request.lines)
         uid = identity.uid
-        lines = [QuoteLine(line.product_id, line.quantity) for line in request.lines]
+        lines = [
+            QuoteLine(line.product_id, line.quantity, line.variant_id) for line in request.lines
+        ]
 
         def prepare() -> tuple[Order, list[Write]]:
             held = self._ensure_profile(identity)
@@ -164,7 +173,7 @@ class OrderService:
                 request, uid, _quote_lines(lines), placing=True, products=products, held=held
             )
             order = self._new_order(uid, priced)
-            emptied = tuple((line.value.product_id, line.version) for line in lines)
+            emptied = tuple((line.value.variant_id, line.version) for line in lines)
             return order, [ClearCartLines(uid=uid, lines=emptied)]
 
         placed = self._placing(
@@ -238,15 +247,16 @@ class OrderService:
         lines = self._cart.versioned_lines(uid, limit=MAX_CART_LINES)
         if not lines:
             raise Conflict("the cart is empty: add products before checking out")
-        products = self._products.get_many([line.value.product_id for line in lines])
+        products = self._products.get_many(list({line.value.product_id: 0 for line in lines}))
         reasons = unavailable_lines([line.value for line in lines], products)
         if reasons:
             names = ", ".join(sorted(reasons))
+            of = {line.value.variant_id: line.value.product_id for line in lines}
             raise Conflict(
                 f"these cart lines cannot be ordered: {names}; remove them first",
                 [
-                    FieldError(f"cart.{pid}", f"product {pid} is {why}")
-                    for pid, why in reasons.items()
+                    FieldError(f"cart.{vid}", f"{_cart_item(of[vid], vid)} is {why}")
+                    for vid, why in reasons.items()
                 ],
             )
         return lines, products

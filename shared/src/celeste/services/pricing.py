@@ -7,18 +7,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from celeste.catalog.products import Product
+from celeste.catalog.variants import Variant, ordered_options
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, ValidationFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.versions import Versioned
-from celeste.ports import (
-    CustomerTiers,
-    PriceListRepository,
-    PricingSource,
-    ProductRepository,
-    StockReader,
-    StoreDirectory,
-)
+from celeste.ports.accounts import CustomerTiers
+from celeste.ports.catalog import ProductRepository, StoreDirectory
+from celeste.ports.inventory import StockReader
+from celeste.ports.pricing import PriceListRepository, PricingSource
 from celeste.pricing.price_lists import (
     MAX_PRICE_LISTS,
     PricedLine,
@@ -38,10 +35,12 @@ from celeste.services.versioned import versioned_write
 
 @dataclass(frozen=True)
 class QuoteLine:
-    """One line asked for: a product and a quantity."""
+    """One line asked for: a variant of a product (``None``: the product's only variant) and a
+    quantity."""
 
     product_id: str
     quantity: int
+    variant_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,24 +154,28 @@ class PricingService:
         """The pricing inputs for browsing (lists, category tree, default tier)."""
         return self._source.snapshot()
 
-    def price_products(
+    def price_variants(
         self,
         products: Sequence[Product],
         *,
         tier: str,
         snapshot: PricingSnapshot,
         quantity: int = 1,
-    ) -> list[PricedLine]:
-        """Each product priced for ``tier`` (no further reads: all inputs are in hand)."""
+    ) -> list[list[PricedLine]]:
+        """Each variant of each product priced for ``tier`` (no further reads: all inputs are in
+        hand), in ``Product.all_variants`` order."""
         now = self._clock()
         return [
-            price_line(
-                product=_engine_input(snapshot, p),
-                quantity=quantity,
-                tier=tier,
-                price_lists=snapshot.price_lists,
-                now=now,
-            )
+            [
+                price_line(
+                    product=_engine_input(snapshot, p, variant),
+                    quantity=quantity,
+                    tier=tier,
+                    price_lists=snapshot.price_lists,
+                    now=now,
+                )
+                for variant in p.all_variants
+            ]
             for p in products
         ]
 
@@ -185,7 +188,8 @@ class PricingService:
         products: Mapping[str, Product] | None = None,
         held: HeldTier | None = None,
     ) -> Quote:
-        """Price every line for the caller: unknown or inactive products are invalid fields.
+        """Price every line for the caller: unknown or inactive products and variants are
+        invalid fields (a product with several variants needs the line's ``variant_id``).
 
         ``products`` (the lines' products as this request already read them, absent ones
         missing) and ``held`` (the caller's tier as read) spare reading them again.
@@ -203,21 +207,34 @@ class PricingService:
             else self._products.get_many([line.product_id for line in lines])
         )
         priced = []
+        chosen: list[tuple[Product, Variant]] = []
         for index, line in enumerate(lines):
             product = found.get(line.product_id)
             if product is None or not product.active:
                 raise ValidationFailed.on(
                     f"lines[{index}].product_id", f"no active product {line.product_id}"
                 )
-            priced.append((_engine_input(snapshot, product), line.quantity))
+            variant = product.resolve(line.variant_id, field=f"lines[{index}].variant_id")
+            if not variant.active:
+                raise ValidationFailed.on(
+                    f"lines[{index}].variant_id", f"variant {variant.id} is not on sale"
+                )
+            chosen.append((product, variant))
+            priced.append((_engine_input(snapshot, product, variant), line.quantity))
         if store_id is not None:
             self._require_open_store(store_id)
         result = quote(lines=priced, tier=tier, price_lists=snapshot.price_lists, now=self._clock())
         result = result.model_copy(
             update={
                 "lines": [
-                    line.model_copy(update={"name": found[line.product_id].name})
-                    for line in result.lines
+                    line.model_copy(
+                        update={
+                            "name": product.name,
+                            "sku": variant.sku,
+                            "options": ordered_options(product.options, variant.options),
+                        }
+                    )
+                    for line, (product, variant) in zip(result.lines, chosen, strict=True)
                 ]
             }
         )
@@ -225,7 +242,7 @@ class PricingService:
             return result
         assert self._stock is not None  # _require_open_store checked the wiring
         levels = self._stock.available(
-            store_id=store_id, product_ids=[line.product_id for line in lines]
+            store_id=store_id, keys=[line.variant_id for line in result.lines]
         )
         return result.at_store(store_id, levels)
 
@@ -235,10 +252,11 @@ class PricingService:
         require_open_store(self._stores, store_id)
 
 
-def _engine_input(snapshot: PricingSnapshot, product: Product) -> PricedProduct:
+def _engine_input(snapshot: PricingSnapshot, product: Product, variant: Variant) -> PricedProduct:
     return snapshot.product_input(
         product_id=product.id,
-        base_price=product.base_price,
+        variant_id=variant.id,
+        base_price=product.unit_price(variant),
         currency=product.currency,
         category_id=product.category_id,
     )

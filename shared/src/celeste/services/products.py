@@ -9,13 +9,15 @@ from typing import Any
 
 from celeste.catalog.categories import descendants
 from celeste.catalog.products import Product, ProductCreate, ProductFilters, ProductPatch
+from celeste.catalog.variants import Variant, VariantCreate, VariantPatch, check_variants
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.cursors import refused
-from celeste.kernel.errors import NotFound, ValidationFailed
+from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page, is_offset, page_of
 from celeste.kernel.versions import Versioned
-from celeste.ports import CategoryRepository, ProductRepository, StockReader
+from celeste.ports.catalog import CategoryRepository, ProductRepository, VariantUses
+from celeste.ports.inventory import StockReader
 from celeste.pricing.price_lists import PricedLine, PricingSnapshot
 from celeste.services.pricing import PricingService
 from celeste.services.retry import REQUEST, Backoff, optimistic
@@ -28,12 +30,46 @@ IN_LIMIT = 30
 
 
 @dataclass(frozen=True)
-class CatalogueItem:
-    """A product as a shopper sees it: priced for their tier, with stock when a store is named."""
+class VariantItem:
+    """One variant as a shopper sees it: priced for their tier, with stock when a store is
+    named."""
 
-    product: Product
+    variant: Variant
     pricing: PricedLine
     available: int | None = None
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """A product as a shopper sees it: each variant priced for their tier (with stock when a
+    store is named); the product's own ``pricing`` and ``available`` are its cheapest variant on
+    sale's and the sum over its variants (a product without options: its one variant's)."""
+
+    product: Product
+    variants: tuple[VariantItem, ...]
+
+    @property
+    def on_sale(self) -> tuple[VariantItem, ...]:
+        """The active variants (all of them for an inactive product an admin reads)."""
+        active = tuple(v for v in self.variants if v.variant.active)
+        return active or self.variants
+
+    @property
+    def pricing(self) -> PricedLine:
+        """The cheapest variant on sale's line (the price lists sort and filter by)."""
+        return min(self.on_sale, key=lambda v: v.pricing.unit_final_price).pricing
+
+    @property
+    def price_range(self) -> tuple[int, int]:
+        """The lowest and highest unit price of the variants on sale, at the caller's price."""
+        prices = [v.pricing.unit_final_price for v in self.on_sale]
+        return min(prices), max(prices)
+
+    @property
+    def available(self) -> int | None:
+        """Units available over the variants on sale at the store named (``None``: no store)."""
+        counts = [v.available for v in self.on_sale if v.available is not None]
+        return sum(counts) if counts else None
 
 
 @dataclass(frozen=True)
@@ -56,6 +92,7 @@ class ProductService:
         categories: CategoryRepository,
         pricing: PricingService,
         stock: StockReader,
+        variant_uses: VariantUses | None = None,
         clock: Clock = utcnow,
         cache_ceiling_s: int = 300,
         backoff: Backoff = REQUEST,
@@ -67,19 +104,25 @@ class ProductService:
         self._categories = categories
         self._pricing = pricing
         self._stock = stock
+        self._variant_uses = variant_uses
         self._clock = clock
         self._ceiling_s = cache_ceiling_s
 
     # -- admin ------------------------------------------------------------------------------
 
     def create(self, request: ProductCreate) -> Versioned[Product]:
-        """Add a product under an existing category; the SKU must be free.
+        """Add a product under an existing category; its SKU and its variants' must be free.
 
-        The store links the category in the same commit (it must still exist then), so a
-        racing category delete either sees this product (409) or this create re-checks (400).
+        With ``options``, its ``variants`` (1-250) are created with it, each with a fresh id;
+        without, it sells as one variant whose id is the product's. The store links the
+        category in the same commit (it must still exist then), so a racing category delete
+        either sees this product (409) or this create re-checks (400).
         """
+        check_variants(request.options, request.variants, product_sku=request.sku)
         now = self._clock()
-        product = Product(id=new_id(), created_at=now, updated_at=now, **request.model_dump())
+        fields = request.model_dump(exclude={"variants"})
+        variants = [Variant(id=new_id(), **v.model_dump()) for v in request.variants]
+        product = Product(id=new_id(), created_at=now, updated_at=now, variants=variants, **fields)
 
         def attempt() -> Versioned[Product]:
             self._require_category(request.category_id)
@@ -92,25 +135,99 @@ class ProductService:
     def update(
         self, product_id: str, patch: ProductPatch, *, expected_version: str | None
     ) -> Versioned[Product]:
-        """Apply the fields sent; a new category is linked as ``create`` links it."""
+        """Apply the fields sent; a new category is linked as ``create`` links it; new
+        ``options`` must still fit every variant."""
         changes = patch.changes()
-        return self._write(product_id, changes, expected_version=expected_version)
+        return self._write(
+            product_id,
+            lambda product: Product.model_validate({**product.model_dump(), **changes}),
+            expected_version=expected_version,
+        )
 
     def deactivate(self, product_id: str, *, expected_version: str | None) -> Versioned[Product]:
         """Soft delete: the product stays (orders refer to it) but leaves the catalogue."""
-        return self._write(product_id, {"active": False}, expected_version=expected_version)
+        return self._write(
+            product_id,
+            lambda product: product.model_copy(update={"active": False}),
+            expected_version=expected_version,
+        )
+
+    # -- variants ---------------------------------------------------------------------------
+
+    def add_variant(
+        self, product_id: str, request: VariantCreate, *, expected_version: str | None
+    ) -> tuple[Versioned[Product], Variant]:
+        """Add a variant to a product with options (its values must be new, its SKU free)."""
+        variant = Variant(id=new_id(), **request.model_dump())
+
+        def add(product: Product) -> Product:
+            if not product.options:
+                raise ValidationFailed.on(
+                    "options",
+                    f"product {product_id} has no options: it sells as one variant, itself",
+                )
+            return product.model_copy(update={"variants": [*product.variants, variant]})
+
+        return self._write(product_id, add, expected_version=expected_version), variant
+
+    def update_variant(
+        self,
+        product_id: str,
+        variant_id: str,
+        patch: VariantPatch,
+        *,
+        expected_version: str | None,
+    ) -> tuple[Versioned[Product], Variant]:
+        """Change the fields sent of one stored variant."""
+        changes = patch.changes()
+
+        def edit(product: Product) -> Product:
+            index = _stored_index(product, variant_id)
+            variants = list(product.variants)
+            variants[index] = variants[index].model_copy(update=changes)
+            return product.model_copy(update={"variants": variants})
+
+        written = self._write(product_id, edit, expected_version=expected_version)
+        return written, written.value.variant(variant_id)
+
+    def delete_variant(
+        self, product_id: str, variant_id: str, *, expected_version: str | None
+    ) -> Versioned[Product]:
+        """Remove a stored variant (not the last one): 409 while any store holds or reserves
+        stock of it, or an open order has it (deactivate it instead)."""
+
+        def drop(product: Product) -> Product:
+            index = _stored_index(product, variant_id)
+            if len(product.variants) == 1:
+                raise Conflict(
+                    f"variant {variant_id} is the last of product {product_id}: deactivate it "
+                    "or the product instead"
+                )
+            in_use = self._variant_uses.in_use(variant_id) if self._variant_uses else None
+            if in_use is not None:
+                raise Conflict(f"variant {variant_id} {in_use}: deactivate it instead")
+            variants = [v for i, v in enumerate(product.variants) if i != index]
+            return product.model_copy(update={"variants": variants})
+
+        return self._write(product_id, drop, expected_version=expected_version)
 
     def _write(
-        self, product_id: str, changes: dict[str, object], *, expected_version: str | None
+        self,
+        product_id: str,
+        change: Callable[[Product], Product],
+        *,
+        expected_version: str | None,
     ) -> Versioned[Product]:
         def write(current: Versioned[Product]) -> Versioned[Product]:
-            moved = "category_id" in changes and changes["category_id"] != current.value.category_id
+            before = current.value
+            updated = change(before).model_copy(update={"updated_at": self._clock()})
+            check_variants(updated.options, updated.variants, product_sku=updated.sku)
+            moved = updated.category_id != before.category_id
             if moved:
-                self._require_category(str(changes["category_id"]))
-            updated = current.value.model_copy(update={**changes, "updated_at": self._clock()})
+                self._require_category(updated.category_id)
             return self._repo.replace(
                 updated,
-                previous_sku=current.value.sku,
+                previous_skus=before.skus,
                 expected_version=current.version,
                 category_changed=moved,
             )
@@ -148,15 +265,13 @@ class ProductService:
         if not found.value.active and not include_inactive:
             raise NotFound(f"no product {product_id}")
         snapshot = self._pricing.snapshot()
-        (line,) = self._pricing.price_products(
-            [found.value], tier=tier or snapshot.default_tier, snapshot=snapshot, quantity=quantity
+        (item,) = self._price(
+            [found.value],
+            tier=tier or snapshot.default_tier,
+            snapshot=snapshot,
+            store=store_id,
+            quantity=quantity,
         )
-        available = None
-        if store_id is not None:
-            available = self._stock.available(store_id=store_id, product_ids=[product_id])[
-                product_id
-            ]
-        item = CatalogueItem(found.value, line, available)
         return found, item, self._fresh_for(snapshot)
 
     def catalogue(
@@ -208,14 +323,26 @@ class ProductService:
         tier: str,
         snapshot: PricingSnapshot,
         store: str | None,
+        quantity: int = 1,
     ) -> list[CatalogueItem]:
-        lines = self._pricing.price_products(products, tier=tier, snapshot=snapshot)
+        priced = self._pricing.price_variants(
+            products, tier=tier, snapshot=snapshot, quantity=quantity
+        )
         stock: dict[str, int] = {}
         if store is not None and products:
-            stock = self._stock.available(store_id=store, product_ids=[p.id for p in products])
+            keys = [key for p in products for key in p.variant_ids]
+            stock = self._stock.available(store_id=store, keys=keys)
         return [
-            CatalogueItem(p, line, stock.get(p.id, 0) if store is not None else None)
-            for p, line in zip(products, lines, strict=True)
+            CatalogueItem(
+                p,
+                tuple(
+                    VariantItem(
+                        variant, line, stock.get(variant.id, 0) if store is not None else None
+                    )
+                    for variant, line in zip(p.all_variants, lines, strict=True)
+                ),
+            )
+            for p, lines in zip(products, priced, strict=True)
         ]
 
     def _category_subtree(
@@ -229,6 +356,18 @@ class ProductService:
 
     def _fresh_for(self, snapshot: PricingSnapshot) -> int:
         return snapshot.expires_in_s(now=self._clock(), ceiling_s=self._ceiling_s)
+
+
+def _stored_index(product: Product, variant_id: str) -> int:
+    for index, variant in enumerate(product.variants):
+        if variant.id == variant_id:
+            return index
+    if variant_id == product.id and not product.variants:
+        raise ValidationFailed.on(
+            "variant_id",
+            f"product {product.id} has no options: edit the product itself, not its variant",
+        )
+    raise NotFound(f"product {product.id} has no variant {variant_id}")
 
 
 def _passes(item: CatalogueItem, filters: ProductFilters) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from celeste.kernel.errors import RateLimited
 from celeste.kernel.ratelimits import Limit, Policy
-from celeste.ports import RateCounter
+from celeste.ports.ratelimits import RateCounter
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,15 @@ def optimistic(
                 },
             )
         return result
+
+
+def first_then_fresh(first: T | None, read: Callable[[], T]) -> Callable[[], T]:
+    """What each attempt of an optimistic write reads: ``first`` (what the caller already read,
+    or wrote) for the first attempt, ``read()`` for every retry (a lost race must see the
+    winner's write). The commit still carries the version the attempt decided on."""
+    given = [first] if first is not None else []
+
+    def reads() -> T:
+        return given.pop() if given else read()
+
+    return reads

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict
 from celeste.kernel.versions import Versioned
-from celeste.ports import ShippingMethodRepository
+from celeste.ports.pricing import ShippingMethodRepository
 from celeste.pricing.shipping import (
     MAX_METHODS,
     ShippingMethod,

@@ -22,7 +22,7 @@ from celeste.kernel.errors import Conflict, NotFound, ValidationFailed
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
-from celeste.ports import StoreDirectory, StoreReferences, StoreRepository
+from celeste.ports.catalog import StoreDirectory, StoreReferences, StoreRepository
 from celeste.services.retry import REQUEST, Backoff
 from celeste.services.versioned import versioned_write
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import NotFound
 from celeste.kernel.versions import Versioned
-from celeste.ports import TaxRateRepository
+from celeste.ports.pricing import TaxRateRepository
 from celeste.pricing.tax import TaxRate, TaxRateBody
 from celeste.services.versioned import check_version
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 from celeste.accounts.tiers import Tier, TierCreate, TierPatch, default_tier, validate_tier_set
 from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed
 from celeste.kernel.versions import Versioned
-from celeste.ports import TierRepository, TierSet
+from celeste.ports.accounts import TierRepository, TierSet
 from celeste.services.retry import REQUEST, Backoff, optimistic
 
 T = TypeVar("T")
