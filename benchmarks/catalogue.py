@@ -74,8 +74,9 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or sys.exit("apt-get did not install wrk")
 
 
-def seed(n_products: int) -> str:
-    """Categories, products and price lists through the domain services; returns a product id."""
+def seed(n_products: int, n_variants: int) -> str:
+    """Categories, products (each with ``n_variants`` sizes, or none when 1) and price lists
+    through the domain services; returns a product id."""
     from celeste.catalog.categories import CategoryCreate
     from celeste.catalog.products import ProductCreate
     from celeste.pricing.price_lists import PriceListBody
@@ -88,14 +89,26 @@ def seed(n_products: int) -> str:
         for n in ("Fruit", "Bakery")
     ]
     first = ""
+    sizes = [f"S{n}" for n in range(n_variants)] if n_variants > 1 else []
     for i in range(n_products):
         product = svc.products.create(
-            ProductCreate(
-                sku=f"SKU-{i:04d}",
-                name=f"Product {i:04d}",
-                category_id=kids[i % 2].id,
-                base_price=100 + i,
-                currency="EUR",
+            ProductCreate.model_validate(
+                {
+                    "sku": f"SKU-{i:04d}",
+                    "name": f"Product {i:04d}",
+                    "category_id": kids[i % 2].id,
+                    "base_price": 100 + i,
+                    "currency": "EUR",
+                    "options": [{"name": "Size", "values": sizes}] if sizes else [],
+                    "variants": [
+                        {
+                            "sku": f"SKU-{i:04d}-{size}",
+                            "options": {"Size": size},
+                            "base_price": 100 + i + n,
+                        }
+                        for n, size in enumerate(sizes)
+                    ],
+                }
             )
         ).value
         first = first or product.id
@@ -251,6 +264,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=20, help="measured seconds per case")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--products", type=int, default=100)
+    parser.add_argument(
+        "--variants", type=int, default=3, help="variants per product (1: no options)"
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
 
@@ -259,7 +275,7 @@ def main() -> int:
     script.write_text(WRK_SCRIPT)
     with stack.running(toolchain, only="auth,firestore") as env:
         os.environ.update(env)
-        product_id = seed(args.products)
+        product_id = seed(args.products, args.variants)
         token = customer_token()
         import redis
 
@@ -322,7 +338,8 @@ def main() -> int:
 
     bare = cases[0]
     print(
-        f"\ncatalogue benchmark: {args.products} products, 2 price lists; wrk 8 connections, "
+        f"\ncatalogue benchmark: {args.products} products of {args.variants} variants, "
+        "2 price lists; wrk 8 connections, "
         f"{args.warmup} s warm-up + {args.duration} s measured, {args.rounds} rounds interleaved "
         f"(medians); functions-framework gunicorn gthread WORKERS=1 THREADS=8; "
         f"{os.cpu_count()} CPUs\n"

@@ -50,7 +50,8 @@ from celeste.orders.payment_provider import (
 from celeste.orders.status import HOLDS_STOCK, OrderStatus
 from celeste.ports.accounts import TierSet
 from celeste.pricing.discount_codes import CodeUse, DiscountCode
-from celeste.pricing.price_lists import PriceList, PricingSnapshot
+from celeste.pricing.price_lists import PriceList
+from celeste.pricing.quotes import PricingSnapshot
 from celeste.pricing.shipping import ShippingMethod
 from celeste.pricing.tax import TaxRate
 from celeste.services.tiers import TierService

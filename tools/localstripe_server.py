@@ -22,6 +22,7 @@ def main() -> None:
 
     import localstripe_browser  # beside this script (tools/ is sys.path[0])
     import localstripe_events
+    import localstripe_idempotency
     from aiohttp import web
     from localstripe import resources, server
 
@@ -31,6 +32,8 @@ def main() -> None:
     localstripe_browser.install(server.app)
     # What Stripe sends that localstripe does not: charge.refunded, and disputes.
     localstripe_events.install(server.app)
+    # What Stripe does with an Idempotency-Key: one object per key, the same answer again.
+    localstripe_idempotency.install(server.app)
     logger = logging.getLogger("aiohttp.access")
     logger.setLevel(logging.INFO)
     logger.addHandler(logging.StreamHandler())

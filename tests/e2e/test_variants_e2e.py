@@ -247,6 +247,7 @@ def test_an_order_names_its_variants_and_freezes_them(
             (_variant(tee, "M"), f"{tee['sku']}-M", {"Size": "M"}, 900),
             (mug["id"], mug["sku"], {}, 1000),
         ]
+        assert [ln["variant_title"] for ln in lines] == ["S", "M", None]
         assert [_level(api, admin, store.store_id, _variant(tee, s))["reserved"] for s in "SM"] == [
             2,
             1,

@@ -146,6 +146,26 @@ def test_refunds_are_listed_with_our_key_and_disputes_read_back(provider: Stripe
         provider.retrieve_dispute("dp_missing")
 
 
+def test_refunds_racing_with_one_key_make_one_refund(provider: StripePayments) -> None:
+    """An API call and a trigger finishing the same reserved refund at once: Stripe makes one
+    refund per Idempotency-Key, and so does the local Stripe (``localstripe_idempotency``)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    intent = provider.create_intent(order_id="o-raced", amount=2_000, currency="eur")
+    pay(provider, intent.id)
+    barrier = threading.Barrier(8)
+
+    def refund(_: int) -> str:
+        barrier.wait()
+        return provider.refund(intent_id=intent.id, amount=300, key="o-raced-r1").id
+
+    with ThreadPoolExecutor(8) as pool:
+        made = set(pool.map(refund, range(8)))
+    listed = [(r.amount, r.key) for r in provider.list_refunds(intent.id)]
+    assert (len(made), listed) == (1, [(300, "o-raced-r1")])
+
+
 def test_charge_and_dispute_events_name_their_intent(provider: StripePayments) -> None:
     now = int(time.time())
     for obj, dispute_id in (

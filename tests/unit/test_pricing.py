@@ -12,16 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from celeste.kernel.errors import ValidationFailed
-from celeste.pricing.price_lists import (
-    MAX_QUANTITY,
-    PricedLine,
-    PricedProduct,
-    PriceList,
-    PriceRule,
-    next_price_boundary,
-    price_line,
-    quote,
-)
+from celeste.pricing.price_lists import MAX_QUANTITY, PricedProduct, PriceList, PriceRule
+from celeste.pricing.quotes import PricedLine, next_price_boundary, price_line, quote
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 TICK = timedelta(microseconds=1)

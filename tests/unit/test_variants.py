@@ -22,7 +22,8 @@ from celeste.catalog.variants import (
     ordered_options,
 )
 from celeste.kernel.errors import ValidationFailed
-from celeste.pricing.price_lists import PricedProduct, PriceList, PriceRule, price_line
+from celeste.pricing.price_lists import PricedProduct, PriceList, PriceRule
+from celeste.pricing.quotes import price_line
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.products import ProductService
 from tests.fakes import InMemoryCatalogue
@@ -311,6 +312,21 @@ def test_quantity_breaks_count_each_variant_on_its_own() -> None:
     three = pricing.quote([QuoteLine("tee", 3, "tee-S")], uid=None)
     assert three.lines[0].line_total == 2700
     assert (three.lines[0].sku, three.lines[0].options) == ("TEE-S", {"Size": "S"})
+    assert three.lines[0].variant_title == "S"
+
+
+def test_a_line_freezes_its_title_in_the_products_option_order() -> None:
+    """Stored maps come back with their keys sorted; the title keeps the product's order."""
+    catalogue = InMemoryCatalogue()
+    catalogue.products["tee"] = _product(
+        options=[SIZE, COLOUR],
+        variants=[Variant(id="v", sku="V", options={"Colour": "Blue", "Size": "M"})],
+    )
+    catalogue.products["mug"] = _product(id="mug", sku="MUG")
+    pricing = PricingService(source=catalogue, products=catalogue, tiers=catalogue)
+    tee, mug = pricing.quote([QuoteLine("tee", 1, "v"), QuoteLine("mug", 1)], uid=None).lines
+    assert (tee.variant_title, list(tee.options)) == ("M / Blue", ["Size", "Colour"])
+    assert (mug.variant_title, mug.options, mug.variant_id) == (None, {}, "mug")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from celeste.accounts.tiers import default_tier_code
 from celeste.kernel.errors import NotFound
 from celeste.kernel.versions import Versioned
-from celeste.pricing.price_lists import MAX_PRICE_LISTS, PriceList, PricingSnapshot
+from celeste.pricing.price_lists import MAX_PRICE_LISTS, PriceList
+from celeste.pricing.quotes import PricingSnapshot
 from celeste_functions.adapters.cache import Cache, Codec
 from celeste_functions.adapters.categories import category_parents
 from celeste_functions.adapters.firestore import (

@@ -11,13 +11,8 @@ from celeste.kernel.errors import ValidationFailed
 from celeste.kernel.ids import DocId
 from celeste.kernel.paging import page_of
 from celeste.pricing.discount_codes import DiscountCode, DiscountCodeCreate, DiscountCodePatch
-from celeste.pricing.price_lists import (
-    MAX_QUANTITY,
-    PriceList,
-    PriceListBody,
-    PriceListPatch,
-    Quote,
-)
+from celeste.pricing.price_lists import MAX_QUANTITY, PriceList, PriceListBody, PriceListPatch
+from celeste.pricing.quotes import Quote
 from celeste.pricing.tax import TaxRate, TaxRateBody
 from celeste.services.pricing import QuoteLine
 from celeste_functions.composition import services

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from celeste.catalog.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.catalog.variants import VariantCreate, VariantPatch, ordered_options
 from celeste.kernel.ids import DocId
-from celeste.pricing.price_lists import MAX_QUANTITY, PricedLine, shown_to_shopper
+from celeste.pricing.price_lists import MAX_QUANTITY
+from celeste.pricing.quotes import PricedLine, shown_to_shopper
 from celeste.services.products import SCAN_LIMIT, CatalogueItem
 from celeste_functions.adapters.cache import Bounded
 from celeste_functions.cache_scopes import PRODUCTS

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints,
 from celeste.catalog.products import Product
 from celeste.catalog.variants import Variant, ordered_options
 from celeste.kernel.errors import NotFound
-from celeste.pricing.price_lists import PricedLine
+from celeste.pricing.quotes import PricedLine
 
 #: Most lines a cart holds; adding another variant beyond it is a ``Conflict`` (409).
 MAX_CART_LINES = 100

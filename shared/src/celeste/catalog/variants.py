@@ -86,11 +86,6 @@ class Variant(BaseModel):
         """The variant's base price: its own, else the product's."""
         return product_base_price if self.base_price is None else self.base_price
 
-    def label(self) -> str:
-        """The option values in the product's option order, e.g. ``M / Blue`` (empty for an
-        implicit variant)."""
-        return " / ".join(self.options.values())
-
 
 def implicit_variant(*, product_id: str, sku: str) -> Variant:
     """The one variant of a product without options: the product's own id and SKU."""
@@ -156,6 +151,13 @@ def check_variants(
             errors.append(FieldError(f"{where}.sku", f"the same SKU as {field}[{first_sku}]"))
     if errors:
         raise ValidationFailed("the options and variants do not fit together", errors)
+
+
+def variant_title(options: Sequence[Option], variant: Variant) -> str | None:
+    """The variant's values in the product's option order, ``M / Blue`` (``None`` without
+    options): what a line shows, frozen with it (a stored map's keys come back sorted)."""
+    values = ordered_options(options, variant.options)
+    return " / ".join(values.values()) or None
 
 
 def ordered_options(options: Sequence[Option], values: dict[str, str]) -> dict[str, str]:

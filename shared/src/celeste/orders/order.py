@@ -38,7 +38,7 @@ from celeste.orders.status import (
     transition,
 )
 from celeste.pricing.order_money import CodeKind, OrderMoney
-from celeste.pricing.price_lists import Quote
+from celeste.pricing.quotes import Quote
 
 #: Where the order's use of its discount code stands: counted in the commit that reserved its
 #: stock, returned in the commit that released it (each once: ``discount_codes/{code}/uses``).
@@ -68,6 +68,8 @@ class OrderLine(BaseModel):
     #: The variant's SKU and option values when the order was placed (before: null, {}).
     sku: str | None = None
     options: dict[str, str] = Field(default_factory=dict)
+    #: ``options`` in the product's option order, ``M / Blue`` (null without options).
+    variant_title: str | None = None
     quantity: int
     currency: str
     unit_base_price: int
@@ -97,6 +99,7 @@ def order_lines(quote: Quote, money: OrderMoney) -> list[OrderLine]:
             name=line.name,
             sku=line.sku,
             options=line.options,
+            variant_title=line.variant_title,
             quantity=line.quantity,
             currency=line.currency,
             unit_base_price=line.unit_base_price,

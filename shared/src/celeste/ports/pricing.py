@@ -7,7 +7,8 @@ from typing import Protocol
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.pricing.discount_codes import DiscountCode
-from celeste.pricing.price_lists import PriceList, PricingSnapshot
+from celeste.pricing.price_lists import PriceList
+from celeste.pricing.quotes import PricingSnapshot
 from celeste.pricing.shipping import ShippingMethod
 from celeste.pricing.tax import TaxRate
 

@@ -34,7 +34,7 @@ from celeste.kernel.errors import (
 from celeste.kernel.paging import Page
 from celeste.ports.cart import CartMerges, CartRepository, WishlistRepository
 from celeste.ports.catalog import ProductRepository
-from celeste.pricing.price_lists import PricedLine
+from celeste.pricing.quotes import PricedLine
 from celeste.services.pricing import PricingService, QuoteLine
 from celeste.services.retry import REQUEST, Backoff, optimistic
 

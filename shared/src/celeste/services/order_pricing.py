@@ -17,7 +17,7 @@ from celeste.orders.requests import Fulfilment, PlacementTerms
 from celeste.ports.pricing import DiscountCodeRepository
 from celeste.pricing.discount_codes import FIELD as CODE_FIELD
 from celeste.pricing.order_money import LineAmounts, OrderMoney, order_money
-from celeste.pricing.price_lists import Quote
+from celeste.pricing.quotes import Quote
 from celeste.pricing.shipping import ShippingMethod
 from celeste.pricing.tax import terms_of
 from celeste.services.pricing import HeldTier, PricingService, QuoteLine

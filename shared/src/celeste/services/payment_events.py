@@ -309,7 +309,7 @@ class PaymentEventService:
                 record = self._records.unmatched(intent.id) or record
         elif record.status == "refund_pending" and self._clock() - record.received_at < CLAIM:
             # Another delivery created the record a moment ago and is refunding: let Stripe
-            # retry this one later rather than race it (the local Stripe ignores idempotency
+            # retry this one later rather than race it (localstripe alone ignores idempotency
             # keys). Past the claim the creator is taken to have died: finish its refund.
             raise Contention("another delivery is refunding this payment", retry_after_s=30)
         if record.status == "refunded":

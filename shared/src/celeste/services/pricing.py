@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from celeste.catalog.products import Product
-from celeste.catalog.variants import Variant, ordered_options
+from celeste.catalog.variants import Variant, ordered_options, variant_title
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, ValidationFailed
 from celeste.kernel.ids import new_id
@@ -18,16 +18,12 @@ from celeste.ports.inventory import StockReader
 from celeste.ports.pricing import PriceListRepository, PricingSource
 from celeste.pricing.price_lists import (
     MAX_PRICE_LISTS,
-    PricedLine,
     PricedProduct,
     PriceList,
     PriceListBody,
     PriceListPatch,
-    PricingSnapshot,
-    Quote,
-    price_line,
-    quote,
 )
+from celeste.pricing.quotes import PricedLine, PricingSnapshot, Quote, price_line, quote
 from celeste.services.retry import REQUEST, Backoff
 from celeste.services.stores import require_open_store
 from celeste.services.versioned import versioned_write
@@ -232,6 +228,7 @@ class PricingService:
                             "name": product.name,
                             "sku": variant.sku,
                             "options": ordered_options(product.options, variant.options),
+                            "variant_title": variant_title(product.options, variant),
                         }
                     )
                     for line, (product, variant) in zip(result.lines, chosen, strict=True)

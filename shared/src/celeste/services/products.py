@@ -18,7 +18,7 @@ from celeste.kernel.paging import Page, is_offset, page_of
 from celeste.kernel.versions import Versioned
 from celeste.ports.catalog import CategoryRepository, ProductRepository, VariantUses
 from celeste.ports.inventory import StockReader
-from celeste.pricing.price_lists import PricedLine, PricingSnapshot
+from celeste.pricing.quotes import PricedLine, PricingSnapshot
 from celeste.services.pricing import PricingService
 from celeste.services.retry import REQUEST, Backoff, optimistic
 from celeste.services.versioned import versioned_write

@@ -1,17 +1,22 @@
-// The cart (GET /me/cart, priced for the caller's tier) and the header's item count.
+// The cart (GET /me/cart, priced for the caller's tier) and the header's item count. Lines are
+// keyed by variant (a product without options is its own one variant), named with its options.
 import { del, get, put } from "../api.js";
 import { el, flash, renderer, showError } from "../dom.js";
 import { money } from "../format.js";
 import { currentUser } from "../session.js";
+import { lineName, variantKey } from "../variants.js";
 import { priceTag } from "./price.js";
 
-/** Put `quantity` more of a product in the cart (signing in as needed first). */
-export async function addToCart(app, productId, quantity) {
+/**
+ * Put `quantity` more of a variant in the cart (signing in as needed first); a product without
+ * options is named by its own id, its one variant's.
+ */
+export async function addToCart(app, variantId, quantity) {
   if (!app.requireUser()) return;
   try {
     const cart = await get("me/cart");
-    const line = cart.lines.find((l) => l.product_id === productId);
-    await put(`me/cart/items/${productId}`, { quantity: (line?.quantity ?? 0) + quantity });
+    const line = cart.lines.find((l) => variantKey(l) === variantId);
+    await put(`me/cart/items/${variantId}`, { quantity: (line?.quantity ?? 0) + quantity });
     flash(el("span", { "data-testid": "added" }, "Added to your cart. ", el("a", { href: "#/cart" }, "View cart")), "info");
     await refreshCartCount();
   } catch (error) {
@@ -37,15 +42,19 @@ export async function refreshCartCount() {
 }
 
 function lineRow(app, line) {
+  const key = variantKey(line);
+  const name = line.name ? lineName(line) : line.product_id;
+  // A variant of a product with options opens the product page with it chosen.
+  const href = key === line.product_id ? `#/p/${line.product_id}` : `#/p/${line.product_id}/${key}`;
   const quantity = el("input", {
     type: "number",
     min: "1",
     max: "1000",
     value: String(line.quantity),
-    "aria-label": `Quantity of ${line.name}`,
+    "aria-label": `Quantity of ${name}`,
     onchange: async () => {
       try {
-        await put(`me/cart/items/${line.product_id}`, { quantity: Number(quantity.value) });
+        await put(`me/cart/items/${key}`, { quantity: Number(quantity.value) });
         await cartView(app);
         await refreshCartCount();
       } catch (error) {
@@ -55,8 +64,8 @@ function lineRow(app, line) {
   });
   return el(
     "tr",
-    { "data-testid": "cart-line", "data-sku": line.sku },
-    el("td", {}, el("a", { href: `#/p/${line.product_id}` }, line.name ?? line.product_id)),
+    { "data-testid": "cart-line", "data-sku": line.sku, "data-variant-id": key },
+    el("td", {}, el("a", { href, "data-testid": "line-name" }, name)),
     el("td", {}, line.pricing ? priceTag(line.pricing) : el("span", { class: "muted" }, line.unavailable_reason ?? "unavailable")),
     el("td", {}, quantity),
     el("td", {}, line.line_total === null ? "—" : money(line.line_total, line.pricing.currency)),
@@ -69,7 +78,7 @@ function lineRow(app, line) {
           type: "button",
           class: "link",
           onclick: async () => {
-            await del(`me/cart/items/${line.product_id}`);
+            await del(`me/cart/items/${key}`);
             await cartView(app);
             await refreshCartCount();
           },

@@ -1,6 +1,7 @@
 // The category tree and the product grid, priced for the signed-in customer's tier.
 import { get } from "../api.js";
 import { el, renderer } from "../dom.js";
+import { hasRange, priceRangeTag } from "../variants.js";
 import { addToCart } from "./cart.js";
 import { priceTag } from "./price.js";
 
@@ -32,8 +33,13 @@ function treeList(children, parent, selected) {
   return el("ul", {}, items);
 }
 
-/** One product as a card: image, name, price for the caller, add to cart. */
+/**
+ * One product as a card: image, name, price for the caller (its range when its variants differ),
+ * add to cart; a product with several variants links to its page to choose them instead.
+ */
 export function productCard(app, product) {
+  const variants = product.variants ?? [];
+  const choose = variants.length > 1;
   return el(
     "article",
     { class: "card", "data-testid": "product-card", "data-sku": product.sku },
@@ -43,18 +49,21 @@ export function productCard(app, product) {
       product.image_url ? el("img", { src: product.image_url, alt: "", loading: "lazy" }) : null,
       el("h3", {}, product.name),
     ),
-    priceTag(product.pricing),
+    hasRange(product) ? priceRangeTag(product) : priceTag(product.pricing),
     product.available === 0 ? el("p", { class: "muted" }, "Out of stock at this store") : null,
-    el(
-      "button",
-      {
-        type: "button",
-        "data-testid": "add-to-cart",
-        disabled: product.available === 0,
-        onclick: () => addToCart(app, product.id, 1),
-      },
-      "Add to cart",
-    ),
+    choose
+      ? el("a", { href: `#/p/${product.id}`, class: "button", "data-testid": "choose-options" }, "Choose options")
+      : el(
+          "button",
+          {
+            type: "button",
+            "data-testid": "add-to-cart",
+            disabled: product.available === 0,
+            // Its one variant: the product itself when it has no options.
+            onclick: () => addToCart(app, variants[0]?.id ?? product.id, 1),
+          },
+          "Add to cart",
+        ),
   );
 }
 

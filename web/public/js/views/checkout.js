@@ -5,6 +5,7 @@ import { get, post } from "../api.js";
 import { el, flash, renderer, showError } from "../dom.js";
 import { shippingCountries } from "../countries.js";
 import { money } from "../format.js";
+import { lineNames } from "../variants.js";
 import { refreshCartCount } from "./cart.js";
 import { rejectionDetail } from "./order.js";
 import { totalsTable } from "./totals.js";
@@ -34,7 +35,8 @@ export async function checkoutView(app) {
     show(el("h1", {}, "Checkout"), el("p", {}, "Your cart is empty. ", el("a", { href: "#/" }, "Go shopping")));
     return;
   }
-  const names = new Map(cart.lines.map((line) => [line.product_id, line.name]));
+  // Each line's name with its variant ("Tee — M / Blue"), by variant id.
+  const names = lineNames(cart.lines);
   const store = app.stores.find((s) => s.id === app.storeId);
   const countries = await shippingCountries(app.stores, store?.address?.country);
   const fulfilment = (value, text, checked) =>

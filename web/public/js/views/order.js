@@ -3,6 +3,7 @@ import { get } from "../api.js";
 import { el, renderer, showError } from "../dom.js";
 import { label, money } from "../format.js";
 import { watchOrder } from "../session.js";
+import { lineNames, nameOf } from "../variants.js";
 import { paymentForm } from "./payment.js";
 import { totalsTable } from "./totals.js";
 
@@ -24,7 +25,7 @@ function timeline(status) {
 export function rejectionDetail(order, names) {
   const reason = REASONS[order.rejection_reason ?? order.reason] ?? "not enough stock at the store";
   const short = (order.shortfalls ?? []).map(
-    (s) => `${names.get(s.product_id) ?? s.product_id}: ${s.requested} asked, ${s.available} in stock`,
+    (s) => `${nameOf(names, s)}: ${s.requested} asked, ${s.available} in stock`,
   );
   return `We could not take this order: ${reason}${short.length ? ` (${short.join("; ")})` : ""}.`;
 }
@@ -42,9 +43,9 @@ export async function orderView(app, orderId) {
   const show = renderer();
   if (!app.requireUser(`#/orders/${orderId}`)) return;
   const first = await get(`orders/${orderId}`); // includes the owner's client_secret
-  // Each line carries the name it was ordered under (frozen with its price); orders placed before
-  // names were frozen show the product id.
-  const names = new Map(first.lines.map((l) => [l.product_id, l.name ?? l.product_id]));
+  // Each line carries the name, SKU and option values it was ordered under (frozen with its
+  // price): "Tee — M / Blue"; orders placed before names were frozen show the product id.
+  const names = lineNames(first.lines);
   const status = el("strong", { class: "status", "data-testid": "order-status" }, first.status);
   const steps = el("div", {}, timeline(first.status));
   const notes = el("div", {}, outcome(first, names));

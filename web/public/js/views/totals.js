@@ -1,8 +1,10 @@
 // The one table of an order's money, for a checkout quote and a placed order alike: its lines,
 // subtotal, discounts (when any), shipping, tax (with its rate; "included" for inclusive tax)
-// and total. `totalTestId` tells the two pages' totals apart.
+// and total. `totalTestId` tells the two pages' totals apart. Lines are named with their variant
+// ("Tee — M / Blue"); `names` (by variant id) names lines that carry no name.
 import { el } from "../dom.js";
 import { money } from "../format.js";
+import { lineName, nameOf } from "../variants.js";
 
 export function totalsTable(order, names, { totalTestId = "total" } = {}) {
   const c = order.currency ?? "EUR";
@@ -18,8 +20,8 @@ export function totalsTable(order, names, { totalTestId = "total" } = {}) {
       order.lines.map((line) =>
         el(
           "tr",
-          {},
-          el("td", {}, `${line.quantity} × ${line.name ?? names.get(line.product_id) ?? line.product_id}`),
+          { "data-testid": "order-line", "data-sku": line.sku ?? null },
+          el("td", {}, `${line.quantity} × ${line.name ? lineName(line) : nameOf(names, line)}`),
           el("td", {}, money(line.line_total, line.currency)),
         ),
       ),
