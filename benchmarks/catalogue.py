@@ -271,12 +271,9 @@ def main() -> int:
     wrk = ensure_wrk()
 
     toolchain = stack.setup()
-    ports = stack.Ports.free()
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(WRK_SCRIPT)
-    with stack.running(toolchain, ports, emulators=False) as running:
-        running.start_emulators(only="auth,firestore")
-        env = running.env()
+    with stack.running(toolchain, only="auth,firestore") as env:
         os.environ.update(env)
         product_id = seed(args.products, args.variants)
         token = customer_token()

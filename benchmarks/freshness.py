@@ -37,9 +37,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=10, help="trials per fault")
     args = parser.parse_args()
     toolchain = stack.setup()
-    with stack.running(toolchain, stack.Ports.free(), emulators=False) as running:
-        running.start_emulators(only="auth,firestore")
-        os.environ.update(running.env())
+    with stack.running(toolchain, only="auth,firestore") as env:
+        os.environ.update(env)
         with tempfile.TemporaryDirectory() as tmp:
             results = measure(args.trials, Path(tmp))
     from celeste_functions.config import settings

@@ -167,8 +167,8 @@ def main(argv: list[str]) -> int:
         from tools import stack
 
         toolchain = stack.setup()
-        with stack.running(toolchain, stack.Ports.free(), emulators=True) as running:
-            os.environ.update(running.env())
+        with stack.running(toolchain) as env:
+            os.environ.update(env)
             results = run()
     print(f"\n{args.orders} orders, {args.concurrency} threads, {os.cpu_count()} CPUs\n")
     print("| scenario | confirmed | reservations/s | lost races | times_used |")

@@ -267,8 +267,8 @@ def main(argv: list[str]) -> int:
         from tools import stack
 
         toolchain = stack.setup()
-        with stack.running(toolchain, stack.Ports.free(), emulators=True) as running:
-            os.environ.update(running.env())
+        with stack.running(toolchain) as env:
+            os.environ.update(env)
             results = benchmark(args.orders, args.concurrency)
     report(results, orders=args.orders, concurrency=args.concurrency)
     return 0

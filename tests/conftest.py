@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
@@ -36,13 +37,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(f"refusing to run: {var}={value!r} is not a loopback address", 2)
 
 
+@pytest.fixture(scope="session")
+def local_services() -> Iterator[None]:
+    """Redis and the local Stripe for this session (``tools/services.py``): on the ports the test
+    command named (the functions emulator was started knowing them), or on free ones written to
+    the environment when pytest runs alone. Stopped when the session ends."""
+    from tools.services import local_services as services
+
+    with services(os.environ):
+        yield
+
+
 def require_env(*names: str) -> dict[str, str]:
     """The named variables, or a clear failure saying which command starts the services."""
     missing = [n for n in names if not os.environ.get(n)]
     if missing:
         pytest.fail(
             f"{', '.join(missing)} not set: run this layer through `make test` "
-            "(tools/stack.py starts the emulators and Redis)",
+            "(tools/stack.py has firebase-tools start the emulators)",
             pytrace=False,
         )
     return {n: os.environ[n] for n in names}

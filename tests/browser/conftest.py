@@ -36,6 +36,11 @@ PASSWORD = "celeste-demo"  # the demo seed's users
 expect.set_options(timeout=30_000)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _services(local_services: None) -> None:
+    """Redis and the local Stripe, started once for the session (tests/conftest.py)."""
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Remember each phase's report on the test item (the page fixture names screenshots by it)."""

@@ -32,6 +32,11 @@ EMULATOR_ATTEMPTS = 4
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _services(local_services: None) -> None:
+    """Redis and the local Stripe, started once for the session (tests/conftest.py)."""
+
+
 class Api:
     """A requests session bound to the functions base URL."""
 

@@ -16,6 +16,11 @@ from tests.support.redis_server import RedisServer
 DATABASE = "integration"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _services(local_services: None) -> None:
+    """Redis and the local Stripe, started once for the session (tests/conftest.py)."""
+
+
 @pytest.fixture(scope="session")
 def db() -> firestore.Client:
     """A Firestore client on the emulator's integration database."""

@@ -1,78 +1,80 @@
-"""``make dev``'s supervision and data persistence, with real processes (redis-server, the
-emulators' export directory layout)."""
+"""The local stack's own parts, with real processes: Redis and the local Stripe started for a run
+(``tools/services.py``), ``make dev``'s hold on the emulators and its data directory, and the
+end of what firebase-tools leaves behind (``tools/stack.py``)."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_env
-from tools.stack import Ports, Stack, Supervisor, Toolchain, dev_data_args, free_port, port_open
+from tools.services import ROOT, LocalServices, local_services
+from tools.stack import Exec, Ports, dev_data_args, free_port, port_open
 
 pytestmark = pytest.mark.integration
 
-
-def _stack() -> Stack:
-    server = require_env("CELESTE_REDIS_SERVER")["CELESTE_REDIS_SERVER"]
-    toolchain = Toolchain(java_bin=Path("/nonexistent"), launcher=None, redis_server=server)
-    return Stack(toolchain, Ports(redis=free_port()))
+#: The variables that name a run's services: a test here starts services of its own.
+SERVICE_VARS = ("REDIS_URL", "STRIPE_API_BASE", "CELESTE_FUNCTIONS_URL", "CELESTE_REDIS_PORT")
 
 
-def _kill(stack: Stack, name: str) -> int:
-    proc = next(p for n, p in stack.procs if n == name)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-    return proc.pid
+def _own_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
 
 
-def _other_service(stack: Stack, tmp_path: Path) -> subprocess.Popen[bytes]:
-    stack._spawn("other", ["sleep", "600"], tmp_path / "other.log", dict(os.environ))
-    return stack.procs[-1][1]
+def test_services_start_on_free_ports_when_none_are_named_and_stop() -> None:
+    env = _own_env()
+    with local_services(env) as services:
+        assert env["REDIS_URL"] == f"redis://127.0.0.1:{services.redis_port}/0"
+        assert env["STRIPE_API_BASE"] == f"http://127.0.0.1:{services.stripe_port}"
+        assert port_open(services.redis_port) and port_open(services.stripe_port)
+        assert services.exited() is None
+    assert not port_open(services.redis_port) and not port_open(services.stripe_port)
 
 
-def test_a_dead_service_is_restarted_and_the_rest_keep_running(tmp_path: Path) -> None:
-    stack = _stack()
+def test_services_start_on_the_named_ports_and_name_one_that_died() -> None:
+    redis_port, stripe_port = free_port(), free_port()
+    env = {
+        **_own_env(),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
+    }
+    services = LocalServices(env).start()
     try:
-        stack.start_redis()
-        other = _other_service(stack, tmp_path)
-        supervisor = Supervisor(stack, restart={"redis": stack.start_redis})
-        old_pid = _kill(stack, "redis")
-        assert supervisor.check() == ["redis"]
-        assert port_open(stack.ports.redis)
-        assert {n for n, _ in stack.procs} == {"redis", "other"}
-        assert next(p for n, p in stack.procs if n == "redis").pid != old_pid
-        assert other.poll() is None and not supervisor.given_up
-        assert supervisor.check() == []  # all well: nothing to do
+        assert port_open(redis_port) and port_open(stripe_port)
+        assert env["CELESTE_REDIS_PORT"] == str(redis_port)
+        assert services.redis is not None and services.redis.proc is not None
+        services.redis.proc.kill()
+        services.redis.proc.wait(timeout=10)
+        assert services.exited() == "redis-server"
     finally:
-        stack.stop()
+        services.stop()
 
 
-def test_a_service_that_keeps_dying_is_left_stopped_and_named(tmp_path: Path) -> None:
-    stack = _stack()
-    try:
-        stack.start_redis()
-        other = _other_service(stack, tmp_path)
-        supervisor = Supervisor(stack, restart={"redis": stack.start_redis}, max_restarts=2)
-        for _ in range(2):
-            _kill(stack, "redis")
-            supervisor.check()
-            assert port_open(stack.ports.redis)
-        _kill(stack, "redis")
-        assert supervisor.check() == ["redis"]
-        assert supervisor.given_up == {"redis"}
-        assert [n for n, _ in stack.procs] == ["other"] and other.poll() is None
-        # A service with no way to restart it is named and left alone as well.
-        os.killpg(other.pid, signal.SIGKILL)
-        other.wait(timeout=10)
-        assert supervisor.check() == ["other"] and supervisor.given_up == {"redis", "other"}
-        assert stack.procs == []
-    finally:
-        stack.stop()
+def test_the_dev_session_holds_the_services_until_its_input_closes(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    session = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools/services.py"), "--ready", str(ready)],
+        env=_own_env(),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert session.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1)
+    assert session.poll() is None, "it exited while its input was still open"
+    assert session.stdin is not None
+    session.stdin.close()
+    assert session.wait(timeout=30) == 0
+    assert session.stderr is not None
+    ports = [int(line.rsplit(":", 1)[1]) for line in session.stderr if "starting" in line]
+    assert len(ports) == 2 and not any(port_open(p) for p in ports)
 
 
 def test_dev_data_is_imported_when_an_export_exists_and_cleared_on_request(
@@ -92,19 +94,34 @@ def test_dev_data_is_imported_when_an_export_exists_and_cleared_on_request(
     assert not data.exists()
 
 
-def test_stop_lets_the_emulators_leader_export_before_its_group_is_ended(tmp_path: Path) -> None:
-    # A stand-in leader that, like firebase-tools, needs its child alive while it handles SIGINT.
-    script = tmp_path / "leader.sh"
+def test_stop_lets_the_leader_export_before_its_group_is_ended(tmp_path: Path) -> None:
+    # A stand-in for emulators:exec: once its command's input closes, it needs its child (the
+    # emulators) alive to export; whatever it leaves in its group is ended afterwards.
     marker = tmp_path / "exported"
-    script.write_text(
-        "#!/bin/sh\n"
-        "sleep 600 & child=$!\n"
-        f"trap 'kill -0 $child && touch {marker}; kill $child; exit 0' INT\n"
-        "wait\n"
+    leader = subprocess.Popen(
+        [
+            "sh",
+            "-c",
+            f"sleep 600 & child=$!; sleep 600 & cat >/dev/null; kill -0 $child && touch {marker}",
+        ],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
     )
-    script.chmod(0o755)
-    stack = _stack()
-    stack._spawn("emulators", [str(script)], tmp_path / "leader.log", dict(os.environ))
-    time.sleep(0.5)  # let the shell install its trap
-    stack.stop()
+    time.sleep(0.5)
+    running = Exec(leader, Ports.free(), tmp_path / "log")
+    assert running.stop("close", timeout_s=20) == 0
     assert marker.exists(), "the leader's child was killed before the leader could export"
+    assert _alive_in_group(leader.pid) == [], "the sleeps it left behind outlived its group"
+
+
+def _alive_in_group(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are not zombies (a zombie waits for its reaper)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive

@@ -1,4 +1,5 @@
-"""A real redis-server on a free loopback port, started and stopped by a test."""
+"""A real redis-server on a loopback port (a free one unless given), started and stopped by a
+test or by a test session (``tools/services.py``)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ def _free_port() -> int:
 class RedisServer:
     """``redis-server`` (from ``CELESTE_REDIS_SERVER`` or PATH) that a test can stop and restart."""
 
-    def __init__(self, *, persist_dir: Path | None = None) -> None:
+    def __init__(
+        self, *, persist_dir: Path | None = None, port: int = 0, args: tuple[str, ...] = ()
+    ) -> None:
         #: With a directory, the server keeps ``dump.rdb`` there (``save()``) and a restart loads
         #: it back, as a Redis with persistence does after a crash.
         self.persist_dir = persist_dir
         self.binary = os.environ.get("CELESTE_REDIS_SERVER") or shutil.which("redis-server")
         if not self.binary:
-            raise RuntimeError("redis-server not found: run the tests through `make test`")
-        self.port = _free_port()
+            raise RuntimeError("redis-server not found: run `make setup` (it installs it)")
+        self.port = port or _free_port()
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +55,7 @@ class RedisServer:
                 "--appendonly",
                 "no",
                 *(["--dir", str(self.persist_dir)] if self.persist_dir else []),
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -62,7 +67,7 @@ class RedisServer:
                 client.ping()
                 return self
             except redis.ConnectionError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise
                 time.sleep(0.05)
 

@@ -878,7 +878,7 @@ def test_money_on_an_intent_the_order_does_not_hold_is_refunded_and_recorded(
 
 def test_the_local_stack_registers_every_event_the_webhook_handles() -> None:
     from celeste.services.payment_events import HANDLED_EVENTS
-    from tools.stack import STRIPE_WEBHOOK_EVENTS
+    from tools.services import STRIPE_WEBHOOK_EVENTS
 
     assert sorted(STRIPE_WEBHOOK_EVENTS) == sorted(HANDLED_EVENTS)
 

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import stack
-from tools.stack import Ports, Stack, Toolchain, serve_storefront, storefront_env
-
-
-def _stack(ports: Ports) -> Stack:
-    return Stack(Toolchain(java_bin=Path("/usr/bin"), launcher=None, redis_server="redis"), ports)
+from tools import stack_config as stack
+from tools.stack_config import Ports, serve_storefront, storefront_env
 
 
 def test_the_storefront_origin_is_the_one_cors_allows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +29,7 @@ def test_hosting_serves_the_app_a_config_naming_this_runs_services(
     monkeypatch.setattr(stack, "WEB_PUBLIC", tmp_path)
     ports = Ports(hosting=5123, functions=5124, auth=5125, firestore=5126)
     config = json.loads((stack.ROOT / "firebase.json").read_text())
-    written = serve_storefront(config, _stack(ports))
+    written = serve_storefront(config, ports)
 
     assert config["emulators"]["hosting"] == {"host": "127.0.0.1", "port": 5123}
     rewrite = config["hosting"]["rewrites"][0]

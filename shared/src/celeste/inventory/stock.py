@@ -65,7 +65,9 @@ class Movement(BaseModel):
 
 
 class Shortfall(BaseModel):
-    """A key an order wants more of than is available."""
+    """A stock key (a variant id) an order wants more of than is available: the stock rule's
+    answer. The order stores and shows it as ``orders.order.OrderShortfall``, named by the
+    line's product and variant (``Order.shortfalls_of``)."""
 
     model_config = ConfigDict(frozen=True)
 
