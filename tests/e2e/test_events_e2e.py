@@ -8,23 +8,29 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from google.cloud import firestore
 
 from tests.e2e.conftest import Api, Shop, problem
-from tests.e2e.test_orders_e2e import order_body, place
+from tests.e2e.test_orders_e2e import order_body, place, settled
 from tools.devauth import SignedIn
 
 pytestmark = pytest.mark.e2e
 
 
 def test_an_orders_life_is_in_the_event_log_newest_first(
-    api: Api, admin: SignedIn, customers: list[SignedIn], shop: Callable[..., Shop]
+    api: Api,
+    admin: SignedIn,
+    customers: list[SignedIn],
+    shop: Callable[..., Shop],
+    db: firestore.Client,
 ) -> None:
     store = shop({"kettle": 3})
     user = customers[3]
     placed = place(api, user, order_body(store, ("kettle", 1)), Prefer="wait=10")
-    assert placed.status_code in (200, 201), placed.text
+    # 201 once settled within the wait; 202 when the trigger is slower (a loaded machine).
+    assert placed.status_code in (201, 202), placed.text
     order = placed.json()
-    assert order["status"] == "confirmed", order
+    assert settled(db, [order["id"]])[order["id"]] == "confirmed", order
     cancelled = api.request("POST", "orders", f"/{order['id']}/cancel", user=user)
     assert cancelled.status_code == 200, cancelled.text
 
