@@ -237,7 +237,7 @@ def test_an_order_names_its_variants_and_freezes_them(
             _order(store.store_id, _line(tee, "S", 2), _line(tee, "M", 1), mug_line),
             Prefer="wait=10",
         )
-        assert placed.status_code == 201, placed.text
+        assert placed.status_code in (201, 202), placed.text  # 202: not settled within the wait
         order_id = placed.json()["id"]
         assert settled(db, [order_id])[order_id] == "confirmed"
         lines = order_of(api, customer, order_id)["lines"]
@@ -320,7 +320,7 @@ def test_a_reservation_over_variants_of_several_products_is_all_or_nothing(
         _order(store.store_id, _line(tee, "S", 2), _line(other, "M", 2)),
         Prefer="wait=10",
     )
-    assert placed.status_code == 201, placed.text
+    assert placed.status_code in (201, 202), placed.text  # 202: not settled within the wait
     order_id = placed.json()["id"]
     assert settled(db, [order_id])[order_id] == "rejected"
     (short,) = order_of(api, customer, order_id)["shortfalls"]
