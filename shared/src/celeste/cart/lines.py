@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from celeste.catalog.products import Product
-from celeste.catalog.variants import Variant, ordered_options
+from celeste.catalog.variants import OwnVariantByDefault, Variant, ordered_options
 from celeste.kernel.errors import NotFound
 from celeste.pricing.quotes import PricedLine
 
@@ -38,7 +38,7 @@ class CartItemRequest(BaseModel):
     quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY, strict=True)]
 
 
-class CartLine(BaseModel):
+class CartLine(OwnVariantByDefault):
     """A stored cart line, the document ``users/{uid}/cart/{variant_id}``."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -51,14 +51,8 @@ class CartLine(BaseModel):
     added_at: datetime
     updated_at: datetime
 
-    @model_validator(mode="after")
-    def _own_variant(self) -> CartLine:
-        if not self.variant_id:
-            object.__setattr__(self, "variant_id", self.product_id)
-        return self
 
-
-class WishlistEntry(BaseModel):
+class WishlistEntry(OwnVariantByDefault):
     """A stored wishlist entry, the document ``users/{uid}/wishlist/{variant_id}``."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -68,12 +62,6 @@ class WishlistEntry(BaseModel):
     #: id, which is its one variant's.
     variant_id: str = ""
     added_at: datetime
-
-    @model_validator(mode="after")
-    def _own_variant(self) -> WishlistEntry:
-        if not self.variant_id:
-            object.__setattr__(self, "variant_id", self.product_id)
-        return self
 
 
 def variant_of(product: Product | None, variant_id: str) -> Variant | None:

@@ -11,9 +11,9 @@ each naming one value of every option, no two with the same values.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from celeste.kernel.errors import FieldError, ValidationFailed
 from celeste.kernel.money import MinorUnits
@@ -69,6 +69,22 @@ class VariantPatch(BaseModel):
             if value is None and name != "base_price":
                 raise ValidationFailed.on(name, "may not be null")
         return sent
+
+
+class OwnVariantByDefault(BaseModel):
+    """A record of ``product_id`` and ``variant_id`` (a line, a level, a ledger row, a cart
+    document) whose ``variant_id`` left out reads the product's own id: its one variant. So
+    every record stored before variants reads as that variant's, with no migration."""
+
+    if TYPE_CHECKING:  # each subclass declares both fields, in its own order and with defaults
+        product_id: str
+        variant_id: str
+
+    @model_validator(mode="after")
+    def _own_variant(self) -> Self:
+        if not self.variant_id:
+            object.__setattr__(self, "variant_id", self.product_id)
+        return self
 
 
 class Variant(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from celeste.catalog.variants import OwnVariantByDefault
 from celeste.inventory.stock import (
     Drift,
     Movement,
@@ -23,7 +24,7 @@ _Units = Annotated[int, Field(ge=0, le=MAX_UNITS, strict=True)]
 _Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class StockRecord(BaseModel):
+class StockRecord(OwnVariantByDefault):
     """``stores/{store_id}/inventory/{variant_id}``: the level of one variant and when it last
     changed. A product without options has one variant whose id is the product's, so the levels
     stored before variants (keyed by product) are that variant's."""
@@ -39,12 +40,6 @@ class StockRecord(BaseModel):
     reserved: int = 0
     low_stock_threshold: int = 0
     updated_at: datetime
-
-    @model_validator(mode="after")
-    def _own_variant(self) -> StockRecord:
-        if not self.variant_id:
-            object.__setattr__(self, "variant_id", self.product_id)
-        return self
 
     @property
     def key(self) -> str:
@@ -96,7 +91,7 @@ class StockRecord(BaseModel):
         )
 
 
-class MovementRecord(BaseModel):
+class MovementRecord(OwnVariantByDefault):
     """A ledger row ``.../inventory/{variant_id}/movements/{id}``, written with its level change."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -142,12 +137,6 @@ class MovementRecord(BaseModel):
             on_hand_after=after.on_hand,
             reserved_after=after.reserved,
         )
-
-    @model_validator(mode="after")
-    def _own_variant(self) -> MovementRecord:
-        if not self.variant_id:
-            object.__setattr__(self, "variant_id", self.product_id)
-        return self
 
     @property
     def key(self) -> str:

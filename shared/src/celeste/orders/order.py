@@ -16,10 +16,10 @@ from pydantic import (
     computed_field,
     field_validator,
     model_serializer,
-    model_validator,
 )
 
 from celeste.accounts.tiers import CustomerStats
+from celeste.catalog.variants import OwnVariantByDefault
 from celeste.inventory.stock import Shortfall
 from celeste.kernel.addresses import ShippingAddress, upgrade_stored
 from celeste.kernel.errors import Conflict
@@ -56,7 +56,7 @@ _MOVE_OWNS = frozenset({"status", "history", "updated_at", "id", "user_id"})
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-class OrderLine(BaseModel):
+class OrderLine(OwnVariantByDefault):
     """One line with the price frozen when the order was placed."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -84,12 +84,6 @@ class OrderLine(BaseModel):
     code_discount: int = 0
     #: The line's tax, half-even once (orders stored before tax existed read 0).
     tax: int = 0
-
-    @model_validator(mode="after")
-    def _own_variant(self) -> OrderLine:
-        if not self.variant_id:
-            object.__setattr__(self, "variant_id", self.product_id)
-        return self
 
 
 def order_lines(quote: Quote, money: OrderMoney) -> list[OrderLine]:
@@ -332,15 +326,19 @@ class Order(BaseModel):
     def shortfalls_of(self, short: Sequence[Shortfall]) -> list[OrderShortfall]:
         """The stock rule's shortfalls (keyed by variant) as this order's lines name them."""
         product_of = self.variant_products()
-        return [
-            OrderShortfall(
-                product_id=product_of.get(s.key, s.key),
-                variant_id=None if product_of.get(s.key, s.key) == s.key else s.key,
-                requested=s.requested,
-                available=s.available,
+        named: list[OrderShortfall] = []
+        for s in short:
+            product_id = product_of.get(s.key, s.key)
+            own = product_id == s.key  # a product without options: its one variant is itself
+            named.append(
+                OrderShortfall(
+                    product_id=product_id,
+                    variant_id=None if own else s.key,
+                    requested=s.requested,
+                    available=s.available,
+                )
             )
-            for s in short
-        ]
+        return named
 
     def variant_products(self) -> dict[str, str]:
         """Each of its variants' product (variant id -> product id)."""

@@ -19,10 +19,10 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from celeste.accounts.tiers import TierCode
+from celeste.catalog.variants import OwnVariantByDefault
 from celeste.kernel.errors import ValidationFailed
 from celeste.kernel.money import Currency, MinorUnits
 
@@ -47,7 +47,7 @@ _HUNDRED = Decimal(100)
 _PERCENT_QUANTUM = Decimal(1).scaleb(-PERCENT_PLACES)
 
 
-class PricedProduct(BaseModel):
+class PricedProduct(OwnVariantByDefault):
     """What pricing needs of a variant of a product: its base price (the variant's own, else the
     product's); ``category_path`` is the product's category, then the ancestors."""
 
@@ -60,12 +60,6 @@ class PricedProduct(BaseModel):
     base_price: MinorUnits
     currency: Currency
     category_path: tuple[Id, ...] = ()
-
-    @model_validator(mode="after")
-    def _own_variant(self) -> PricedProduct:
-        if not self.variant_id:
-            object.__setattr__(self, "variant_id", self.product_id)
-        return self
 
 
 def _percentage(value: object) -> Decimal:

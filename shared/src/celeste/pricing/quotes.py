@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from celeste.catalog.categories import ancestry
+from celeste.catalog.variants import OwnVariantByDefault
 from celeste.kernel.errors import ValidationFailed
 from celeste.kernel.money import round_half_even
 from celeste.pricing.price_lists import (
@@ -62,7 +63,7 @@ class TraceEntry(BaseModel):
     won: bool = False
 
 
-class PricedLine(BaseModel):
+class PricedLine(OwnVariantByDefault):
     """A priced quantity of one variant of a product; the line total is rounded once, half-even
     (quantity breaks count the variant's quantity)."""
 
@@ -81,12 +82,6 @@ class PricedLine(BaseModel):
     line_total: int
     applied_rule: AppliedRule | None
     trace: list[TraceEntry]
-
-    @model_validator(mode="after")
-    def _own_variant(self) -> PricedLine:
-        if not self.variant_id:
-            object.__setattr__(self, "variant_id", self.product_id)
-        return self
 
 
 class QuotedLine(PricedLine):
