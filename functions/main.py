@@ -1,8 +1,8 @@
 """Celeste's Cloud Functions registry: global options, then every function; no I/O at import."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
+from firebase_functions import firestore_fn, https_fn, options, scheduler_fn, tasks_fn
 
 # Before any handler module is imported (docs/architecture.md): the default cpu="gcf_gen1" means
 # a fraction of a CPU and concurrency 1.
@@ -35,8 +35,10 @@ if TYPE_CHECKING:  # the real modules, for the type checker
     from celeste_functions.resources import stores as _stores
     from celeste_functions.resources import tiers as _tiers
     from celeste_functions.resources import users as _users
+    from celeste_functions.resources import webhooks as _webhooks
     from celeste_functions.triggers import catalog as _catalog
     from celeste_functions.triggers import orders as _order_triggers
+    from celeste_functions.triggers import webhooks as _webhook_triggers
 else:
     _auth = lazy_module("celeste_functions.resources.auth")
     _categories = lazy_module("celeste_functions.resources.categories")
@@ -55,6 +57,8 @@ else:
     _users = lazy_module("celeste_functions.resources.users")
     _catalog = lazy_module("celeste_functions.triggers.catalog")
     _order_triggers = lazy_module("celeste_functions.triggers.orders")
+    _webhooks = lazy_module("celeste_functions.resources.webhooks")
+    _webhook_triggers = lazy_module("celeste_functions.triggers.webhooks")
 
 
 @https_fn.on_request()
@@ -211,3 +215,28 @@ def expire_reservations(event: scheduler_fn.ScheduledEvent) -> None:
     from datetime import UTC, datetime
 
     _order_triggers.expire_due(datetime.now(UTC))
+
+
+@https_fn.on_request()
+def webhooks(req: https_fn.Request) -> https_fn.Response:
+    """Admins keep webhook endpoints, read their deliveries, retry and test them."""
+    return _webhooks.router(req)
+
+
+@firestore_fn.on_document_created(document="events/{event_id}")
+def on_event_for_webhooks(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:  # type: ignore[type-arg]
+    """Open a delivery of a new event for every endpoint subscribed to it, and enqueue it."""
+    _webhook_triggers.on_event_created(event)
+
+
+# A task-queue function's name is its queue's id: no underscores. The queue's own retries are
+# for storage errors only (the delivery's schedule is its own: docs/webhooks.md).
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(
+        max_attempts=20, min_backoff_seconds=10, max_backoff_seconds=600
+    ),
+    timeout_sec=60,
+)
+def webhookdelivery(req: tasks_fn.CallableRequest[Any]) -> None:
+    """Make one attempt of one webhook delivery (claimed, sent, recorded)."""
+    _webhook_triggers.deliver(req.data)

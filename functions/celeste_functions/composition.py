@@ -31,6 +31,7 @@ from celeste.services.stores import StoreService
 from celeste.services.tax import TaxRateService
 from celeste.services.tier_standing import TierStandingService
 from celeste.services.tiers import TierService
+from celeste.services.webhooks import WebhookService
 from celeste_functions.adapters.accounts import (
     FirebaseIdentity,
     FirestoreCustomers,
@@ -62,6 +63,8 @@ from celeste_functions.adapters.stores import FirestoreStoreDirectory, Firestore
 from celeste_functions.adapters.tasks import CloudTasks
 from celeste_functions.adapters.tax_rates import FirestoreTaxRates
 from celeste_functions.adapters.tiers import FirestoreTiers
+from celeste_functions.adapters.webhook_sender import HttpWebhookSender
+from celeste_functions.adapters.webhooks import FirestoreWebhooks
 from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
 from celeste_functions.config import RATE_LIMIT_DEFAULTS, is_demo, settings
@@ -114,6 +117,7 @@ class Services:
     discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
     events: EventLog = field(default_factory=_unwired("events"))
     tasks: TaskQueue = field(default_factory=_unwired("tasks"))
+    webhooks: WebhookService = field(default_factory=_unwired("webhooks"))
     limiter: RateLimiter = field(default_factory=_unlimited)
 
 
@@ -172,6 +176,8 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         provider=stripe_provider.get,
         refunds=refunds,
     )
+    tasks = CloudTasks(app=firebase_app.get, emulated=is_demo(settings().project_id))
+    events = FirestoreEvents(client=db)
     return Services(
         cache=cache,
         limiter=RateLimiter(
@@ -236,8 +242,30 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         shipping=shipping,
         tax_rates=tax_rates,
         discount_codes=DiscountCodeService(repository=codes),
-        events=FirestoreEvents(client=db),
-        tasks=CloudTasks(app=firebase_app.get, emulated=is_demo(settings().project_id)),
+        events=events,
+        tasks=tasks,
+        webhooks=_webhooks(db, events=events, tasks=tasks),
+    )
+
+
+def _webhooks(
+    db: Callable[[], Any], *, events: FirestoreEvents, tasks: TaskQueue
+) -> WebhookService:
+    """Webhooks: loopback receivers are allowed in ``demo-`` projects only."""
+    config = settings()
+    loopback = is_demo(config.project_id)
+    optional: dict[str, Any] = {}
+    if config.webhook_retry_schedule is not None:
+        optional["schedule"] = config.webhook_retry_schedule
+    if config.webhook_deactivate_after is not None:
+        optional["deactivate_after"] = config.webhook_deactivate_after
+    return WebhookService(
+        repository=FirestoreWebhooks(client=db),
+        events=events,
+        sender=HttpWebhookSender(allow_loopback=loopback),
+        tasks=tasks,
+        allow_loopback=loopback,
+        **optional,
     )
 
 

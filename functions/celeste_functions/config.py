@@ -162,6 +162,12 @@ class Settings:
     #: 1); the client address is that many entries from the right.
     trusted_proxy_hops: int = 1
     hold_caps: HoldCaps = field(default_factory=lambda: _hold_caps({}))
+    #: The pauses after each failed webhook attempt, in seconds (``CELESTE_WEBHOOK_RETRY_SCHEDULE``;
+    #: ``None``: the domain's default, 31.7 h in all).
+    webhook_retry_schedule: tuple[int, ...] | None = None
+    #: Finally-failed deliveries in a row that deactivate an endpoint
+    #: (``CELESTE_WEBHOOK_DEACTIVATE_AFTER``; ``None``: the domain's default, 5).
+    webhook_deactivate_after: int | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -194,7 +200,25 @@ class Settings:
             rate_policies=rate_policies(env),
             trusted_proxy_hops=int(env.get("CELESTE_TRUSTED_PROXY_HOPS", "1")),
             hold_caps=_hold_caps(env),
+            webhook_retry_schedule=_retry_schedule(env),
+            webhook_deactivate_after=(
+                int(env["CELESTE_WEBHOOK_DEACTIVATE_AFTER"])
+                if env.get("CELESTE_WEBHOOK_DEACTIVATE_AFTER")
+                else None
+            ),
         )
+
+
+def _retry_schedule(env: Mapping[str, str]) -> tuple[int, ...] | None:
+    from celeste.webhooks.deliveries import parse_schedule
+
+    setting = env.get("CELESTE_WEBHOOK_RETRY_SCHEDULE")
+    if not setting:
+        return None
+    try:
+        return parse_schedule(setting)
+    except ValueError as exc:
+        raise Misconfigured(f"CELESTE_WEBHOOK_RETRY_SCHEDULE: {exc}") from None
 
 
 def _hold_caps(env: Mapping[str, str]) -> HoldCaps:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.kernel.events import Event
 from celeste.kernel.paging import Page
-from celeste_functions.adapters.firestore import QueryShape, keyset_page
+from celeste_functions.adapters.firestore import QueryShape, keyset_page, storage_errors
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -76,3 +76,9 @@ class FirestoreEvents:
             key=lambda event: event.occurred_at,
             value_type=datetime,
         )
+
+    def event(self, event_id: str) -> Event | None:
+        """``EventReader``: one event, or ``None``."""
+        with storage_errors():
+            snapshot = event_ref(self._client(), event_id).get()
+        return _event(snapshot) if snapshot.exists else None

@@ -1,0 +1,104 @@
+"""Ports of webhooks: the endpoints and their deliveries, the events they are sent from, and
+the sender that reaches a receiver (``docs/webhooks.md``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from celeste.kernel.events import Event
+from celeste.kernel.paging import Page
+from celeste.kernel.versions import Versioned
+from celeste.webhooks.deliveries import Delivery, DeliveryStatus, Outcome
+from celeste.webhooks.endpoints import StoredWebhook, Webhook
+
+
+class WebhookRepository(Protocol):
+    """``webhooks/{id}`` (the endpoint and its secret) and ``webhooks/{id}/deliveries/{event}``."""
+
+    def create(self, stored: StoredWebhook) -> Versioned[Webhook]:
+        """Store a new endpoint."""
+        ...
+
+    def get(self, webhook_id: str) -> Versioned[StoredWebhook]:
+        """One endpoint with its secret; ``NotFound`` when there is none."""
+        ...
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Webhook]:
+        """A page of endpoints, oldest first."""
+        ...
+
+    def active(self) -> Sequence[Versioned[StoredWebhook]]:
+        """Every active endpoint (the fan-out's candidates)."""
+        ...
+
+    def replace(self, stored: StoredWebhook, *, expected_version: str) -> Versioned[Webhook]:
+        """Overwrite an endpoint read at ``expected_version``."""
+        ...
+
+    def delete(self, webhook_id: str, *, expected_version: str) -> None:
+        """Remove an endpoint read at ``expected_version`` (its deliveries with it)."""
+        ...
+
+    def create_delivery(self, webhook_id: str, delivery: Delivery) -> bool:
+        """Create the delivery; ``False`` when it exists already (nothing is written)."""
+        ...
+
+    def delivery(self, webhook_id: str, event_id: str) -> Versioned[Delivery] | None:
+        """One delivery, or ``None``."""
+        ...
+
+    def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:
+        """Overwrite a delivery read at ``expected_version`` (``PreconditionFailed``: it moved)."""
+        ...
+
+    def settle(
+        self,
+        webhook_id: str,
+        delivery: Delivery,
+        *,
+        expected_version: str,
+        endpoint: Versioned[Webhook] | None,
+        event: Event | None,
+    ) -> None:
+        """In one atomic write: the settled delivery (read at ``expected_version``), the
+        endpoint's new state (``endpoint.value``, read at ``endpoint.version``; ``None``: no
+        change) and the event reporting a deactivation (created: it must be new)."""
+        ...
+
+    def deliveries(
+        self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, cursor: str | None
+    ) -> Page[Delivery]:
+        """A page of an endpoint's deliveries, newest first, of one status or any."""
+        ...
+
+    def next_pending(
+        self, webhook_id: str, *, aggregate_id: str, after_sequence: int
+    ) -> Delivery | None:
+        """The aggregate's pending delivery with the lowest sequence above ``after_sequence``."""
+        ...
+
+    def pending(self, webhook_id: str, *, limit: int) -> Sequence[Delivery]:
+        """Up to ``limit`` pending deliveries of an endpoint (to resume a reactivated one)."""
+        ...
+
+
+class EventReader(Protocol):
+    """The outbox, one event at a time."""
+
+    def event(self, event_id: str) -> Event | None:
+        """``events/{event_id}``, or ``None``."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """Reaches receivers: resolves a URL's host, refuses addresses the policy forbids
+    (``celeste.webhooks.addresses``), and posts to the address it checked."""
+
+    def refusal(self, url: str) -> str | None:
+        """Why ``url`` may not receive webhooks after resolving its host, or ``None``."""
+        ...
+
+    def send(self, url: str, *, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """POST ``body``; never raises for the receiver's failings (they are the outcome)."""
+        ...
