@@ -57,6 +57,8 @@ from celeste.pricing.quotes import PricingSnapshot
 from celeste.pricing.shipping import ShippingMethod
 from celeste.pricing.tax import TaxRate
 from celeste.services.tiers import TierService
+from celeste.webhooks.deliveries import Delivery, DeliveryStatus, Outcome
+from celeste.webhooks.endpoints import StoredWebhook, Webhook
 from celeste.writes import (
     AddEffectMarker,
     AddEvent,
@@ -1607,3 +1609,177 @@ class InMemoryTasks:
         taken = [task for task in self.tasks if task.queue == queue]
         self.tasks = [task for task in self.tasks if task.queue != queue]
         return taken
+
+
+class InMemoryWebhooks:
+    """``WebhookRepository`` in memory: endpoints and deliveries with counter versions; a
+    settlement's writes (delivery, endpoint, deactivation event) commit together or not at all,
+    the event into ``events`` (an ``InMemoryEvents``)."""
+
+    def __init__(self, events: InMemoryEvents) -> None:
+        self._events = events
+        self.endpoints: dict[str, tuple[StoredWebhook, int]] = {}
+        self.deliveries_of: dict[str, dict[str, tuple[Delivery, int]]] = {}
+        self._counter = itertools.count(1)
+        #: Called with (webhook_id, delivery) before each ``put_delivery`` commits (races).
+        self.before_put: Callable[[str, Delivery], None] | None = None
+
+    def _next(self) -> int:
+        return next(self._counter)
+
+    def create(self, stored: StoredWebhook) -> Versioned[Webhook]:
+        if stored.webhook.id in self.endpoints:
+            raise Conflict("exists")
+        version = self._next()
+        self.endpoints[stored.webhook.id] = (stored, version)
+        self.deliveries_of.setdefault(stored.webhook.id, {})
+        return Versioned(stored.webhook, str(version))
+
+    def get(self, webhook_id: str) -> Versioned[StoredWebhook]:
+        if webhook_id not in self.endpoints:
+            raise NotFound(f"no webhook {webhook_id}")
+        stored, version = self.endpoints[webhook_id]
+        return Versioned(stored, str(version))
+
+    def list(self, *, limit: int, cursor: str | None) -> Page[Webhook]:
+        items = sorted((s.webhook for s, _ in self.endpoints.values()), key=lambda w: w.created_at)
+        return Page(items[:limit], None)
+
+    def active(self) -> Sequence[Versioned[StoredWebhook]]:
+        return [Versioned(s, str(v)) for s, v in self.endpoints.values() if s.webhook.active]
+
+    def _check(self, webhook_id: str, expected_version: str) -> None:
+        if webhook_id not in self.endpoints:
+            raise PreconditionFailed("gone")
+        if str(self.endpoints[webhook_id][1]) != expected_version:
+            raise PreconditionFailed("moved")
+
+    def replace(self, stored: StoredWebhook, *, expected_version: str) -> Versioned[Webhook]:
+        self._check(stored.webhook.id, expected_version)
+        version = self._next()
+        self.endpoints[stored.webhook.id] = (stored, version)
+        return Versioned(stored.webhook, str(version))
+
+    def delete(self, webhook_id: str, *, expected_version: str) -> None:
+        self._check(webhook_id, expected_version)
+        del self.endpoints[webhook_id]
+        self.deliveries_of.pop(webhook_id, None)
+
+    def create_delivery(self, webhook_id: str, delivery: Delivery) -> bool:
+        mine = self.deliveries_of.setdefault(webhook_id, {})
+        if delivery.event_id in mine:
+            return False
+        mine[delivery.event_id] = (delivery, self._next())
+        return True
+
+    def delivery(self, webhook_id: str, event_id: str) -> Versioned[Delivery] | None:
+        found = self.deliveries_of.get(webhook_id, {}).get(event_id)
+        return None if found is None else Versioned(found[0], str(found[1]))
+
+    def _check_delivery(self, webhook_id: str, event_id: str, expected_version: str) -> None:
+        found = self.deliveries_of.get(webhook_id, {}).get(event_id)
+        if found is None or str(found[1]) != expected_version:
+            raise PreconditionFailed("the delivery moved")
+
+    def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:
+        if self.before_put is not None:
+            hook, self.before_put = self.before_put, None
+            hook(webhook_id, delivery)
+        self._check_delivery(webhook_id, delivery.event_id, expected_version)
+        self.deliveries_of[webhook_id][delivery.event_id] = (delivery, self._next())
+
+    def settle(
+        self,
+        webhook_id: str,
+        delivery: Delivery,
+        *,
+        expected_version: str,
+        endpoint: Versioned[Webhook] | None,
+        event: Event | None,
+    ) -> None:
+        self._check_delivery(webhook_id, delivery.event_id, expected_version)
+        if endpoint is not None:
+            self._check(webhook_id, endpoint.version)
+        if event is not None and event.id in self._events.events:
+            raise PreconditionFailed("the event exists")
+        self.deliveries_of[webhook_id][delivery.event_id] = (delivery, self._next())
+        if endpoint is not None:
+            secret = self.endpoints[webhook_id][0].secret
+            stored = StoredWebhook(webhook=endpoint.value, secret=secret)
+            self.endpoints[webhook_id] = (stored, self._next())
+        if event is not None:
+            self._events.events[event.id] = event
+
+    def deliveries(
+        self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, cursor: str | None
+    ) -> Page[Delivery]:
+        items = [
+            d
+            for d, _ in self.deliveries_of.get(webhook_id, {}).values()
+            if status is None or d.status is status
+        ]
+        items.sort(key=lambda d: (d.created_at, d.event_id), reverse=True)
+        return Page(items[:limit], None)
+
+    def next_pending(
+        self, webhook_id: str, *, aggregate_id: str, after_sequence: int
+    ) -> Delivery | None:
+        found = [
+            d
+            for d, _ in self.deliveries_of.get(webhook_id, {}).values()
+            if d.aggregate.id == aggregate_id
+            and d.status is DeliveryStatus.PENDING
+            and d.sequence > after_sequence
+        ]
+        return min(found, key=lambda d: d.sequence, default=None)
+
+    def pending(self, webhook_id: str, *, limit: int) -> Sequence[Delivery]:
+        return [
+            d
+            for d, _ in self.deliveries_of.get(webhook_id, {}).values()
+            if d.status is DeliveryStatus.PENDING
+        ][:limit]
+
+
+class InMemoryEvents:
+    """``EventReader`` over a dict of events (the outbox as the webhook service reads it)."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, Event] = {}
+
+    def add(self, event: Event) -> Event:
+        self.events[event.id] = event
+        return event
+
+    def event(self, event_id: str) -> Event | None:
+        return self.events.get(event_id)
+
+
+@dataclass
+class FakeReceiver:
+    """``WebhookSender`` that records each send and answers from ``answers`` (a status code,
+    or ``None`` for no answer), then ``default``; ``refused`` maps URLs to refusals."""
+
+    answers: list[int | None] = field(default_factory=list)
+    default: int | None = 200
+    refused: dict[str, str] = field(default_factory=dict)
+    sent: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    #: Called with each send's event id before it is answered (e.g. a racing task).
+    during_send: Callable[[str], None] | None = None
+
+    def refusal(self, url: str) -> str | None:
+        return self.refused.get(url)
+
+    def send(self, url: str, *, headers: Mapping[str, str], body: bytes) -> Outcome:
+        self.sent.append((url, dict(headers), body))
+        if self.during_send is not None:
+            hook, self.during_send = self.during_send, None
+            hook(headers["Celeste-Event-Id"])
+        status = self.answers.pop(0) if self.answers else self.default
+        if status is None:
+            return Outcome(None, "timed out")
+        return Outcome(status, None if 200 <= status < 300 else f"HTTP {status}")
+
+    def event_ids(self) -> list[str]:
+        """The ``Celeste-Event-Id`` of every send, in order."""
+        return [headers["Celeste-Event-Id"] for _, headers, _ in self.sent]

@@ -79,6 +79,10 @@ def stack_env(toolchain: Toolchain, ports: Ports) -> dict[str, str]:
             "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{ports.auth}",
             "CELESTE_FUNCTIONS_URL": ports.functions_url,
             "STRIPE_API_BASE": f"http://127.0.0.1:{ports.stripe}",
+            # Webhook retries in seconds, not hours, and deactivation after 3 failed deliveries,
+            # so the tests see a delivery fail and an endpoint deactivated.
+            "CELESTE_WEBHOOK_RETRY_SCHEDULE": "1,1,2",
+            "CELESTE_WEBHOOK_DEACTIVATE_AFTER": "3",
             **STRIPE_KEYS,
             **storefront_env(ports),
         }

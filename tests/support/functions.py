@@ -16,10 +16,12 @@ HTTP_FUNCTIONS = (
     "stores",
     "tiers",
     "users",
+    "webhooks",
 )
 TRIGGERS = (
     "expire_reservations",
     "on_category_written",
+    "on_event_for_webhooks",
     "on_order_created",
     "on_order_updated",
     "on_price_list_written",
@@ -28,5 +30,6 @@ TRIGGERS = (
     "on_store_written",
     "on_tax_rate_written",
     "on_tier_written",
+    "webhookdelivery",
 )
 ALL_FUNCTIONS = tuple(sorted(HTTP_FUNCTIONS + TRIGGERS))
