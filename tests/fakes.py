@@ -1618,7 +1618,7 @@ class InMemoryWebhooks:
 
     def __init__(self, events: InMemoryEvents) -> None:
         self._events = events
-        self.endpoints: dict[str, tuple[StoredWebhook, int]] = {}
+        self.stored: dict[str, tuple[StoredWebhook, int]] = {}
         self.deliveries_of: dict[str, dict[str, tuple[Delivery, int]]] = {}
         self._counter = itertools.count(1)
         #: Called with (webhook_id, delivery) before each ``put_delivery`` commits (races).
@@ -1628,41 +1628,41 @@ class InMemoryWebhooks:
         return next(self._counter)
 
     def create(self, stored: StoredWebhook) -> Versioned[Webhook]:
-        if stored.webhook.id in self.endpoints:
+        if stored.webhook.id in self.stored:
             raise Conflict("exists")
         version = self._next()
-        self.endpoints[stored.webhook.id] = (stored, version)
+        self.stored[stored.webhook.id] = (stored, version)
         self.deliveries_of.setdefault(stored.webhook.id, {})
         return Versioned(stored.webhook, str(version))
 
     def get(self, webhook_id: str) -> Versioned[StoredWebhook]:
-        if webhook_id not in self.endpoints:
+        if webhook_id not in self.stored:
             raise NotFound(f"no webhook {webhook_id}")
-        stored, version = self.endpoints[webhook_id]
+        stored, version = self.stored[webhook_id]
         return Versioned(stored, str(version))
 
     def list(self, *, limit: int, cursor: str | None) -> Page[Webhook]:
-        items = sorted((s.webhook for s, _ in self.endpoints.values()), key=lambda w: w.created_at)
+        items = sorted((s.webhook for s, _ in self.stored.values()), key=lambda w: w.created_at)
         return Page(items[:limit], None)
 
-    def active(self) -> Sequence[Versioned[StoredWebhook]]:
-        return [Versioned(s, str(v)) for s, v in self.endpoints.values() if s.webhook.active]
+    def endpoints(self) -> Sequence[Versioned[StoredWebhook]]:
+        return [Versioned(s, str(v)) for s, v in self.stored.values()]
 
     def _check(self, webhook_id: str, expected_version: str) -> None:
-        if webhook_id not in self.endpoints:
+        if webhook_id not in self.stored:
             raise PreconditionFailed("gone")
-        if str(self.endpoints[webhook_id][1]) != expected_version:
+        if str(self.stored[webhook_id][1]) != expected_version:
             raise PreconditionFailed("moved")
 
     def replace(self, stored: StoredWebhook, *, expected_version: str) -> Versioned[Webhook]:
         self._check(stored.webhook.id, expected_version)
         version = self._next()
-        self.endpoints[stored.webhook.id] = (stored, version)
+        self.stored[stored.webhook.id] = (stored, version)
         return Versioned(stored.webhook, str(version))
 
     def delete(self, webhook_id: str, *, expected_version: str) -> None:
         self._check(webhook_id, expected_version)
-        del self.endpoints[webhook_id]
+        del self.stored[webhook_id]
         self.deliveries_of.pop(webhook_id, None)
 
     def create_delivery(self, webhook_id: str, delivery: Delivery) -> bool:
@@ -1704,9 +1704,9 @@ class InMemoryWebhooks:
             raise PreconditionFailed("the event exists")
         self.deliveries_of[webhook_id][delivery.event_id] = (delivery, self._next())
         if endpoint is not None:
-            secret = self.endpoints[webhook_id][0].secret
+            secret = self.stored[webhook_id][0].secret
             stored = StoredWebhook(webhook=endpoint.value, secret=secret)
-            self.endpoints[webhook_id] = (stored, self._next())
+            self.stored[webhook_id] = (stored, self._next())
         if event is not None:
             self._events.events[event.id] = event
 

@@ -39,7 +39,7 @@ DELIVERIES = "deliveries"
 AGGREGATE_ID = "aggregate.id"
 
 _OLDEST = QueryShape(WEBHOOKS, order=("created_at", "__name__"))
-_ACTIVE = QueryShape(WEBHOOKS, equals=("active",))
+_EVERY = QueryShape(WEBHOOKS)
 _NEWEST = QueryShape(DELIVERIES, order=("created_at", "__name__"), descending=True)
 _NEWEST_OF = QueryShape(
     DELIVERIES, equals=("status",), order=("created_at", "__name__"), descending=True
@@ -115,9 +115,9 @@ class FirestoreWebhooks:
             value_type=datetime,
         )
 
-    def active(self) -> Sequence[Versioned[StoredWebhook]]:
-        query = _ACTIVE.build(self._col(), equals={"active": True})
-        return [Versioned(_stored(s.id, s.to_dict()), version_of(s)) for s in read_query(query)]
+    def endpoints(self) -> Sequence[Versioned[StoredWebhook]]:
+        found = read_query(_EVERY.build(self._col()))
+        return [Versioned(_stored(s.id, s.to_dict()), version_of(s)) for s in found]
 
     def replace(self, stored: StoredWebhook, *, expected_version: str) -> Versioned[Webhook]:
         client = self._client()

@@ -28,8 +28,8 @@ class WebhookRepository(Protocol):
         """A page of endpoints, oldest first."""
         ...
 
-    def active(self) -> Sequence[Versioned[StoredWebhook]]:
-        """Every active endpoint (the fan-out's candidates)."""
+    def endpoints(self) -> Sequence[Versioned[StoredWebhook]]:
+        """Every endpoint (the fan-out's candidates)."""
         ...
 
     def replace(self, stored: StoredWebhook, *, expected_version: str) -> Versioned[Webhook]:

@@ -221,25 +221,28 @@ class WebhookService:
     # --- fan-out (the trigger on events/{id}) -----------------------------------------------
 
     def fan_out(self, event: Event) -> Sequence[str]:
-        """Open a delivery of ``event`` for every active endpoint subscribed to its type and
-        created before it; a redelivered trigger creates nothing new and only enqueues again
-        what is still pending (the task ids make that a no-op when the task is known)."""
+        """Open a delivery of ``event`` for every endpoint subscribed to its type and created
+        before it, and enqueue the first attempt for the active ones (an inactive endpoint's
+        deliveries wait, in order, for its reactivation). A redelivered trigger creates nothing
+        new and only enqueues again what is still pending (the task ids make that a no-op when
+        the task is known)."""
         opened = []
-        for found in self._repo.active():
+        for found in self._repo.endpoints():
             webhook = found.value.webhook
             if subscribes(webhook.events, event.type) and webhook.created_at <= event.occurred_at:
-                self._open(webhook.id, event)
+                self._open(webhook, event)
                 opened.append(webhook.id)
         return opened
 
-    def _open(self, webhook_id: str, event: Event) -> None:
+    def _open(self, webhook: Webhook, event: Event) -> None:
         delivery = new_delivery(event, at=self._clock())
-        if not self._repo.create_delivery(webhook_id, delivery):
-            existing = self._repo.delivery(webhook_id, event.id)
+        if not self._repo.create_delivery(webhook.id, delivery):
+            existing = self._repo.delivery(webhook.id, event.id)
             if existing is None or existing.value.status is not DeliveryStatus.PENDING:
                 return
             delivery = existing.value
-        self._enqueue(webhook_id, delivery)
+        if webhook.active:
+            self._enqueue(webhook.id, delivery)
 
     def _enqueue(self, webhook_id: str, delivery: Delivery, *cause: str, delay: int = 0) -> None:
         attempt = delivery.attempts
@@ -297,7 +300,7 @@ class WebhookService:
             return None
         found = self._repo.delivery(webhook.id, previous.id)
         if found is None:
-            self._open(webhook.id, previous)
+            self._open(webhook, previous)
             return previous.id
         return None if found.value.settled else previous.id
 
