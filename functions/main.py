@@ -230,10 +230,11 @@ def on_event_for_webhooks(event: firestore_fn.Event[firestore_fn.DocumentSnapsho
 
 
 # A task-queue function's name is its queue's id: no underscores. The queue's own retries are
-# for storage errors only (the delivery's schedule is its own: docs/webhooks.md).
+# for storage errors and tasks that came early (the delivery's schedule is its own:
+# docs/webhooks.md).
 @tasks_fn.on_task_dispatched(
     retry_config=options.RetryConfig(
-        max_attempts=20, min_backoff_seconds=10, max_backoff_seconds=600
+        max_attempts=30, min_backoff_seconds=2, max_backoff_seconds=300
     ),
     timeout_sec=60,
 )

@@ -78,14 +78,6 @@ class Receiver:
         with self._lock:
             return [r.event for r in self.received if 200 <= r.status < 300]
 
-    def wait_for(self, condition: Callable[[Receiver], bool], *, timeout_s: float = 60.0) -> None:
-        """Poll until ``condition(self)`` holds (never a fixed sleep); fail after the deadline."""
-        deadline = time.monotonic() + timeout_s
-        while not condition(self):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"receiver did not get there: {self.summary()}")
-            time.sleep(0.1)
-
     def summary(self) -> list[tuple[str, str, int]]:
         """(event id, type, status) of every request so far."""
         with self._lock:

@@ -10,7 +10,7 @@ import pytest
 
 from celeste.kernel.errors import Conflict, ValidationFailed
 from celeste.kernel.events import Aggregate, Event
-from celeste.services.webhooks import QUEUE, WebhookService
+from celeste.services.webhooks import QUEUE, NotYet, WebhookService
 from celeste.webhooks.deliveries import DeliveryStatus
 from celeste.webhooks.endpoints import WebhookCreate, WebhookPatch
 from celeste.webhooks.signing import verify
@@ -334,3 +334,20 @@ def test_rotation_changes_the_secret_that_signs() -> None:
     now = int(world.clock.now.timestamp())
     assert verify(new, headers["Celeste-Signature"], body, now=now)
     assert not verify(old, headers["Celeste-Signature"], body, now=now)
+
+
+def test_a_task_that_comes_early_is_retried_not_dropped() -> None:
+    world = World(schedule=(10, 20))
+    wid, _ = world.endpoint()
+    event = world.event("o1", 1)
+    world.receiver.default = 500
+    world.service.fan_out(event)
+    world.tasks.take(QUEUE)
+    world.service.deliver(wid, event.id, 0)
+    with pytest.raises(NotYet):  # the retry's task run before its time: the queue runs it again
+        world.service.deliver(wid, event.id, 1)
+    with pytest.raises(NotYet):  # a task of an attempt whose predecessor is not recorded yet
+        world.service.deliver(wid, event.id, 2)
+    world.clock.now += timedelta(seconds=10)
+    assert world.service.deliver(wid, event.id, 1) == "attempt 2: 500"
+    assert len(world.receiver.sent) == 2

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from celeste.kernel.clock import Clock, utcnow
-from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from celeste.kernel.errors import (
+    Conflict,
+    Contention,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from celeste.kernel.events import Aggregate, Event, event_id
 from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page
@@ -34,6 +40,7 @@ from celeste.webhooks.deliveries import (
     Outcome,
     claim_refusal,
     claimed,
+    early,
     new_delivery,
     payload,
     recorded,
@@ -65,6 +72,11 @@ RESUME_LIMIT = 500
 def task_payload(webhook_id: str, event_id_: str, attempt: int) -> dict[str, object]:
     """What a delivery task carries: the endpoint, the event and the attempts made before it."""
     return {"webhook_id": webhook_id, "event_id": event_id_, "attempt": attempt}
+
+
+class NotYet(Contention):
+    """A task came before its time (its retry not due, the attempt before it not recorded
+    yet): the queue must run it again later."""
 
 
 class Claimed(Conflict):
@@ -258,9 +270,10 @@ class WebhookService:
     def deliver(self, webhook_id: str, event_id_: str, attempt: int) -> str:
         """Make attempt ``attempt + 1`` of a delivery, once: what happened, for the log.
 
-        A task that finds the endpoint gone or inactive, the attempt made or leased, the
-        predecessor unsettled (the delivery parks: no attempt used) or the retry not due does
-        nothing. Storage errors propagate (the queue retries the task).
+        A task that finds the endpoint gone or inactive, the attempt made or leased, or the
+        predecessor unsettled (the delivery parks: no attempt used) does nothing. One that came
+        early (its retry not due, the attempt before it not recorded yet) raises ``NotYet``,
+        and storage errors propagate: the queue retries those tasks.
         """
         try:
             endpoint = self._repo.get(webhook_id).value
@@ -275,8 +288,11 @@ class WebhookService:
             # A retried task of a settlement whose successor was not woken yet wakes it now.
             self._wake_successor(webhook_id, current.value)
             return f"already {current.value.status}"
-        refused = claim_refusal(current.value, attempt, now=self._clock())
+        now = self._clock()
+        refused = claim_refusal(current.value, attempt, now=now)
         if refused is not None:
+            if early(current.value, attempt, now=now):
+                raise NotYet(f"delivery {webhook_id}/{event_id_}: {refused}; retry the task")
             return refused
         waiting = self._waiting_for(endpoint.webhook, current.value)
         if waiting is not None:

@@ -130,12 +130,26 @@ def backoff(schedule: tuple[int, ...], attempts: int) -> int | None:
     return schedule[attempts - 1]
 
 
+def early(delivery: Delivery, attempt: int, *, now: datetime) -> bool:
+    """Whether a task of ``attempt`` came before its time: the attempt before it is not
+    recorded yet (the next task is enqueued just before the record), or its retry is not due.
+    Such a task must run again later (the queue retries it), not be dropped."""
+    if delivery.settled:
+        return False
+    if delivery.attempts < attempt:
+        return True
+    due = delivery.next_attempt_at
+    return delivery.attempts == attempt and due is not None and due - EARLY > now
+
+
 def claim_refusal(delivery: Delivery, attempt: int, *, now: datetime) -> str | None:
     """Why a task of ``attempt`` (the attempts made before it) may not send now, or ``None``."""
     if delivery.settled:
         return f"already {delivery.status}"
-    if delivery.attempts != attempt:
-        return f"attempt {attempt} is past ({delivery.attempts} made)"
+    if delivery.attempts > attempt:
+        return f"attempt {attempt + 1} was made already"
+    if delivery.attempts < attempt:
+        return f"attempt {delivery.attempts} is not recorded yet"
     if delivery.lease_until is not None and delivery.lease_until > now:
         return "another task holds the attempt"
     if delivery.next_attempt_at is not None and delivery.next_attempt_at - EARLY > now:
