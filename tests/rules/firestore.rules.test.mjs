@@ -103,6 +103,12 @@ const DOCS = [
   { path: "events/order-o1-1", data: { type: "order.placed", aggregate: { kind: "order", id: "o1" },
       sequence: 1, data: { user_id: OWNER, status: "pending" } }, get: ["admin"],
     list: [(c) => query(c("events"), where("aggregate.id", "==", "o1")), ["admin"]] },
+  // Webhook endpoints hold their signing secrets: no client reads them, not even an admin
+  // (admins use GET /webhooks, which never shows a secret), nor their deliveries.
+  { path: "webhooks/w1", data: { url: "https://hooks.example.com/", secret: "whsec_x",
+      active: true }, get: NOBODY, list: [(c) => query(c("webhooks")), NOBODY] },
+  { path: "webhooks/w1/deliveries/order-o1-1", data: { status: "pending", attempts: 0 },
+      get: NOBODY },
   // Money for no order, refunded: admins see it, nobody else.
   { path: "unmatched_payments/pi_9", data: { order_id: "ghost", amount: 1234 }, get: ["admin"],
     list: [(c) => query(c("unmatched_payments")), ["admin"]] },
