@@ -133,8 +133,10 @@ def test_a_failing_order_does_not_hold_up_another(
     blocked.clear()
     eventually(
         lambda: (
-            (len(acknowledged_ids(receiver, order_a)) >= 1
-            and acknowledged_ids(receiver, order_a)[-1] == f"order-{order_a}-2")
+            (
+                len(acknowledged_ids(receiver, order_a)) >= 1
+                and acknowledged_ids(receiver, order_a)[-1] == f"order-{order_a}-2"
+            )
             or None
         ),
         timeout_s=WAIT_S,
