@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from google.cloud import firestore
@@ -189,3 +190,90 @@ def test_the_sender_refuses_forbidden_addresses_at_send_time() -> None:
         allow_loopback=False, resolver=lambda host, port: [ipaddress.ip_address("127.0.0.1")]
     )
     assert "127.0.0.1" in (named.refusal("https://hooks.example.com/") or "")
+
+
+def _certificates(tmp: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``hooks.test`` it signed: (ca, cert, key) files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("test ca"))
+        .issuer_name(name("test ca"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("hooks.test"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = (tmp / "ca.pem", tmp / "cert.pem", tmp / "key.pem")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def test_https_is_sent_to_the_pinned_address_and_verified_against_the_host_name(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    import ssl
+    import time
+
+    from celeste.webhooks.signing import signature_header
+
+    ca, cert, key = _certificates(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    raw_socket = receiver._server.socket
+    receiver._server.socket = context.wrap_socket(raw_socket, server_side=True)
+    receiver.secret = "whsec_tls"
+    body = b'{"id":"tls"}'
+    headers = {"Celeste-Signature": signature_header("whsec_tls", int(time.time()), body)}
+    loopback = [ipaddress.ip_address("127.0.0.1")]
+
+    def sender() -> HttpWebhookSender:
+        return HttpWebhookSender(
+            allow_loopback=True, resolver=lambda host, port: loopback, ca_certs=str(ca)
+        )
+
+    # The name resolves (here, to loopback); the connection goes to that address, and TLS
+    # checks the certificate against the name.
+    ok = sender().send(f"https://hooks.test:{receiver.port}/hook", headers=headers, body=body)
+    assert ok.acknowledged, ok
+    assert receiver.received[-1].headers["Host"] == f"hooks.test:{receiver.port}"
+    # Another name on the same address: the certificate does not match it, nothing is sent.
+    wrong = sender().send(f"https://other.test:{receiver.port}/hook", headers=headers, body=body)
+    assert wrong.status_code is None and wrong.error and "SSL" in wrong.error, wrong
+    # Without trusting the test CA the certificate is refused too (verification is on).
+    strict = HttpWebhookSender(allow_loopback=True, resolver=lambda host, port: loopback)
+    refused = strict.send(f"https://hooks.test:{receiver.port}/hook", headers=headers, body=body)
+    assert refused.status_code is None and refused.error and "SSL" in refused.error, refused
+    assert len(receiver.received) == 1

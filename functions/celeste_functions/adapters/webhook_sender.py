@@ -48,10 +48,13 @@ class HttpWebhookSender:
         allow_loopback: bool,
         resolver: Resolver = resolve,
         timeout_s: float = SEND_TIMEOUT_S,
+        ca_certs: str | None = None,
     ) -> None:
         self._allow_loopback = allow_loopback
         self._resolve = resolver
         self._timeout_s = timeout_s
+        #: A CA bundle to trust instead of the system's (tests: their own CA).
+        self._ca_certs = ca_certs
 
     def _checked(self, url: str) -> tuple[Target, IPAddress] | str:
         """The target and the address to connect to, or why not."""
@@ -92,6 +95,7 @@ class HttpWebhookSender:
                 server_hostname=target.host,
                 assert_hostname=target.host,
                 cert_reqs="CERT_REQUIRED",
+                ca_certs=self._ca_certs,
                 timeout=timeout,
                 retries=False,
                 maxsize=1,
