@@ -109,7 +109,7 @@ CASES: dict[str, Case] = {
 
 #: Write operations whose documents no cache reads: users and their carts and wishlists,
 #: orders, stock (a store's subcollection), payments, discount codes (never cached), quotes
-#: (which write nothing). Their commits go through the same writer all the same.
+#: (which write nothing), webhook endpoints and their deliveries. Their commits go through the same writer all the same.
 WRITES_NOTHING_CACHED = frozenset(
     {
         "POST /auth/register",
@@ -135,6 +135,12 @@ WRITES_NOTHING_CACHED = frozenset(
         "PATCH /pricing/codes/{code}",
         "POST /pricing/quote",
         "PATCH /users/{uid}",
+        "POST /webhooks",
+        "PATCH /webhooks/{webhook_id}",
+        "DELETE /webhooks/{webhook_id}",
+        "POST /webhooks/{webhook_id}/rotate-secret",
+        "POST /webhooks/{webhook_id}/deliveries/{event_id}/retry",
+        "POST /webhooks/{webhook_id}/test",
     }
 )
 
