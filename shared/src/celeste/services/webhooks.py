@@ -404,8 +404,12 @@ class WebhookService:
         successor = self._repo.next_pending(
             webhook_id, aggregate_id=settled.aggregate.id, after_sequence=settled.sequence
         )
-        if successor is not None:
-            self._enqueue(webhook_id, successor, "after", settled.event_id)
+        if successor is None:
+            return
+        due = successor.next_attempt_at
+        if due is not None and due > self._clock():
+            return  # waiting for a retry: its task is queued already
+        self._enqueue(webhook_id, successor, "after", settled.event_id)
 
     def _send(self, endpoint: StoredWebhook, event: Event) -> Outcome:
         body = payload(event)
