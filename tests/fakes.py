@@ -1621,8 +1621,8 @@ class InMemoryWebhooks:
         self.stored: dict[str, tuple[StoredWebhook, int]] = {}
         self.deliveries_of: dict[str, dict[str, tuple[Delivery, int]]] = {}
         self._counter = itertools.count(1)
-        #: Called with (webhook_id, delivery) before each ``put_delivery`` commits (races).
-        self.before_put: Callable[[str, Delivery], None] | None = None
+        #: Called once with (webhook_id, event_id) before the next ``claim`` reads (a race).
+        self.before_claim: Callable[[str, str], None] | None = None
 
     def _next(self) -> int:
         return next(self._counter)
@@ -1681,10 +1681,21 @@ class InMemoryWebhooks:
         if found is None or str(found[1]) != expected_version:
             raise PreconditionFailed("the delivery moved")
 
+    def claim(
+        self, webhook_id: str, event_id: str, decide: Callable[[Delivery], Delivery | None]
+    ) -> Delivery | None:
+        if self.before_claim is not None:  # a racing claim commits first
+            hook, self.before_claim = self.before_claim, None
+            hook(webhook_id, event_id)
+        found = self.deliveries_of.get(webhook_id, {}).get(event_id)
+        if found is None:
+            return None
+        leased = decide(found[0])
+        if leased is not None:
+            self.deliveries_of[webhook_id][event_id] = (leased, self._next())
+        return leased
+
     def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:
-        if self.before_put is not None:
-            hook, self.before_put = self.before_put, None
-            hook(webhook_id, delivery)
         self._check_delivery(webhook_id, delivery.event_id, expected_version)
         self.deliveries_of[webhook_id][delivery.event_id] = (delivery, self._next())
 

@@ -109,7 +109,8 @@ CASES: dict[str, Case] = {
 
 #: Write operations whose documents no cache reads: users and their carts and wishlists,
 #: orders, stock (a store's subcollection), payments, discount codes (never cached), quotes
-#: (which write nothing), webhook endpoints and their deliveries. Their commits go through the same writer all the same.
+#: (which write nothing), webhook endpoints and their deliveries. Their commits go through the
+#: same writer all the same (webhook documents: their owner's own batches).
 WRITES_NOTHING_CACHED = frozenset(
     {
         "POST /auth/register",

@@ -70,7 +70,7 @@ def test_two_concurrent_claims_of_one_attempt_send_once(
 ) -> None:
     world = World(db, receiver)
     wid = world.endpoint()
-    for round_ in range(5):
+    for round_ in range(10):
         event = world.event(f"o{round_}", 1)
         world.service.fan_out(event)
         barrier = threading.Barrier(3)

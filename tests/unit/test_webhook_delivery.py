@@ -135,8 +135,8 @@ def test_two_tasks_that_read_the_same_attempt_claim_it_once() -> None:
     world.service.fan_out(event)
     world.tasks.take(QUEUE)
     inner: list[str] = []
-    # The second task reads the same version, then the first commits its claim before it.
-    world.repo.before_put = lambda w, d: inner.append(world.service.deliver(wid, event.id, 0))
+    # Both tasks read the pending attempt; the inner one's claim commits first.
+    world.repo.before_claim = lambda w, e: inner.append(world.service.deliver(wid, event.id, 0))
     outer = world.service.deliver(wid, event.id, 0)
     assert inner[0].startswith("attempt 1") and outer == "another task claimed the attempt"
     assert world.receiver.event_ids() == [event.id]

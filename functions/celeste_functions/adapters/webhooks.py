@@ -2,10 +2,11 @@
 ``webhooks/{id}/deliveries/{event_id}`` (one event on its way to that endpoint):
 ``docs/webhooks.md``.
 
-Claims and records are optimistic transactions: the delivery is read, then written under the
-update time read (``put_delivery``), so of two tasks that read the same attempt one commits and
-the other fails on the precondition. A settlement writes the delivery, the endpoint's run of
-failures and, on a deactivation, the ``webhook.deactivated`` event in one batch.
+A claim is a Firestore transaction (``claim``: read, decide, write the lease), so of two tasks
+claiming one attempt one commits and the other, run again, sees the lease. Records are written
+under the update time read (``put_delivery``, ``settle``). A settlement writes the delivery,
+the endpoint's run of failures and, on a deactivation, the ``webhook.deactivated`` event in one
+batch.
 """
 
 from __future__ import annotations
@@ -160,6 +161,28 @@ class FirestoreWebhooks:
         if not snapshot.exists:
             return None
         return Versioned(_delivery(snapshot.id, snapshot.to_dict() or {}), version_of(snapshot))
+
+    def claim(
+        self, webhook_id: str, event_id: str, decide: Callable[[Delivery], Delivery | None]
+    ) -> Delivery | None:
+        from google.cloud import firestore as fs
+
+        client = self._client()
+        ref = delivery_ref(client, webhook_id, event_id)
+
+        @fs.transactional
+        def run(transaction: Any) -> Delivery | None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return None
+            leased = decide(_delivery(snapshot.id, snapshot.to_dict() or {}))
+            if leased is not None:
+                transaction.update(ref, _delivery_data(leased))
+            return leased
+
+        with storage_errors(conflict=None):
+            result: Delivery | None = run(client.transaction())
+        return result
 
     def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:
         client = self._client()

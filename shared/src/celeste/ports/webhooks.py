@@ -3,7 +3,7 @@ the sender that reaches a receiver (``docs/webhooks.md``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from celeste.kernel.events import Event
@@ -46,6 +46,14 @@ class WebhookRepository(Protocol):
 
     def delivery(self, webhook_id: str, event_id: str) -> Versioned[Delivery] | None:
         """One delivery, or ``None``."""
+        ...
+
+    def claim(
+        self, webhook_id: str, event_id: str, decide: Callable[[Delivery], Delivery | None]
+    ) -> Delivery | None:
+        """In one transaction: read the delivery, ask ``decide`` for its leased state (``None``:
+        not to be claimed) and write it. Of concurrent claims of one attempt one commits; the
+        others run again and ``decide`` sees the lease. ``None`` when nothing was claimed."""
         ...
 
     def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:

@@ -20,7 +20,6 @@ from celeste.kernel.errors import (
     Conflict,
     Contention,
     NotFound,
-    PreconditionFailed,
     ValidationFailed,
 )
 from celeste.kernel.events import Aggregate, Event, event_id
@@ -353,13 +352,20 @@ class WebhookService:
         return outcome
 
     def _claim(self, webhook_id: str, current: Versioned[Delivery]) -> None:
-        """Lease the attempt on the version read: of two tasks (or a task and an admin's
-        retry) that read the same version, one commits and the other is ``Claimed``."""
-        leased = claimed(current.value, now=self._clock())
-        try:
-            self._repo.put_delivery(webhook_id, leased, expected_version=current.version)
-        except PreconditionFailed:
-            raise Claimed("another attempt of this delivery claimed it first") from None
+        """Lease the attempt in a transaction: of two tasks (or a task and an admin's retry)
+        claiming the attempt ``current`` shows, one commits and the other is ``Claimed``."""
+        seen = current.value
+
+        def decide(delivery: Delivery) -> Delivery | None:
+            now = self._clock()
+            if delivery.status is not seen.status or delivery.attempts != seen.attempts:
+                return None
+            if delivery.lease_until is not None and delivery.lease_until > now:
+                return None
+            return claimed(delivery, now=now)
+
+        if self._repo.claim(webhook_id, seen.event_id, decide) is None:
+            raise Claimed("another attempt of this delivery claimed it first")
 
     def _record(self, webhook_id: str, claimed_from: Delivery, after: Delivery) -> None:
         """Write the attempt's result on the delivery still at the claimed attempt, and, when
