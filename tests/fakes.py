@@ -51,6 +51,7 @@ from celeste.orders.payment_provider import (
 )
 from celeste.orders.status import HOLDS_STOCK, OrderStatus
 from celeste.ports.accounts import TierSet
+from celeste.ports.webhooks import Recorded
 from celeste.pricing.discount_codes import CodeUse, DiscountCode
 from celeste.pricing.price_lists import PriceList
 from celeste.pricing.quotes import PricingSnapshot
@@ -1676,11 +1677,6 @@ class InMemoryWebhooks:
         found = self.deliveries_of.get(webhook_id, {}).get(event_id)
         return None if found is None else Versioned(found[0], str(found[1]))
 
-    def _check_delivery(self, webhook_id: str, event_id: str, expected_version: str) -> None:
-        found = self.deliveries_of.get(webhook_id, {}).get(event_id)
-        if found is None or str(found[1]) != expected_version:
-            raise PreconditionFailed("the delivery moved")
-
     def claim(
         self, webhook_id: str, event_id: str, decide: Callable[[Delivery], Delivery | None]
     ) -> Delivery | None:
@@ -1695,31 +1691,28 @@ class InMemoryWebhooks:
             self.deliveries_of[webhook_id][event_id] = (leased, self._next())
         return leased
 
-    def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:
-        self._check_delivery(webhook_id, delivery.event_id, expected_version)
-        self.deliveries_of[webhook_id][delivery.event_id] = (delivery, self._next())
-
-    def settle(
+    def record(
         self,
         webhook_id: str,
-        delivery: Delivery,
-        *,
-        expected_version: str,
-        endpoint: Versioned[Webhook] | None,
-        event: Event | None,
-    ) -> None:
-        self._check_delivery(webhook_id, delivery.event_id, expected_version)
-        if endpoint is not None:
-            self._check(webhook_id, endpoint.version)
-        if event is not None and event.id in self._events.events:
-            raise PreconditionFailed("the event exists")
-        self.deliveries_of[webhook_id][delivery.event_id] = (delivery, self._next())
-        if endpoint is not None:
-            secret = self.stored[webhook_id][0].secret
-            stored = StoredWebhook(webhook=endpoint.value, secret=secret)
-            self.stored[webhook_id] = (stored, self._next())
-        if event is not None:
-            self._events.events[event.id] = event
+        event_id: str,
+        decide: Callable[[Delivery, Webhook | None], Recorded | None],
+    ) -> Recorded | None:
+        found = self.deliveries_of.get(webhook_id, {}).get(event_id)
+        if found is None:
+            return None
+        stored = self.stored.get(webhook_id)
+        decided = decide(found[0], stored[0].webhook if stored else None)
+        if decided is None:
+            return None
+        if decided.event is not None and decided.event.id in self._events.events:
+            raise PreconditionFailed("the event exists")  # nothing is written
+        self.deliveries_of[webhook_id][event_id] = (decided.delivery, self._next())
+        if decided.endpoint is not None and stored is not None:
+            kept = StoredWebhook(webhook=decided.endpoint, secret=stored[0].secret)
+            self.stored[webhook_id] = (kept, self._next())
+        if decided.event is not None:
+            self._events.events[decided.event.id] = decided.event
+        return decided
 
     def deliveries(
         self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, cursor: str | None

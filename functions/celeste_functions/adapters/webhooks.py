@@ -3,10 +3,9 @@
 ``docs/webhooks.md``.
 
 A claim is a Firestore transaction (``claim``: read, decide, write the lease), so of two tasks
-claiming one attempt one commits and the other, run again, sees the lease. Records are written
-under the update time read (``put_delivery``, ``settle``). A settlement writes the delivery,
-the endpoint's run of failures and, on a deactivation, the ``webhook.deactivated`` event in one
-batch.
+claiming one attempt one commits and the other, run again, sees the lease. Recording an attempt
+is one too (``record``): the delivery, the endpoint's run of failures and, on a deactivation,
+the ``webhook.deactivated`` event, all or nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celeste.kernel.errors import NotFound
-from celeste.kernel.events import Event
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
+from celeste.ports.webhooks import Recorded
 from celeste.webhooks.deliveries import Delivery, DeliveryStatus
 from celeste.webhooks.endpoints import StoredWebhook, Webhook
 from celeste_functions.adapters.events import event_data, event_ref
@@ -184,40 +183,43 @@ class FirestoreWebhooks:
             result: Delivery | None = run(client.transaction())
         return result
 
-    def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:
-        client = self._client()
-        with storage_errors(conflict=None):
-            delivery_ref(client, webhook_id, delivery.event_id).update(
-                _delivery_data(delivery), option=precondition(client, expected_version)
-            )
-
-    def settle(
+    def record(
         self,
         webhook_id: str,
-        delivery: Delivery,
-        *,
-        expected_version: str,
-        endpoint: Versioned[Webhook] | None,
-        event: Event | None,
-    ) -> None:
+        event_id: str,
+        decide: Callable[[Delivery, Webhook | None], Recorded | None],
+    ) -> Recorded | None:
+        from google.cloud import firestore as fs
+
         client = self._client()
-        batch = client.batch()
-        batch.update(
-            delivery_ref(client, webhook_id, delivery.event_id),
-            _delivery_data(delivery),
-            option=precondition(client, expected_version),
+        ref, endpoint_ref = (
+            delivery_ref(client, webhook_id, event_id),
+            webhook_ref(client, webhook_id),
         )
-        if endpoint is not None:
-            fields = endpoint.value.model_dump(exclude={"id"})  # the secret stays as it is
-            batch.update(
-                webhook_ref(client, webhook_id),
-                fields,
-                option=precondition(client, endpoint.version),
+
+        @fs.transactional
+        def run(transaction: Any) -> Recorded | None:
+            snapshot = ref.get(transaction=transaction)
+            endpoint = endpoint_ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return None
+            webhook = (
+                _stored(endpoint.id, endpoint.to_dict() or {}).webhook if endpoint.exists else None
             )
-        if event is not None:
-            batch.create(event_ref(client, event.id), event_data(event))
+            decided = decide(_delivery(snapshot.id, snapshot.to_dict() or {}), webhook)
+            if decided is None:
+                return None
+            transaction.update(ref, _delivery_data(decided.delivery))
+            if decided.endpoint is not None and webhook is not None:
+                # Every field but the secret, which stays as stored.
+                transaction.update(endpoint_ref, decided.endpoint.model_dump(exclude={"id"}))
+            if decided.event is not None:
+                transaction.create(event_ref(client, decided.event.id), event_data(decided.event))
+            return decided
+
         with storage_errors(conflict=None):
-            batch.commit()
+            result: Recorded | None = run(client.transaction())
+        return result
 
     def deliveries(
         self, webhook_id: str, *, status: DeliveryStatus | None, limit: int, cursor: str | None

@@ -4,6 +4,7 @@ the sender that reaches a receiver (``docs/webhooks.md``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from celeste.kernel.events import Event
@@ -11,6 +12,16 @@ from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.webhooks.deliveries import Delivery, DeliveryStatus, Outcome
 from celeste.webhooks.endpoints import StoredWebhook, Webhook
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording an attempt writes: the delivery, the endpoint when it changed, and the
+    ``webhook.deactivated`` event when the endpoint was deactivated."""
+
+    delivery: Delivery
+    endpoint: Webhook | None = None
+    event: Event | None = None
 
 
 class WebhookRepository(Protocol):
@@ -56,22 +67,16 @@ class WebhookRepository(Protocol):
         others run again and ``decide`` sees the lease. ``None`` when nothing was claimed."""
         ...
 
-    def put_delivery(self, webhook_id: str, delivery: Delivery, *, expected_version: str) -> None:
-        """Overwrite a delivery read at ``expected_version`` (``PreconditionFailed``: it moved)."""
-        ...
-
-    def settle(
+    def record(
         self,
         webhook_id: str,
-        delivery: Delivery,
-        *,
-        expected_version: str,
-        endpoint: Versioned[Webhook] | None,
-        event: Event | None,
-    ) -> None:
-        """In one atomic write: the settled delivery (read at ``expected_version``), the
-        endpoint's new state (``endpoint.value``, read at ``endpoint.version``; ``None``: no
-        change) and the event reporting a deactivation (created: it must be new)."""
+        event_id: str,
+        decide: Callable[[Delivery, Webhook | None], Recorded | None],
+    ) -> Recorded | None:
+        """In one transaction: read the delivery and its endpoint (``None``: gone), ask
+        ``decide`` what to write (``None``: nothing), and write it: the delivery, the endpoint's
+        new state (never its secret) and the event a deactivation adds (created: it must be
+        new). Either all of it is written or none."""
         ...
 
     def deliveries(

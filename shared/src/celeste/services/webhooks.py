@@ -27,8 +27,8 @@ from celeste.kernel.ids import new_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.ports.tasks import TaskQueue
-from celeste.ports.webhooks import EventReader, WebhookRepository, WebhookSender
-from celeste.services.retry import REQUEST, TRIGGER, Backoff, optimistic
+from celeste.ports.webhooks import EventReader, Recorded, WebhookRepository, WebhookSender
+from celeste.services.retry import REQUEST, Backoff
 from celeste.services.versioned import versioned_write
 from celeste.webhooks.addresses import url_refusal
 from celeste.webhooks.deliveries import (
@@ -368,43 +368,30 @@ class WebhookService:
             raise Claimed("another attempt of this delivery claimed it first")
 
     def _record(self, webhook_id: str, claimed_from: Delivery, after: Delivery) -> None:
-        """Write the attempt's result on the delivery still at the claimed attempt, and, when
-        it settled, the endpoint's run (a deactivation and its event in the same write)."""
+        """Write the attempt's result, in one transaction, on the delivery still at the claimed
+        attempt, and, when it settled, the endpoint's run (a deactivation and its event in the
+        same write)."""
 
-        def attempt() -> None:
-            current = self._repo.delivery(webhook_id, after.event_id)
-            if current is None or current.value.attempts != claimed_from.attempts:
+        def decide(current: Delivery, webhook: Webhook | None) -> Recorded | None:
+            if (
+                current.status is not claimed_from.status
+                or current.attempts != claimed_from.attempts
+            ):
                 log.warning("delivery %s/%s moved under its lease", webhook_id, after.event_id)
-                return
-            if not after.settled:
-                self._repo.put_delivery(webhook_id, after, expected_version=current.version)
-                return
-            endpoint: Versioned[Webhook] | None = None
-            event: Event | None = None
-            try:
-                found = self._repo.get(webhook_id)
-            except NotFound:
-                found = None
-            if found is not None:
-                change = after_settled(
-                    found.value.webhook,
-                    delivered=after.status is DeliveryStatus.DELIVERED,
-                    deactivate_after=self._deactivate_after,
-                    at=self._clock(),
-                )
-                if isinstance(change, Deactivation):
-                    endpoint, event = Versioned(change.webhook, found.version), change.event
-                elif change is not None:
-                    endpoint = Versioned(change, found.version)
-            self._repo.settle(
-                webhook_id,
-                after,
-                expected_version=current.version,
-                endpoint=endpoint,
-                event=event,
+                return None
+            if not after.settled or webhook is None:
+                return Recorded(after)
+            change = after_settled(
+                webhook,
+                delivered=after.status is DeliveryStatus.DELIVERED,
+                deactivate_after=self._deactivate_after,
+                at=self._clock(),
             )
+            if isinstance(change, Deactivation):
+                return Recorded(after, change.webhook, change.event)
+            return Recorded(after, change)
 
-        optimistic(attempt, backoff=TRIGGER, what=f"recording {webhook_id}/{after.event_id}")
+        self._repo.record(webhook_id, after.event_id, decide)
 
     def _wake_successor(self, webhook_id: str, settled: Delivery) -> None:
         successor = self._repo.next_pending(
@@ -471,13 +458,7 @@ class WebhookService:
         replay = current.value.status is DeliveryStatus.DELIVERED
         outcome = self._send(endpoint, event)
         after = replayed(current.value, outcome, now=self._clock())
-
-        def attempt() -> None:
-            found = self._repo.delivery(webhook_id, event.id)
-            if found is not None:
-                self._repo.put_delivery(webhook_id, after, expected_version=found.version)
-
-        optimistic(attempt, backoff=TRIGGER, what=f"recording {webhook_id}/{event.id}")
+        self._record(webhook_id, current.value, after)
         return SendReport(outcome.status_code, outcome.error, outcome.acknowledged, replay=replay)
 
     def test(self, webhook_id: str) -> SendReport:
