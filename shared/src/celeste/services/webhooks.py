@@ -10,6 +10,7 @@ for, so of "n settles" and "n+1 is created" one always sees the other.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -283,10 +284,11 @@ class WebhookService:
         current = self._repo.delivery(webhook_id, event_id_)
         if current is None:
             return "no such delivery"
-        if current.value.settled:
-            # A retried task of a settlement whose successor was not woken yet wakes it now.
-            self._wake_successor(webhook_id, current.value)
-            return f"already {current.value.status}"
+        if current.value.settled or current.value.attempts == attempt + 1:
+            # This task's attempt is recorded: a retried task (its first run died after the
+            # record) enqueues what follows it; the task ids make a repeat a no-op.
+            self._follow_up(webhook_id, current.value)
+            return f"attempt {attempt + 1} recorded ({current.value.status})"
         now = self._clock()
         refused = claim_refusal(current.value, attempt, now=now)
         if refused is not None:
@@ -334,22 +336,24 @@ class WebhookService:
     def _attempt(
         self, endpoint: StoredWebhook, current: Versioned[Delivery], event: Event
     ) -> Outcome:
-        """Claim, send, record; the next attempt is enqueued before the record (a record that
-        fails leaves the task to be retried, and that next task finds its attempt not yet due
-        or past); the successor is woken after a settlement is recorded."""
+        """Claim, send, record, then enqueue what follows: the next attempt after a failure,
+        the aggregate's next delivery after a settlement. A crash after the record leaves the
+        task to be retried, and the retried task enqueues what follows (``_follow_up``)."""
         webhook_id = endpoint.webhook.id
         self._claim(webhook_id, current)
         outcome = self._send(endpoint, event)
-        now = self._clock()
-        after = recorded(current.value, outcome, now=now, schedule=self._schedule)
-        if not after.settled:
-            due = after.next_attempt_at or now
-            pause = int((due - now).total_seconds())
-            self._enqueue(webhook_id, after, delay=pause)
+        after = recorded(current.value, outcome, now=self._clock(), schedule=self._schedule)
         self._record(webhook_id, current.value, after)
-        if after.settled:
-            self._wake_successor(webhook_id, after)
+        self._follow_up(webhook_id, after)
         return outcome
+
+    def _follow_up(self, webhook_id: str, delivery: Delivery) -> None:
+        if delivery.settled:
+            self._wake_successor(webhook_id, delivery)
+            return
+        due = delivery.next_attempt_at or self._clock()
+        pause = max(0, math.ceil((due - self._clock()).total_seconds()))
+        self._enqueue(webhook_id, delivery, delay=pause)
 
     def _claim(self, webhook_id: str, current: Versioned[Delivery]) -> None:
         """Lease the attempt in a transaction: of two tasks (or a task and an admin's retry)
