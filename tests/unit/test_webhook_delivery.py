@@ -351,3 +351,17 @@ def test_a_task_that_comes_early_is_retried_not_dropped() -> None:
     world.clock.now += timedelta(seconds=10)
     assert world.service.deliver(wid, event.id, 1) == "attempt 2: 500"
     assert len(world.receiver.sent) == 2
+
+
+def test_a_failed_replay_does_not_count_toward_deactivation() -> None:
+    world = World(schedule=(), deactivate_after=2)
+    wid, _ = world.endpoint()
+    world.service.fan_out(world.event("o1", 1))
+    world.run_tasks()
+    world.receiver.default = 500
+    for _ in range(3):
+        _, report = world.service.retry(wid, "order-o1-1")
+        assert report.replay and not report.delivered
+    hook = world.service.get(wid).value
+    assert hook.active and hook.consecutive_failures == 0
+    assert not [e for e in world.events.events.values() if e.type == "webhook.deactivated"]
