@@ -19,10 +19,10 @@ from celeste.accounts.profiles import Identity, Profile, Role
 from celeste.accounts.tiers import Tier
 from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
 from celeste.catalog.categories import Category
+from celeste.catalog.events import product_event
 from celeste.catalog.products import Product
 from celeste.catalog.stores import Store, StoreFacts
 from celeste.catalog.variants import Option, Variant
-from celeste.catalog.events import product_event
 from celeste.inventory import stock as inventory
 from celeste.inventory.events import announce
 from celeste.inventory.records import MovementRecord, StockRecord

@@ -111,9 +111,10 @@ class ProductRepository(Protocol):
         event: Event,
     ) -> Versioned[Product]:
         """Overwrite, creating ``event`` (the write's, ``catalog.events``) in the same commit
-        (``Conflict`` if it exists: the revision was written already); the SKUs it no longer has (of ``previous_skus``) are freed and new ones
-        claimed (``Conflict`` on a taken one), ``PreconditionFailed`` on a stale version. With
-        ``category_changed`` the new category is linked as ``create`` links it."""
+        (``Conflict`` if it exists: the revision was written already). The SKUs it no longer
+        has (of ``previous_skus``) are freed and new ones claimed (``Conflict`` on a taken
+        one), ``PreconditionFailed`` on a stale version. With ``category_changed`` the new
+        category is linked as ``create`` links it."""
         ...
 
     def by_variant(self, variant_id: str) -> Product | None:

@@ -152,7 +152,9 @@ class ProductService:
         (``product.deleted``); an inactive product is left as it is (no write, no event)."""
         return self._write(
             product_id,
-            lambda product: product.model_copy(update={"active": False}) if product.active else product,
+            lambda product: (
+                product.model_copy(update={"active": False}) if product.active else product
+            ),
             expected_version=expected_version,
         )
 
