@@ -270,7 +270,7 @@ def test_the_flip_table(before: str, after: str) -> None:
         return
     assert event is not None and noted.event_count == 8
     assert event.type == expected and event.sequence == 8
-    assert event.id == "stock-s1:v-8" and event.aggregate.id == level_id("s1", "v") == "s1:v"
+    assert event.id == "stock-s1__v-8" and event.aggregate.id == level_id("s1", "v") == "s1__v"
     assert event.data["state"] == after and event.data["available"] == noted.available
     assert event.occurred_at == T0
 
@@ -312,7 +312,7 @@ def test_admin_stock_changes_tell_low_out_and_back_once_each() -> None:
     service.put(store_id=STORE, variant_id="apple", body=body, actor="admin", expected_version=None)
     for delta in (-7, -1, -2, +1, +9, -8, +1):
         adjust(delta)  # 3 low, 2 -, 0 out, 1 back (low), 10 - (ok), 2 low, 3 -
-    aggregate = f"{STORE}:apple"
+    aggregate = f"{STORE}__apple"
     assert _log(commerce.events, "stock", aggregate) == [
         (1, "stock.back_in_stock"),  # created with 10 (a level not stored is out)
         (2, "stock.low"),
@@ -332,7 +332,7 @@ def test_admin_stock_changes_tell_low_out_and_back_once_each() -> None:
 
 def test_reservations_and_releases_tell_a_flip_once_in_their_commit(world: World) -> None:
     world.commerce.stock(STORE, "apple", 10, threshold=5)
-    aggregate = f"{STORE}:apple"
+    aggregate = f"{STORE}__apple"
     told = _log(world.commerce.events, "stock", aggregate)
     assert told == [(1, "stock.back_in_stock")]  # the fixture's stocking
     commits = world.commerce.commits

@@ -148,7 +148,9 @@ class FirestoreProducts:
         client = self._client()
         option = precondition(client, expected_version)
         claimed = product.skus - set(previous_skus)
-        with self._writer.batch(conflict=_taken(claimed)) as batch:
+        # With no SKU to claim, a create that finds its document is the write's event: the
+        # revision was written by a racing write, a lost race (re-read, decide again).
+        with self._writer.batch(conflict=_taken(claimed) if claimed else None) as batch:
             if category_changed:
                 _link_category(batch, client, product.category_id)
             skus = client.collection(SKUS)

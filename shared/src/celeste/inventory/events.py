@@ -38,9 +38,15 @@ def stock_state(record: StockRecord) -> StockState:
     return "low" if is_low(available=available, threshold=record.low_stock_threshold) else "ok"
 
 
+#: Between the store's and the variant's id in a level's aggregate id: a document id may hold
+#: only letters, digits, ``_`` and ``-`` (the log's filter and cursors check it), and the ids
+#: the API makes (``kernel.ids.new_id``) have no ``_``.
+SEPARATOR = "__"
+
+
 def level_id(store_id: str, variant_id: str) -> str:
-    """A level's aggregate id: ``{store_id}:{variant_id}``."""
-    return f"{store_id}:{variant_id}"
+    """A level's aggregate id: ``{store_id}__{variant_id}``."""
+    return f"{store_id}{SEPARATOR}{variant_id}"
 
 
 def noted_state(record: StockRecord | None) -> StockState:
@@ -70,7 +76,7 @@ def level_data(record: StockRecord) -> dict[str, object]:
 def announce(before: StockRecord | None, after: StockRecord) -> tuple[StockRecord, Event | None]:
     """The level to write (``after`` noting its state and event count) and the event of its
     flip, if the write flips it. ``before``: the level as stored and read (``None``: not
-    stored). The count is the level's own: its n-th event is ``stock-{store}:{variant}-{n}``."""
+    stored). The count is the level's own: its n-th event is ``stock-{store}__{variant}-{n}``."""
     previous = noted_state(before)
     count = before.event_count if before is not None else 0
     state = stock_state(after)

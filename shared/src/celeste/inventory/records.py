@@ -46,7 +46,7 @@ class StockRecord(OwnVariantByDefault):
     #: The state the level last took note of (``inventory.events.announce``); ``None``: stored
     #: before events, read as the state it holds.
     announced: StockState | None = None
-    #: How many events the level wrote: its n-th is ``stock-{store_id}:{variant_id}-{n}``.
+    #: How many events the level wrote: its n-th is ``stock-{store_id}__{variant_id}-{n}``.
     event_count: int = 0
 
     @property
