@@ -4,7 +4,7 @@ fakes refuse a change without its event, or an event without its change."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
