@@ -1729,3 +1729,42 @@ class InMemoryPaymentRecords:
         self, *, event: PaymentEvent, order_id: str | None, outcome: str, at: datetime
     ) -> None:
         self.events[event.id] = {"type": event.type, "order_id": order_id, "outcome": outcome}
+
+
+@dataclass(frozen=True)
+class EnqueuedTask:
+    """One task an ``InMemoryTasks`` holds: its queue, payload, id and delay."""
+
+    queue: str
+    payload: dict[str, Any]
+    task_id: str | None
+    delay_seconds: int
+
+
+class InMemoryTasks:
+    """``TaskQueue`` in memory: tasks are kept in enqueue order until a test runs them, and a
+    second enqueue of a known ``task_id`` is dropped, as Cloud Tasks drops it."""
+
+    def __init__(self) -> None:
+        self.tasks: list[EnqueuedTask] = []
+        self._ids: set[tuple[str, str]] = set()
+
+    def enqueue(
+        self,
+        queue: str,
+        payload: Mapping[str, Any],
+        *,
+        task_id: str | None = None,
+        delay_seconds: int = 0,
+    ) -> None:
+        if task_id is not None:
+            if (queue, task_id) in self._ids:
+                return
+            self._ids.add((queue, task_id))
+        self.tasks.append(EnqueuedTask(queue, dict(payload), task_id, delay_seconds))
+
+    def take(self, queue: str) -> list[EnqueuedTask]:
+        """The tasks of ``queue`` enqueued so far, removed from the queue (ids stay known)."""
+        taken = [task for task in self.tasks if task.queue == queue]
+        self.tasks = [task for task in self.tasks if task.queue != queue]
+        return taken

@@ -11,6 +11,7 @@ from typing import Any, cast
 from celeste.kernel.ratelimits import Policy
 from celeste.orders.payment_provider import PaymentProvider, PaymentsNotConfigured
 from celeste.ports.events import EventLog
+from celeste.ports.tasks import TaskQueue
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.categories import CategoryService
@@ -58,11 +59,12 @@ from celeste_functions.adapters.products import FirestoreProducts
 from celeste_functions.adapters.ratelimit import RedisRateCounter
 from celeste_functions.adapters.shipping import FirestoreShippingMethods
 from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
+from celeste_functions.adapters.tasks import CloudTasks
 from celeste_functions.adapters.tax_rates import FirestoreTaxRates
 from celeste_functions.adapters.tiers import FirestoreTiers
 from celeste_functions.adapters.writer import FirestoreWriter
 from celeste_functions.clients import Lazy, firebase_app, firestore_client, redis_client
-from celeste_functions.config import RATE_LIMIT_DEFAULTS, settings
+from celeste_functions.config import RATE_LIMIT_DEFAULTS, is_demo, settings
 
 
 class _Unwired:
@@ -111,6 +113,7 @@ class Services:
     tax_rates: TaxRateService = field(default_factory=_unwired("tax_rates"))
     discount_codes: DiscountCodeService = field(default_factory=_unwired("discount_codes"))
     events: EventLog = field(default_factory=_unwired("events"))
+    tasks: TaskQueue = field(default_factory=_unwired("tasks"))
     limiter: RateLimiter = field(default_factory=_unlimited)
 
 
@@ -234,6 +237,7 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         tax_rates=tax_rates,
         discount_codes=DiscountCodeService(repository=codes),
         events=FirestoreEvents(client=db),
+        tasks=CloudTasks(app=firebase_app.get, emulated=is_demo(settings().project_id)),
     )
 
 
