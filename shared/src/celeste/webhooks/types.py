@@ -1,14 +1,17 @@
 """The event types an endpoint may subscribe to: the one list (``docs/webhooks.md``).
 
-Event types are consumed by their type strings: an event of a type not listed here is still
-in the outbox, but no endpoint receives it until the type is added.
+Each context names its own event types; this is where they are gathered. An event of a type not
+listed here is still in the outbox, but no endpoint receives it until the type is added.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from celeste.orders.events import EVENT_TYPES
+from celeste.catalog import events as product_events
+from celeste.inventory.events import FLIPS
+from celeste.orders.events import EVENT_TYPES, PAYMENT_REFUNDED
+from celeste.pricing import events as price_list_events
 
 #: Every endpoint's wildcard: all subscribable types, also ones added later.
 ALL = "*"
@@ -20,14 +23,12 @@ WEBHOOK_DEACTIVATED = "webhook.deactivated"
 SUBSCRIBABLE: frozenset[str] = frozenset(
     {
         *EVENT_TYPES.values(),
-        "product.created",
-        "product.updated",
-        "product.deleted",
-        "price_list.changed",
-        "stock.low",
-        "stock.out",
-        "stock.back_in_stock",
-        "payment.refunded",
+        product_events.CREATED,
+        product_events.UPDATED,
+        product_events.DELETED,
+        price_list_events.CHANGED,
+        *FLIPS.values(),
+        PAYMENT_REFUNDED,
         WEBHOOK_DEACTIVATED,
     }
 )
