@@ -135,7 +135,8 @@ def test_a_failing_order_does_not_hold_up_another(
 
     receiver.fail_when = fail
     order_a = placed_order(api, customers[5], store, db)
-    order_b = placed_order(api, customers[6], store, db)
+    eventually(lambda: first or None, timeout_s=WAIT_S, what="order A's first event refused")
+    order_b = placed_order(api, customers[6], store, db)  # while A's first event is failing
     eventually(
         lambda: len(acknowledged_ids(receiver, order_b)) == 2 or None,
         timeout_s=WAIT_S,
