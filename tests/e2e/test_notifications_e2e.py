@@ -78,7 +78,7 @@ def test_an_order_reaches_inbox_email_and_push_once_per_event(
         "email": True,
         "push": True,
     }
-    token = f"device-{uuid.uuid4().hex}"
+    token = f"device-{uuid.uuid4().hex[:8]}:APA91b{uuid.uuid4().hex}"  # FCM tokens hold ":"
     dead = f"unregistered-{uuid.uuid4().hex}"
     for t in (token, dead):
         put = api.request("PUT", "me", f"/devices/{t}", user=user, json={"platform": "web"})
