@@ -19,10 +19,12 @@ from celeste.accounts.profiles import Identity, Profile, Role
 from celeste.accounts.tiers import Tier
 from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
 from celeste.catalog.categories import Category
+from celeste.catalog.events import product_event
 from celeste.catalog.products import Product
 from celeste.catalog.stores import Store, StoreFacts
 from celeste.catalog.variants import Option, Variant
 from celeste.inventory import stock as inventory
+from celeste.inventory.events import announce
 from celeste.inventory.records import MovementRecord, StockRecord
 from celeste.kernel.addresses import ShippingAddress
 from celeste.kernel.cursors import decode_cursor, encode_cursor, refused
@@ -38,7 +40,7 @@ from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.notifications.inbox import Channel, ChannelState, Notification
 from celeste.notifications.messages import Message
-from celeste.orders.events import EVENT_TYPES, ORDER, order_event
+from celeste.orders.events import EVENT_TYPES, ORDER, order_event, refund_events
 from celeste.orders.holds import CustomerHolds
 from celeste.orders.order import CustomerStanding, IdempotencyRecord, Order
 from celeste.orders.payment_provider import (
@@ -55,6 +57,7 @@ from celeste.orders.status import HOLDS_STOCK, OrderStatus
 from celeste.ports.accounts import TierSet
 from celeste.ports.notifications import PushAnswer
 from celeste.pricing.discount_codes import CodeUse, DiscountCode
+from celeste.pricing.events import price_list_event
 from celeste.pricing.price_lists import PriceList
 from celeste.pricing.quotes import PricingSnapshot
 from celeste.pricing.shipping import ShippingMethod
@@ -73,6 +76,7 @@ from celeste.writes import (
     UpdateCustomer,
     UpdateOrder,
     Write,
+    put_level,
 )
 
 _versions = itertools.count(1)
@@ -641,7 +645,7 @@ class InMemoryCommerce(_Interleaving):
             level=record.level(), on_hand=on_hand, low_stock_threshold=threshold, reason="count"
         )
         after = record.with_level(level, at=now)
-        writes: list[Write] = [PutLevel(after, current.version if current else None)]
+        writes: list[Write] = put_level(current, after)
         if movement.delta_on_hand:
             writes.append(
                 AddMovement(
@@ -797,13 +801,28 @@ class InMemoryCommerce(_Interleaving):
             return version
 
     def _check_outbox(self, writes: Sequence[Write]) -> None:
-        """No change without its event, no event without its change: an order written with
+        """No change without its event, no event without its change. An order written with
         ``k`` more history entries than the stored one comes with exactly the ``k`` events of
-        them (id, type, sequence, time; the last one's ``data`` is the order written), and no
-        order event comes without its order's change. A service breaking it is a bug
-        (``AssertionError``), not a race: the writes' versions were checked first."""
+        them (id, type, sequence, time; the last one's ``data`` is the order written), and with
+        the ``payment.refunded`` of each refund it records as made; a level comes noting its
+        state (``put_level``) with the event of its flip, if it flips; no event comes without
+        its change. A service breaking it is a bug (``AssertionError``), not a race: the
+        writes' versions were checked first."""
         expected: dict[str, Event | None] = {}  # event id -> the exact event, or None: id only
         for write in writes:
+            if isinstance(write, PutLevel):
+                record = write.level
+                stored_level = self.levels.get((record.store_id, record.variant_id))
+                noted, flip = announce(stored_level.value if stored_level else None, record)
+                if noted != record:
+                    raise AssertionError(
+                        f"level {record.key} written without noting its state (put_level): "
+                        f"{record.announced}/{record.event_count} != "
+                        f"{noted.announced}/{noted.event_count}"
+                    )
+                if flip is not None:
+                    expected[flip.id] = flip
+                continue
             if not isinstance(write, CreateOrder | UpdateOrder):
                 continue
             order = write.order
@@ -816,6 +835,9 @@ class InMemoryCommerce(_Interleaving):
                 expected[event_id(ORDER, order.id, sequence)] = None
             if len(after) > len(before):
                 expected[event_id(ORDER, order.id, len(after))] = order_event(order)
+            paid = stored.value.payment if stored is not None else None
+            for refunded in refund_events(order.id, before=paid, after=order.payment):
+                expected[refunded.id] = refunded
         given: dict[str, Event] = {}
         for write in writes:
             if isinstance(write, AddEvent):
@@ -830,7 +852,9 @@ class InMemoryCommerce(_Interleaving):
         for eid, event in given.items():
             exact = expected[eid]
             if exact is not None and event != exact:
-                raise AssertionError(f"event {eid} is not its order's: {event!r} != {exact!r}")
+                raise AssertionError(f"event {eid} is not its change's: {event!r} != {exact!r}")
+            if event.aggregate.kind != ORDER:
+                continue
             history = next(
                 w.order.history
                 for w in writes
@@ -913,9 +937,14 @@ class InMemoryCommerce(_Interleaving):
             case AddEvent(event=event):
                 self.events[event.id] = event
 
-    def events_of(self, order_id: str) -> list[Event]:
-        """The order's events, by sequence."""
-        found = [e for e in self.events.values() if e.aggregate.id == order_id]
+    def events_of(self, aggregate_id: str, kind: str = ORDER) -> list[Event]:
+        """The events of aggregate ``kind`` ``aggregate_id`` (an order's by default), by
+        sequence."""
+        found = [
+            e
+            for e in self.events.values()
+            if e.aggregate.id == aggregate_id and e.aggregate.kind == kind
+        ]
         return sorted(found, key=lambda e: e.sequence)
 
 
@@ -999,6 +1028,138 @@ class CodesView:
 
     def customer_uses(self, code: str, uid: str) -> Versioned[int] | None:
         return self._c.code_customers.get((code, uid))
+
+
+class InMemoryProducts(_Interleaving):
+    """``ProductRepository``'s writes (and the reads a write needs) in a dict, with the outbox
+    check of ``InMemoryCommerce.commit``: each write must bring exactly its event
+    (``catalog.events.product_event`` of the stored product and the one written, whose
+    ``revision`` is one more), created in ``outbox`` (an ``InMemoryCommerce.events`` to share
+    it) all or nothing; an existing event id fails the write as Firestore's create does."""
+
+    def __init__(self, outbox: dict[str, Event] | None = None) -> None:
+        self.rows: dict[str, Versioned[Product]] = {}
+        self.outbox: dict[str, Event] = outbox if outbox is not None else {}
+        self.writes = 0
+        self._lock = threading.Lock()
+
+    def _check_event(self, before: Product | None, product: Product, event: Event) -> None:
+        revision = (before.revision if before else 0) + 1
+        if product.revision != revision:
+            raise AssertionError(
+                f"product {product.id} written at revision {product.revision}, not {revision}"
+            )
+        exact = product_event(before, product)
+        if event != exact:
+            raise AssertionError(f"outbox broken: {event!r} is not the write's {exact!r}")
+        if event.id in self.outbox:
+            raise PreconditionFailed("the event already exists")
+
+    def get(self, product_id: str) -> Versioned[Product]:
+        row = self.rows.get(product_id)
+        if row is None:
+            raise NotFound(f"no product {product_id}")
+        return row
+
+    def get_many(self, product_ids: Sequence[str]) -> dict[str, Product]:
+        return {pid: self.rows[pid].value for pid in product_ids if pid in self.rows}
+
+    def by_variant(self, variant_id: str) -> Product | None:
+        found = (r.value for r in self.rows.values() if variant_id in r.value.variant_ids)
+        return next(found, None)
+
+    def create(self, product: Product, *, event: Event) -> Versioned[Product]:
+        self._run_interleaved()
+        with self._lock:
+            if product.id in self.rows:
+                raise Conflict(f"product {product.id} exists")
+            self._check_event(None, product, event)
+            self.rows[product.id] = Versioned(product, _next_version())
+            self.outbox[event.id] = event
+            self.writes += 1
+            return self.rows[product.id]
+
+    def replace(
+        self,
+        product: Product,
+        *,
+        previous_skus: Any = (),
+        expected_version: str | None,
+        category_changed: bool = False,
+        event: Event,
+    ) -> Versioned[Product]:
+        self._run_interleaved()
+        with self._lock:
+            row = self.rows.get(product.id)
+            if row is None or (expected_version is not None and row.version != expected_version):
+                raise PreconditionFailed("the product changed since it was read")
+            self._check_event(row.value, product, event)
+            self.rows[product.id] = Versioned(product, _next_version())
+            self.outbox[event.id] = event
+            self.writes += 1
+            return self.rows[product.id]
+
+
+class InMemoryPriceLists(_Interleaving):
+    """``PriceListRepository`` in a dict, with the outbox check: each create, replace and delete
+    must bring exactly its ``price_list.changed`` (``pricing.events.price_list_event``, the
+    revision one more than the stored one), created in ``outbox`` all or nothing."""
+
+    def __init__(self, outbox: dict[str, Event] | None = None) -> None:
+        self.rows: dict[str, Versioned[PriceList]] = {}
+        self.outbox: dict[str, Event] = outbox if outbox is not None else {}
+
+    def _check_event(
+        self, before: PriceList | None, written: PriceList, event: Event, *, deleted: bool
+    ) -> None:
+        revision = (before.revision if before else 0) + 1
+        if written.revision != revision:
+            raise AssertionError(f"price list {written.id} at revision {written.revision}")
+        exact = price_list_event(written, at=event.occurred_at, deleted=deleted)
+        if event != exact:
+            raise AssertionError(f"outbox broken: {event!r} is not the write's {exact!r}")
+        if event.id in self.outbox:
+            raise PreconditionFailed("the event already exists")
+
+    def _current(self, price_list_id: str, expected_version: str | None) -> Versioned[PriceList]:
+        row = self.rows.get(price_list_id)
+        if row is None or (expected_version is not None and row.version != expected_version):
+            raise PreconditionFailed("the price list changed since it was read")
+        return row
+
+    def get(self, price_list_id: str) -> Versioned[PriceList]:
+        row = self.rows.get(price_list_id)
+        if row is None:
+            raise NotFound(f"no price list {price_list_id}")
+        return row
+
+    def all(self) -> list[PriceList]:
+        return [row.value for row in self.rows.values()]
+
+    def create(self, price_list: PriceList, *, event: Event) -> Versioned[PriceList]:
+        self._run_interleaved()
+        self._check_event(None, price_list, event, deleted=False)
+        self.rows[price_list.id] = Versioned(price_list, _next_version())
+        self.outbox[event.id] = event
+        return self.rows[price_list.id]
+
+    def replace(
+        self, price_list: PriceList, *, expected_version: str | None, event: Event
+    ) -> Versioned[PriceList]:
+        self._run_interleaved()
+        row = self._current(price_list.id, expected_version)
+        self._check_event(row.value, price_list, event, deleted=False)
+        self.rows[price_list.id] = Versioned(price_list, _next_version())
+        self.outbox[event.id] = event
+        return self.rows[price_list.id]
+
+    def delete(self, price_list_id: str, *, expected_version: str | None, event: Event) -> None:
+        self._run_interleaved()
+        row = self._current(price_list_id, expected_version)
+        gone = row.value.model_copy(update={"revision": row.value.revision + 1})
+        self._check_event(row.value, gone, event, deleted=True)
+        del self.rows[price_list_id]
+        self.outbox[event.id] = event
 
 
 class InMemoryShippingMethods:

@@ -11,6 +11,7 @@ import pytest
 from google.cloud import firestore
 
 from celeste.cart.lines import CartLine, CartMerge, WishlistEntry
+from celeste.catalog.events import product_event, revised
 from celeste.kernel.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from celeste.services.cart import CartMergeService, CartService, WishlistService
 from celeste.services.pricing import PricingService
@@ -209,8 +210,9 @@ def test_the_cart_service_keeps_variants_over_the_firestore_catalogue(
     db.collection("categories").document("cat").set({"name": "Cat", "parent_id": None})
     catalogue = InMemoryCatalogue()  # the pricing inputs (lists, tiers) only
     shirt = catalogue.add_sized("shirt", price=1500, sizes={"S": None, "M": 1800})
-    products.create(shirt)
-    products.create(catalogue.add("mug", price=900))
+    for product in (shirt, catalogue.add("mug", price=900)):
+        created = revised(None, product)
+        products.create(created, event=product_event(None, created))
     pricing = PricingService(source=catalogue, products=products, tiers=catalogue)
     service = CartService(cart=carts, products=products, pricing=pricing)
     assert service.set_quantity(UID, "shirt-S", 2)[0].product_id == "shirt"

@@ -198,6 +198,7 @@ def _orders(world: World, count: int) -> list[str]:
 
 
 def test_the_log_pages_newest_first_and_filters(world: World) -> None:
+    world.commerce.events.clear()  # the stocking's own event (stock.back_in_stock) aside
     ids = _orders(world, 3)
     log = EventsView(world.commerce)
     seen: list[Event] = []
@@ -239,6 +240,7 @@ def _get(path: str, who: str | None = "admin"):  # type: ignore[no-untyped-def]
 
 
 def test_get_events_is_for_admins_and_pages_with_filters(served: World) -> None:
+    served.commerce.events.clear()  # the stocking's own event (stock.back_in_stock) aside
     ids = _orders(served, 2)
     first = _get("/?limit=3")
     assert first.status_code == 200, first.get_data(as_text=True)

@@ -1,4 +1,5 @@
-"""Firestore repository of price lists (``price_lists/{id}``), and the cached pricing snapshot
+"""Firestore repository of price lists (``price_lists/{id}``; each write creates its event,
+``events/price_list-{id}-{revision}``, in the same batch), and the cached pricing snapshot
 built from the owners of price lists, categories and tiers."""
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.accounts.tiers import default_tier_code
 from celeste.kernel.errors import NotFound
+from celeste.kernel.events import Event
 from celeste.kernel.versions import Versioned
 from celeste.pricing.price_lists import MAX_PRICE_LISTS, PriceList
 from celeste.pricing.quotes import PricingSnapshot
 from celeste_functions.adapters.cache import Cache, Codec
 from celeste_functions.adapters.categories import category_parents
+from celeste_functions.adapters.events import event_data, event_ref
 from celeste_functions.adapters.firestore import (
     precondition,
     version_of,
@@ -50,25 +53,29 @@ class FirestorePriceLists:
             for s in self._col().limit(MAX_PRICE_LISTS).stream()
         ]
 
-    def create(self, price_list: PriceList) -> Versioned[PriceList]:
+    def create(self, price_list: PriceList, *, event: Event) -> Versioned[PriceList]:
+        client = self._client()
         with self._writer.batch() as batch:
             batch.create(self._col().document(price_list.id), _data(price_list))
+            batch.create(event_ref(client, event.id), event_data(event))
         return self.get(price_list.id)
 
     def replace(
-        self, price_list: PriceList, *, expected_version: str | None
+        self, price_list: PriceList, *, expected_version: str | None, event: Event
     ) -> Versioned[PriceList]:
         client = self._client()
         option = precondition(client, expected_version)
         with self._writer.batch() as batch:
             batch.update(self._col().document(price_list.id), _data(price_list), option=option)
+            batch.create(event_ref(client, event.id), event_data(event))
         return self.get(price_list.id)
 
-    def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
+    def delete(self, price_list_id: str, *, expected_version: str | None, event: Event) -> None:
         client = self._client()
         option = precondition(client, expected_version, delete=True)
         with self._writer.batch() as batch:
             batch.delete(self._col().document(price_list_id), option=option)
+            batch.create(event_ref(client, event.id), event_data(event))
 
 
 def _data(price_list: PriceList) -> dict[str, Any]:

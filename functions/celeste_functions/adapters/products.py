@@ -1,4 +1,6 @@
-"""Firestore repository of products; SKUs are claimed in ``product_skus`` atomically."""
+"""Firestore repository of products; SKUs are claimed in ``product_skus`` atomically, and each
+write creates its event (``events/product-{id}-{revision}``, owned by ``adapters.events``) in
+the same batch."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from celeste.catalog.products import Product
 from celeste.kernel.errors import NotFound
+from celeste.kernel.events import Event
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
+from celeste_functions.adapters.events import event_data, event_ref
 from celeste_functions.adapters.firestore import (
     QueryShape,
     fields,
@@ -122,12 +126,13 @@ class FirestoreProducts:
             return _product(snapshot.id, fields(snapshot))
         return None
 
-    def create(self, product: Product) -> Versioned[Product]:
+    def create(self, product: Product, *, event: Event) -> Versioned[Product]:
         client = self._client()
         with self._writer.batch(conflict=_taken(product.skus)) as batch:
             for sku in sorted(product.skus):
                 batch.create(client.collection(SKUS).document(sku), _sku_claim(product, sku))
             batch.create(self._col().document(product.id), _data(product))
+            batch.create(event_ref(client, event.id), event_data(event))
             _link_category(batch, client, product.category_id)
         return self.get(product.id)
 
@@ -138,11 +143,14 @@ class FirestoreProducts:
         previous_skus: Collection[str],
         expected_version: str | None,
         category_changed: bool = False,
+        event: Event,
     ) -> Versioned[Product]:
         client = self._client()
         option = precondition(client, expected_version)
         claimed = product.skus - set(previous_skus)
-        with self._writer.batch(conflict=_taken(claimed)) as batch:
+        # With no SKU to claim, a create that finds its document is the write's event: the
+        # revision was written by a racing write, a lost race (re-read, decide again).
+        with self._writer.batch(conflict=_taken(claimed) if claimed else None) as batch:
             if category_changed:
                 _link_category(batch, client, product.category_id)
             skus = client.collection(SKUS)
@@ -151,6 +159,7 @@ class FirestoreProducts:
             for sku in sorted(set(previous_skus) - product.skus):
                 batch.delete(skus.document(sku))
             batch.update(self._col().document(product.id), _data(product), option=option)
+            batch.create(event_ref(client, event.id), event_data(event))
         return self.get(product.id)
 
 

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from celeste.accounts.tiers import CustomerStats
+from celeste.inventory.events import announce
 from celeste.inventory.records import MovementRecord, StockRecord
 from celeste.kernel.events import Event
+from celeste.kernel.versions import Versioned
 from celeste.orders.holds import CustomerHolds
 from celeste.orders.order import IdempotencyRecord, Order
 from celeste.pricing.discount_codes import CodeUse
@@ -38,7 +40,8 @@ class UpdateOrder:
 
 @dataclass(frozen=True)
 class PutLevel:
-    """Write a stock level read at ``expected_version``; ``None`` creates it (must not exist)."""
+    """Write a stock level read at ``expected_version``; ``None`` creates it (must not exist).
+    Made by ``put_level``, which notes the level's state and adds the event of its flip."""
 
     level: StockRecord
     expected_version: str | None
@@ -125,3 +128,16 @@ Write = (
     | PutHolds
     | AddEvent
 )
+
+
+def put_level(stored: Versioned[StockRecord] | None, after: StockRecord) -> list[Write]:
+    """The writes of a level change: ``after`` over the level ``stored`` (as read; ``None``:
+    not stored, so created), noting its state, and the event of its flip when it flips
+    (``inventory.events.announce``): every ``PutLevel`` is made here."""
+    noted, event = announce(stored.value if stored is not None else None, after)
+    writes: list[Write] = [
+        PutLevel(noted, expected_version=stored.version if stored is not None else None)
+    ]
+    if event is not None:
+        writes.append(AddEvent(event))
+    return writes

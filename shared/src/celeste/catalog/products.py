@@ -98,6 +98,9 @@ class Product(BaseModel):
     variants: list[Variant] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+    #: How many times it was written: 1 when created, +1 each write (a product stored before
+    #: events reads 0). Its n-th event is ``product-{id}-{n}`` (``catalog.events``).
+    revision: int = 0
 
     @property
     def name_key(self) -> str:

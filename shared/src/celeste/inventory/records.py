@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -16,6 +16,9 @@ from celeste.inventory.stock import (
     available_units,
     is_low,
 )
+
+#: A level's state as the outbox tells it (``celeste.inventory.events``).
+StockState = Literal["ok", "low", "out"]
 
 #: Largest stock count and adjustment accepted from an admin.
 MAX_UNITS = 10**9
@@ -40,6 +43,11 @@ class StockRecord(OwnVariantByDefault):
     reserved: int = 0
     low_stock_threshold: int = 0
     updated_at: datetime
+    #: The state the level last took note of (``inventory.events.announce``); ``None``: stored
+    #: before events, read as the state it holds.
+    announced: StockState | None = None
+    #: How many events the level wrote: its n-th is ``stock-{store_id}__{variant_id}-{n}``.
+    event_count: int = 0
 
     @property
     def key(self) -> str:

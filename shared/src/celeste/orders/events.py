@@ -1,4 +1,5 @@
-"""The events an order's status moves write (``order.placed``, ``order.paid``, ...)."""
+"""The events an order writes: its status moves (``order.placed``, ``order.paid``, ...) and the
+refunds of its payment (``payment.refunded``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from celeste.orders.status import OrderStatus
 
 if TYPE_CHECKING:
     from celeste.orders.order import Order
+    from celeste.orders.payments import Payment
 
 ORDER = "order"
 
@@ -47,3 +49,41 @@ def order_event(order: Order) -> Event:
         occurred_at=step.at,
         data=data,
     )
+
+
+PAYMENT = "payment"
+#: The event of each refund of an order's payment recorded as made (``state: succeeded``).
+PAYMENT_REFUNDED = "payment.refunded"
+
+
+def refund_events(order_id: str, *, before: Payment | None, after: Payment | None) -> list[Event]:
+    """The events of the refunds ``after`` records as made that ``before`` (the payment as
+    stored) did not: one ``payment.refunded`` each, in the payment's order. The payment's
+    aggregate id is the order's; its ``sequence`` counts the refunds recorded on it (the n-th
+    refund made is its n-th event), so several recorded in one commit take the next numbers."""
+    if after is None:
+        return []
+    made_before = {r.key for r in before.refunds if r.state == "succeeded"} if before else set()
+    count = len(made_before)
+    events = []
+    for refund in after.refunds:
+        if refund.state != "succeeded" or refund.key in made_before:
+            continue
+        count += 1
+        payment = after.model_dump(mode="json")
+        payment["client_secret"] = None
+        events.append(
+            Event(
+                id=event_id(PAYMENT, order_id, count),
+                type=PAYMENT_REFUNDED,
+                aggregate=Aggregate(kind=PAYMENT, id=order_id),
+                sequence=count,
+                occurred_at=refund.completed_at or refund.requested_at,
+                data={
+                    "order_id": order_id,
+                    "refund": refund.model_dump(mode="json"),
+                    "payment": payment,
+                },
+            )
+        )
+    return events

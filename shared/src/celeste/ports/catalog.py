@@ -8,6 +8,7 @@ from typing import Protocol
 from celeste.catalog.categories import Category
 from celeste.catalog.products import Product
 from celeste.catalog.stores import Store, StoreFacts
+from celeste.kernel.events import Event
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 
@@ -93,8 +94,9 @@ class ProductRepository(Protocol):
         """Up to ``limit`` matching products by name (for filters computed in memory)."""
         ...
 
-    def create(self, product: Product) -> Versioned[Product]:
-        """Store a new product; ``Conflict`` if its SKU is taken. Its category is linked in the
+    def create(self, product: Product, *, event: Event) -> Versioned[Product]:
+        """Store a new product and create ``event`` (``product.created``) in the same commit;
+        ``Conflict`` if its SKU is taken. Its category is linked in the
         same commit (it must still exist, else ``PreconditionFailed``; its version moves), so a
         racing category delete either sees the product or makes this create re-check."""
         ...
@@ -106,10 +108,13 @@ class ProductRepository(Protocol):
         previous_skus: Collection[str],
         expected_version: str | None,
         category_changed: bool = False,
+        event: Event,
     ) -> Versioned[Product]:
-        """Overwrite; the SKUs it no longer has (of ``previous_skus``) are freed and new ones
-        claimed (``Conflict`` on a taken one), ``PreconditionFailed`` on a stale version. With
-        ``category_changed`` the new category is linked as ``create`` links it."""
+        """Overwrite, creating ``event`` (the write's, ``catalog.events``) in the same commit
+        (``Conflict`` if it exists: the revision was written already). The SKUs it no longer
+        has (of ``previous_skus``) are freed and new ones claimed (``Conflict`` on a taken
+        one), ``PreconditionFailed`` on a stale version. With ``category_changed`` the new
+        category is linked as ``create`` links it."""
         ...
 
     def by_variant(self, variant_id: str) -> Product | None:

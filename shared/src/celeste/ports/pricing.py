@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from celeste.kernel.events import Event
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.pricing.discount_codes import DiscountCode
@@ -24,18 +25,20 @@ class PriceListRepository(Protocol):
         """Every price list (at most ``MAX_PRICE_LISTS``)."""
         ...
 
-    def create(self, price_list: PriceList) -> Versioned[PriceList]:
-        """Store a new list."""
+    def create(self, price_list: PriceList, *, event: Event) -> Versioned[PriceList]:
+        """Store a new list and create ``event`` in the same commit."""
         ...
 
     def replace(
-        self, price_list: PriceList, *, expected_version: str | None
+        self, price_list: PriceList, *, expected_version: str | None, event: Event
     ) -> Versioned[PriceList]:
-        """Overwrite; ``PreconditionFailed`` on a stale version."""
+        """Overwrite, creating ``event`` in the same commit; ``PreconditionFailed`` on a stale
+        version."""
         ...
 
-    def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
-        """Remove; ``PreconditionFailed`` on a stale version."""
+    def delete(self, price_list_id: str, *, expected_version: str | None, event: Event) -> None:
+        """Remove, creating ``event`` in the same commit; ``PreconditionFailed`` on a stale
+        version."""
         ...
 
 

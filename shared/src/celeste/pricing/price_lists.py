@@ -204,6 +204,9 @@ class PriceList(PriceListBody):
     validity window."""
 
     id: Id
+    #: How many times it was written: 1 when created, +1 each write (a list stored before
+    #: events reads 0). Its n-th event is ``price_list-{id}-{n}`` (``pricing.events``).
+    revision: int = 0
 
 
 class PriceListPatch(BaseModel):

@@ -37,10 +37,10 @@ from celeste.writes import (
     AddEffectMarker,
     AddEvent,
     AddMovement,
-    PutLevel,
     UpdateCustomer,
     UpdateOrder,
     Write,
+    put_level,
 )
 
 log = logging.getLogger("celeste.orders")
@@ -132,7 +132,7 @@ class OrderFulfilment:
             for pid, level in result.levels.items():
                 record = stored[pid]
                 after = record.value.with_level(level, at=now)
-                writes.append(PutLevel(after, expected_version=record.version))
+                writes += put_level(record, after)
                 writes.append(
                     AddMovement(
                         MovementRecord.of(
@@ -225,7 +225,7 @@ class OrderFulfilment:
                     level=record.value.level(), quantity=quantity, order_id=order.id
                 )
                 after = record.value.with_level(level, at=now)
-                writes.append(PutLevel(after, expected_version=record.version))
+                writes += put_level(record, after)
                 writes.append(
                     AddMovement(
                         MovementRecord.of(

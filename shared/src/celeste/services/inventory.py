@@ -28,7 +28,7 @@ from celeste.ports.orders import OrderStore
 from celeste.ports.writes import AtomicWriter
 from celeste.services.retry import REQUEST, Backoff, optimistic
 from celeste.services.versioned import check_version
-from celeste.writes import AddMovement, PutLevel, Write
+from celeste.writes import AddMovement, Write, put_level
 
 #: At most this many orders awaiting a stock effect are listed in an audit report.
 MAX_PENDING_LISTED = 1000
@@ -180,9 +180,7 @@ class InventoryService:
     ) -> MovementRecord | None:
         now = self._clock()
         after = record.with_level(level, at=now)
-        writes: list[Write] = [
-            PutLevel(after, expected_version=current.version if current else None)
-        ]
+        writes: list[Write] = put_level(current, after)
         row = None
         if movement.delta_on_hand or movement.delta_reserved:
             row = MovementRecord.of(

@@ -18,6 +18,7 @@ from datetime import timedelta
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Contention, NotFound
 from celeste.kernel.versions import Versioned
+from celeste.orders.events import refund_events
 from celeste.orders.order import Order
 from celeste.orders.payment_provider import (
     Intent,
@@ -363,6 +364,7 @@ class PaymentEventService:
             else:  # not paid yet or ended: the money is recorded, the status stays
                 changed = order.model_copy(update={"payment": after, "updated_at": now})
                 writes = [UpdateOrder(changed, expected_version=found.version)]
+            writes += [AddEvent(e) for e in refund_events(order.id, before=payment, after=after)]
             self._writer.commit(writes)
             return "refund made outside Celeste recorded: " + ", ".join(r.id for r in new)
 

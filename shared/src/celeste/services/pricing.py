@@ -16,6 +16,7 @@ from celeste.ports.accounts import CustomerTiers
 from celeste.ports.catalog import ProductRepository, StoreDirectory
 from celeste.ports.inventory import StockReader
 from celeste.ports.pricing import PriceListRepository, PricingSource
+from celeste.pricing.events import price_list_event, revised
 from celeste.pricing.price_lists import (
     MAX_PRICE_LISTS,
     PricedProduct,
@@ -54,12 +55,14 @@ class PriceListService:
         self,
         *,
         repository: PriceListRepository,
+        clock: Clock = utcnow,
         backoff: Backoff = REQUEST,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._backoff = backoff
         self._sleep = sleep
         self._repo = repository
+        self._clock = clock
 
     def list(self) -> list[PriceList]:
         """Every list, by priority then id."""
@@ -73,18 +76,25 @@ class PriceListService:
         """Add a list (at most ``MAX_PRICE_LISTS`` exist)."""
         if len(self._repo.all()) >= MAX_PRICE_LISTS:
             raise Conflict(f"at most {MAX_PRICE_LISTS} price lists may exist")
-        return self._repo.create(PriceList(id=new_id(), **body.model_dump()))
+        created = revised(None, PriceList(id=new_id(), **body.model_dump()))
+        return self._repo.create(created, event=price_list_event(created, at=self._clock()))
 
     def update(
         self, price_list_id: str, patch: PriceListPatch, *, expected_version: str | None
     ) -> Versioned[PriceList]:
         """Apply the fields sent; the result is validated as a whole."""
 
+        def write(current: Versioned[PriceList]) -> Versioned[PriceList]:
+            updated = revised(current.value, patch.apply(current.value))
+            return self._repo.replace(
+                updated,
+                expected_version=current.version,
+                event=price_list_event(updated, at=self._clock()),
+            )
+
         return versioned_write(
             lambda: self._repo.get(price_list_id),
-            lambda current: self._repo.replace(
-                patch.apply(current.value), expected_version=current.version
-            ),
+            write,
             expected_version=expected_version,
             subject=f"price list {price_list_id}",
             what=f"updating price list {price_list_id}",
@@ -93,11 +103,19 @@ class PriceListService:
         )
 
     def delete(self, price_list_id: str, *, expected_version: str | None) -> None:
-        """Remove a list."""
+        """Remove a list; its last event tells it is gone."""
+
+        def write(current: Versioned[PriceList]) -> None:
+            gone = revised(current.value, current.value)
+            self._repo.delete(
+                price_list_id,
+                expected_version=current.version,
+                event=price_list_event(gone, at=self._clock(), deleted=True),
+            )
 
         versioned_write(
             lambda: self._repo.get(price_list_id),
-            lambda current: self._repo.delete(price_list_id, expected_version=current.version),
+            write,
             expected_version=expected_version,
             subject=f"price list {price_list_id}",
             what=f"deleting price list {price_list_id}",

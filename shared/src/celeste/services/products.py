@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celeste.catalog.categories import descendants
+from celeste.catalog.events import product_event, revised
 from celeste.catalog.products import Product, ProductCreate, ProductFilters, ProductPatch
 from celeste.catalog.variants import Variant, VariantCreate, VariantPatch, check_variants
 from celeste.kernel.clock import Clock, utcnow
@@ -122,11 +123,13 @@ class ProductService:
         now = self._clock()
         fields = request.model_dump(exclude={"variants"})
         variants = [Variant(id=new_id(), **v.model_dump()) for v in request.variants]
-        product = Product(id=new_id(), created_at=now, updated_at=now, variants=variants, **fields)
+        product = revised(
+            None, Product(id=new_id(), created_at=now, updated_at=now, variants=variants, **fields)
+        )
 
         def attempt() -> Versioned[Product]:
             self._require_category(request.category_id)
-            return self._repo.create(product)
+            return self._repo.create(product, event=product_event(None, product))
 
         return optimistic(
             attempt, backoff=self._backoff, what="creating a product", sleep=self._sleep
@@ -145,10 +148,13 @@ class ProductService:
         )
 
     def deactivate(self, product_id: str, *, expected_version: str | None) -> Versioned[Product]:
-        """Soft delete: the product stays (orders refer to it) but leaves the catalogue."""
+        """Soft delete: the product stays (orders refer to it) but leaves the catalogue
+        (``product.deleted``); an inactive product is left as it is (no write, no event)."""
         return self._write(
             product_id,
-            lambda product: product.model_copy(update={"active": False}),
+            lambda product: (
+                product.model_copy(update={"active": False}) if product.active else product
+            ),
             expected_version=expected_version,
         )
 
@@ -220,7 +226,10 @@ class ProductService:
     ) -> Versioned[Product]:
         def write(current: Versioned[Product]) -> Versioned[Product]:
             before = current.value
-            updated = change(before).model_copy(update={"updated_at": self._clock()})
+            changed = change(before)
+            if changed is before:  # nothing to write
+                return current
+            updated = revised(before, changed.model_copy(update={"updated_at": self._clock()}))
             check_variants(updated.options, updated.variants, product_sku=updated.sku)
             moved = updated.category_id != before.category_id
             if moved:
@@ -230,6 +239,7 @@ class ProductService:
                 previous_skus=before.skus,
                 expected_version=current.version,
                 category_changed=moved,
+                event=product_event(before, updated),
             )
 
         return versioned_write(

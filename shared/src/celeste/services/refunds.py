@@ -18,6 +18,7 @@ from celeste.inventory.records import MovementRecord
 from celeste.kernel.clock import Clock, utcnow
 from celeste.kernel.errors import Conflict, ValidationFailed
 from celeste.kernel.versions import Versioned
+from celeste.orders.events import refund_events
 from celeste.orders.order import Order
 from celeste.orders.payment_provider import PaymentProvider
 from celeste.orders.payments import VOID_KEY, Payment, Refund, after_refund, refunded_status
@@ -25,7 +26,7 @@ from celeste.ports.inventory import InventoryStore
 from celeste.ports.orders import OrderStore
 from celeste.ports.writes import AtomicWriter
 from celeste.services.retry import TRIGGER, Backoff, first_then_fresh, optimistic
-from celeste.writes import AddEvent, AddMovement, PutLevel, UpdateOrder, Write
+from celeste.writes import AddEvent, AddMovement, UpdateOrder, Write, put_level
 
 
 class Refunds:
@@ -116,6 +117,7 @@ class Refunds:
             else:  # a void keeps the order's status (cancelled, expired, confirmed)
                 changed = order.model_copy(update={"payment": after, "updated_at": now})
             writes.append(UpdateOrder(changed, expected_version=found.version))
+            writes += [AddEvent(e) for e in refund_events(order.id, before=payment, after=after)]
             last[:] = [Versioned(changed, self._writer.commit(writes))]
             return f"{refund.amount} refunded ({refund_id})"
 
@@ -161,5 +163,5 @@ class Refunds:
             )
         for key in keys:
             after = stored[key].value.with_level(levels[key], at=at)
-            writes.append(PutLevel(after, expected_version=stored[key].version))
+            writes += put_level(stored[key], after)
         return writes
