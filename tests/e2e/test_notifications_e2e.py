@@ -198,3 +198,39 @@ def test_email_off_sends_no_email_and_a_guest_gets_the_inbox_alone(
     eventually(lambda: len(types_in(api, guest)) == 2, timeout_s=SLOW_S, what="the guest's entries")
     entries = db.collection("users").document(guest.uid).collection("notifications")
     assert all((s.to_dict() or {})["channels"] == {} for s in entries.stream())
+
+
+def test_an_admin_gets_stock_low_in_the_inbox_and_by_email(
+    api: Api,
+    admin: SignedIn,
+    customer: SignedIn,
+    shop: Callable[..., Shop],
+    db: firestore.Client,
+) -> None:
+    for user in (admin, customer):  # their profiles: the admin's says admin
+        assert api.request("GET", "me", user=user).status_code == 200
+    store = shop({"torch": 5})  # threshold 1: ok
+    pid = store.products["torch"]
+    put = api.request(
+        "PUT",
+        "inventory",
+        f"/{store.store_id}/{pid}",
+        user=admin,
+        json={"on_hand": 1, "low_stock_threshold": 1},
+    )
+    assert put.status_code == 200, put.text  # 1 left at threshold 1: low
+    eventually(
+        lambda: "stock.low" in types_in(api, admin), timeout_s=SLOW_S, what="the admin's entry"
+    )
+    entry = next(i for i in inbox(api, admin)["items"] if i["type"] == "stock.low")
+    assert entry["title"] == "Low stock" and entry["order_id"] is None
+    assert "1 left" in entry["body"]
+    [email] = eventually(
+        lambda: local_outbox.emails(admin.email), timeout_s=SLOW_S, what="the admin's email"
+    )
+    assert "Low stock" in email["subject"] and pid in email["text"]
+    sent = eventually(
+        lambda: all_final(db, admin.uid, "email", 1), timeout_s=SLOW_S, what="email recorded"
+    )
+    assert set(sent.values()) == {"sent"}
+    assert "stock.low" not in types_in(api, customer)  # shoppers are not told
