@@ -148,8 +148,9 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     tiers = TierService(
         repository=CachedTiers(inner=FirestoreTiers(client=db, writer=writer), cache=cache)
     )
+    profiles = FirestoreProfiles(client=db)
     accounts = AccountService(
-        profiles=FirestoreProfiles(client=db),
+        profiles=profiles,
         identity=FirebaseIdentity(app=firebase_app.get),
         tiers=tiers,
     )
@@ -248,7 +249,7 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         notifications=NotificationService(
             inbox=FirestoreInbox(client=db),
             devices=FirestoreDevices(client=db),
-            profiles=FirestoreProfiles(client=db),
+            profiles=profiles,
             events=events,
             tasks=tasks,
             mailer=mailer.get,
