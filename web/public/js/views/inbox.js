@@ -36,7 +36,7 @@ export function startInbox() {
       "aria-controls": "inbox-panel",
       onclick: () => toggle(),
     },
-    el("span", { class: "bell-icon", "aria-hidden": "true" }, "\u{1F514}"),
+    el("img", { class: "bell-icon", src: "/images/bell.svg", alt: "", width: "20", height: "20" }),
     count,
   );
   // Said once per change by screen readers (the button's own name is only read on focus).
