@@ -1,8 +1,8 @@
 """Celeste's Cloud Functions registry: global options, then every function; no I/O at import."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
+from firebase_functions import firestore_fn, https_fn, options, scheduler_fn, tasks_fn
 
 # Before any handler module is imported (docs/architecture.md): the default cpu="gcf_gen1" means
 # a fraction of a CPU and concurrency 1.
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the real modules, for the type checker
     from celeste_functions.resources import tiers as _tiers
     from celeste_functions.resources import users as _users
     from celeste_functions.triggers import catalog as _catalog
+    from celeste_functions.triggers import notifications as _notifications
     from celeste_functions.triggers import orders as _order_triggers
 else:
     _auth = lazy_module("celeste_functions.resources.auth")
@@ -54,6 +55,7 @@ else:
     _tiers = lazy_module("celeste_functions.resources.tiers")
     _users = lazy_module("celeste_functions.resources.users")
     _catalog = lazy_module("celeste_functions.triggers.catalog")
+    _notifications = lazy_module("celeste_functions.triggers.notifications")
     _order_triggers = lazy_module("celeste_functions.triggers.orders")
 
 
@@ -211,3 +213,20 @@ def expire_reservations(event: scheduler_fn.ScheduledEvent) -> None:
     from datetime import UTC, datetime
 
     _order_triggers.expire_due(datetime.now(UTC))
+
+
+@firestore_fn.on_document_created(document="events/{event_id}")
+def on_event_for_notifications(
+    event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None],  # type: ignore[type-arg]
+) -> None:
+    """Notify an event's recipients: inbox entries (once each), then a task per channel."""
+    _notifications.on_event_created(event)
+
+
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(max_attempts=8, min_backoff_seconds=5, max_backoff_seconds=300)
+)
+def notificationsend(req: tasks_fn.CallableRequest[Any]) -> None:
+    """Send one channel (email or push) of one notification, exactly once as far as Celeste
+    can tell (docs/notifications.md); a raise is retried with backoff."""
+    _notifications.send(req.data)

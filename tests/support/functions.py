@@ -20,6 +20,7 @@ HTTP_FUNCTIONS = (
 TRIGGERS = (
     "expire_reservations",
     "on_category_written",
+    "on_event_for_notifications",
     "on_order_created",
     "on_order_updated",
     "on_price_list_written",
@@ -29,4 +30,6 @@ TRIGGERS = (
     "on_tax_rate_written",
     "on_tier_written",
 )
-ALL_FUNCTIONS = tuple(sorted(HTTP_FUNCTIONS + TRIGGERS))
+#: Task-queue functions (each one's name is its queue's: no underscores).
+TASK_FUNCTIONS = ("notificationsend",)
+ALL_FUNCTIONS = tuple(sorted(HTTP_FUNCTIONS + TRIGGERS + TASK_FUNCTIONS))

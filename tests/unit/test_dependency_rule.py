@@ -80,7 +80,16 @@ def test_ruff_bans_io_and_framework_imports_in_shared() -> None:
 #: The context packages of ``celeste``, lowest first: a context may import its own modules and
 #: those of the contexts before it, never one after it. ``ports``, ``writes`` and ``services``
 #: are the layer above every context.
-CONTEXTS = ("kernel", "catalog", "accounts", "pricing", "cart", "inventory", "orders")
+CONTEXTS = (
+    "kernel",
+    "catalog",
+    "accounts",
+    "pricing",
+    "cart",
+    "inventory",
+    "orders",
+    "notifications",
+)
 ABOVE = frozenset({"ports", "writes", "services"})
 
 
