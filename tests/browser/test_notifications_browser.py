@@ -128,13 +128,15 @@ def test_a_shipped_order_rings_the_bell_live_and_opening_it_marks_it_read(
     assert inbox(functions_url, shopper)["unread_count"] == 0
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
 
-    # Keyboard: Escape closes the panel and gives the focus back to the bell.
-    bell.focus()
-    page.keyboard.press("Enter")
+    # Keyboard: Escape closes the panel and gives the focus back to the bell; Enter opens it.
     expect(panel).to_be_visible()
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
     expect(bell).to_be_focused()
+    expect(bell).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")
+    expect(panel).to_be_visible()
+    expect(panel).to_be_focused()
 
 
 @needs_notifications

@@ -62,14 +62,12 @@ export function startInbox() {
     list,
   );
   box.replaceChildren(bell, spoken, panel);
-  panel.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      close();
-      bell.focus();
-    }
-  });
-  bell.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") close();
+  // Escape closes an open panel wherever the focus is (a button just disabled drops it to the
+  // page) and gives the focus back to the bell.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || panel.hidden) return;
+    close();
+    bell.focus();
   });
   document.addEventListener("click", (event) => {
     if (!panel.hidden && !box.contains(event.target)) close();
@@ -187,6 +185,7 @@ async function markAllRead() {
   const unread = state.items.filter(isUnread).map((n) => n.id);
   state.items = markedRead(state.items, unread);
   render();
+  parts.panel.focus(); // the button is disabled now: keep the focus in the panel
   try {
     try {
       await post("me/notifications/read-all");
