@@ -160,3 +160,20 @@ def test_the_email_toggle_persists_and_push_says_why_it_is_unavailable_here(
     expect(page.get_by_test_id("email-toggle")).not_to_be_checked()
     expect(page.get_by_test_id("email-toggle")).to_be_enabled()
     page.screenshot(path=SCREENSHOTS / "notification-settings.png", full_page=True)
+
+
+@needs_notifications
+def test_a_guest_has_an_inbox_but_no_email_to_turn_on(page: Page, seeded: None) -> None:
+    page.goto("/#/signin")
+    page.get_by_test_id("guest").click()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text("Guest")
+    bell = page.get_by_test_id("bell")
+    expect(bell).to_have_attribute("aria-label", "Notifications, none unread")
+    bell.click()
+    expect(page.get_by_test_id("inbox-note")).to_have_text("No notifications yet.")
+    page.goto("/#/settings")
+    expect(page.get_by_test_id("email-toggle")).to_be_disabled()
+    expect(page.get_by_test_id("notification-settings")).to_contain_text("Guests have no email")
+    # Signing out stops the inbox: the bell goes with the session.
+    page.get_by_role("button", name="Sign out").click()
+    expect(bell).to_be_hidden()

@@ -171,6 +171,7 @@ function item(n, now) {
 async function openNote(n) {
   if (n.order_id) close();
   if (!isUnread(n)) return;
+  state.problem = null;
   state.items = markedRead(state.items, [n.id]); // the listener confirms it in a moment
   render();
   try {
@@ -183,6 +184,7 @@ async function openNote(n) {
 
 async function markAllRead() {
   const unread = state.items.filter(isUnread).map((n) => n.id);
+  state.problem = null;
   state.items = markedRead(state.items, unread);
   render();
   parts.panel.focus(); // the button is disabled now: keep the focus in the panel
