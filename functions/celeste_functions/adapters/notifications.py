@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from celeste.kernel.errors import NotFound, PreconditionFailed
 from celeste.kernel.paging import Page
 from celeste.notifications.inbox import Channel, ChannelState, Notification
+from celeste.services.retry import TRIGGER, optimistic
 from celeste_functions.adapters.accounts import user_ref
 from celeste_functions.adapters.firestore import (
     QueryShape,
@@ -127,25 +128,26 @@ class FirestoreInbox:
         channel: Channel,
         step: Callable[[ChannelState | None], tuple[ChannelState | None, T]],
     ) -> T:
-        from google.cloud import firestore
-
+        """Read the entry, apply ``step``, write its record under the entry's update time (a
+        compare-and-set: the write fails if anything changed the entry since the read), and
+        read and decide again after a lost race (``optimistic``). The optimistic form of a
+        transaction: the emulator's pessimistic transactions stall under racing claims."""
         client = self._client()
         ref = notification_ref(client, uid, notification_id)
 
-        @firestore.transactional
-        def run(transaction: firestore.Transaction) -> T:
-            snapshot = ref.get(transaction=transaction)
+        def attempt() -> T:
+            snapshot = ref.get()
             stored = (snapshot.to_dict() or {}).get("channels", {}) if snapshot.exists else {}
             raw = stored.get(channel) if isinstance(stored, dict) else None
             state = ChannelState.model_validate(raw) if isinstance(raw, dict) else None
             record, result = step(state)
-            if record is not None:
-                transaction.update(ref, {f"channels.{channel}": record.model_dump()})
+            if record is not None and snapshot.exists:
+                option = client.write_option(last_update_time=snapshot.update_time)
+                with storage_errors():
+                    ref.update({f"channels.{channel}": record.model_dump()}, option=option)
             return result
 
-        with storage_errors():
-            result: T = run(client.transaction())
-        return result
+        return optimistic(attempt, backoff=TRIGGER, what=f"the {channel} of {notification_id}")
 
 
 class FirestoreDevices:

@@ -1,11 +1,11 @@
 """Exactly-once delivery of one channel: the claim (pending → sending under a lease), the end
 (sent, skipped or failed) and the release after a failure, as pure steps over the stored record.
 
-The adapter applies a step inside one Firestore transaction (read the record, decide, write), so
-two attempts never both hold a live claim, and a finished record is never claimed again. The
-only duplicate left is the provider's: an attempt that handed the message over and crashed
-before it recorded ``sent`` leaves a claim whose lease ends, and the next attempt sends again
-(``docs/notifications.md``).
+The adapter applies a step atomically (read the entry, decide, write under the update time it
+read; a lost race reads and decides again), so two attempts never both hold a live claim, and a
+finished record is never claimed again. The only duplicate left is the provider's: an attempt
+that handed the message over and crashed before it recorded ``sent`` leaves a claim whose lease
+ends, and the next attempt sends again (``docs/notifications.md``).
 """
 
 from __future__ import annotations

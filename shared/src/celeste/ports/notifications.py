@@ -48,9 +48,10 @@ class Inbox(Protocol):
         channel: Channel,
         step: Callable[[ChannelState | None], tuple[ChannelState | None, T]],
     ) -> T:
-        """In one transaction: read the channel's record (``None``: no entry or no such
-        channel), apply ``step``, write the record it returns (``None``: write nothing) and
-        return its second value. A concurrent change re-runs ``step`` on what is stored then."""
+        """Atomically (a compare-and-set on the entry): read the channel's record (``None``: no
+        entry or no such channel), apply ``step``, write the record it returns (``None``: write
+        nothing) and return its second value. A concurrent change re-runs ``step`` on what is
+        stored then."""
         ...
 
 
