@@ -257,10 +257,10 @@ def setup() -> Toolchain:
 
 def ensure_web_bundle() -> None:
     """web/public/vendor/: the Firebase JS SDK bundled by esbuild (``npm run build:web``) when
-    the lockfile or the entry module changed."""
+    the lockfile, the build script (package.json) or the entry module changed."""
     out = WEB_PUBLIC / "vendor"
     stamp = out / ".celeste-stamp"
-    want = digest(ROOT / "package-lock.json", ROOT / "web/src/firebase.js")
+    want = digest(ROOT / "package-lock.json", ROOT / "package.json", ROOT / "web/src/firebase.js")
     if (out / "firebase.js").exists() and stamp.exists() and stamp.read_text() == want:
         return
     say("bundling the Firebase JS SDK for the storefront (npm run build:web)")
