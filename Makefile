@@ -37,7 +37,7 @@ lint: setup ## ruff check, ruff format --check, mypy (strict; pyproject.toml), e
 	functions/venv/bin/ruff check .
 	functions/venv/bin/ruff format --check .
 	functions/venv/bin/mypy
-	node_modules/.bin/eslint web tests/rules eslint.config.mjs
+	node_modules/.bin/eslint web tests/rules tests/web eslint.config.mjs
 
 format: setup
 	functions/venv/bin/ruff format .

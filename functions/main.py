@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the real modules, for the type checker
     from celeste_functions.resources import users as _users
     from celeste_functions.resources import webhooks as _webhooks
     from celeste_functions.triggers import catalog as _catalog
+    from celeste_functions.triggers import notifications as _notifications
     from celeste_functions.triggers import orders as _order_triggers
     from celeste_functions.triggers import webhooks as _webhook_triggers
 else:
@@ -56,6 +57,7 @@ else:
     _tiers = lazy_module("celeste_functions.resources.tiers")
     _users = lazy_module("celeste_functions.resources.users")
     _catalog = lazy_module("celeste_functions.triggers.catalog")
+    _notifications = lazy_module("celeste_functions.triggers.notifications")
     _order_triggers = lazy_module("celeste_functions.triggers.orders")
     _webhooks = lazy_module("celeste_functions.resources.webhooks")
     _webhook_triggers = lazy_module("celeste_functions.triggers.webhooks")
@@ -241,3 +243,20 @@ def on_event_for_webhooks(event: firestore_fn.Event[firestore_fn.DocumentSnapsho
 def webhookdelivery(req: tasks_fn.CallableRequest[Any]) -> None:
     """Make one attempt of one webhook delivery (claimed, sent, recorded)."""
     _webhook_triggers.deliver(req.data)
+
+
+@firestore_fn.on_document_created(document="events/{event_id}")
+def on_event_for_notifications(
+    event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None],  # type: ignore[type-arg]
+) -> None:
+    """Notify an event's recipients: inbox entries (once each), then a task per channel."""
+    _notifications.on_event_created(event)
+
+
+@tasks_fn.on_task_dispatched(
+    retry_config=options.RetryConfig(max_attempts=8, min_backoff_seconds=5, max_backoff_seconds=300)
+)
+def notificationsend(req: tasks_fn.CallableRequest[Any]) -> None:
+    """Send one channel (email or push) of one notification, exactly once as far as Celeste
+    can tell (docs/notifications.md); a raise is retried with backoff."""
+    _notifications.send(req.data)

@@ -39,9 +39,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def local_services() -> Iterator[None]:
-    """Redis and the local Stripe for this session (``tools/services.py``): on the ports the test
-    command named (the functions emulator was started knowing them), or on free ones written to
-    the environment when pytest runs alone. Stopped when the session ends."""
+    """Redis, the local Stripe, MailDev and the fake FCM for this session (``tools/services.py``):
+    on the ports the test command named (the functions emulator was started knowing them), or on
+    free ones written to the environment when pytest runs alone. Stopped when the session ends."""
     from tools.services import local_services as services
 
     with services(os.environ):

@@ -38,6 +38,8 @@ from celeste.kernel.errors import (
 from celeste.kernel.events import Event, event_id
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
+from celeste.notifications.inbox import Channel, ChannelState, Notification
+from celeste.notifications.messages import Message
 from celeste.orders.events import EVENT_TYPES, ORDER, order_event, refund_events
 from celeste.orders.holds import CustomerHolds
 from celeste.orders.order import CustomerStanding, IdempotencyRecord, Order
@@ -53,6 +55,7 @@ from celeste.orders.payment_provider import (
 )
 from celeste.orders.status import HOLDS_STOCK, OrderStatus
 from celeste.ports.accounts import TierSet
+from celeste.ports.notifications import PushAnswer
 from celeste.ports.webhooks import Recorded
 from celeste.pricing.discount_codes import CodeUse, DiscountCode
 from celeste.pricing.events import price_list_event
@@ -1948,3 +1951,126 @@ class FakeReceiver:
     def event_ids(self) -> list[str]:
         """The ``Celeste-Event-Id`` of every send, in order."""
         return [headers["Celeste-Event-Id"] for _, headers, _ in self.sent]
+
+
+class InMemoryInbox:
+    """``Inbox`` in a dict: entries by (uid, id); ``transition`` runs its step under a lock, as
+    the Firestore transaction does."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], Notification] = {}
+        self._lock = threading.Lock()
+
+    def create(self, uid: str, notification: Notification) -> bool:
+        with self._lock:
+            if (uid, notification.id) in self.entries:
+                return False
+            self.entries[(uid, notification.id)] = notification.model_copy(deep=True)
+            return True
+
+    def get(self, uid: str, notification_id: str) -> Notification:
+        found = self.entries.get((uid, notification_id))
+        if found is None:
+            raise NotFound(f"no notification {notification_id}")
+        return found.model_copy(deep=True)
+
+    def _of(self, uid: str, *, unread: bool) -> list[Notification]:
+        mine = [n for (owner, _), n in self.entries.items() if owner == uid]
+        mine = [n for n in mine if not unread or n.read_at is None]
+        return sorted(mine, key=lambda n: (n.created_at, n.id), reverse=True)
+
+    def page(self, uid: str, *, unread: bool, limit: int, cursor: str | None) -> Page[Notification]:
+        from celeste.kernel.paging import page_of
+
+        return page_of(self._of(uid, unread=unread), limit=limit, cursor=cursor)
+
+    def unread_count(self, uid: str) -> int:
+        return len(self._of(uid, unread=True))
+
+    def mark_read(self, uid: str, notification_id: str, *, at: datetime) -> Notification:
+        found = self.get(uid, notification_id)
+        if found.read_at is None:
+            found = found.model_copy(update={"read_at": at})
+            self.entries[(uid, notification_id)] = found
+        return found
+
+    def mark_all_read(self, uid: str, *, at: datetime) -> int:
+        unread = self._of(uid, unread=True)
+        for entry in unread:
+            self.entries[(uid, entry.id)] = entry.model_copy(update={"read_at": at})
+        return len(unread)
+
+    def transition(
+        self,
+        uid: str,
+        notification_id: str,
+        channel: Channel,
+        step: Callable[[ChannelState | None], tuple[ChannelState | None, Any]],
+    ) -> Any:
+        with self._lock:
+            entry = self.entries.get((uid, notification_id))
+            state = entry.channels.get(channel) if entry else None
+            record, result = step(state.model_copy() if state else None)
+            if record is not None and entry is not None:
+                entry.channels[channel] = record
+            return result
+
+
+class InMemoryDevices:
+    """``Devices`` in a dict of token sets."""
+
+    def __init__(self) -> None:
+        self.tokens_of: dict[str, dict[str, str | None]] = {}
+
+    def put(self, uid: str, token: str, *, platform: str | None, at: datetime) -> None:
+        self.tokens_of.setdefault(uid, {})[token] = platform
+
+    def delete(self, uid: str, token: str) -> None:
+        self.tokens_of.get(uid, {}).pop(token, None)
+
+    def tokens(self, uid: str) -> list[str]:
+        return list(self.tokens_of.get(uid, {}))
+
+
+class InMemoryEventSource:
+    """``EventSource`` over a dict of events."""
+
+    def __init__(self, *events: Event) -> None:
+        self.events = {event.id: event for event in events}
+
+    def get(self, event_id: str) -> Event:
+        if event_id not in self.events:
+            raise NotFound(f"no event {event_id}")
+        return self.events[event_id]
+
+
+@dataclass
+class SentEmail:
+    to: str
+    message: Message
+    message_id: str
+
+
+class RecordingMailer:
+    """``Mailer`` that keeps what it was given; ``fail_next`` makes the next send raise it."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentEmail] = []
+        self.fail_next: Exception | None = None
+
+    def send(self, *, to: str, message: Message, message_id: str) -> None:
+        if self.fail_next is not None:
+            failure, self.fail_next = self.fail_next, None
+            raise failure
+        self.sent.append(SentEmail(to, message, message_id))
+
+
+class RecordingPusher:
+    """``Pusher`` that keeps what it was given; tokens starting ``unregistered-`` are dead."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, *, token: str, title: str, body: str, data: dict[str, str]) -> PushAnswer:
+        self.sent.append({"token": token, "title": title, "body": body, "data": dict(data)})
+        return "unregistered" if token.startswith("unregistered-") else "sent"

@@ -1,6 +1,6 @@
-"""Redis and the local Stripe for one run, beside the Firebase emulators.
+"""Redis, the local Stripe, MailDev and the fake FCM for one run, beside the Firebase emulators.
 
-firebase-tools runs the emulators and nothing else, so the two other services a run needs are
+firebase-tools runs the emulators and nothing else, so the other services a run needs are
 started here, by whatever runs inside ``firebase emulators:exec``:
 
 - ``make test``: pytest, through the session fixture ``local_services`` (tests/conftest.py);
@@ -8,9 +8,10 @@ started here, by whatever runs inside ``firebase emulators:exec``:
   holds the services until its standard input closes (``tools/stack.py`` closes it on Ctrl-C),
   then exits so that ``emulators:exec`` exports the emulators' data and stops them.
 
-The ports are the ones the environment names (``REDIS_URL``, ``STRIPE_API_BASE``: the functions
-emulator was started knowing them); when unset (pytest run alone), free ones are chosen and
-written back to the environment. A port something already answers on is used as it is.
+The ports are the ones the environment names (``REDIS_URL``, ``STRIPE_API_BASE``,
+``CELESTE_SMTP_PORT``, ``CELESTE_MAILDEV_URL``, ``CELESTE_FCM_URL``: the functions emulator was
+started knowing them); when unset (pytest run alone), free ones are chosen and written back to
+the environment. A port something already answers on is used as it is.
 
     functions/venv/bin/python tools/services.py [--seed] [--ready FILE]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -34,7 +36,8 @@ if str(ROOT) not in sys.path:  # run as a script: tools/ is sys.path[0], the rep
     sys.path.insert(0, str(ROOT))
 
 from tests.support.redis_server import RedisServer  # noqa: E402
-from tools.stack_config import STRIPE_KEYS, free_port, port_open  # noqa: E402
+from tools.stack_config import STRIPE_KEYS, free_port, notify_env, port_open  # noqa: E402
+from tools.toolchain import MAILDEV  # noqa: E402
 
 STATE = ROOT / ".emulators"
 #: The Stripe events the ``payments`` function acts on (``HANDLED_EVENTS`` in
@@ -85,8 +88,51 @@ def _port_of(url: str) -> int:
     return port
 
 
+class Spawned:
+    """A service process in its own process group (stopped with everything it started), its
+    output in ``.emulators/<name>-<port>.log``."""
+
+    def __init__(
+        self, name: str, cmd: list[str], *, port: int, ports: tuple[int, ...] = ()
+    ) -> None:
+        STATE.mkdir(exist_ok=True)
+        self.name = name
+        self.log = STATE / f"{name}-{port}.log"
+        say(f"starting {name} on 127.0.0.1:{port}")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while not all(port_open(p) for p in (port, *ports)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{name} did not start; see {self.log}")
+            time.sleep(0.1)
+
+    def exited(self) -> bool:
+        """Whether the process has ended."""
+        return self.proc.poll() is not None
+
+    def stop(self) -> None:
+        """Stop the process group: SIGTERM, then SIGKILL after 10 s."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=10)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
 class LocalServices:
-    """redis-server and localstripe (``tools/localstripe_server.py``) on loopback ports."""
+    """redis-server, localstripe (``tools/localstripe_server.py``), MailDev (npm ``maildev``)
+    and the fake FCM (``tools/fake_fcm.py``) on loopback ports."""
 
     def __init__(self, env: MutableMapping[str, str]) -> None:
         if not env.get("REDIS_URL"):
@@ -94,12 +140,18 @@ class LocalServices:
             env.update({"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
         if not env.get("STRIPE_API_BASE"):
             env.update(stripe_env(free_port()))
+        named = ("CELESTE_SMTP_PORT", "CELESTE_MAILDEV_URL", "CELESTE_FCM_URL")
+        if not all(env.get(name) for name in named):
+            env.update(notify_env(smtp=free_port(), maildev=free_port(), fcm=free_port()))
         self.env = env
         self.redis_port = _port_of(env["REDIS_URL"])
         self.stripe_port = _port_of(env["STRIPE_API_BASE"])
+        self.smtp_port = int(env["CELESTE_SMTP_PORT"])
+        self.maildev_port = _port_of(env["CELESTE_MAILDEV_URL"])
+        self.fcm_port = _port_of(env["CELESTE_FCM_URL"])
         env.update({"CELESTE_REDIS_PORT": str(self.redis_port)})
         self.redis: RedisServer | None = None
-        self.stripe: subprocess.Popen[bytes] | None = None
+        self.spawned: list[Spawned] = []
 
     def start(self) -> LocalServices:
         """Start what does not answer yet; register the Stripe webhook when the functions URL is
@@ -109,22 +161,11 @@ class LocalServices:
             self.redis = RedisServer(
                 port=self.redis_port, args=("--maxmemory-policy", "volatile-lru")
             ).start()
-        if not port_open(self.stripe_port):
-            say(f"starting localstripe on 127.0.0.1:{self.stripe_port}")
-            STATE.mkdir(exist_ok=True)
-            port = str(self.stripe_port)
-            log = STATE / f"localstripe-{port}.log"
-            self.stripe = subprocess.Popen(
-                [sys.executable, str(ROOT / "tools/localstripe_server.py"), "--port", port],
-                stdin=subprocess.DEVNULL,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-            deadline = time.monotonic() + 30
-            while not port_open(self.stripe_port):
-                if self.stripe.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"localstripe did not start; see {log}")
-                time.sleep(0.1)
+        try:
+            self._spawn_missing()
+        except BaseException:
+            self.stop()
+            raise
         functions = self.env.get("CELESTE_FUNCTIONS_URL")
         if functions:
             register_stripe_webhook(
@@ -132,24 +173,46 @@ class LocalServices:
             )
         return self
 
+    def _spawn_missing(self) -> None:
+        py = sys.executable
+        if not port_open(self.stripe_port):
+            stripe = [
+                py,
+                str(ROOT / "tools/localstripe_server.py"),
+                "--port",
+                str(self.stripe_port),
+            ]
+            self.spawned.append(Spawned("localstripe", stripe, port=self.stripe_port))
+        if not port_open(self.smtp_port):
+            maildev = [
+                str(MAILDEV),
+                "--smtp",
+                str(self.smtp_port),
+                "--web",
+                str(self.maildev_port),
+                "--ip",
+                "127.0.0.1",
+                "--web-ip",
+                "127.0.0.1",
+                "--silent",
+            ]
+            self.spawned.append(
+                Spawned("maildev", maildev, port=self.smtp_port, ports=(self.maildev_port,))
+            )
+        if not port_open(self.fcm_port):
+            fcm = [py, str(ROOT / "tools/fake_fcm.py"), "--port", str(self.fcm_port)]
+            self.spawned.append(Spawned("fake-fcm", fcm, port=self.fcm_port))
+
     def exited(self) -> str | None:
         """The name of a service that has exited since ``start``, if any."""
         if self.redis and self.redis.proc and self.redis.proc.poll() is not None:
             return "redis-server"
-        if self.stripe and self.stripe.poll() is not None:
-            return "localstripe"
-        return None
+        return next((s.name for s in self.spawned if s.exited()), None)
 
     def stop(self) -> None:
         """Stop what ``start`` started."""
-        if self.stripe is not None:
-            self.stripe.terminate()
-            try:
-                self.stripe.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.stripe.kill()
-                self.stripe.wait(timeout=10)
-            self.stripe = None
+        while self.spawned:
+            self.spawned.pop().stop()
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
@@ -157,7 +220,7 @@ class LocalServices:
 
 @contextlib.contextmanager
 def local_services(env: MutableMapping[str, str]) -> Iterator[LocalServices]:
-    """Redis and the local Stripe for the duration of a ``with`` block."""
+    """The local services for the duration of a ``with`` block."""
     services = LocalServices(env)
     try:
         yield services.start()

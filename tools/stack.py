@@ -231,7 +231,8 @@ def one_interrupt() -> Iterator[threading.Event]:
 def hold(
     toolchain: Toolchain, ports: Ports, *, only: str, seed: bool, data: list[str]
 ) -> tuple[Exec, dict[str, str], Path]:
-    """Start the emulators holding ``tools/services.py`` (Redis, the local Stripe, the seed)."""
+    """Start the emulators holding ``tools/services.py`` (Redis, the local Stripe, MailDev, the
+    fake FCM, the seed)."""
     env = stack_env(toolchain, ports)
     ready = STATE / f"ready-{ports.functions}"
     ready.unlink(missing_ok=True)
@@ -355,6 +356,8 @@ Celeste is running (Ctrl-C stops everything).
   Firestore   127.0.0.1:{ports.firestore}   Auth  127.0.0.1:{ports.auth}
   Redis       127.0.0.1:{ports.redis}
   Stripe      http://127.0.0.1:{ports.stripe}  (localstripe; webhook -> {base}/payments)
+  Mail        http://127.0.0.1:{ports.maildev}  (MailDev: emails sent; SMTP :{ports.smtp})
+  Push        http://127.0.0.1:{ports.fcm}/messages  (fake FCM: the pushes sent)
 
   Get a token (demo users: admin@celeste.test / customer@celeste.test, password celeste-demo):
     curl -s -X POST -H 'Content-Type: application/json' \\

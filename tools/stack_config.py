@@ -54,6 +54,9 @@ class Ports:
     tasks: int = 9499
     hosting: int = 5000
     stripe: int = 8420
+    smtp: int = 1025
+    maildev: int = 1080
+    fcm: int = 8426
 
     @classmethod
     def free(cls) -> Ports:
@@ -68,8 +71,8 @@ class Ports:
 
 def stack_env(toolchain: Toolchain, ports: Ports) -> dict[str, str]:
     """The environment of firebase-tools and of what it runs: every service's address. The
-    functions emulator hands it to the functions, so Redis and the local Stripe are named here
-    before they start."""
+    functions emulator hands it to the functions, so Redis, the local Stripe, MailDev and the
+    fake FCM are named here before they start."""
     env = toolchain.env()
     env.update(
         {
@@ -84,10 +87,22 @@ def stack_env(toolchain: Toolchain, ports: Ports) -> dict[str, str]:
             "CELESTE_WEBHOOK_RETRY_SCHEDULE": "1,1,2",
             "CELESTE_WEBHOOK_DEACTIVATE_AFTER": "3",
             **STRIPE_KEYS,
+            **notify_env(smtp=ports.smtp, maildev=ports.maildev, fcm=ports.fcm),
             **storefront_env(ports),
         }
     )
     return env
+
+
+def notify_env(*, smtp: int, maildev: int, fcm: int) -> dict[str, str]:
+    """Where the functions send mail and push, and where tests read them: MailDev's SMTP and
+    its web UI / REST API, the fake FCM (``tools/services.py`` starts both)."""
+    return {
+        "CELESTE_SMTP_HOST": "127.0.0.1",
+        "CELESTE_SMTP_PORT": str(smtp),
+        "CELESTE_MAILDEV_URL": f"http://127.0.0.1:{maildev}",
+        "CELESTE_FCM_URL": f"http://127.0.0.1:{fcm}",
+    }
 
 
 def storefront_env(ports: Ports) -> dict[str, str]:

@@ -22,6 +22,8 @@ VENV = ROOT / "functions" / "venv"
 VENV_PY = VENV / "bin" / "python"
 STATE = ROOT / ".emulators"
 FIREBASE = ROOT / "node_modules" / ".bin" / "firebase"
+#: The local mail catcher (SMTP + web UI + REST API) the notifications send to.
+MAILDEV = ROOT / "node_modules" / ".bin" / "maildev"
 PROJECT = "demo-celeste"
 FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 WEB_PUBLIC = ROOT / "web" / "public"
@@ -90,14 +92,16 @@ def ensure_venv() -> None:
 
 
 def ensure_node_modules() -> None:
-    """firebase-tools and the rules-testing SDK, exactly as package-lock.json pins them."""
+    """firebase-tools, the rules-testing SDK and MailDev, exactly as package-lock.json pins
+    them (``npm ci``: every devDependency, from the lock file)."""
     stamp = ROOT / "node_modules" / ".celeste-stamp"
     want = digest(ROOT / "package-lock.json")
-    if FIREBASE.exists() and stamp.exists() and stamp.read_text() == want:
+    installed = FIREBASE.exists() and MAILDEV.exists()
+    if installed and stamp.exists() and stamp.read_text() == want:
         return
     if shutil.which("npm") is None:
         sys.exit("stack: npm is missing: install Node.js 20+ (Debian: apt-get install nodejs npm)")
-    say("installing firebase-tools from package-lock.json (npm ci)")
+    say("installing firebase-tools and maildev from package-lock.json (npm ci)")
     run(["npm", "ci", "--omit=optional", "--no-audit", "--no-fund", "--loglevel=error"])
     stamp.write_text(want)
 
@@ -253,10 +257,10 @@ def setup() -> Toolchain:
 
 def ensure_web_bundle() -> None:
     """web/public/vendor/: the Firebase JS SDK bundled by esbuild (``npm run build:web``) when
-    the lockfile or the entry module changed."""
+    the lockfile, the build script (package.json) or the entry module changed."""
     out = WEB_PUBLIC / "vendor"
     stamp = out / ".celeste-stamp"
-    want = digest(ROOT / "package-lock.json", ROOT / "web/src/firebase.js")
+    want = digest(ROOT / "package-lock.json", ROOT / "package.json", ROOT / "web/src/firebase.js")
     if (out / "firebase.js").exists() and stamp.exists() and stamp.read_text() == want:
         return
     say("bundling the Firebase JS SDK for the storefront (npm run build:web)")

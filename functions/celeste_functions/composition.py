@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
+from celeste.kernel.errors import NotConfigured
 from celeste.kernel.ratelimits import Policy
 from celeste.orders.payment_provider import PaymentProvider, PaymentsNotConfigured
 from celeste.ports.events import EventLog
+from celeste.ports.notifications import Mailer, Pusher
 from celeste.ports.tasks import TaskQueue
 from celeste.services.accounts import AccountService
 from celeste.services.cart import CartMergeService, CartService, WishlistService
@@ -18,6 +20,7 @@ from celeste.services.categories import CategoryService
 from celeste.services.discount_codes import DiscountCodeService
 from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
+from celeste.services.notifications import DeliverySettings, NotificationService
 from celeste.services.order_pricing import OrderPricer
 from celeste.services.payment_events import PaymentEventService
 from celeste.services.payments import PaymentService
@@ -53,6 +56,7 @@ from celeste_functions.adapters.categories import FirestoreCategories
 from celeste_functions.adapters.discount_codes import FirestoreDiscountCodes
 from celeste_functions.adapters.events import FirestoreEvents
 from celeste_functions.adapters.inventory import FirestoreInventory
+from celeste_functions.adapters.notifications import FirestoreDevices, FirestoreInbox
 from celeste_functions.adapters.orders import FirestoreOrders
 from celeste_functions.adapters.payments import FirestorePaymentRecords
 from celeste_functions.adapters.pricing import CachedPricingSource, FirestorePriceLists
@@ -118,6 +122,7 @@ class Services:
     events: EventLog = field(default_factory=_unwired("events"))
     tasks: TaskQueue = field(default_factory=_unwired("tasks"))
     webhooks: WebhookService = field(default_factory=_unwired("webhooks"))
+    notifications: NotificationService = field(default_factory=_unwired("notifications"))
     limiter: RateLimiter = field(default_factory=_unlimited)
 
 
@@ -147,8 +152,9 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     tiers = TierService(
         repository=CachedTiers(inner=FirestoreTiers(client=db, writer=writer), cache=cache)
     )
+    profiles = FirestoreProfiles(client=db)
     accounts = AccountService(
-        profiles=FirestoreProfiles(client=db),
+        profiles=profiles,
         identity=FirebaseIdentity(app=firebase_app.get),
         tiers=tiers,
     )
@@ -165,6 +171,8 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
     codes = FirestoreDiscountCodes(client=db)
     pricer = OrderPricer(pricing=pricing, tax_rates=tax_rates, shipping=shipping, codes=codes)
     # Payments: the admin's and the order's refunds and the webhook's share one Refunds.
+    tasks = CloudTasks(app=firebase_app.get, emulated=is_demo(settings().project_id))
+    events = FirestoreEvents(client=db)
     payment_records = FirestorePaymentRecords(client=db)
     refunds = Refunds(
         orders=orders, writer=writer, inventory=inventory, provider=stripe_provider.get
@@ -176,8 +184,6 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         provider=stripe_provider.get,
         refunds=refunds,
     )
-    tasks = CloudTasks(app=firebase_app.get, emulated=is_demo(settings().project_id))
-    events = FirestoreEvents(client=db)
     return Services(
         cache=cache,
         limiter=RateLimiter(
@@ -245,6 +251,16 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         events=events,
         tasks=tasks,
         webhooks=_webhooks(db, events=events, tasks=tasks),
+        notifications=NotificationService(
+            inbox=FirestoreInbox(client=db),
+            devices=FirestoreDevices(client=db),
+            profiles=profiles,
+            events=events,
+            tasks=tasks,
+            mailer=mailer.get,
+            pusher=pusher.get,
+            settings=_delivery_settings(),
+        ),
     )
 
 
@@ -325,7 +341,51 @@ def _make_stripe() -> PaymentProvider:
     )
 
 
+def _delivery_settings() -> DeliverySettings:
+    from email.utils import parseaddr
+
+    config = settings()
+    domain = parseaddr(config.mail_from)[1].rpartition("@")[2] or "celeste.invalid"
+    return DeliverySettings(
+        shop_name=config.shop_name,
+        mail_domain=domain,
+        lease=timedelta(seconds=config.notify_lease_s),
+    )
+
+
+def _make_mailer() -> Mailer:
+    """SMTP to the configured server, or a clear refusal where none is set."""
+    from celeste_functions.adapters.mail import SmtpMailer
+
+    config = settings()
+    if not config.smtp_host:
+        raise NotConfigured(
+            f"project {config.project_id} sends no email: CELESTE_SMTP_HOST is not set "
+            "(see docs/operations.md)"
+        )
+    return SmtpMailer(
+        host=config.smtp_host,
+        port=config.smtp_port,
+        sender=config.mail_from,
+        starttls=config.smtp_starttls,
+    )
+
+
+def _make_pusher() -> Pusher:
+    """FCM HTTP v1 (authenticated outside ``demo-`` projects)."""
+    from celeste_functions.adapters.push import FcmPusher
+
+    config = settings()
+    return FcmPusher(
+        base_url=config.fcm_url,
+        project_id=config.project_id,
+        authenticated=not is_demo(config.project_id),
+    )
+
+
 stripe_provider: Lazy[PaymentProvider] = Lazy(_make_stripe)
+mailer: Lazy[Mailer] = Lazy(_make_mailer)
+pusher: Lazy[Pusher] = Lazy(_make_pusher)
 services: Lazy[Services] = Lazy(build)
 
 

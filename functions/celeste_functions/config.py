@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 DEMO_STRIPE_SECRET_KEY = "sk_test_celeste_dev"
 DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_celeste_dev"
 DEMO_STRIPE_WEBHOOK_SECRET = "whsec_celeste_dev"
+#: FCM's HTTP v1 API, and the loopback fake ``make dev`` runs (``tools/fake_fcm.py``).
+FCM_URL = "https://fcm.googleapis.com"
+DEMO_FCM_URL = "http://127.0.0.1:8426"
 #: Set with ``firebase functions:secrets:set NAME`` in a real project (never in the repo).
 STRIPE_SECRETS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
 
@@ -169,6 +172,17 @@ class Settings:
     #: (``CELESTE_WEBHOOK_DEACTIVATE_AFTER``; ``None``: the domain's default, 5).
     webhook_deactivate_after: int | None = None
 
+    #: Notifications (docs/notifications.md): the SMTP server (``None`` outside ``demo-``
+    #: projects when unset: emails then fail and are retried), the sender, the shop's name in
+    #: every message, FCM's base URL (the loopback fake locally) and the delivery claim's lease.
+    smtp_host: str | None = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_starttls: bool = False
+    mail_from: str = "Celeste <shop@celeste.invalid>"
+    shop_name: str = "Celeste"
+    fcm_url: str = DEMO_FCM_URL
+    notify_lease_s: int = 60
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read the settings from ``env`` (default: the process environment);
@@ -206,6 +220,14 @@ class Settings:
                 if env.get("CELESTE_WEBHOOK_DEACTIVATE_AFTER")
                 else None
             ),
+            smtp_host=env.get("CELESTE_SMTP_HOST") or ("127.0.0.1" if demo else None),
+            smtp_port=int(env.get("CELESTE_SMTP_PORT", "1025" if demo else "587")),
+            smtp_starttls=env.get("CELESTE_SMTP_STARTTLS", "" if demo else "true").lower()
+            == "true",
+            mail_from=env.get("CELESTE_MAIL_FROM") or "Celeste <shop@celeste.invalid>",
+            shop_name=env.get("CELESTE_SHOP_NAME") or "Celeste",
+            fcm_url=env.get("CELESTE_FCM_URL") or (DEMO_FCM_URL if demo else FCM_URL),
+            notify_lease_s=int(env.get("CELESTE_NOTIFY_LEASE_S", "60")),
         )
 
 

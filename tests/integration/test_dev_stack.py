@@ -5,6 +5,7 @@ end of what firebase-tools leaves behind (``tools/stack.py``)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,16 @@ from tools.stack import Exec, Ports, dev_data_args, free_port, port_open
 pytestmark = pytest.mark.integration
 
 #: The variables that name a run's services: a test here starts services of its own.
-SERVICE_VARS = ("REDIS_URL", "STRIPE_API_BASE", "CELESTE_FUNCTIONS_URL", "CELESTE_REDIS_PORT")
+SERVICE_VARS = (
+    "REDIS_URL",
+    "STRIPE_API_BASE",
+    "CELESTE_FUNCTIONS_URL",
+    "CELESTE_REDIS_PORT",
+    "CELESTE_SMTP_HOST",
+    "CELESTE_SMTP_PORT",
+    "CELESTE_MAILDEV_URL",
+    "CELESTE_FCM_URL",
+)
 
 
 def _own_env() -> dict[str, str]:
@@ -30,9 +40,13 @@ def test_services_start_on_free_ports_when_none_are_named_and_stop() -> None:
     with local_services(env) as services:
         assert env["REDIS_URL"] == f"redis://127.0.0.1:{services.redis_port}/0"
         assert env["STRIPE_API_BASE"] == f"http://127.0.0.1:{services.stripe_port}"
-        assert port_open(services.redis_port) and port_open(services.stripe_port)
+        assert env["CELESTE_MAILDEV_URL"] == f"http://127.0.0.1:{services.maildev_port}"
+        assert env["CELESTE_FCM_URL"] == f"http://127.0.0.1:{services.fcm_port}"
+        ports = [services.redis_port, services.stripe_port, services.smtp_port]
+        ports += [services.maildev_port, services.fcm_port]
+        assert all(port_open(port) for port in ports)
         assert services.exited() is None
-    assert not port_open(services.redis_port) and not port_open(services.stripe_port)
+    assert not any(port_open(port) for port in ports)
 
 
 def test_services_start_on_the_named_ports_and_name_one_that_died() -> None:
@@ -50,6 +64,11 @@ def test_services_start_on_the_named_ports_and_name_one_that_died() -> None:
         services.redis.proc.kill()
         services.redis.proc.wait(timeout=10)
         assert services.exited() == "redis-server"
+        maildev = next(s for s in services.spawned if s.name == "maildev")
+        os.killpg(maildev.proc.pid, signal.SIGKILL)
+        maildev.proc.wait(timeout=10)
+        services.redis = None
+        assert services.exited() == "maildev"
     finally:
         services.stop()
 
@@ -74,7 +93,7 @@ def test_the_dev_session_holds_the_services_until_its_input_closes(tmp_path: Pat
     assert session.wait(timeout=30) == 0
     assert session.stderr is not None
     ports = [int(line.rsplit(":", 1)[1]) for line in session.stderr if "starting" in line]
-    assert len(ports) == 2 and not any(port_open(p) for p in ports)
+    assert len(ports) == 4 and not any(port_open(p) for p in ports)  # redis, stripe, mail, fcm
 
 
 def test_dev_data_is_imported_when_an_export_exists_and_cleared_on_request(

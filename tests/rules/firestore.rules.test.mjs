@@ -14,6 +14,8 @@ import {
   doc,
   getDoc,
   getDocs,
+  limit,
+  orderBy,
   query,
   setDoc,
   updateDoc,
@@ -61,6 +63,18 @@ const DOCS = [
   { path: `users/${OWNER}/wishlist/v-shirt-m`,
     data: { product_id: "shirt", variant_id: "v-shirt-m" }, get: ["owner", "admin"],
     list: [(c) => query(c(`users/${OWNER}/wishlist`)), ["owner", "admin"]] },
+  // The inbox: the owner reads (and listens to) their notifications, newest first; the
+  // channels' delivery records in them hold no address or token.
+  { path: `users/${OWNER}/notifications/order-o1-1`,
+    data: { event_id: "order-o1-1", type: "order.placed", title: "Order received",
+      body: "We have received your order o1.", order_id: "o1", created_at: new Date(0),
+      read_at: null, channels: { email: { status: "sent", attempts: 1 } } },
+    get: ["owner", "admin"],
+    list: [(c) => query(c(`users/${OWNER}/notifications`), orderBy("created_at", "desc"),
+      limit(20)), ["owner", "admin"]] },
+  // Push tokens are the server's alone: not even their owner reads them back.
+  { path: `users/${OWNER}/devices/0f1e2d`, data: { token: "fcm-token-1", platform: "web" },
+    get: NOBODY, list: [(c) => query(c(`users/${OWNER}/devices`)), NOBODY] },
   // The profiles behind the admin roles: the admin's says admin, the demoted one's customer.
   { path: "users/admin-uid", data: { role: "admin", tier: "BRONZE" }, get: ["admin"] },
   { path: "users/stale-uid", data: { role: "customer", tier: "BRONZE" },

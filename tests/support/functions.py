@@ -21,6 +21,7 @@ HTTP_FUNCTIONS = (
 TRIGGERS = (
     "expire_reservations",
     "on_category_written",
+    "on_event_for_notifications",
     "on_event_for_webhooks",
     "on_order_created",
     "on_order_updated",
@@ -30,6 +31,7 @@ TRIGGERS = (
     "on_store_written",
     "on_tax_rate_written",
     "on_tier_written",
-    "webhookdelivery",
 )
-ALL_FUNCTIONS = tuple(sorted(HTTP_FUNCTIONS + TRIGGERS))
+#: Task-queue functions (each one's name is its queue's: no underscores).
+TASK_FUNCTIONS = ("notificationsend", "webhookdelivery")
+ALL_FUNCTIONS = tuple(sorted(HTTP_FUNCTIONS + TRIGGERS + TASK_FUNCTIONS))

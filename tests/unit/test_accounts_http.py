@@ -38,6 +38,7 @@ PROFILE_FIELDS = {
     "display_name",
     "phone",
     "addresses",
+    "notifications",
     "role",
     "tier",
     "tier_locked",

@@ -88,6 +88,7 @@ CONTEXTS = (
     "cart",
     "inventory",
     "orders",
+    "notifications",
     "webhooks",
 )
 ABOVE = frozenset({"ports", "writes", "services"})

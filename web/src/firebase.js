@@ -12,4 +12,20 @@ export {
   signInWithEmailAndPassword,
   signOut,
 } from "firebase/auth";
-export { connectFirestoreEmulator, doc, getFirestore, onSnapshot } from "firebase/firestore";
+export {
+  collection,
+  connectFirestoreEmulator,
+  doc,
+  getFirestore,
+  limit,
+  onSnapshot,
+  orderBy,
+  query,
+  where,
+} from "firebase/firestore";
+
+/**
+ * Firebase Cloud Messaging (web push), loaded only when a shopper turns push on: esbuild splits
+ * it into its own chunk, so the bundle every page loads does not carry it.
+ */
+export const loadMessaging = () => import("firebase/messaging");

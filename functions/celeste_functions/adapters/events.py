@@ -11,9 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from celeste.kernel.errors import NotFound
 from celeste.kernel.events import Event
 from celeste.kernel.paging import Page
-from celeste_functions.adapters.firestore import QueryShape, keyset_page, storage_errors
+from celeste_functions.adapters.firestore import QueryShape, keyset_page
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -39,7 +40,8 @@ def event_data(event: Event) -> dict[str, Any]:
     return event.model_dump(exclude={"id"})
 
 
-def _event(snapshot: Any) -> Event:
+def event_of(snapshot: Any) -> Event:
+    """The event a stored document (or a trigger's snapshot) holds."""
     return Event.model_validate({**(snapshot.to_dict() or {}), "id": snapshot.id})
 
 
@@ -51,6 +53,13 @@ class FirestoreEvents:
 
     def _col(self) -> firestore.CollectionReference:
         return self._client().collection(EVENTS)
+
+    def get(self, event_id: str) -> Event:
+        """One event (``NotFound`` when absent): the notifications' ``EventSource``."""
+        snapshot = self._col().document(event_id).get()
+        if not snapshot.exists:
+            raise NotFound(f"no event {event_id}")
+        return event_of(snapshot)
 
     def page(
         self,
@@ -72,13 +81,14 @@ class FirestoreEvents:
             order_field="occurred_at",
             limit=limit,
             cursor=cursor,
-            parse=_event,
+            parse=event_of,
             key=lambda event: event.occurred_at,
             value_type=datetime,
         )
 
     def event(self, event_id: str) -> Event | None:
-        """``EventReader``: one event, or ``None``."""
-        with storage_errors():
-            snapshot = event_ref(self._client(), event_id).get()
-        return _event(snapshot) if snapshot.exists else None
+        """``EventReader`` (the webhooks'): one event, or ``None``."""
+        try:
+            return self.get(event_id)
+        except NotFound:
+            return None

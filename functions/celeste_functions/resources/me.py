@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -16,9 +17,12 @@ from celeste.cart.lines import (
     PricedCart,
     WishlistEntry,
 )
+from celeste.kernel.errors import ValidationFailed
+from celeste.notifications.inbox import DeviceRequest, Notification, NotificationsPage
 from celeste_functions.composition import services
 from celeste_functions.http.auth import Caller, authenticate_guest
-from celeste_functions.http.router import Reply, Router
+from celeste_functions.http.reading import read_body
+from celeste_functions.http.router import Reply, RequestContext, Router
 from celeste_functions.resources.common import ListParams, page_body, profile_reply
 from celeste_functions.resources.products import pricing_view
 
@@ -43,7 +47,8 @@ def get_me(caller: Caller) -> Reply:
 
 @router.patch("/", body=ProfilePatch, response=ProfileView, auth="user", if_match=True)
 def update_me(caller: Caller, body: ProfilePatch, if_match: str | None) -> Reply:
-    """Signed in: change ``display_name``, ``phone``, ``addresses``; anything else → 400."""
+    """Signed in: change ``display_name``, ``phone``, ``addresses``, ``notifications``
+    (``{email, push}``, either alone: the inbox is always on); anything else → 400."""
     updated = services.get().accounts.update_me(
         identity_of(caller), body, expected_version=if_match
     )
@@ -162,4 +167,67 @@ def put_wishlist_item(caller: Caller, variant_id: str) -> Reply:
 def delete_wishlist_item(caller: Caller, variant_id: str) -> Reply:
     """Signed in: forget the variant → 204 (also when it was not on the wishlist)."""
     services.get().wishlist.remove(caller.uid, variant_id)
+    return Reply(status=204)
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+class NotificationListParams(ListParams):
+    """``?limit=&cursor=`` and ``unread=true`` (only entries not read yet)."""
+
+    unread: bool = False
+
+
+@router.get("/notifications", query=NotificationListParams, response=NotificationsPage, auth="user")
+def get_notifications(caller: Caller, query: NotificationListParams) -> Reply:
+    """Signed in (guests too): the caller's inbox, newest first, with ``unread_count`` (all
+    unread entries, whatever the page). Never cached: it changes with every event."""
+    found = services.get().notifications.page(
+        caller.uid, unread=query.unread, limit=query.limit, cursor=query.cursor
+    )
+    return Reply(found.model_dump(mode="json"))
+
+
+@router.post("/notifications/read-all", auth="user")
+def read_all_notifications(caller: Caller) -> Reply:
+    """Signed in: mark every unread entry read → ``{updated: n}``."""
+    return Reply({"updated": services.get().notifications.mark_all_read(caller.uid)})
+
+
+@router.post("/notifications/{notification_id}/read", response=Notification, auth="user")
+def read_notification(caller: Caller, notification_id: str) -> Reply:
+    """Signed in: mark one of the caller's entries read → the entry with ``read_at`` (again:
+    unchanged); another user's or an unknown id → 404."""
+    return Reply(services.get().notifications.mark_read(caller.uid, notification_id))
+
+
+#: What a push registration token may look like (FCM's: letters, digits, ``-_:.``).
+_TOKEN = re.compile(r"^[A-Za-z0-9_:.-]{1,4096}$")
+
+
+def _device_token(value: str) -> str:
+    if not _TOKEN.fullmatch(value):
+        raise ValidationFailed.on("token", "not a push registration token")
+    return value
+
+
+_TOKEN_PATH = {"token": _device_token}
+
+
+@router.put("/devices/{token}", status=204, auth="user", converters=_TOKEN_PATH)
+def put_device(caller: Caller, token: str, ctx: RequestContext) -> Reply:
+    """Signed in: push this device's registration token to the caller (a body
+    ``{"platform": "web"|"android"|"ios"}`` is optional) → 204. Tokens are kept server-side
+    only; one FCM reports unregistered is dropped."""
+    raw = ctx.request.get_data(cache=True)
+    body = read_body(ctx.request, DeviceRequest) if raw.strip() else DeviceRequest()
+    services.get().notifications.register_device(caller.uid, token, platform=body.platform)
+    return Reply(status=204)
+
+
+@router.delete("/devices/{token}", status=204, auth="user", converters=_TOKEN_PATH)
+def delete_device(caller: Caller, token: str) -> Reply:
+    """Signed in: stop pushing to this token → 204 (also when it was not registered)."""
+    services.get().notifications.forget_device(caller.uid, token)
     return Reply(status=204)

@@ -60,4 +60,5 @@ export async function call(method, path, { body, headers = {} } = {}) {
 export const get = (path) => call("GET", path);
 export const post = (path, body, headers) => call("POST", path, { body, headers });
 export const put = (path, body) => call("PUT", path, { body });
+export const patch = (path, body) => call("PATCH", path, { body });
 export const del = (path) => call("DELETE", path);

@@ -7,8 +7,10 @@ import { accountView } from "./views/account.js";
 import { cartView, refreshCartCount } from "./views/cart.js";
 import { catalogueView } from "./views/catalogue.js";
 import { checkoutView } from "./views/checkout.js";
+import { inboxFor, startInbox } from "./views/inbox.js";
 import { orderView } from "./views/order.js";
 import { productView } from "./views/product.js";
+import { settingsView } from "./views/settings.js";
 import { tierView } from "./views/tier.js";
 
 const STORE_KEY = "celeste.store";
@@ -45,6 +47,7 @@ const ROUTES = [
   [/^#\/signin$/, () => accountView(app)],
   [/^#\/cart$/, () => cartView(app)],
   [/^#\/tier$/, () => tierView(app)],
+  [/^#\/settings$/, () => settingsView(app)],
   [/^#\/checkout$/, () => checkoutView(app)],
   [/^#\/orders\/([\w-]+)$/, (id) => orderView(app, id)],
 ];
@@ -75,6 +78,7 @@ async function route() {
 function renderSession(user) {
   const box = document.getElementById("session");
   document.getElementById("nav-tier").hidden = !user;
+  document.getElementById("nav-settings").hidden = !user;
   if (!user) {
     box.replaceChildren(el("a", { href: "#/signin", class: "button" }, "Sign in"));
     return;
@@ -113,8 +117,10 @@ async function boot() {
     return;
   }
   let first = true;
+  startInbox();
   onUserChanged((user) => {
     renderSession(user);
+    inboxFor(user); // a new user's inbox; signed out: the listeners stop
     refreshCartCount();
     if (!first && location.hash !== "#/signin") route();
     first = false;

@@ -1,5 +1,7 @@
-// Firebase Auth (email/password and anonymous guests) and Firestore for live order status.
+// Firebase Auth (email/password and anonymous guests), Firestore for live order status and the
+// inbox, and (loaded only when asked) Cloud Messaging for web push.
 import {
+  collection,
   connectAuthEmulator,
   connectFirestoreEmulator,
   createUserWithEmailAndPassword,
@@ -8,26 +10,35 @@ import {
   getAuth,
   getFirestore,
   initializeApp,
+  limit,
   linkWithCredential,
+  loadMessaging,
   onAuthStateChanged,
   onSnapshot,
+  orderBy,
+  query,
   signInAnonymously,
   signInWithEmailAndPassword,
   signOut,
+  where,
 } from "../vendor/firebase.js";
 
+let firebaseApp;
 let auth;
 let db;
 
 /** Start Firebase for `config`, pointing at the emulators when the config names them. */
 export function startFirebase(config) {
-  const app = initializeApp({
+  firebaseApp = initializeApp({
     apiKey: config.apiKey,
     projectId: config.projectId,
     authDomain: config.authDomain ?? `${config.projectId}.firebaseapp.com`,
+    // Web push (FCM) needs the web app's registration; a local stack has none.
+    ...(config.messagingSenderId ? { messagingSenderId: config.messagingSenderId } : {}),
+    ...(config.appId ? { appId: config.appId } : {}),
   });
-  auth = getAuth(app);
-  db = getFirestore(app);
+  auth = getAuth(firebaseApp);
+  db = getFirestore(firebaseApp);
   if (config.authEmulatorUrl) connectAuthEmulator(auth, config.authEmulatorUrl, { disableWarnings: true });
   if (config.firestoreEmulator) {
     connectFirestoreEmulator(db, config.firestoreEmulator.host, config.firestoreEmulator.port);
@@ -83,4 +94,36 @@ export function watchOrder(orderId, onChange, onError) {
     (snapshot) => onChange(snapshot.exists() ? { id: snapshot.id, ...snapshot.data() } : null),
     onError,
   );
+}
+
+/**
+ * Listen to the signed-in user's inbox (`users/{uid}/notifications`, readable by its owner):
+ * `onChange(docs)` gets the newest `size` documents, newest first, on the first snapshot and on
+ * every change. Returns the unsubscribe.
+ */
+export function watchNotifications(uid, size, onChange, onError) {
+  const newest = query(collection(db, "users", uid, "notifications"), orderBy("created_at", "desc"), limit(size));
+  return onSnapshot(newest, (snapshot) => onChange(snapshot.docs), onError);
+}
+
+/** Listen to how many of the user's notifications are unread (up to `cap` + 1 counted). */
+export function watchUnread(uid, cap, onCount, onError) {
+  const unread = query(collection(db, "users", uid, "notifications"), where("read_at", "==", null), limit(cap + 1));
+  return onSnapshot(unread, (snapshot) => onCount(snapshot.size), onError);
+}
+
+/**
+ * This device's FCM registration token for web push (asks the browser's permission first).
+ * `serviceWorker` is the registration that shows the pushes. The Messaging SDK is loaded here,
+ * on first use, never with the page.
+ */
+export async function pushToken(vapidKey, serviceWorker) {
+  const { getMessaging, getToken } = await loadMessaging();
+  return getToken(getMessaging(firebaseApp), { vapidKey, serviceWorkerRegistration: serviceWorker });
+}
+
+/** Forget this device's FCM token (push turned off here). */
+export async function dropPushToken() {
+  const { deleteToken, getMessaging } = await loadMessaging();
+  return deleteToken(getMessaging(firebaseApp));
 }

@@ -75,6 +75,30 @@ E164Phone = Annotated[StrictStr, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}
 Addresses = Annotated[list[SavedAddress], Field(max_length=MAX_ADDRESSES)]
 
 
+class NotificationPreferences(BaseModel):
+    """Which channels besides the inbox (always on) reach the user: ``email`` and ``push``,
+    both on unless the user turned them off (``docs/notifications.md``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    email: bool = True
+    push: bool = True
+
+
+class NotificationPreferencesPatch(BaseModel):
+    """``notifications`` in ``PATCH /me``: the channels sent change, the others stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: StrictBool | None = None
+    push: StrictBool | None = None
+
+    def applied_to(self, current: NotificationPreferences) -> NotificationPreferences:
+        """``current`` with the channels this patch names (``null`` refused)."""
+        sent = _refuse_nulls(self.model_dump(exclude_unset=True), ("email", "push"))
+        return current.model_copy(update=sent)
+
+
 class RegisterRequest(BaseModel):
     """Body of ``POST /auth/register``."""
 
@@ -112,10 +136,17 @@ class ProfilePatch(BaseModel):
     display_name: DisplayName | None = None
     phone: E164Phone | None = None
     addresses: Addresses | None = None
+    notifications: NotificationPreferencesPatch | None = None
 
     def changes(self) -> dict[str, object]:
-        """The fields the client sent, ``null`` only where it means something (``phone``)."""
-        return _refuse_nulls(self.model_dump(exclude_unset=True), ("display_name", "addresses"))
+        """The fields the client sent, ``null`` only where it means something (``phone``);
+        ``notifications`` as its patch (merged into the stored preferences by the service)."""
+        sent = _refuse_nulls(
+            self.model_dump(exclude_unset=True), ("display_name", "addresses", "notifications")
+        )
+        if self.notifications is not None:
+            sent["notifications"] = self.notifications
+        return sent
 
 
 class AdminUserPatch(BaseModel):
@@ -164,6 +195,7 @@ class Profile(BaseModel):
     tier_locked: bool = False
     disabled: bool = False
     stats: CustomerStats = Field(default_factory=CustomerStats)
+    notifications: NotificationPreferences = Field(default_factory=NotificationPreferences)
     created_at: datetime
     updated_at: datetime
 
@@ -206,6 +238,7 @@ class ProfileView(BaseModel):
     tier_locked: bool
     disabled: bool
     stats: StatsView
+    notifications: NotificationPreferences
     created_at: datetime
     updated_at: datetime
 
@@ -214,7 +247,8 @@ class ProfileView(BaseModel):
         """The view of ``profile`` at instant ``now``."""
         stats = profile.stats
         return cls(
-            **profile.model_dump(exclude={"stats", "addresses"}),
+            **profile.model_dump(exclude={"stats", "addresses", "notifications"}),
+            notifications=profile.notifications.model_copy(),
             addresses=[a.model_copy() for a in profile.addresses],
             stats=StatsView(
                 orders_count=stats.orders_count,

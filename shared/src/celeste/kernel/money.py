@@ -27,3 +27,27 @@ def round_half_even(value: Decimal) -> int:
 def percentage_of(amount: int, percent: Decimal | int | str) -> int:
     """``percent`` % of ``amount`` minor units, half-even (``percentage_of(5, 50) == 2``)."""
     return round_half_even(Decimal(amount) * Decimal(percent) / Decimal(100))
+
+
+#: ISO 4217 currencies whose minor unit is not the hundredth (the rest have 2 decimals).
+_DECIMALS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"), 0),
+    **dict.fromkeys(("RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+
+def minor_unit_decimals(currency: str) -> int:
+    """How many decimals the currency's minor unit has (ISO 4217: 2 unless listed)."""
+    return _DECIMALS.get(currency.upper(), 2)
+
+
+def format_money(amount: int, currency: str) -> str:
+    """``amount`` minor units as people read it, with the currency code and no float on the
+    way: ``format_money(123456, "EUR") == "EUR 1,234.56"``, ``format_money(500, "JPY") ==
+    "JPY 500"``, ``format_money(-5, "USD") == "USD -0.05"``."""
+    decimals = minor_unit_decimals(currency)
+    sign = "-" if amount < 0 else ""
+    whole, fraction = divmod(abs(amount), 10**decimals)
+    text = f"{whole:,}" + (f".{fraction:0{decimals}d}" if decimals else "")
+    return f"{currency.upper()} {sign}{text}"

@@ -9,6 +9,7 @@ from celeste.accounts.profiles import (
     AdminUserPatch,
     Identity,
     LinkedRegisterRequest,
+    NotificationPreferencesPatch,
     Profile,
     ProfilePatch,
     ProfileView,
@@ -212,8 +213,12 @@ class AccountService:
 
         def attempt() -> Versioned[Profile]:
             current = self._read_expecting(uid, expected_version)
+            merged = dict(changes)
+            preferences = merged.get("notifications")
+            if isinstance(preferences, NotificationPreferencesPatch):
+                merged["notifications"] = preferences.applied_to(current.value.notifications)
             updated = Profile.model_validate(
-                {**current.value.model_dump(), **changes, "updated_at": self._clock()}
+                {**current.value.model_dump(), **merged, "updated_at": self._clock()}
             )
             fields = frozenset({*changes, "updated_at"})
             return self._profiles.update(updated, fields=fields, expected_version=current.version)
