@@ -225,7 +225,7 @@ def webhooks(req: https_fn.Request) -> https_fn.Response:
     return _webhooks.router(req)
 
 
-@firestore_fn.on_document_created(document="events/{event_id}")
+@firestore_fn.on_document_created(document="events/{event_id}", retry=True)
 def on_event_for_webhooks(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:  # type: ignore[type-arg]
     """Open a delivery of a new event for every endpoint subscribed to it, and enqueue it."""
     _webhook_triggers.on_event_created(event)
@@ -245,7 +245,10 @@ def webhookdelivery(req: tasks_fn.CallableRequest[Any]) -> None:
     _webhook_triggers.deliver(req.data)
 
 
-@firestore_fn.on_document_created(document="events/{event_id}")
+# The two outbox triggers are retried by the platform when they fail (an enqueue refused, the
+# database unavailable): each is idempotent (create-only records, fixed task ids), so a retry
+# finishes what a failed run left undone and never sends twice (docs/events.md, *Delivery*).
+@firestore_fn.on_document_created(document="events/{event_id}", retry=True)
 def on_event_for_notifications(
     event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None],  # type: ignore[type-arg]
 ) -> None:

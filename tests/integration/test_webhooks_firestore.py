@@ -145,7 +145,7 @@ def test_order_deliveries_and_deactivation_against_firestore(
                 world.service.deliver(p["webhook_id"], p["event_id"], p["attempt"])
     stored = db.document(f"webhooks/{wid}").get().to_dict() or {}
     assert stored["active"] is False and stored["revision"] == 2 and stored["secret"]
-    event = db.document(f"events/webhook-{wid}-2").get()
+    event = db.document(f"events/webhook-{wid}-1").get()
     assert event.exists and (event.to_dict() or {})["type"] == "webhook.deactivated"
     assert "secret" not in (event.to_dict() or {})["data"]
     failed = world.service.deliveries(wid, status=DeliveryStatus.FAILED, limit=10, cursor=None)

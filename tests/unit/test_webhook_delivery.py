@@ -243,7 +243,7 @@ def test_deactivation_after_a_run_of_failures_writes_its_event_once() -> None:
     hook = world.service.get(wid).value
     assert not hook.active and hook.revision == 2
     deactivations = [e for e in world.events.events.values() if e.type == "webhook.deactivated"]
-    assert [e.id for e in deactivations] == [f"webhook-{wid}-2"]
+    assert [e.id for e in deactivations] == [f"webhook-{wid}-1"]
     assert "secret" not in deactivations[0].data
     # Nothing more is sent to an inactive endpoint (its deliveries wait for a reactivation).
     world.service.fan_out(world.event("c", 1))

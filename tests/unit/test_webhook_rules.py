@@ -251,9 +251,14 @@ def test_a_run_of_failures_deactivates_with_one_event() -> None:
     off = after_settled(grown, delivered=False, deactivate_after=5, at=T0)
     assert isinstance(off, Deactivation)
     assert not off.webhook.active and off.webhook.revision == 2
-    assert off.event.id == "webhook-w1-2" and off.event.type == "webhook.deactivated"
-    assert off.event.sequence == 2 and off.event.aggregate.kind == "webhook"
+    assert off.event.id == "webhook-w1-1" and off.event.type == "webhook.deactivated"
+    assert off.event.sequence == 1 and off.webhook.event_count == 1
+    assert off.event.aggregate.kind == "webhook"
     assert "secret" not in off.event.data and off.event.data["active"] is False
     # An endpoint already off counts on but is not deactivated again.
     again = after_settled(off.webhook, delivered=False, deactivate_after=5, at=T0)
     assert isinstance(again, Webhook) and again.revision == 2
+    # Reactivated and deactivated again: the endpoint's next event is its second, no gap.
+    back = off.webhook.model_copy(update={"active": True, "consecutive_failures": 4, "revision": 7})
+    second = after_settled(back, delivered=False, deactivate_after=5, at=T0)
+    assert isinstance(second, Deactivation) and second.event.id == "webhook-w1-2"

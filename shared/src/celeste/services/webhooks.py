@@ -65,9 +65,6 @@ T = TypeVar("T")
 
 #: The task-queue function that makes attempts (a queue id: no underscores).
 QUEUE = "webhookdelivery"
-#: Missing events a predecessor search passes over before it gives up (sequences are gapless
-#: but for an endpoint's ``webhook.deactivated`` events, numbered by its revision).
-MAX_GAP = 50
 #: Pending deliveries re-enqueued when an endpoint is reactivated.
 RESUME_LIMIT = 500
 
@@ -326,15 +323,10 @@ class WebhookService:
 
     def _predecessor(self, webhook: Webhook, delivery: Delivery) -> Event | None:
         kind, aggregate_id = delivery.aggregate.kind, delivery.aggregate.id
-        missing = 0
         for sequence in range(delivery.sequence - 1, 0, -1):
             event = self._events.event(event_id(kind, aggregate_id, sequence))
-            if event is None:
-                # Only an endpoint's own events have gaps (its revisions): a bounded look.
-                missing += 1
-                if missing > MAX_GAP:
-                    return None
-                continue
+            if event is None:  # sequences are gapless: only a log pruned by hand ends here
+                return None
             if event.occurred_at < webhook.created_at:
                 return None
             if subscribes(webhook.events, event.type):

@@ -72,6 +72,9 @@ class Webhook(BaseModel):
     revision: int = 1
     #: Finally-failed deliveries since the last acknowledged one.
     consecutive_failures: int = 0
+    #: The endpoint's own count of events (``webhook.deactivated``): its n-th event is
+    #: ``webhook-{id}-{n}``, so its sequences have no gaps, like every aggregate's.
+    event_count: int = 0
 
 
 class CreatedWebhook(Webhook):
@@ -103,7 +106,7 @@ def after_settled(
 ) -> Webhook | Deactivation | None:
     """The endpoint after one of its deliveries settled: its run of failures reset by an
     acknowledged delivery, grown by a finally-failed one, and the endpoint deactivated (with
-    its ``webhook.deactivated`` event, sequence = the new revision) once the run reaches
+    its ``webhook.deactivated`` event, sequence = its new ``event_count``) once the run reaches
     ``deactivate_after``; ``None`` when nothing changes."""
     if delivered:
         if webhook.consecutive_failures == 0:
@@ -112,20 +115,21 @@ def after_settled(
     failures = webhook.consecutive_failures + 1
     if not webhook.active or failures < deactivate_after:
         return webhook.model_copy(update={"consecutive_failures": failures})
-    revision = webhook.revision + 1
+    sequence = webhook.event_count + 1
     off = webhook.model_copy(
         update={
             "consecutive_failures": failures,
             "active": False,
-            "revision": revision,
+            "revision": webhook.revision + 1,
+            "event_count": sequence,
             "updated_at": at,
         }
     )
     event = Event(
-        id=event_id(WEBHOOK, webhook.id, revision),
+        id=event_id(WEBHOOK, webhook.id, sequence),
         type=WEBHOOK_DEACTIVATED,
         aggregate=Aggregate(kind=WEBHOOK, id=webhook.id),
-        sequence=revision,
+        sequence=sequence,
         occurred_at=at,
         data={
             **off.model_dump(mode="json"),
