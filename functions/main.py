@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the real modules, for the type checker
     from celeste_functions.triggers import catalog as _catalog
     from celeste_functions.triggers import notifications as _notifications
     from celeste_functions.triggers import orders as _order_triggers
+    from celeste_functions.triggers import outbox as _outbox
     from celeste_functions.triggers import webhooks as _webhook_triggers
 else:
     _auth = lazy_module("celeste_functions.resources.auth")
@@ -59,6 +60,7 @@ else:
     _catalog = lazy_module("celeste_functions.triggers.catalog")
     _notifications = lazy_module("celeste_functions.triggers.notifications")
     _order_triggers = lazy_module("celeste_functions.triggers.orders")
+    _outbox = lazy_module("celeste_functions.triggers.outbox")
     _webhooks = lazy_module("celeste_functions.resources.webhooks")
     _webhook_triggers = lazy_module("celeste_functions.triggers.webhooks")
 
@@ -245,10 +247,10 @@ def webhookdelivery(req: tasks_fn.CallableRequest[Any]) -> None:
     _webhook_triggers.deliver(req.data)
 
 
-# The two outbox triggers are idempotent (create-only records, fixed task ids): a redelivered
-# run finishes what a failed one left undone and never sends twice. firebase-functions 0.6.0
-# cannot ask for redelivery of a failed Firestore trigger (``FirestoreOptions`` writes
-# ``retry: false``): docs/events.md, *Delivery*, says what that leaves open.
+# The two outbox triggers are idempotent (create-only records, fixed task ids): a repeated run
+# finishes what a failed one left undone and never sends twice. firebase-functions 0.6.0 cannot
+# ask for redelivery of a failed Firestore trigger (``FirestoreOptions`` writes ``retry:
+# false``): ``redrive_events`` runs both once more for every event (docs/events.md, *Delivery*).
 @firestore_fn.on_document_created(document="events/{event_id}")
 def on_event_for_notifications(
     event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None],  # type: ignore[type-arg]
@@ -264,3 +266,12 @@ def notificationsend(req: tasks_fn.CallableRequest[Any]) -> None:
     """Send one channel (email or push) of one notification, exactly once as far as Celeste
     can tell (docs/notifications.md); a raise is retried with backoff."""
     _notifications.send(req.data)
+
+
+@scheduler_fn.on_schedule(schedule="every 1 minutes")
+def redrive_events(event: scheduler_fn.ScheduledEvent) -> None:
+    """Run both outbox fan-outs once more for each event a grace period old (a failed trigger
+    run is never run again by the platform)."""
+    from datetime import UTC, datetime
+
+    _outbox.redrive(datetime.now(UTC))

@@ -36,6 +36,7 @@ from celeste.kernel.errors import (
     ValidationFailed,
 )
 from celeste.kernel.events import Event, event_id
+from celeste.kernel.outbox_sweep import PageBounds, SweepCursor
 from celeste.kernel.paging import Page
 from celeste.kernel.versions import Versioned
 from celeste.notifications.inbox import Channel, ChannelState, Notification
@@ -1921,6 +1922,41 @@ class InMemoryEvents:
 
     def event(self, event_id: str) -> Event | None:
         return self.events.get(event_id)
+
+    def after(self, bounds: PageBounds) -> Sequence[Event]:
+        """``OutboxPages``: oldest first after the cursor, up to ``bounds.through``."""
+        found = [
+            event
+            for event in self.events.values()
+            if bounds.cursor.precedes(event) and event.occurred_at <= bounds.through
+        ]
+        found.sort(key=lambda event: (event.occurred_at, event.id))
+        return found[: bounds.limit]
+
+
+class InMemorySweepCursors:
+    """``SweepCursors`` in a dict, versioned by a counter; ``before_advance`` runs once before
+    the next advance checks its version (a racing run)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, tuple[SweepCursor, int]] = {}
+        self._counter = itertools.count(1)
+        self.before_advance: Callable[[], None] | None = None
+
+    def read(self, name: str) -> Versioned[SweepCursor] | None:
+        found = self.stored.get(name)
+        return None if found is None else Versioned(found[0], str(found[1]))
+
+    def advance(self, name: str, cursor: SweepCursor, *, expected_version: str | None) -> bool:
+        if self.before_advance is not None:
+            hook, self.before_advance = self.before_advance, None
+            hook()
+        found = self.stored.get(name)
+        current = None if found is None else str(found[1])
+        if current != expected_version:
+            return False
+        self.stored[name] = (cursor, next(self._counter))
+        return True
 
 
 @dataclass

@@ -22,6 +22,7 @@ from celeste.services.fulfilment import OrderFulfilment
 from celeste.services.inventory import InventoryService, StockAuditor
 from celeste.services.notifications import DeliverySettings, NotificationService
 from celeste.services.order_pricing import OrderPricer
+from celeste.services.outbox_sweep import OutboxSweep
 from celeste.services.payment_events import PaymentEventService
 from celeste.services.payments import PaymentService
 from celeste.services.placing import OrderService
@@ -64,6 +65,7 @@ from celeste_functions.adapters.products import FirestoreProducts
 from celeste_functions.adapters.ratelimit import RedisRateCounter
 from celeste_functions.adapters.shipping import FirestoreShippingMethods
 from celeste_functions.adapters.stores import FirestoreStoreDirectory, FirestoreStores
+from celeste_functions.adapters.sweeps import FirestoreSweepCursors
 from celeste_functions.adapters.tasks import CloudTasks
 from celeste_functions.adapters.tax_rates import FirestoreTaxRates
 from celeste_functions.adapters.tiers import FirestoreTiers
@@ -123,6 +125,7 @@ class Services:
     tasks: TaskQueue = field(default_factory=_unwired("tasks"))
     webhooks: WebhookService = field(default_factory=_unwired("webhooks"))
     notifications: NotificationService = field(default_factory=_unwired("notifications"))
+    outbox_sweep: OutboxSweep = field(default_factory=_unwired("outbox_sweep"))
     limiter: RateLimiter = field(default_factory=_unlimited)
 
 
@@ -183,6 +186,17 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         records=payment_records,
         provider=stripe_provider.get,
         refunds=refunds,
+    )
+    webhooks = _webhooks(db, events=events, tasks=tasks)
+    notifications = NotificationService(
+        inbox=FirestoreInbox(client=db),
+        devices=FirestoreDevices(client=db),
+        profiles=profiles,
+        events=events,
+        tasks=tasks,
+        mailer=mailer.get,
+        pusher=pusher.get,
+        settings=_delivery_settings(),
     )
     return Services(
         cache=cache,
@@ -250,16 +264,13 @@ def build(*, clock: Callable[[], float] = time.monotonic) -> Services:
         discount_codes=DiscountCodeService(repository=codes),
         events=events,
         tasks=tasks,
-        webhooks=_webhooks(db, events=events, tasks=tasks),
-        notifications=NotificationService(
-            inbox=FirestoreInbox(client=db),
-            devices=FirestoreDevices(client=db),
-            profiles=profiles,
+        webhooks=webhooks,
+        notifications=notifications,
+        outbox_sweep=OutboxSweep(
             events=events,
-            tasks=tasks,
-            mailer=mailer.get,
-            pusher=pusher.get,
-            settings=_delivery_settings(),
+            cursors=FirestoreSweepCursors(client=db),
+            fan_outs=(webhooks.fan_out, notifications.on_event),
+            grace=timedelta(seconds=settings().outbox_grace_s),
         ),
     )
 

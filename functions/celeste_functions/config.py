@@ -182,6 +182,9 @@ class Settings:
     shop_name: str = "Celeste"
     fcm_url: str = DEMO_FCM_URL
     notify_lease_s: int = 60
+    #: How long after an event occurred the outbox sweep re-drives its fan-outs
+    #: (``CELESTE_OUTBOX_GRACE_S``; docs/events.md, *Delivery*).
+    outbox_grace_s: int = 120
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -228,6 +231,7 @@ class Settings:
             shop_name=env.get("CELESTE_SHOP_NAME") or "Celeste",
             fcm_url=env.get("CELESTE_FCM_URL") or (DEMO_FCM_URL if demo else FCM_URL),
             notify_lease_s=int(env.get("CELESTE_NOTIFY_LEASE_S", "60")),
+            outbox_grace_s=int(env.get("CELESTE_OUTBOX_GRACE_S", "120")),
         )
 
 

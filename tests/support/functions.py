@@ -31,6 +31,7 @@ TRIGGERS = (
     "on_store_written",
     "on_tax_rate_written",
     "on_tier_written",
+    "redrive_events",
 )
 #: Task-queue functions (each one's name is its queue's: no underscores).
 TASK_FUNCTIONS = ("notificationsend", "webhookdelivery")

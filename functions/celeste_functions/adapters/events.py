@@ -2,19 +2,21 @@
 
 The writer creates an event document in the commit of the change it reports (``AddEvent``;
 ``FirestoreWriter.commit``); nothing updates or deletes one. ``FirestoreEvents`` is the log as
-admins read it, newest first.
+admins read it, newest first, and as the re-drive sweep reads it, oldest first after a cursor
+(``after``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from celeste.kernel.errors import NotFound
 from celeste.kernel.events import Event
+from celeste.kernel.outbox_sweep import PageBounds
 from celeste.kernel.paging import Page
-from celeste_functions.adapters.firestore import QueryShape, keyset_page
+from celeste_functions.adapters.firestore import QueryShape, keyset_page, read_query
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -28,6 +30,8 @@ _PAGES = {
     filters: QueryShape(EVENTS, equals=filters, order=_NEWEST, descending=True)
     for filters in [(), ("type",), (AGGREGATE_ID,), ("type", AGGREGATE_ID)]
 }
+#: The sweep's read: a range on ``occurred_at`` ordered by it, then id (a single-field index).
+_OLDEST = QueryShape(EVENTS, order=("occurred_at", "__name__"))
 
 
 def event_ref(client: firestore.Client, event_id: str) -> firestore.DocumentReference:
@@ -92,3 +96,20 @@ class FirestoreEvents:
             return self.get(event_id)
         except NotFound:
             return None
+
+    def after(self, bounds: PageBounds) -> Sequence[Event]:
+        """``OutboxPages``: the events after the sweep's cursor, oldest first, up to
+        ``bounds.through``; one query of at most ``bounds.limit`` documents."""
+        from google.cloud.firestore import FieldFilter
+
+        cursor = bounds.cursor
+        query = (
+            _OLDEST.build(self._col())
+            .where(filter=FieldFilter("occurred_at", ">=", cursor.through))
+            .where(filter=FieldFilter("occurred_at", "<=", bounds.through))
+        )
+        if cursor.last_id is not None:
+            query = query.start_after(
+                {"occurred_at": cursor.through, "__name__": self._col().document(cursor.last_id)}
+            )
+        return [event_of(snapshot) for snapshot in read_query(query.limit(bounds.limit))]
