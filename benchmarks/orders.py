@@ -133,8 +133,17 @@ class Bench:
             products.append(product["id"])
         return store["id"], products
 
-    def run(self, name: str, store_id: str, products: list[str], orders: int) -> Result:
-        """Place ``orders`` orders (order i buys ``products[i % len]``) and time their settling."""
+    def run(
+        self,
+        name: str,
+        store_id: str,
+        products: list[str],
+        orders: int,
+        *,
+        settle_s: float = 300,
+    ) -> Result | None:
+        """Place ``orders`` orders (order i buys ``products[i % len]``) and time their settling;
+        ``None`` when some did not settle within ``settle_s`` (only the warm-up may)."""
         placed: dict[str, float] = {}
         settled_at: dict[str, tuple[float, str]] = {}
         done = threading.Event()
@@ -181,13 +190,14 @@ class Bench:
         first = time.perf_counter()
         with ThreadPoolExecutor(len(self.customers)) as pool:
             list(pool.map(place, range(orders)))
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + settle_s
         while len(settled_at) < orders and time.monotonic() < deadline:
             time.sleep(0.05)
         done.set()
         watcher.join()
         if len(settled_at) < orders:
-            raise SystemExit(f"{name}: only {len(settled_at)} of {orders} orders settled in 300 s")
+            print(f"{name}: only {len(settled_at)} of {orders} orders settled", file=sys.stderr)
+            return None
         latencies = [(settled_at[oid][0] - placed[oid]) * 1000 for oid in placed]
         last = max(moment for moment, _ in settled_at.values())
         statuses = [status for _, status in settled_at.values()]
@@ -223,14 +233,21 @@ def benchmark(orders: int, concurrency: int) -> list[Result]:
     bench = Bench(os.environ["CELESTE_FUNCTIONS_URL"], concurrency)
     warm_store, warm_products = bench.stocked(skus=concurrency, units=10)
     print(f"warming up {concurrency} workers per function ...", file=sys.stderr, flush=True)
-    bench.run("warm-up", warm_store, warm_products, concurrency * 2)
+    # The emulator sometimes drops one trigger request in the warm-up's burst of cold starts
+    # (two new workers handed one port: "socket hang up"); deployed, the scheduled re-drive
+    # (`expire_reservations`) would settle that order. The warm-up only starts the workers.
+    bench.run("warm-up", warm_store, warm_products, concurrency * 2, settle_s=60)
     store, distinct = bench.stocked(skus=orders, units=5)
-    results = [bench.run("distinct SKUs", store, distinct, orders)]
     hot_store, hot = bench.stocked(skus=1, units=orders)
-    results.append(bench.run("one hot SKU", hot_store, hot, orders))
+    results = [
+        bench.run("distinct SKUs", store, distinct, orders),
+        bench.run("one hot SKU", hot_store, hot, orders),
+    ]
+    if None in results:
+        raise SystemExit("a measured scenario did not settle every order in 300 s")
     if not bench.audit_clean():
         raise SystemExit("the auditor found drift after the benchmark")
-    return results
+    return [r for r in results if r is not None]
 
 
 def report(results: list[Result], *, orders: int, concurrency: int) -> None:
