@@ -131,8 +131,11 @@ def test_an_order_reaches_inbox_email_and_push_once_per_event(
     assert sorted(p["message"]["data"]["type"] for p in to_device) == sorted(EVENTS)
     assert all(p["message"]["data"]["order_id"] == order_id for p in to_device)
     assert all(p["accepted"] for p in to_device)
-    # The dead token got the first push, answered UNREGISTERED, and was dropped at once.
-    assert len(local_outbox.pushes(dead)) == 1
+    # The dead token answered UNREGISTERED and was dropped: each push that read it before the
+    # drop (the first event's, and any event's pushed at the same moment by another task) hit
+    # it at most once per event, and it is gone from the user's devices.
+    to_dead = [p["message"]["data"]["event_id"] for p in local_outbox.pushes(dead)]
+    assert 1 <= len(to_dead) <= len(EVENTS) and len(set(to_dead)) == len(to_dead), to_dead
     devices = db.collection("users").document(user.uid).collection("devices").stream()
     assert [(d.to_dict() or {}).get("token") for d in devices] == [token]
 
