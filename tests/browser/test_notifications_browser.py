@@ -75,7 +75,9 @@ def test_a_shipped_order_rings_the_bell_live_and_opening_it_marks_it_read(
     page.get_by_test_id("place-order").click()
     expect(page).to_have_url(re.compile(r"#/orders/[\w-]+$"))
     order_id = page.url.rsplit("/", 1)[-1]
-    expect(page.get_by_test_id("order-status")).to_have_text("confirmed", timeout=60_000)
+    # The emulator runs every trigger through one queue; late in a full run the events of the
+    # earlier tests' orders can still be ahead of this order's reservation (CI saw > 60 s).
+    expect(page.get_by_test_id("order-status")).to_have_text("confirmed", timeout=240_000)
 
     # The order's own notifications so far (placed, confirmed) reach the inbox and the badge.
     before = inbox_with(functions_url, shopper, order_id, "order.placed", "order.confirmed")[
